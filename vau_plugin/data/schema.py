@@ -1,0 +1,129 @@
+"""The VAU-Bench annotation schema: one place for the column names, classes and sources."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+COLUMNS: tuple[str, ...] = (
+    "Video Name",
+    "Question",
+    "Option 1",
+    "Option 2",
+    "Option 3",
+    "Option 4",
+    "Correct Option",
+    "Key Object",
+    "Description",
+    "Reasoning",
+    "Anomaly Class",
+    "Start Time",
+    "End Time",
+)
+OPTION_COLUMNS: tuple[str, ...] = ("Option 1", "Option 2", "Option 3", "Option 4")
+LETTERS: tuple[str, ...] = ("A", "B", "C", "D")
+
+NORMAL_CLASS = "Normal"
+# The 20 VAU-Bench classes, spelled as in the published annotations.
+CLASSES: tuple[str, ...] = (
+    "Abuse",
+    "Agriculture",
+    "Arrest",
+    "Arson",
+    "Assault",
+    "Explosion",
+    "Fighting",
+    "Fire",
+    "Food Safety",
+    "Medical Abnormality",
+    "Natural Hazard",
+    NORMAL_CLASS,
+    "Object_falling",
+    "People_falling",
+    "Robbery",
+    "Shooting",
+    "Stealing",
+    "Traffic_accident",
+    "Vandalism",
+    "Water_incident",
+)
+
+# Source datasets of VAU-Bench; the value is the name prefix used in train/val video names.
+SOURCES: tuple[str, ...] = ("msad", "ucf", "ecva")
+# File-name stems of the published test splits and the source each one holds.
+SPLIT_FILE_SOURCES: dict[str, str] = {
+    "test_msad": "msad",
+    "test_ucf_crime": "ucf",
+    "test_ecva": "ecva",
+}
+# Sub-folder names under a video root that hold one source's videos.
+SOURCE_DIR_ALIASES: dict[str, tuple[str, ...]] = {
+    "msad": ("msad", "MSAD"),
+    "ucf": ("ucf", "ucf_crime", "ucf-crime", "UCF_Crime", "UCF-Crime", "UCF"),
+    "ecva": ("ecva", "ECVA"),
+}
+
+TASKS: tuple[str, ...] = ("qa", "tag", "cls", "reason")
+
+MISSING = "-1"
+
+
+def class_key(text: str) -> str:
+    """Normalise a class name for comparison: case-, `_`/space- and hyphen-insensitive."""
+    return re.sub(r"[\s_\-]+", "", text).lower()
+
+
+CLASS_BY_KEY: dict[str, str] = {class_key(c): c for c in CLASSES}
+
+
+def canonical_class(text: str) -> Optional[str]:
+    """The VAU-Bench spelling of a class name, or None when it is not one of the 20 classes."""
+    return CLASS_BY_KEY.get(class_key(text)) if text else None
+
+
+@dataclass(frozen=True)
+class VAURecord:
+    """One VAU-Bench annotation row. A field that is missing in the CSV (-1 or empty) is None."""
+
+    video: str
+    source: Optional[str]
+    split: str
+    question: Optional[str] = None
+    options: Optional[tuple[str, str, str, str]] = None
+    answer: Optional[str] = None  # letter A-D
+    key_object: Optional[str] = None
+    description: Optional[str] = None
+    reasoning: Optional[str] = None
+    anomaly_class: Optional[str] = None  # one of CLASSES, or None when unknown/missing
+    raw_class: Optional[str] = None  # the class cell as written (trimmed)
+    span: Optional[tuple[float, float]] = None  # seconds; None for Normal or missing
+    file: str = ""
+    row: int = 0  # 1-based data row number in `file` (the header is row 0)
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_normal(self) -> Optional[bool]:
+        if self.anomaly_class is None:
+            return None
+        return self.anomaly_class == NORMAL_CLASS
+
+    @property
+    def usable_qa(self) -> bool:
+        return self.question is not None and self.options is not None and self.answer is not None
+
+    @property
+    def usable_tag(self) -> bool:
+        # An unknown class still describes an anomaly; only Normal (or no class at all) rules TAG out.
+        return self.raw_class is not None and class_key(self.raw_class) != class_key(NORMAL_CLASS) and self.span is not None
+
+    @property
+    def usable_cls(self) -> bool:
+        return self.anomaly_class is not None
+
+    @property
+    def usable_reason(self) -> bool:
+        return self.description is not None and self.reasoning is not None
+
+    def usable(self, task: str) -> bool:
+        return getattr(self, f"usable_{task}")
