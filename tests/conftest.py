@@ -1,0 +1,20 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_dir() -> Path:
+    env = os.environ.get("VAU_SHARED_DIR")
+    return Path(env) if env else REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def shared_vau_bench() -> Path:
+    """The real VAU-Bench annotation CSVs (shared/ sits beside the clone, in CI too)."""
+    path = _shared_dir() / "vau_bench"
+    if not (path / "test_msad.csv").is_file():
+        raise FileNotFoundError(f"real VAU-Bench CSVs not found at {path}; set VAU_SHARED_DIR to the folder holding vau_bench/")
+    return path

@@ -1,0 +1,73 @@
+"""`vau-plugin` command line. Each sub-command lives beside the code it drives; this file only wires them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable, Optional, Sequence
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from vau_plugin.data.validate import run_validate
+
+    return run_validate(args.path, as_json=args.json, video_root=args.videos)
+
+
+def _cmd_make_mini_bench(args: argparse.Namespace) -> int:
+    from vau_plugin.data.mini_bench import make_mini_bench
+
+    summary = make_mini_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test)
+    print(summary.describe())
+    return 0
+
+
+def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
+    from vau_plugin.tiny_model import make_tiny_model
+
+    path = make_tiny_model(args.out, seed=args.seed)
+    print(f"tiny Qwen2.5-VL checkpoint written to {path}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from vau_plugin.demo import run_demo
+
+    return run_demo(args.workdir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vau-plugin", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check a VAU-Bench CSV (or a directory of them) and count usable rows per task")
+    p.add_argument("path", help="a VAU-Bench annotation CSV or a directory of CSVs")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
+    p.add_argument("--videos", default=None, help="video root: also report which videos are found / missing")
+    p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("make-mini-bench", help="write the synthetic mini bench (mp4 clips + VAU-Bench CSVs)")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=int, default=16, help="number of training clips")
+    p.add_argument("--test", type=int, default=12, help="number of test clips")
+    p.set_defaults(func=_cmd_make_mini_bench)
+
+    p = sub.add_parser("make-tiny-model", help="write a tiny random-initialised Qwen2.5-VL checkpoint")
+    p.add_argument("out", help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_cmd_make_tiny_model)
+
+    p = sub.add_parser("demo", help="build the mini bench and tiny model, run what the plugin can do, print metrics")
+    p.add_argument("--workdir", default=".demo")
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return int(func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
