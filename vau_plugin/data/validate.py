@@ -1,0 +1,114 @@
+"""`vau-plugin validate PATH [--json] [--videos DIR]`: check VAU-Bench annotations, count usable rows per task."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections import Counter
+from typing import Iterable, Optional
+
+from vau_plugin.data.reader import AnnotationError, PathLike, cross_file_duplicates, read_source
+from vau_plugin.data.schema import TASKS, VAURecord
+from vau_plugin.data.videos import resolve_videos
+
+# How many messages of each kind the human-readable report lists (the JSON report lists them all).
+REPORT_EXAMPLES = 20
+
+
+def usable_counts(records: Iterable[VAURecord]) -> dict[str, int]:
+    """`usable_counts(records) -> {task: count}` for every task in TASKS (qa, tag, cls, reason)."""
+    records = list(records)
+    return {task: sum(1 for r in records if r.usable(task)) for task in TASKS}
+
+
+def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict:
+    """`validate_path(path, video_root=None) -> dict`: the validation report of a CSV, a directory or a hub id.
+
+    Keys: path, rows, records, usable {qa, tag, cls, reason}, errors, warnings, files (per file: file, split,
+    rows, records, usable, errors, warnings as counts), sources {source: records}, and with `video_root`
+    videos {root, found, missing, missing_examples, rejected}. Raises AnnotationError when nothing can be
+    read and NotADirectoryError for a video root that is no directory.
+    """
+    results = read_source(path)
+    records = [r for result in results for r in result.records]
+    errors = [m for result in results for m in result.errors]
+    warnings = [m for result in results for m in result.warnings] + cross_file_duplicates(results)
+    report: dict = {
+        "path": str(path),
+        "rows": sum(result.rows for result in results),
+        "records": len(records),
+        "usable": usable_counts(records),
+        "errors": errors,
+        "warnings": warnings,
+        "files": [
+            {
+                "file": result.file,
+                "split": result.split,
+                "rows": result.rows,
+                "records": len(result.records),
+                "usable": usable_counts(result.records),
+                "errors": len(result.errors),
+                "warnings": len(result.warnings),
+            }
+            for result in results
+        ],
+        "sources": dict(Counter(r.source or "unknown" for r in records)),
+    }
+    if video_root is not None:
+        resolution = resolve_videos(records, video_root)
+        errors.extend(resolution.errors)
+        warnings.extend(resolution.warnings)
+        report["videos"] = {
+            "root": str(resolution.root),
+            "found": len(resolution.found),
+            "missing": len(resolution.missing),
+            "missing_examples": resolution.missing[:REPORT_EXAMPLES],
+            "rejected": len(resolution.errors),
+            "summary": resolution.describe(),
+        }
+    return report
+
+
+def _listing(title: str, messages: list[str]) -> list[str]:
+    lines = [f"{title}: {len(messages)}"]
+    lines += [f"  {m}" for m in messages[:REPORT_EXAMPLES]]
+    if len(messages) > REPORT_EXAMPLES:
+        lines.append(f"  ... and {len(messages) - REPORT_EXAMPLES} more (--json lists all)")
+    return lines
+
+
+def format_report(report: dict) -> str:
+    """`format_report(report) -> str`: a short human-readable rendering of `validate_path`'s report."""
+    usable = ", ".join(f"{task} {n}" for task, n in report["usable"].items())
+    lines = [f"{report['path']}: {report['rows']} rows in {len(report['files'])} file(s); usable rows: {usable}"]
+    if len(report["files"]) > 1:
+        for f in report["files"]:
+            per_task = ", ".join(f"{task} {n}" for task, n in f["usable"].items())
+            lines.append(f"  {f['file']} (split {f['split']}): {f['rows']} rows; usable: {per_task}")
+    sources = ", ".join(f"{s} {n}" for s, n in sorted(report["sources"].items()))
+    lines.append(f"sources: {sources or 'none'}")
+    if "videos" in report:
+        lines.append(report["videos"]["summary"])
+    lines += _listing("errors", report["errors"])
+    lines += _listing("warnings", report["warnings"])
+    return "\n".join(lines)
+
+
+def run_validate(path: PathLike, as_json: bool = False, video_root: Optional[PathLike] = None) -> int:
+    """`run_validate(path, as_json=False, video_root=None) -> int` exit code for `vau-plugin validate`.
+
+    0 when the annotations could be read (row-level errors included, they are in the report); 2 with one
+    message on stderr when they cannot (missing file, not a CSV, missing columns, bad video root).
+    """
+    try:
+        report = validate_path(path, video_root=video_root)
+    except (AnnotationError, OSError) as exc:
+        print(f"vau-plugin validate: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(report, indent=2) if as_json else format_report(report), flush=True)
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) left early; silence the interpreter's own flush at exit too.
+        sys.stdout = open(os.devnull, "w")
+    return 0
