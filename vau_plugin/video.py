@@ -1,0 +1,629 @@
+"""Video frame sampling in the Qwen2.5-VL / qwen-vl-utils convention, and a small mp4 writer.
+
+The sampling maths follows ``qwen_vl_utils.vision_process`` (0.0.14) so that frames fed to a
+Qwen2.5-VL model here match what ``process_vision_info`` would give for the same file:
+
+- frame count (``smart_nframes``): ``duration * fps`` clamped to ``[min_frames, max_frames]`` and to
+  the video's frame count, then floored to an even number (``frame_factor`` = temporal patch 2);
+- frame indices: ``linspace(0, frame_count - 1, n)`` rounded (torch float32, as upstream);
+- frame size (``smart_resize``): multiples of ``image_factor`` (28 = patch 14 x merge 2) keeping the
+  aspect ratio, within ``min_pixels`` and a per-frame cap derived from ``total_pixels / n``;
+- resizing: torchvision bicubic with antialias on the uint8 frames.
+
+Decoding uses decord when it is installed and falls back to PyAV. Every file is first probed with
+PyAV (which raises clean errors on garbage input) so that decord never sees a file FFmpeg cannot
+parse; every failure surfaces as :class:`VideoDecodeError` naming the file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+# Upstream constants (qwen_vl_utils.vision_process); pixel limits are token counts x image_factor^2.
+IMAGE_FACTOR = 28
+FRAME_FACTOR = 2
+FPS = 2.0
+FPS_MIN_FRAMES = 4
+FPS_MAX_FRAMES = 768
+VIDEO_MIN_TOKENS = 128
+VIDEO_MAX_TOKENS = 768
+MODEL_SEQ_LEN = 128000
+MAX_RATIO = 200
+VIDEO_MIN_PIXELS = VIDEO_MIN_TOKENS * IMAGE_FACTOR * IMAGE_FACTOR
+VIDEO_TOTAL_PIXELS = int(MODEL_SEQ_LEN * IMAGE_FACTOR * IMAGE_FACTOR * 0.9)
+# VAU-R1 training/evaluation budget (2 fps, 3584 visual tokens for the whole clip).
+VAU_R1_TOTAL_PIXELS = 3584 * IMAGE_FACTOR * IMAGE_FACTOR
+
+BACKENDS = ("auto", "decord", "pyav")
+# Frames decoded and resized per chunk, so a long clip never holds all full-size frames at once.
+_DECODE_CHUNK = 32
+# A stream may end (or break) this many frames short of the header's count (edit lists, off-by-one
+# muxers, a damaged last packet) before PyAV decoding calls it truncated; the missing tail frames
+# repeat the last decoded one.
+_FRAME_COUNT_TOLERANCE = 8
+
+
+class VideoError(RuntimeError):
+    """Base class for errors raised by :mod:`vau_plugin.video`."""
+
+
+class VideoDecodeError(VideoError):
+    """A video file is missing, empty, truncated, corrupt or has no decodable video stream."""
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample and resize frames; defaults are qwen-vl-utils' video defaults.
+
+    Attributes:
+        fps: frames per second to sample.
+        min_frames, max_frames: bounds on the number of sampled frames (before the even rounding).
+        min_pixels: lower bound on pixels per resized frame.
+        max_pixels: optional upper bound on pixels per resized frame; the effective bound is never
+            above ``VIDEO_MAX_TOKENS * image_factor**2`` nor ``total_pixels / n * frame_factor``.
+        total_pixels: pixel budget for the whole clip (all sampled frames together).
+        image_factor: resized height and width are multiples of this (patch size x spatial merge).
+        frame_factor: the frame count is a multiple of this (the temporal patch size).
+        backend: "auto" (decord, then PyAV), "decord" or "pyav".
+    """
+
+    fps: float = FPS
+    max_frames: int = FPS_MAX_FRAMES
+    min_frames: int = FPS_MIN_FRAMES
+    min_pixels: int = VIDEO_MIN_PIXELS
+    max_pixels: int | None = None
+    total_pixels: int = VIDEO_TOTAL_PIXELS
+    image_factor: int = IMAGE_FACTOR
+    frame_factor: int = FRAME_FACTOR
+    backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"SamplingConfig.fps must be > 0, got {self.fps}")
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"SamplingConfig.backend must be one of {BACKENDS}, got {self.backend!r}"
+            )
+        for name in (
+            "max_frames",
+            "min_frames",
+            "min_pixels",
+            "total_pixels",
+            "image_factor",
+            "frame_factor",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(
+                    f"SamplingConfig.{name} must be > 0, got {getattr(self, name)}"
+                )
+        if self.max_frames < self.frame_factor:
+            raise ValueError(
+                f"SamplingConfig.max_frames ({self.max_frames}) must be >= frame_factor ({self.frame_factor})"
+            )
+        if self.max_pixels is not None and self.max_pixels < self.min_pixels:
+            raise ValueError(
+                f"SamplingConfig.max_pixels ({self.max_pixels}) < min_pixels ({self.min_pixels})"
+            )
+
+    @classmethod
+    def vau_r1(cls, **overrides) -> SamplingConfig:
+        """The VAU-R1 setting: 2 fps within a total budget of 3584 * 28 * 28 pixels."""
+        return cls(**{"fps": 2.0, "total_pixels": VAU_R1_TOTAL_PIXELS, **overrides})
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file says about itself: ``frame_count`` frames at ``fps`` (average),
+    ``duration`` seconds, frames of ``width`` x ``height`` pixels."""
+
+    path: Path
+    frame_count: int
+    fps: float
+    duration: float
+    width: int
+    height: int
+
+
+@dataclass
+class SampledVideo:
+    """Frames sampled from one video.
+
+    Attributes:
+        frames: uint8 tensor (T, 3, H, W), RGB, resized to the smart_resize size.
+        indices: the source frame index of each sampled frame.
+        timestamps: seconds from the start of the video of each sampled frame (index / fps).
+        sample_fps: effective sampling rate, T / frame_count * fps (what the Qwen processor
+            receives as ``fps``).
+        info: the source video's frame count, fps, duration and size.
+        backend: "decord" or "pyav", whichever decoded the frames.
+    """
+
+    frames: torch.Tensor
+    indices: list[int]
+    timestamps: list[float]
+    sample_fps: float
+    info: VideoInfo
+    backend: str
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the resized frames."""
+        return int(self.frames.shape[-2]), int(self.frames.shape[-1])
+
+    @property
+    def grid_t(self) -> int:
+        """Number of temporal patches the Qwen2-VL / Qwen2.5-VL vision tower makes of these frames."""
+        return frames_to_grid_t(len(self.indices))
+
+
+# --- pure sampling maths -------------------------------------------------------------------------
+
+
+def round_by_factor(number: float, factor: int) -> int:
+    """The multiple of ``factor`` closest to ``number``."""
+    return round(number / factor) * factor
+
+
+def ceil_by_factor(number: float, factor: int) -> int:
+    """The smallest multiple of ``factor`` that is >= ``number``."""
+    return math.ceil(number / factor) * factor
+
+
+def floor_by_factor(number: float, factor: int) -> int:
+    """The largest multiple of ``factor`` that is <= ``number``."""
+    return math.floor(number / factor) * factor
+
+
+def smart_nframes(frame_count: int, video_fps: float, config: SamplingConfig) -> int:
+    """Number of frames to sample from a video of ``frame_count`` frames at ``video_fps``.
+
+    Same rule as ``qwen_vl_utils.smart_nframes`` in fps mode, except that a one-frame video
+    gives ``frame_factor`` (its frame is repeated, as upstream does for image lists) instead
+    of an error.
+
+    Raises:
+        ValueError: ``frame_count`` < 1 or ``video_fps`` <= 0.
+    """
+    if frame_count < 1:
+        raise ValueError(
+            f"a video needs at least one frame, got frame_count={frame_count}"
+        )
+    if not video_fps > 0:
+        raise ValueError(f"video fps must be > 0, got {video_fps}")
+    factor = config.frame_factor
+    min_frames = ceil_by_factor(config.min_frames, factor)
+    max_frames = floor_by_factor(min(config.max_frames, frame_count), factor)
+    wanted = frame_count / video_fps * config.fps
+    nframes = floor_by_factor(
+        min(max(wanted, min_frames), max_frames, frame_count), factor
+    )
+    return max(nframes, factor)
+
+
+def sample_indices(
+    info: VideoInfo, config: SamplingConfig
+) -> tuple[list[int], list[float]]:
+    """Source frame indices to sample and their timestamps in seconds (index / fps).
+
+    The indices are ``linspace(0, frame_count - 1, smart_nframes(...))`` rounded, computed in
+    torch float32 exactly as qwen-vl-utils does, so they are sorted and always a multiple of
+    ``config.frame_factor`` long.
+    """
+    nframes = smart_nframes(info.frame_count, info.fps, config)
+    indices = torch.linspace(0, info.frame_count - 1, nframes).round().long().tolist()
+    timestamps = [index / info.fps for index in indices]
+    return indices, timestamps
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = IMAGE_FACTOR,
+    min_pixels: int = VIDEO_MIN_PIXELS,
+    max_pixels: int = VIDEO_MAX_TOKENS * IMAGE_FACTOR**2,
+) -> tuple[int, int]:
+    """(height, width) rounded to multiples of ``factor`` with the aspect ratio kept and the
+    pixel count within [min_pixels, max_pixels] (``qwen_vl_utils.smart_resize``).
+
+    Raises:
+        ValueError: non-positive size, aspect ratio above 200, or max_pixels < min_pixels.
+    """
+    if height <= 0 or width <= 0:
+        raise ValueError(f"frame size must be positive, got {height}x{width}")
+    if max_pixels < min_pixels:
+        raise ValueError(
+            f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})"
+        )
+    if max(height, width) / min(height, width) > MAX_RATIO:
+        raise ValueError(
+            f"aspect ratio must be at most {MAX_RATIO}, got {height}x{width}"
+        )
+    h_bar = max(factor, round_by_factor(height, factor))
+    w_bar = max(factor, round_by_factor(width, factor))
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = floor_by_factor(height / beta, factor)
+        w_bar = floor_by_factor(width / beta, factor)
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = ceil_by_factor(height * beta, factor)
+        w_bar = ceil_by_factor(width * beta, factor)
+    return h_bar, w_bar
+
+
+def frame_max_pixels(nframes: int, config: SamplingConfig) -> int:
+    """Upper bound on pixels per frame when ``nframes`` frames share ``config.total_pixels``
+    (``fetch_video``'s max_pixels rule: never below 1.05 x min_pixels)."""
+    hard_cap = VIDEO_MAX_TOKENS * config.image_factor**2
+    budget = max(
+        min(hard_cap, config.total_pixels / nframes * config.frame_factor),
+        int(config.min_pixels * 1.05),
+    )
+    if config.max_pixels is not None:
+        budget = min(config.max_pixels, budget)
+    return int(budget)
+
+
+def target_size(
+    info: VideoInfo, nframes: int, config: SamplingConfig
+) -> tuple[int, int]:
+    """(height, width) that ``nframes`` frames of this video are resized to."""
+    return smart_resize(
+        info.height,
+        info.width,
+        config.image_factor,
+        config.min_pixels,
+        frame_max_pixels(nframes, config),
+    )
+
+
+def frames_to_grid_t(num_frames: int, temporal_patch_size: int = FRAME_FACTOR) -> int:
+    """Temporal grid size of ``num_frames`` frames in Qwen2-VL / Qwen2.5-VL: the processor pads
+    the frames to a multiple of ``temporal_patch_size`` (repeating the last), hence the ceiling."""
+    if num_frames < 1:
+        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+    return math.ceil(num_frames / temporal_patch_size)
+
+
+def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize uint8 (T, 3, H, W) frames to ``size`` = (height, width): bicubic with antialias as
+    qwen-vl-utils does; returns uint8."""
+    if tuple(frames.shape[-2:]) == tuple(size):
+        return frames
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    return TF.resize(
+        frames, list(size), interpolation=InterpolationMode.BICUBIC, antialias=True
+    )
+
+
+# --- probing and decoding ------------------------------------------------------------------------
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise VideoDecodeError(f"{path}: video file not found")
+    if not path.is_file():
+        raise VideoDecodeError(f"{path}: not a regular file")
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: video file is empty (0 bytes)")
+
+
+def _count_packets(container, stream) -> int:
+    return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read frame count, fps, duration and size of the first video stream with PyAV
+    (headers only; packets are counted when the container does not store a frame count).
+
+    Raises:
+        VideoDecodeError: the file is missing, empty, not a video FFmpeg can parse, or its video
+            stream has no frames, no size or no frame rate.
+    """
+    import av
+
+    path = Path(path)
+    _check_file(path)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{path}: no video stream in the file")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            width, height = stream.codec_context.width, stream.codec_context.height
+            if stream.duration and stream.time_base:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration:
+                duration = container.duration / av.time_base
+            else:
+                duration = 0.0
+            frame_count = stream.frames or _count_packets(container, stream)
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise VideoDecodeError(f"{path}: cannot read as a video ({error})") from error
+    if frame_count <= 0:
+        raise VideoDecodeError(f"{path}: video stream has no frames")
+    if width <= 0 or height <= 0:
+        raise VideoDecodeError(f"{path}: video stream has no frame size")
+    if rate:
+        fps = float(rate)
+    elif duration > 0:
+        fps = frame_count / duration
+    else:
+        raise VideoDecodeError(f"{path}: cannot determine the frame rate")
+    return VideoInfo(
+        path,
+        int(frame_count),
+        fps,
+        duration or frame_count / fps,
+        int(width),
+        int(height),
+    )
+
+
+def decord_available() -> bool:
+    """Whether the decord package can be imported."""
+    return importlib.util.find_spec("decord") is not None
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _to_tensor(frames_thwc: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(frames_thwc)).permute(0, 3, 1, 2)
+
+
+def _decord_message(error: Exception) -> str:
+    # decord prefixes each line with "[hh:mm:ss] /build/path/file.cc:123: "; keep the last reason.
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return re.sub(r"^(\[[0-9:]+\] \S+:\d+: )+", "", lines[-1] if lines else repr(error))
+
+
+def _sample_decord(
+    info: VideoInfo, config: SamplingConfig
+) -> tuple[VideoInfo, list[int], list[float], torch.Tensor]:
+    import decord
+
+    reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
+    try:
+        if len(reader) != info.frame_count:
+            # decord indexes the packets it finds; sample over those so every index exists.
+            info = replace(info, frame_count=len(reader))
+        indices, timestamps = sample_indices(info, config)
+        size = target_size(info, len(indices), config)
+        parts = [
+            resize_frames(_to_tensor(reader.get_batch(list(chunk)).asnumpy()), size)
+            for chunk in _chunks(indices, _DECODE_CHUNK)
+        ]
+    finally:
+        del reader
+    return info, indices, timestamps, torch.cat(parts)
+
+
+def _decode_pyav(
+    path: Path, indices: list[int], size: tuple[int, int], frame_count: int
+) -> torch.Tensor:
+    """Decode sequentially (seeking to sampled frames is no faster than decoding the GOPs between
+    them at typical sampling rates) and convert only the wanted frames."""
+    import av
+
+    wanted = sorted(set(indices))
+    last_wanted = wanted[-1]
+    kept: dict[int, torch.Tensor] = {}
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush() -> None:
+        if pending:
+            resized = resize_frames(
+                _to_tensor(np.stack([array for _, array in pending])), size
+            )
+            kept.update({index: frame for (index, _), frame in zip(pending, resized)})
+            pending.clear()
+
+    wanted_set = set(wanted)
+    decoded = 0
+    last_frame = None
+    stop_reason = ""
+    with av.open(str(path), metadata_errors="ignore") as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            for frame in container.decode(stream):
+                index, decoded, last_frame = decoded, decoded + 1, frame
+                if index in wanted_set:
+                    pending.append((index, frame.to_ndarray(format="rgb24")))
+                    if len(pending) >= _DECODE_CHUNK:
+                        flush()
+                if index >= last_wanted:
+                    break
+        except av.FFmpegError as error:
+            stop_reason = f" ({error})"
+    flush()
+    # The last sampled index is always the last frame, so an early stop always leaves some missing.
+    missing = [index for index in wanted if index not in kept]
+    if missing:
+        if last_frame is None or frame_count - decoded > _FRAME_COUNT_TOLERANCE:
+            raise VideoDecodeError(
+                f"{path}: only {decoded} of {frame_count} frames could be decoded, file truncated or corrupt{stop_reason}"
+            )
+        logger.warning(
+            "%s: decoding stopped %d frames before the end%s",
+            path,
+            frame_count - decoded,
+            stop_reason,
+        )
+        tail = resize_frames(
+            _to_tensor(last_frame.to_ndarray(format="rgb24")[None]), size
+        )[0]
+        kept.update({index: tail for index in missing})
+    return torch.stack([kept[index] for index in indices])
+
+
+def _sample_with(backend: str, info: VideoInfo, config: SamplingConfig) -> SampledVideo:
+    if backend == "decord":
+        try:
+            info, indices, timestamps, frames = _sample_decord(info, config)
+        except (
+            Exception
+        ) as error:  # decord raises RuntimeError, DECORDError(Exception), IndexError...
+            raise VideoDecodeError(
+                f"{info.path}: decord could not decode the video ({_decord_message(error)})"
+            ) from error
+    else:
+        import av
+
+        indices, timestamps = sample_indices(info, config)
+        size = target_size(info, len(indices), config)
+        try:
+            frames = _decode_pyav(info.path, indices, size, info.frame_count)
+        except (
+            av.FFmpegError,
+            OSError,
+        ) as error:  # e.g. the file changed since probing
+            raise VideoDecodeError(
+                f"{info.path}: PyAV could not decode the video ({error})"
+            ) from error
+    sample_fps = len(indices) / info.frame_count * info.fps
+    return SampledVideo(frames, indices, timestamps, sample_fps, info, backend)
+
+
+def _backend_order(backend: str) -> list[str]:
+    if backend == "pyav":
+        return ["pyav"]
+    if backend == "decord":
+        if not decord_available():
+            raise VideoError(
+                "video backend 'decord' was requested but decord is not installed (pip install decord)"
+            )
+        return ["decord"]
+    return ["decord", "pyav"] if decord_available() else ["pyav"]
+
+
+def load_video(path: str | Path, config: SamplingConfig | None = None) -> SampledVideo:
+    """Sample frames from a video file following ``config`` (default :class:`SamplingConfig`).
+
+    With backend "auto", decord decodes and PyAV takes over when decord is missing or fails.
+
+    Raises:
+        VideoDecodeError: the file is missing, empty, truncated, corrupt or has no video stream
+            (the message names the file and what went wrong).
+        VideoError: the requested backend is not installed.
+    """
+    config = config or SamplingConfig()
+    info = probe(path)
+    backends = _backend_order(config.backend)
+    failures = []
+    for backend in backends:
+        try:
+            return _sample_with(backend, info, config)
+        except VideoDecodeError as error:
+            failures.append(error)
+            if backend != backends[-1]:
+                logger.warning("%s; trying the next backend", error)
+    if len(failures) == 1:
+        raise failures[0]
+    raise VideoDecodeError(
+        f"{info.path}: no backend could decode the video: "
+        + "; ".join(map(str, failures))
+    )
+
+
+# --- writing -------------------------------------------------------------------------------------
+def _frames_iter(frames: np.ndarray | Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"frames must have shape (T, H, W, 3), got {frames.shape}")
+        return iter(frames)
+    return iter(frames)
+
+
+def write_mp4(
+    path: str | Path,
+    frames: np.ndarray | Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    faststart: bool = False,
+) -> Path:
+    """Encode RGB frames to an mp4 file (yuv420p) with PyAV and return its path.
+
+    Args:
+        path: output file; parent folders are created.
+        frames: uint8 array (T, H, W, 3) in RGB, or an iterable of uint8 (H, W, 3) arrays.
+            H and W must be even (yuv420p subsamples chroma by 2).
+        fps: frame rate; non-integer rates such as 29.97 are kept as an exact fraction.
+        codec: encoder name known to FFmpeg (libx264 by default).
+        crf: x264 constant rate factor (0 = lossless, 18 = visually lossless); ignored by
+            encoders without that option.
+        faststart: put the index (moov atom) at the front of the file, as web videos do.
+
+    Raises:
+        ValueError: no frames, a frame of the wrong shape/dtype, odd H or W, or fps <= 0.
+    """
+    import av
+
+    path = Path(path)
+    if not fps > 0:
+        raise ValueError(f"write_mp4({path}): fps must be > 0, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"movflags": "+faststart"} if faststart else {}
+    n_written = 0
+    shape = None
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = None
+        for frame in _frames_iter(frames):
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(
+                    f"write_mp4({path}): frame {n_written} must be uint8 (H, W, 3) RGB, "
+                    f"got dtype {frame.dtype} shape {frame.shape}"
+                )
+            if stream is None:
+                height, width = frame.shape[:2]
+                if height % 2 or width % 2:
+                    raise ValueError(
+                        f"write_mp4({path}): yuv420p needs even height and width, got {height}x{width} "
+                        "(crop or pad the frames to even sizes)"
+                    )
+                shape = frame.shape
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuv420p"
+                if codec in ("libx264", "libx265"):
+                    stream.options = {"crf": str(crf)}
+            elif frame.shape != shape:
+                raise ValueError(
+                    f"write_mp4({path}): frame {n_written} has shape {frame.shape}, expected {shape}"
+                )
+            video_frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame), format="rgb24"
+            )
+            video_frame.pts = n_written
+            video_frame.time_base = 1 / rate
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+            n_written += 1
+        if stream is None:
+            raise ValueError(f"write_mp4({path}): no frames to write")
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
