@@ -1,0 +1,242 @@
+"""The tiny Qwen2.5-VL checkpoint loads offline in transformers and LLaMA-Factory and runs on video input."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vau_plugin.data.schema import CLASSES
+from vau_plugin.tiny_model import (
+    QWEN2_VL_CHAT_TEMPLATE,
+    SPECIAL_TOKENS,
+    VIDEO_PAD,
+    build_config,
+    build_model,
+    build_tokenizer,
+    make_tiny_model,
+)
+
+VIDEO_MESSAGE = [
+    {
+        "role": "user",
+        "content": [
+            {"type": "video", "video": "clip.mp4"},
+            {"type": "text", "text": "Which anomaly class is shown?"},
+        ],
+    }
+]
+
+
+@pytest.fixture(scope="session")
+def offline_hub():
+    """Make the Hugging Face hub unreachable by configuration, as on a machine without internet."""
+    import huggingface_hub.constants
+    import transformers.utils.hub
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        patch.setattr(transformers.utils.hub, "_is_offline_mode", True)
+        yield
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory, offline_hub) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def loaded(tiny_dir):
+    from transformers import AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
+
+    return {
+        "tokenizer": AutoTokenizer.from_pretrained(tiny_dir),
+        "processor": AutoProcessor.from_pretrained(tiny_dir),
+        "model": AutoModelForImageTextToText.from_pretrained(tiny_dir).eval(),
+    }
+
+
+def write_mp4(path: Path, frames: int = 8, fps: int = 4, width: int = 64, height: int = 48) -> Path:
+    """Write a small H.264 mp4 whose frames differ from each other (a bar sweeping right)."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = np.full((height, width, 3), 40 * index % 256, dtype=np.uint8)
+            frame[:, : (index + 1) * width // frames] = 255
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_checkpoint_has_the_files_of_a_real_one(tiny_dir):
+    expected = {
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+        "chat_template.jinja",
+        "README.md",
+    }
+    assert expected <= {p.name for p in tiny_dir.iterdir()}
+    assert "random" in (tiny_dir / "README.md").read_text().lower()
+
+
+def test_auto_classes_load_it_offline(loaded):
+    from transformers import (
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2TokenizerFast,
+        Qwen2VLVideoProcessor,
+    )
+
+    tokenizer, processor, model = loaded["tokenizer"], loaded["processor"], loaded["model"]
+    assert isinstance(tokenizer, Qwen2TokenizerFast)
+    assert tokenizer.chat_template == QWEN2_VL_CHAT_TEMPLATE
+    assert (tokenizer.eos_token, tokenizer.pad_token, tokenizer.bos_token) == ("<|im_end|>", "<|endoftext|>", None)
+    assert isinstance(processor, Qwen2_5_VLProcessor)
+    assert isinstance(processor.tokenizer, Qwen2TokenizerFast)
+    assert isinstance(processor.video_processor, Qwen2VLVideoProcessor)
+    assert isinstance(model, Qwen2_5_VLForConditionalGeneration)
+    assert model.dtype == torch.float32
+    assert model.generation_config.do_sample is False
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in model.generation_config.eos_token_id
+
+
+def test_parameter_count_is_a_few_million(loaded):
+    n_params = sum(p.numel() for p in loaded["model"].parameters())
+    assert 1_000_000 < n_params < 20_000_000
+
+
+def test_special_tokens_follow_the_qwen_layout(loaded):
+    tokenizer, config = loaded["tokenizer"], loaded["model"].config
+    ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+    # Right after the regular vocabulary and in Qwen's order, as in the real tokenizer.
+    assert ids == list(range(ids[0], ids[0] + len(SPECIAL_TOKENS)))
+    assert ids[0] == tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=False)
+    assert 1000 <= ids[0] <= 4096
+    for token, token_id in zip(SPECIAL_TOKENS, ids):
+        assert tokenizer(token)["input_ids"] == [token_id]
+    assert config.image_token_id == tokenizer.convert_tokens_to_ids("<|image_pad|>")
+    assert config.video_token_id == tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+    assert config.vision_start_token_id == tokenizer.convert_tokens_to_ids("<|vision_start|>")
+    assert config.vision_end_token_id == tokenizer.convert_tokens_to_ids("<|vision_end|>")
+    assert config.text_config.vocab_size >= len(tokenizer)
+
+
+def test_tokenizer_round_trips_vau_text(loaded):
+    tokenizer = loaded["tokenizer"]
+    text = (
+        "<think>A man falls, café naïve 日本 ✓</think><answer>B</answer><glue>[12.5, 30.0]</glue> "
+        + ", ".join(CLASSES)
+    )
+    ids = tokenizer(text)["input_ids"]
+    assert tokenizer.decode(ids) == text
+    # Trained on VAU words: common ones are single tokens, not bytes.
+    assert len(tokenizer.tokenize(" anomaly")) == 1
+
+
+def test_same_seed_gives_identical_files_and_other_seeds_differ(tiny_dir, loaded, tmp_path, offline_hub):
+    from vau_plugin.cli import main
+
+    again = tmp_path / "again"
+    assert main(["make-tiny-model", str(again), "--seed", "0"]) == 0
+    for path in sorted(tiny_dir.iterdir()):
+        assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+
+    reference = loaded["model"].state_dict()
+    other = build_model(build_config(build_tokenizer()), seed=1).state_dict()
+    assert reference.keys() == other.keys()
+    assert not all(torch.equal(reference[name], other[name]) for name in reference)
+
+
+def test_building_leaves_the_global_rng_alone():
+    config = build_config(build_tokenizer())
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_model(config, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_bad_arguments_are_rejected_clearly(tmp_path):
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError, match="file.txt"):
+        make_tiny_model(a_file)
+    with pytest.raises(TypeError, match="seed"):
+        make_tiny_model(tmp_path / "m", seed="0")
+
+
+def test_chat_template_renders_a_video_part(loaded):
+    prompt = loaded["processor"].apply_chat_template(VIDEO_MESSAGE, tokenize=False, add_generation_prompt=True)
+    assert "<|vision_start|><|video_pad|><|vision_end|>Which anomaly class is shown?" in prompt
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n")
+    assert prompt.endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_processor_forward_and_generate_on_a_video(loaded):
+    tokenizer, processor, model = loaded["tokenizer"], loaded["processor"], loaded["model"]
+    prompt = processor.apply_chat_template(VIDEO_MESSAGE, tokenize=False, add_generation_prompt=True)
+    video = torch.randint(0, 256, (4, 3, 56, 56), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    inputs = processor(text=[prompt], videos=[video], return_tensors="pt")
+
+    grid_t, grid_h, grid_w = inputs["video_grid_thw"][0].tolist()
+    assert (grid_t, grid_h, grid_w) == (2, 4, 4)  # 4 frames / temporal patch 2, 56 px / patch 14
+    merge = processor.video_processor.merge_size
+    n_video_tokens = int((inputs["input_ids"] == tokenizer.convert_tokens_to_ids(VIDEO_PAD)).sum())
+    assert n_video_tokens == grid_t * grid_h * grid_w // merge**2
+    assert inputs["pixel_values_videos"].shape[0] == grid_t * grid_h * grid_w
+
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        generated = model.generate(**inputs, max_new_tokens=5, min_new_tokens=5)
+    assert logits.shape == (1, inputs["input_ids"].shape[1], model.config.text_config.vocab_size)
+    assert torch.isfinite(logits).all()
+    assert generated.shape == (1, inputs["input_ids"].shape[1] + 5)
+    assert torch.equal(generated[:, : inputs["input_ids"].shape[1]], inputs["input_ids"])
+
+
+def test_llamafactory_loads_it_and_encodes_a_video_sample(tiny_dir, tmp_path, offline_hub):
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments, FinetuningArguments, ModelArguments
+    from llamafactory.model import load_model, load_tokenizer
+
+    video = str(write_mp4(tmp_path / "clip.mp4"))
+    model_args = ModelArguments(model_name_or_path=str(tiny_dir))
+    modules = load_tokenizer(model_args)
+    tokenizer, processor = modules["tokenizer"], modules["processor"]
+    assert processor is not None, "LLaMA-Factory found no multimodal processor in the checkpoint"
+    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl"))
+
+    messages = [
+        {"role": "user", "content": "<video>Which anomaly class is shown?"},
+        {"role": "assistant", "content": "<think>Flames appear.</think><answer>Fire</answer>"},
+    ]
+    messages = template.mm_plugin.process_messages(messages, [], [video], [], processor)
+    prompt_ids, response_ids = template.encode_oneturn(tokenizer, messages)
+    input_ids = prompt_ids + response_ids
+    mm_inputs = template.mm_plugin.get_mm_inputs([], [video], [], [0], [1], [0], [input_ids], processor)
+
+    grid = mm_inputs["video_grid_thw"]
+    merge = processor.video_processor.merge_size
+    video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+    assert sum(i == video_token_id for i in input_ids) == int(grid.prod()) // merge**2 > 0
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in response_ids
+
+    model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
+    ids = torch.tensor([input_ids])
+    with torch.no_grad():
+        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids, **mm_inputs).loss
+    assert math.isfinite(loss.item())
