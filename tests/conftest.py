@@ -18,3 +18,11 @@ def shared_vau_bench() -> Path:
     if not (path / "test_msad.csv").is_file():
         raise FileNotFoundError(f"real VAU-Bench CSVs not found at {path}; set VAU_SHARED_DIR to the folder holding vau_bench/")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL checkpoint, built once per test session."""
+    from vau_plugin.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model", seed=0)

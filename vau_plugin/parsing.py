@@ -25,6 +25,7 @@ import re
 from typing import Optional, Sequence
 
 from vau_plugin.data.schema import CLASSES, LETTERS, NORMAL_CLASS, canonical_class
+from vau_plugin.prompts import REASON_ANALYSIS_HEADING, REASON_DESCRIPTION_HEADING
 
 __all__ = [
     "ANOMALY",
@@ -39,6 +40,7 @@ __all__ = [
     "is_well_formatted",
     "coerce_span",
     "is_normal_span",
+    "split_reasoning",
 ]
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -512,3 +514,43 @@ def is_well_formatted(text: object, *, require_glue: bool = False) -> bool:
         return _FORMAT.fullmatch(text) is not None
     match = _GROUNDED_FORMAT.fullmatch(text)
     return match is not None and _checked(_to_seconds(match.group(1)), _to_seconds(match.group(2))) is not None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reasoning (description + analysis in one reply)
+# ---------------------------------------------------------------------------------------------------
+_REASON_HEADING = re.compile(
+    r"(?im)^[ \t#*_>-]*(" + re.escape(REASON_DESCRIPTION_HEADING[:-1]) + "|" + re.escape(REASON_ANALYSIS_HEADING[:-1])
+    + r")[ \t*_]*:[ \t*_]*"
+)
+
+
+def split_reasoning(text: object) -> tuple[str, str]:
+    """split_reasoning(text) -> (description, analysis), from a reply to prompts.REASON_SINGLE_TURN_PROMPT.
+
+    Sections start at lines headed "Description:" / "Analysis:" (markdown decoration allowed); the first
+    heading of each kind counts. Without the headings the whole reply stands for both, so the judge still sees
+    everything the model said. A non-string gives ("", "").
+    """
+    if not isinstance(text, str):
+        return "", ""
+    text = _clip(text)
+    marks: dict[str, int] = {}
+    ends: dict[str, int] = {}
+    for match in _REASON_HEADING.finditer(text):
+        key = match.group(1).lower()
+        if key not in marks:
+            marks[key] = match.start()
+            ends[key] = match.end()
+    description_key = REASON_DESCRIPTION_HEADING[:-1].lower()
+    analysis_key = REASON_ANALYSIS_HEADING[:-1].lower()
+    if description_key not in marks or analysis_key not in marks:
+        whole = text.strip()
+        return whole, whole
+    if marks[description_key] < marks[analysis_key]:
+        description = text[ends[description_key] : marks[analysis_key]]
+        analysis = text[ends[analysis_key] :]
+    else:
+        analysis = text[ends[analysis_key] : marks[description_key]]
+        description = text[ends[description_key] :]
+    return description.strip(), analysis.strip()
