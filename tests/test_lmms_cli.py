@@ -192,3 +192,95 @@ def test_plain_wheel_install_in_a_fresh_venv_finds_tasks_and_runs(tmp_path, tiny
     results = _results(out)
     assert results["n-samples"]["vau_bench_qa_mini"] == {"original": 12, "effective": 2}
     assert 0.0 <= results["results"]["vau_bench_qa_mini"]["accuracy,none"] <= 100.0
+
+
+class _JudgeServer:
+    """A chat-completions server on 127.0.0.1: fixed scores, a malformed reply for one ground truth."""
+
+    SCORES = {"classification_score": 5, "key_matching_score": 6, "fluency_score": 7, "informativeness_score": 8, "factual_score": 9}
+
+    def __init__(self, malformed_for: str):
+        import http.server
+        import threading
+
+        server = self
+        self.prompts: list[str] = []
+        self.malformed_for = malformed_for
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body["messages"][-1]["content"]
+                server.prompts.append(prompt)
+                if server.malformed_for in prompt:
+                    content = "I would rate this highly: {classification: 9"
+                else:
+                    content = "```json\n" + json.dumps({**server.SCORES, "total_score": 35}) + "\n```"
+                reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+DUMMY_REASONING = "Description: a person walks and then falls down. Analysis: the fall is an anomaly."
+
+
+def test_reason_task_is_judged_through_a_local_endpoint_and_cached(tmp_path):
+    docs = list(csv.DictReader(open(bundled_mini_bench() / "test.csv", newline="", encoding="utf-8")))
+    server = _JudgeServer(malformed_for=docs[0]["Description"])
+    judge_env = dict(
+        VAU_JUDGE_BASE_URL=server.url, VAU_JUDGE_MODEL="local-judge", VAU_JUDGE_API_KEY="sk-test-secret-123",
+        VAU_JUDGE_CACHE=str(tmp_path / "judge_cache"), VAU_JUDGE_TIMEOUT="10", VAU_JUDGE_RETRIES="1",
+        no_proxy="127.0.0.1", NO_PROXY="127.0.0.1",
+    )  # fmt: skip
+    try:
+        runs = []
+        for attempt in ("first", "rerun"):
+            out = tmp_path / attempt
+            # lmms-eval's dummy model gives the same non-empty reply for every video (the tiny model's are empty).
+            cmd = [
+                LMMS_EVAL, "--model", "dummy", "--model_args", f"response={DUMMY_REASONING}",
+                "--tasks", "vau_bench_reason_mini",
+                "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG",
+            ]  # fmt: skip
+            proc = _run(cmd, tmp_path, **judge_env)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            assert "sk-test-secret-123" not in proc.stdout + proc.stderr
+            runs.append((out, len(server.prompts)))
+    finally:
+        server.close()
+    (first, requests_first), (rerun, requests_after_rerun) = runs
+    results = _results(first)["results"]["vau_bench_reason_mini"]
+    assert results["judge_failures,none"] == 1.0
+    assert results["total_score,none"] == pytest.approx(35.0)
+    assert results["classification_score,none"] == pytest.approx(5.0)
+    assert results["factual_score,none"] == pytest.approx(9.0)
+    assert requests_first == 12
+    # The rerun asks only for the sample whose reply was malformed (failures are not cached).
+    assert requests_after_rerun == requests_first + 1
+    assert _results(rerun)["results"]["vau_bench_reason_mini"]["total_score,none"] == pytest.approx(35.0)
+    assert any(docs[0]["Reasoning"][:60] in p and "the fall is an anomaly." in p for p in server.prompts)
+    samples = _samples(first, "vau_bench_reason_mini")
+    by_video = {s["total_score"]["video"]: s["total_score"] for s in samples}
+    assert by_video[docs[0]["Video Name"]]["judge_error"] == "malformed json"
+    assert by_video[docs[1]["Video Name"]]["total"] == pytest.approx(35.0)
+    for path in (tmp_path / "judge_cache").rglob("*"):
+        if path.is_file():
+            assert "sk-test-secret-123" not in path.read_text()
+    for path in first.rglob("*"):
+        if path.is_file():
+            assert "sk-test-secret-123" not in path.read_text()

@@ -10,6 +10,7 @@ import os
 
 from vau_plugin import metrics, parsing, prompts
 from vau_plugin.lmms.docs import task_dataset
+from vau_plugin.lmms.judge import judge_sample
 
 # Set by the plugin's model wrapper when a video cannot be decoded (the sample is kept and scored as wrong).
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
@@ -176,13 +177,11 @@ def cls_process_results(doc, results):
 
 
 def reason_process_results(doc, results):
-    from vau_plugin.lmms.judge import shared_judge
-
     raw = results[0] if results else ""
     description, analysis = parsing.split_reasoning(raw)
-    verdict = shared_judge().score(
-        gt_description=doc["description"], gt_analysis=doc["reasoning"], description=description, analysis=analysis
-    )
+    if raw.startswith(VIDEO_ERROR_PREFIX):
+        description = analysis = ""
+    verdict = judge_sample(doc["description"], doc["reasoning"], description, analysis)
     sample = _sample(doc, raw, scores=verdict.scores, total=verdict.total, judge_ok=verdict.ok, judge_error=verdict.error)
     names = [*prompts.JUDGE_SCORE_KEYS, prompts.JUDGE_TOTAL_KEY, "judge_failures"]
     return {name: sample for name in names}

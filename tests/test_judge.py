@@ -1,0 +1,584 @@
+"""The VAU-Eval judge against a real chat-completions server on 127.0.0.1, scripted per test."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Optional
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vau_plugin.lmms.judge import (
+    DEFAULT_MODEL,
+    ENV_BASE_URL,
+    Judge,
+    JudgeConfig,
+    JudgeReplyError,
+    _retry_after_seconds,
+    cache_key,
+    chat_completions_url,
+    default_cache_dir,
+    parse_judge_reply,
+)
+from vau_plugin.prompts import JUDGE_SCORE_KEYS, JUDGE_SYSTEM_PROMPT, judge_prompt
+
+REPO = Path(__file__).resolve().parents[1]
+API_KEY = "sk-test-5e3c7a1f9b2d4e60-do-not-leak"
+SAMPLE = {
+    "gt_description": "A man in a red jacket breaks the window of a parked car at night.",
+    "gt_analysis": "Breaking into a vehicle is a burglary; the anomaly starts when the glass shatters.",
+    "description": "A person smashes a car window in a dark street.",
+    "analysis": "The person forces entry into a car, which is a vandalism or burglary anomaly.",
+}
+GOOD_SCORES = {
+    "classification_score": 8,
+    "key_matching_score": 7,
+    "fluency_score": 9,
+    "informativeness_score": 6,
+    "factual_score": 7,
+}
+
+
+def reply_json(scores: Optional[dict] = None, total: object = 40, **extra) -> str:
+    """The JSON object a judge returns (the reported total deliberately differs from the sum, 37)."""
+    obj = dict(GOOD_SCORES if scores is None else scores)
+    obj["total_score"] = total
+    obj["comments"] = {"classification": "right class", "fluency": "clear"}
+    obj.update(extra)
+    return json.dumps(obj, indent=4)
+
+
+def fenced(text: str, tag: str = "json") -> str:
+    return f"Here is my evaluation.\n```{tag}\n{text}\n```\nHope this helps."
+
+
+def chat_body(content: str) -> bytes:
+    return json.dumps(
+        {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+    ).encode()
+
+
+class Step:
+    """One scripted answer: HTTP status, body, headers, and how long to stall before answering."""
+
+    def __init__(self, status: int = 200, body: bytes = b"", headers: Optional[dict] = None, delay_s: float = 0.0):
+        self.status, self.body, self.headers, self.delay_s = status, body, headers or {}, delay_s
+
+    @classmethod
+    def reply(cls, content: str) -> "Step":
+        return cls(200, chat_body(content), {"Content-Type": "application/json"})
+
+
+class ScriptedServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script: list[Step] = []
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()  # set at teardown so that stalled handlers end at once
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def hits(self) -> int:
+        with self.lock:
+            return len(self.requests)
+
+    def next_step(self, record: dict) -> Step:
+        """Record the request; the script's steps are used in order, the last one repeats."""
+        with self.lock:
+            self.requests.append(record)
+            index = min(len(self.requests), len(self.script)) - 1
+            return self.script[index]
+
+    def handle_error(self, request, client_address):
+        pass  # a client that timed out closes the socket before a stalled handler writes: expected here
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        raw = self.rfile.read(length)
+        step = self.server.next_step(
+            {"path": self.path, "headers": dict(self.headers.items()), "body": json.loads(raw) if raw else None}
+        )
+        if step.delay_s:
+            self.server.release.wait(step.delay_s)
+        body = step.body
+        if step.status == 401 and body == b"echo":  # a careless proxy that echoes the credentials
+            body = json.dumps({"error": "bad key " + self.headers.get("Authorization", "")}).encode()
+        self.send_response(step.status)
+        for name, value in step.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST
+
+
+@pytest.fixture
+def server():
+    srv = ScriptedServer()
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield srv
+    srv.release.set()
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """Requests to 127.0.0.1 must not be routed through a proxy configured in the environment."""
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+class Sleeps(list):
+    """A `sleep` that records each delay and really waits it, up to 1 s (so that a wrong delay cannot hang)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+        time.sleep(min(seconds, 1.0))
+
+
+def make_judge(server: ScriptedServer, tmp_path: Path, **overrides) -> tuple[Judge, Sleeps]:
+    options = dict(base_url=server.base_url, api_key=API_KEY, cache_dir=tmp_path / "cache",
+                   timeout_s=2.0, max_retries=2, backoff_s=0.01)
+    options.update(overrides)
+    sleeps = Sleeps()
+    return Judge(JudgeConfig(**options), sleep=sleeps), sleeps
+
+
+def cache_files(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "cache"
+    return sorted(folder.glob("*.json")) if folder.exists() else []
+
+
+# ---------------------------------------------------------------- replies
+
+
+def test_fenced_json_reply_is_scored_and_request_is_the_vau_eval_one(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, sleeps = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+
+    assert result.ok and result.error is None and not result.cached
+    assert result.scores == {k: float(v) for k, v in GOOD_SCORES.items()}
+    assert result.total == 37.0 and result.reported_total == 40.0
+    assert result.attempts == 1 and sleeps == []
+    assert result.comments == {"classification": "right class", "fluency": "clear"}
+
+    (request,) = server.requests
+    assert request["path"] == "/v1/chat/completions"
+    assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
+    assert request["headers"]["Content-Type"] == "application/json"
+    body = request["body"]
+    assert body["model"] == DEFAULT_MODEL and body["temperature"] == 0
+    system, user = body["messages"]
+    assert system == {"role": "system", "content": JUDGE_SYSTEM_PROMPT}
+    assert user["role"] == "user" and user["content"] == judge_prompt(**SAMPLE)
+    for text in SAMPLE.values():
+        assert text in user["content"]
+    assert judge.stats() == {"requests": 1, "cache_hits": 0, "scored": 1, "failed": 0, "failures": {}}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        reply_json(),  # bare JSON, no fence
+        fenced(reply_json(), tag=""),  # bare ``` fence
+        "Scores: " + json.dumps(GOOD_SCORES) + " -- that is all.",  # an object inside prose, no total
+        fenced(reply_json(scores={**GOOD_SCORES, "fluency_score": "9", "factual_score": 7.0})),  # strings/floats
+    ],
+    ids=["bare-json", "bare-fence", "object-in-prose", "numeric-strings"],
+)
+def test_other_reply_shapes_are_accepted(server, tmp_path, content):
+    server.script = [Step.reply(content)]
+    judge, _ = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+    assert result.ok, result.error
+    assert result.total == 37.0
+
+
+def test_no_auth_header_without_a_key_and_custom_endpoint(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path, api_key=None, model="local-judge", base_url=server.base_url + "/v1/")
+    assert judge.score(**SAMPLE).ok
+    (request,) = server.requests
+    assert "Authorization" not in request["headers"]
+    assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "local-judge"
+
+
+@pytest.mark.parametrize(
+    "content, error",
+    [
+        ("I think the model did well, around 8/10.", "malformed json"),
+        ("```json\n{'classification_score': 8}\n```", "malformed json"),  # Python dict, not JSON
+        (fenced(json.dumps({k: v for k, v in GOOD_SCORES.items() if k != "fluency_score"})), "missing keys: fluency_score"),
+        (fenced(json.dumps({"verdict": "good"})), "missing keys: " + ", ".join(JUDGE_SCORE_KEYS)),
+        (fenced(reply_json(scores={**GOOD_SCORES, "factual_score": 11})), "score out of range: factual_score=11 (expected 0-10)"),
+        (fenced(reply_json(scores={**GOOD_SCORES, "fluency_score": -1})), "score out of range: fluency_score=-1 (expected 0-10)"),
+        (fenced(reply_json(scores={**GOOD_SCORES, "fluency_score": "high"})), "score not a number: fluency_score"),
+        (fenced(reply_json(scores={**GOOD_SCORES, "fluency_score": True})), "score not a number: fluency_score"),
+    ],
+    ids=["prose", "python-dict", "one-missing", "all-missing", "above-10", "below-0", "word", "bool"],
+)
+def test_unusable_reply_is_a_failure_without_retry_and_is_not_cached(server, tmp_path, content, error):
+    server.script = [Step.reply(content)]
+    judge, sleeps = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+    assert not result.ok and result.error == error
+    assert result.scores == {k: None for k in JUDGE_SCORE_KEYS} and result.total is None
+    assert result.attempts == 1 and server.hits == 1 and sleeps == []
+    assert judge.failures == {result.error_kind: 1}
+    assert cache_files(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "step, error",
+    [
+        (Step(200, b"<html>gateway</html>"), "malformed response: not JSON"),
+        (Step(200, b'{"choices": []}'), "malformed response: no choices[0].message.content"),
+        (Step(200, b'{"choices": [{"message": {"content": null}}]}'), "malformed response: content is not text"),
+    ],
+)
+def test_malformed_http_response_is_a_failure(server, tmp_path, step, error):
+    server.script = [step]
+    judge, _ = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+    assert (result.ok, result.error, result.attempts) == (False, error, 1)
+    assert judge.failures == {"malformed response": 1}
+
+
+# ---------------------------------------------------------------- HTTP errors, retries, timeouts
+
+
+def test_http_500_twice_then_success_retries_with_backoff(server, tmp_path):
+    server.script = [Step(500, b"oops"), Step(500, b"oops"), Step.reply(fenced(reply_json()))]
+    judge, sleeps = make_judge(server, tmp_path, max_retries=4, backoff_s=0.02)
+    result = judge.score(**SAMPLE)
+    assert result.ok and result.attempts == 3 and server.hits == 3
+    assert judge.requests == 3 and judge.failures == {}
+    assert len(sleeps) == 2
+    assert 0.01 <= sleeps[0] <= 0.02 and 0.02 <= sleeps[1] <= 0.04  # exponential, jitter in [0.5, 1]
+
+
+def test_http_500_always_fails_after_max_retries_in_bounded_time(server, tmp_path):
+    server.script = [Step(500, b"down")]
+    judge, sleeps = make_judge(server, tmp_path, max_retries=3, backoff_s=0.01, max_backoff_s=0.02)
+    started = time.monotonic()
+    result = judge.score(**SAMPLE)
+    assert (result.ok, result.error, result.attempts) == (False, "http 500", 4)
+    assert server.hits == 4 and len(sleeps) == 3 and max(sleeps) <= 0.02
+    assert time.monotonic() - started < 2.0
+    assert judge.stats()["failures"] == {"http 500": 1}
+    assert cache_files(tmp_path) == []
+
+
+def test_server_slower_than_timeout_is_a_timeout_failure(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    server.script[0].delay_s = 3.0
+    judge, sleeps = make_judge(server, tmp_path, timeout_s=0.2, max_retries=1, backoff_s=0.01)
+    started = time.monotonic()
+    result = judge.score(**SAMPLE)
+    elapsed = time.monotonic() - started
+    assert (result.ok, result.error, result.attempts) == (False, "timeout", 2)
+    assert server.hits == 2 and len(sleeps) == 1
+    assert 0.4 <= elapsed < 1.5
+    assert judge.failures == {"timeout": 1}
+
+
+def test_connection_refused_is_retried_then_reported(tmp_path):
+    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens there
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    judge = Judge(JudgeConfig(base_url=f"http://127.0.0.1:{port}", cache_dir=None, max_retries=1, backoff_s=0.01))
+    result = judge.score(**SAMPLE)
+    assert (result.ok, result.error, result.attempts) == (False, "connection error", 2)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_client_errors_are_not_retried(server, tmp_path, status):
+    server.script = [Step(status, b'{"error": "no"}')]
+    judge, sleeps = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+    assert (result.ok, result.error, result.attempts) == (False, f"http {status}", 1)
+    assert server.hits == 1 and sleeps == []
+
+
+@pytest.mark.parametrize("status", [302, 307])
+def test_redirect_is_not_followed(server, tmp_path, status):
+    server.script = [Step(status, b"", {"Location": server.base_url + "/elsewhere"}), Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    result = judge.score(**SAMPLE)
+    assert (result.ok, result.error) == (False, f"http {status}")
+    assert server.hits == 1  # the key was not sent on to the Location
+
+
+def test_429_honours_retry_after(server, tmp_path):
+    server.script = [Step(429, b"slow down", {"Retry-After": "0.3"}), Step.reply(fenced(reply_json()))]
+    judge, sleeps = make_judge(server, tmp_path, backoff_s=0.001)
+    started = time.monotonic()
+    result = judge.score(**SAMPLE)
+    assert result.ok and result.attempts == 2
+    assert sleeps == [0.3] and time.monotonic() - started >= 0.3
+
+
+def test_429_retry_after_is_bounded_and_missing_one_falls_back_to_backoff(server, tmp_path):
+    server.script = [Step(429, b"", {"Retry-After": "3600"}), Step(429, b""), Step.reply(fenced(reply_json()))]
+    judge, sleeps = make_judge(server, tmp_path, backoff_s=0.02, retry_after_cap_s=0.1)
+    result = judge.score(**SAMPLE)
+    assert result.ok and result.attempts == 3
+    assert sleeps[0] == 0.1 and 0.02 <= sleeps[1] <= 0.04
+
+
+def test_retry_after_formats():
+    assert _retry_after_seconds("7") == 7.0
+    assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == pytest.approx(10.0)
+    assert _retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412490.0) == 0.0
+    for bad in (None, "", "soon", "nan", "inf"):
+        assert _retry_after_seconds(bad) is None
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_hit_makes_no_request_also_for_a_new_instance_and_process(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    first = judge.score(**SAMPLE)
+    assert first.ok and server.hits == 1
+
+    again = judge.score(**SAMPLE)
+    assert again.cached and again.attempts == 0 and server.hits == 1
+    assert (again.scores, again.total, again.reported_total, again.comments) == (
+        first.scores, first.total, first.reported_total, first.comments)
+    assert judge.stats() == {"requests": 1, "cache_hits": 1, "scored": 2, "failed": 0, "failures": {}}
+
+    other, _ = make_judge(server, tmp_path)
+    assert other.score(**SAMPLE).cached and server.hits == 1
+
+    script = (
+        "import json, sys; from vau_plugin.lmms.judge import Judge, JudgeConfig; "
+        "j = Judge(JudgeConfig(base_url=sys.argv[1], cache_dir=sys.argv[2])); "
+        "r = j.score(**json.loads(sys.argv[3])); print(json.dumps([r.cached, r.total, j.requests]))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script, server.base_url, str(tmp_path / "cache"), json.dumps(SAMPLE)],
+                         capture_output=True, text=True, timeout=60, env=env, check=True)
+    assert json.loads(out.stdout) == [True, 37.0, 0]
+    assert server.hits == 1
+
+    # Another model, or another text, is another key.
+    judge.score(**{**SAMPLE, "analysis": SAMPLE["analysis"] + " Also the alarm goes off."})
+    assert server.hits == 2
+    assert len(cache_files(tmp_path)) == 2
+
+
+def test_failures_are_not_cached_and_retried_next_time(server, tmp_path):
+    server.script = [Step.reply("no json here"), Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    assert judge.score(**SAMPLE).error == "malformed json"
+    assert cache_files(tmp_path) == []
+    result = judge.score(**SAMPLE)
+    assert result.ok and not result.cached and server.hits == 2
+    (entry,) = cache_files(tmp_path)
+    key = cache_key(DEFAULT_MODEL, JUDGE_SYSTEM_PROMPT, judge_prompt(**SAMPLE))
+    assert entry.name == f"{key}.json"
+    assert json.loads(entry.read_text())["scores"] == {k: float(v) for k, v in GOOD_SCORES.items()}
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["{not json", json.dumps({"version": 1, "key": "wrong", "scores": GOOD_SCORES}), "[]"],
+    ids=["truncated", "other-key", "not-an-object"],
+)
+def test_unreadable_cache_entry_is_a_miss_and_is_rewritten(server, tmp_path, content):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    key = cache_key(DEFAULT_MODEL, JUDGE_SYSTEM_PROMPT, judge_prompt(**SAMPLE))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / f"{key}.json").write_text(content)
+    result = judge.score(**SAMPLE)
+    assert result.ok and not result.cached and server.hits == 1
+    assert judge.score(**SAMPLE).cached
+
+
+def test_tampered_cache_scores_are_validated(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    judge.score(**SAMPLE)
+    (entry,) = cache_files(tmp_path)
+    data = json.loads(entry.read_text())
+    data["scores"]["factual_score"] = 99
+    entry.write_text(json.dumps(data))
+    result = judge.score(**SAMPLE)
+    assert result.ok and not result.cached and result.scores["factual_score"] == 7.0 and server.hits == 2
+
+
+def test_cache_off_and_unwritable_cache_do_not_fail_scoring(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path, cache_dir=None)
+    assert judge.score(**SAMPLE).ok and not judge.score(**SAMPLE).cached and server.hits == 2
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    judge, _ = make_judge(server, tmp_path, cache_dir=blocker / "cache")
+    assert judge.score(**SAMPLE).ok and server.hits == 3
+
+
+def test_concurrent_scoring_counts_every_request_once(server, tmp_path):
+    server.script = [Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    samples = [{**SAMPLE, "description": f"sample {i}"} for i in range(24)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda s: judge.score(**s), samples))
+    assert all(r.ok and not r.cached for r in results)
+    assert judge.requests == 24 == server.hits
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        again = list(pool.map(lambda s: judge.score(**s), samples))
+    assert all(r.cached for r in again)
+    assert judge.stats() == {"requests": 24, "cache_hits": 24, "scored": 48, "failed": 0, "failures": {}}
+    assert len(cache_files(tmp_path)) == 24
+    assert not list((tmp_path / "cache").glob(".tmp-*"))
+
+
+# ---------------------------------------------------------------- the key never leaks
+
+
+def test_api_key_never_appears_in_repr_logs_results_or_cache(server, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG, logger="vau_plugin")
+    server.script = [Step(401, b"echo"), Step(500, b"echo"), Step.reply(fenced(reply_json()))]
+    judge, _ = make_judge(server, tmp_path)
+    refused = judge.score(**SAMPLE)  # the 401 body echoes the Authorization header
+    assert refused.error == "http 401"
+    ok = judge.score(**SAMPLE)
+    assert ok.ok
+    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"  # it was sent, though
+
+    assert "bad key Bearer ***" in caplog.text  # the echoed body was logged, redacted
+    texts = [caplog.text, repr(judge), repr(judge.config), str(judge.config), repr(refused), repr(ok),
+             json.dumps(judge.stats())]
+    texts += [path.read_text() for path in cache_files(tmp_path)]
+    assert cache_files(tmp_path)
+    for text in texts:
+        assert API_KEY not in text
+
+
+# ---------------------------------------------------------------- configuration
+
+
+def test_from_env_reads_every_variable(tmp_path):
+    env = {
+        "VAU_JUDGE_BASE_URL": " http://127.0.0.1:8000/v1 ",
+        "VAU_JUDGE_MODEL": "qwen-judge",
+        "VAU_JUDGE_API_KEY": API_KEY,
+        "OPENAI_API_KEY": "sk-other",
+        "VAU_JUDGE_TIMEOUT": "12.5",
+        "VAU_JUDGE_RETRIES": "0",
+        "VAU_JUDGE_CACHE": str(tmp_path / "c"),
+    }
+    config = JudgeConfig.from_env(env)
+    assert config.is_configured and config.endpoint == "http://127.0.0.1:8000/v1/chat/completions"
+    assert (config.model, config.api_key, config.timeout_s, config.max_retries) == ("qwen-judge", API_KEY, 12.5, 0)
+    assert config.cache_dir == tmp_path / "c" and config.temperature == 0
+    assert API_KEY not in repr(config)
+
+
+def test_from_env_defaults_fallback_key_and_cache_locations(tmp_path):
+    config = JudgeConfig.from_env({"OPENAI_API_KEY": "sk-fallback", "XDG_CACHE_HOME": str(tmp_path)})
+    assert not config.is_configured and config.model == DEFAULT_MODEL and config.api_key == "sk-fallback"
+    assert (config.timeout_s, config.max_retries) == (60.0, 4)
+    assert config.cache_dir == tmp_path / "vau_plugin" / "judge"
+    assert default_cache_dir({"XDG_CACHE_HOME": "relative/dir"}) == Path.home() / ".cache" / "vau_plugin" / "judge"
+    assert JudgeConfig.from_env({"VAU_JUDGE_CACHE": "off"}).cache_dir is None
+    assert JudgeConfig.from_env({"VAU_JUDGE_API_KEY": "", "OPENAI_API_KEY": ""}).api_key is None
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"VAU_JUDGE_TIMEOUT": "soon"}, "VAU_JUDGE_TIMEOUT"),
+        ({"VAU_JUDGE_TIMEOUT": "0"}, "VAU_JUDGE_TIMEOUT"),
+        ({"VAU_JUDGE_RETRIES": "2.5"}, "VAU_JUDGE_RETRIES"),
+        ({"VAU_JUDGE_RETRIES": "-1"}, "VAU_JUDGE_RETRIES"),
+        ({"VAU_JUDGE_BASE_URL": "api.deepseek.com"}, "VAU_JUDGE_BASE_URL"),
+        ({"VAU_JUDGE_BASE_URL": "https://user:hunter2@api.deepseek.com"}, "VAU_JUDGE_BASE_URL"),
+    ],
+)
+def test_bad_environment_is_a_clear_error(env, variable):
+    with pytest.raises(ValueError, match=variable) as info:
+        JudgeConfig.from_env(env)
+    assert "hunter2" not in str(info.value)
+
+
+def test_unconfigured_judge_names_the_variables():
+    with pytest.raises(ValueError, match=ENV_BASE_URL) as info:
+        Judge(JudgeConfig(base_url=None, cache_dir=None))
+    assert "VAU_JUDGE_API_KEY" in str(info.value)
+    with pytest.raises(ValueError, match=ENV_BASE_URL):
+        Judge(JudgeConfig.from_env({}))
+
+
+def test_non_string_inputs_are_a_programming_error(server, tmp_path):
+    judge, _ = make_judge(server, tmp_path)
+    with pytest.raises(TypeError, match="analysis"):
+        judge.score(**{**SAMPLE, "analysis": None})
+    assert server.hits == 0
+
+
+@pytest.mark.parametrize(
+    "base_url, endpoint",
+    [
+        ("https://api.deepseek.com", "https://api.deepseek.com/v1/chat/completions"),
+        ("https://api.deepseek.com/", "https://api.deepseek.com/v1/chat/completions"),
+        ("https://api.deepseek.com/v1", "https://api.deepseek.com/v1/chat/completions"),
+        ("http://127.0.0.1:8000/v1/", "http://127.0.0.1:8000/v1/chat/completions"),
+        ("http://127.0.0.1:8000/v1/chat/completions", "http://127.0.0.1:8000/v1/chat/completions"),
+        ("https://proxy.example/openai", "https://proxy.example/openai/chat/completions"),
+    ],
+)
+def test_chat_completions_url_rule(base_url, endpoint):
+    assert chat_completions_url(base_url) == endpoint
+
+
+# ---------------------------------------------------------------- the parser on any text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.text(max_size=300),
+    st.text(alphabet='{}[]":,0123456789.-eE ntrufals`json\n', max_size=300),
+    st.dictionaries(st.sampled_from(JUDGE_SCORE_KEYS + ("total_score",)),
+                    st.one_of(st.integers(-5, 15), st.floats(allow_nan=True), st.text(max_size=4), st.booleans()))
+      .map(lambda d: fenced(json.dumps(d))),
+))
+def test_parse_judge_reply_is_total_on_any_text(text):
+    try:
+        scores, _, _ = parse_judge_reply(text)
+    except JudgeReplyError as err:
+        assert str(err).split(": ", 1)[0] in {"malformed json", "missing keys", "score not a number", "score out of range"}
+    else:
+        assert set(scores) == set(JUDGE_SCORE_KEYS)
+        assert all(isinstance(v, float) and 0.0 <= v <= 10.0 for v in scores.values())
