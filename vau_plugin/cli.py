@@ -29,6 +29,14 @@ def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_motion_preview(args: argparse.Namespace) -> int:
+    from vau_plugin.motion_preview import run_motion_preview
+
+    path = run_motion_preview(args.video, args.out, frames=args.frames, m=args.m, n=args.n, fill=args.fill)
+    print(f"motion preview written to {path}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from vau_plugin.demo import run_demo
 
@@ -56,6 +64,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", help="output directory")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd_make_tiny_model)
+
+    p = sub.add_parser("motion-preview", help="write a PNG strip: sampled frames / motion attention maps / prompted frames")
+    p.add_argument("video", help="a video file")
+    p.add_argument("out", help="output PNG path")
+    p.add_argument("--frames", type=int, default=8, help="number of prompted frames to show")
+    p.add_argument("--m", type=float, default=0.0, help="the layer's slope parameter m")
+    p.add_argument("--n", type=float, default=0.0, help="the layer's shift parameter n")
+    p.add_argument("--fill", choices=("mean", "black"), default="mean", help="what zero attention shows")
+    p.set_defaults(func=_cmd_motion_preview)
 
     p = sub.add_parser("demo", help="build the mini bench and tiny model, run what the plugin can do, print metrics")
     p.add_argument("--workdir", default=".demo")

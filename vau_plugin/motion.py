@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Optional, Sequence, Union
+from typing import Literal
 
 import torch
 from torch import nn
@@ -84,9 +85,9 @@ class MotionPrompt(nn.Module):
         *,
         fill: Fill = "mean",
         reg_weight: float = 1.0,
-        mean: Optional[Sequence[float]] = None,
-        std: Optional[Sequence[float]] = None,
-        fill_colour: Optional[Sequence[float]] = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        fill_colour: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if fill not in FILLS:
@@ -128,17 +129,16 @@ class MotionPrompt(nn.Module):
     def attention(self, frames: torch.Tensor) -> torch.Tensor:
         """attention(frames (..., T+1, 3, H, W)) -> A, float32 (..., T, 1, H, W)."""
         k = self._luma_weights()
-        luma = (
-            frames[..., 0:1, :, :].float() * k[0]
-            + frames[..., 1:2, :, :].float() * k[1]
-            + frames[..., 2:3, :, :].float() * k[2]
-        )
+        # one fresh float32 map, accumulated in place: no frame-sized temporaries (they cost page faults on CPU)
+        luma = frames[..., 0:1, :, :].float() * k[0]
+        luma.add_(frames[..., 1:2, :, :], alpha=k[1])
+        luma.add_(frames[..., 2:3, :, :], alpha=k[2])
         diff = luma[..., 1:, :, :, :] - luma[..., :-1, :, :, :]
         a = slope(self.m).float()
         b = shift(self.n).float()
         return torch.sigmoid(a * (diff - b))
 
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         check_frames(frames)
         if not frames.is_floating_point():
             frames = frames.float()
@@ -151,7 +151,7 @@ class MotionPrompt(nn.Module):
             prompted = torch.lerp(self._fill_value(frames), following, weight)
         return prompted, self._regulariser(attn)
 
-    def _regulariser(self, attn: torch.Tensor) -> Optional[torch.Tensor]:
+    def _regulariser(self, attn: torch.Tensor) -> torch.Tensor | None:
         if not torch.is_grad_enabled():
             return None
         if attn.shape[-4] < 2:  # one attention map: nothing varies over time (and no mean over nothing)
@@ -169,7 +169,7 @@ class MotionPrompt(nn.Module):
             "fill_colour": list(self.fill_colour),
         }
 
-    def save(self, directory: Union[str, Path]) -> Path:
+    def save(self, directory: str | Path) -> Path:
         """save(directory) -> path of the `motion_prompt.json` written there (folder created if missing)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -191,7 +191,7 @@ def check_frames(frames: torch.Tensor) -> None:
         )
 
 
-def prompt_same_count(layer: MotionPrompt, frames: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+def prompt_same_count(layer: MotionPrompt, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """prompt_same_count(layer, frames (..., T, 3, H, W)) -> (T prompted frames, reg).
 
     Slot j >= 1 holds prompt_{j-1} (the motion into frame j, shown on frame j); slot 0 repeats prompt_0.
@@ -201,7 +201,7 @@ def prompt_same_count(layer: MotionPrompt, frames: torch.Tensor) -> tuple[torch.
     return torch.cat([prompted[..., :1, :, :, :], prompted], dim=-4), reg
 
 
-def read_settings(path: Union[str, Path]) -> dict:
+def read_settings(path: str | Path) -> dict:
     """read_settings(path) -> dict with finite "m", "n" (and "fill" in FILLS when present), from
     `motion_prompt.json` or the folder holding it (a checkpoint)."""
     path = Path(path)
@@ -214,7 +214,7 @@ def read_settings(path: Union[str, Path]) -> dict:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON object with 'm' and 'n', got {type(data).__name__}")
+        raise ValueError(f"{path}: expected a JSON object with 'm' and 'n', got {type(data).__name__}")  # noqa: TRY004 (bad file content, not a bad argument)
     for key in ("m", "n"):
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -244,11 +244,11 @@ class FrameMotionPrompt:
     def from_settings(
         cls,
         *,
-        m: Optional[float] = None,
-        n: Optional[float] = None,
-        fill: Optional[Fill] = "mean",
-        weights: Optional[Union[str, Path]] = None,
-    ) -> "FrameMotionPrompt":
+        m: float | None = None,
+        n: float | None = None,
+        fill: Fill | None = "mean",
+        weights: str | Path | None = None,
+    ) -> FrameMotionPrompt:
         """Build the hook. Explicit m / n win over a saved `motion_prompt.json` (`weights`, file or
         checkpoint folder), which wins over 0. `fill`: None or "mean" take the saved fill when `weights`
         is given (so a default "mean" never overrides a trained "black"); "black" always wins. The saved
@@ -309,7 +309,7 @@ class PatchGeometry:
         return self.channels * self.temporal_patch_size * self.patch_size * self.patch_size
 
     @classmethod
-    def from_vision_config(cls, config) -> "PatchGeometry":
+    def from_vision_config(cls, config) -> PatchGeometry:
         """from_vision_config(config.vision_config of a Qwen2/2.5-VL model) -> PatchGeometry."""
         return cls(
             patch_size=int(config.patch_size),
@@ -414,7 +414,7 @@ class VideoPatchMotionPrompt(nn.Module):
 
     def forward(
         self, pixel_values_videos: torch.Tensor, video_grid_thw: torch.Tensor
-    ) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if not self.enabled:
             return pixel_values_videos, None
         prompted, regs = [], []
