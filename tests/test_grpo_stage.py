@@ -1,0 +1,220 @@
+"""`stage: grpo` through the real `llamafactory-cli train`, on the tiny model and the mini bench (CPU).
+
+Each run is a subprocess started exactly as a user starts it; the plugin reaches it only through the start-up
+hook of the installed package. The recipes are the shipped `_tiny` ones, pointed at the session workspace with
+LLaMA-Factory's own `key=value` overrides.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace, grpo_workspace  # noqa: F401
+from vau_plugin.llamafactory.demo import cli_env, reward_history, train
+
+TIMEOUT_S = 300
+TESTS_DIR = Path(__file__).resolve().parent
+TEST_REWARDS = "format,accuracy,iou,_fixtures_grpo:diversity_reward"
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
+    env.update(extra)
+    return env
+
+
+def _train(ws: GRPOWorkspace, recipe: str, output_dir: Path, env=None, **overrides):
+    result = train(ws.recipes / recipe, ws.overrides(output_dir, **overrides), cwd=ws.root, env=env or _env(),
+                   timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-4000:]
+    return result
+
+
+def _state(output_dir: Path) -> dict:
+    return json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
+
+
+def _assert_rewards_logged(output_dir: Path, names=("format_reward", "accuracy_reward", "tiou_reward")) -> list:
+    history = reward_history(output_dir)
+    assert [row["step"] for row in history] == list(range(1, len(history) + 1)) and history
+    for row in history:
+        for name in names:
+            assert 0.0 <= row[f"rewards/{name}/mean"] <= 1.0, row
+    return history
+
+
+def test_grpo_full_finetuning_trains_on_video_and_saves_a_loadable_checkpoint(grpo_workspace, tmp_path):
+    ws = grpo_workspace
+    out = tmp_path / "full"
+    _train(ws, "vau_r1_grpo_tiny.yaml", out, reward_funcs=TEST_REWARDS)
+
+    history = _assert_rewards_logged(out, names=("format_reward", "accuracy_reward", "tiou_reward", "diversity_reward"))
+    logged = [e for e in _state(out)["log_history"] if "reward" in e]
+    assert logged[0]["grad_norm"] > 0, "non-zero advantages must give a gradient"
+    assert all(e["skipped_samples"] == 0 for e in logged)
+    assert history[0]["reward"] > 0  # the diversity reward is positive for any non-empty completion
+    assert (out / "checkpoint-2" / "model.safetensors").is_file()
+
+    from transformers import AutoModelForImageTextToText
+
+    trained = AutoModelForImageTextToText.from_pretrained(out)
+    initial = AutoModelForImageTextToText.from_pretrained(ws.model)
+    changed = [n for n, p in trained.named_parameters() if not torch.equal(p, initial.get_parameter(n))]
+    assert changed, "GRPO with a non-zero gradient must change the weights"
+    assert not any(".visual." in n or n.startswith("visual.") or "model.visual" in n for n in changed), changed[:5]
+
+
+def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_path):
+    """LoRA; launched with FORCE_TORCHRUN, so LLaMA-Factory re-launches itself under torchrun and the hook
+    must act in the rank it starts."""
+    ws = grpo_workspace
+    out = tmp_path / "lora"
+    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, env=_env(FORCE_TORCHRUN="1", NPROC_PER_NODE="1"))
+    assert "torchrun" in result.stdout or "Initializing 1 distributed tasks" in result.stdout
+    _assert_rewards_logged(out)
+    assert (out / "adapter_config.json").is_file() and (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
+
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText
+
+    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(ws.model), out)
+    assert any("lora_A" in n for n, _ in model.named_parameters())
+
+
+def test_grpo_resumes_with_step_count_and_optimizer_state(grpo_workspace, tmp_path):
+    ws = grpo_workspace
+    out = tmp_path / "resume"
+    _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3)
+    first = _state(out)
+    # the run "dies" after checkpoint-2: its last checkpoint and final files are gone
+    import shutil
+
+    shutil.rmtree(out / "checkpoint-3")
+    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3, overwrite_output_dir="false")
+    assert "Resuming training from" in result.stdout and "checkpoint-2" in result.stdout
+    assert "Continuing training from global step 2" in result.stdout
+    second = _state(out)
+    assert second["global_step"] == 3
+    assert [e["step"] for e in second["log_history"] if "reward" in e] == [1, 2, 3]
+    # steps 1-2 come from the restored state, not from a new run
+    assert [e for e in second["log_history"] if e["step"] <= 2] == [e for e in first["log_history"] if e["step"] <= 2]
+    optimizer = torch.load(out / "checkpoint-3" / "optimizer.pt", map_location="cpu", weights_only=False)
+    adam_steps = {float(s["step"]) for s in optimizer["state"].values()}
+    assert adam_steps == {3.0}, f"Adam must continue from the restored state (step 3), got {adam_steps}"
+
+
+def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
+    ws = grpo_workspace
+    out = tmp_path / "broken"
+    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, dataset=BROKEN_DATASET)
+    log = result.stdout
+    assert "garbage.mp4" in log and "skipped" in log  # unreadable metadata: dropped while encoding the dataset
+    assert "skipping sample" in log and "zeroed_middle.mp4" in log  # decodes badly: replaced during training
+    logged = [e for e in _state(out)["log_history"] if "reward" in e]
+    assert len(logged) == 2 and sum(e["skipped_samples"] for e in logged) > 0
+
+
+def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):
+    """The same SFT run with and without the start-up hook (VAU_PLUGIN_NO_HOOK=1): identical losses."""
+    ws = grpo_workspace
+    losses = {}
+    for hook, env in (("on", _env()), ("off", _env(VAU_PLUGIN_NO_HOOK="1"))):
+        out = tmp_path / f"sft_{hook}"
+        _train(ws, "vau_r1_sft_tiny.yaml", out, env=env)
+        losses[hook] = [e["loss"] for e in _state(out)["log_history"] if "loss" in e]
+    assert len(losses["on"]) == 2 and losses["on"][0] > 0
+    assert losses["on"] == losses["off"]
+
+
+def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_path):
+    """Proves the stage comes from the hook: with it disabled, LLaMA-Factory refuses the recipe's GRPO keys."""
+    ws = grpo_workspace
+    result = train(ws.recipes / "vau_r1_grpo_tiny.yaml", ws.overrides(tmp_path / "nohook"), cwd=ws.root,
+                   env=_env(VAU_PLUGIN_NO_HOOK="1"), timeout=TIMEOUT_S)
+    assert result.returncode != 0
+    assert "num_generations" in result.stdout or "Unknown task" in result.stdout
+
+
+def test_motion_prompt_template_runs_in_the_grpo_recipe(grpo_workspace, tmp_path):
+    pytest.importorskip("vau_plugin.llamafactory.motion")
+    ws = grpo_workspace
+    out = tmp_path / "motion"
+    _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, template="qwen2_vl_motion", max_steps=1)
+    _assert_rewards_logged(out)
+
+
+def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
+    """In-process: the trainer builds pixel_values_videos / video_grid_thw / second_per_grid_ts from the
+    recipe's video settings, their token count matches the prompt, and they change the log-probs."""
+    ws = grpo_workspace
+    from vau_plugin.llamafactory import patch
+
+    patch.apply()
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.model import load_model, load_tokenizer
+
+    from vau_plugin.llamafactory.args import get_grpo_train_args, reward_funcs_of
+    from vau_plugin.llamafactory.dataset import load_grpo_datasets
+    from vau_plugin.llamafactory.trainer import VideoGRPOTrainer
+
+    import yaml
+
+    args = yaml.safe_load((ws.recipes / "vau_r1_grpo_lora_tiny.yaml").read_text())
+    args.update({k: str(v) for k, v in ws.overrides(ws.root / "inproc").items()}, max_samples=4)
+    model_args, data_args, training_args, finetuning_args, _ = get_grpo_train_args(args)
+    assert (training_args.num_generations, training_args.beta, training_args.top_p) == (2, 0.04, 1.0)
+    tok = load_tokenizer(model_args)
+    template = get_template_and_fix_tokenizer(tok["tokenizer"], data_args)
+    data = load_grpo_datasets(template, model_args, data_args, training_args, tok["tokenizer"], tok["processor"])
+    from llamafactory.data import converter
+
+    assert converter.DATASET_CONVERTERS["sharegpt"] is converter.SharegptDatasetConverter  # swap undone
+    train_ds = data["train_dataset"]
+    assert {"prompt", "prompt_ids", "videos", "task", "answer", "span"} <= set(train_ds.column_names)
+    assert "images" not in train_ds.column_names
+    model = load_model(tok["tokenizer"], model_args, finetuning_args, True)
+    trainer = VideoGRPOTrainer(model=model, reward_funcs=reward_funcs_of(training_args), args=training_args,
+                               train_dataset=train_ds, processing_class=tok["processor"], template=template,
+                               lf_processor=tok["processor"])
+    row = train_ds[0]
+    mm = trainer._build_mm_inputs(row)
+    assert set(mm) == {"pixel_values_videos", "video_grid_thw", "second_per_grid_ts"}
+    from vau_plugin.video import probe
+
+    # the temporal grid spans the clip, so Qwen2.5-VL's temporal position ids count seconds
+    grid_t = int(mm["video_grid_thw"][0, 0])
+    assert mm["second_per_grid_ts"].item() * grid_t == pytest.approx(probe(row["videos"][0]).duration, rel=0.1)
+    video_id = tok["tokenizer"].convert_tokens_to_ids("<|video_pad|>")
+    assert row["prompt_ids"].count(video_id) == int(mm["video_grid_thw"].prod()) // 4
+    ids = torch.tensor([row["prompt_ids"] + [tok["tokenizer"].eos_token_id]])
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        with_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[mm])
+        other = dict(mm, pixel_values_videos=torch.zeros_like(mm["pixel_values_videos"]))
+        other_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[other])
+    assert not torch.allclose(with_video, other_video), "the video content must reach the model"
+    suppressed = set(trainer.generation_config.suppress_tokens)
+    assert video_id in suppressed
+
+
+def test_reward_names_resolve_to_the_plugin_rewards_or_an_import_path():
+    from vau_plugin import rewards
+    from vau_plugin.llamafactory.args import resolve_reward_func
+
+    assert resolve_reward_func("iou") is rewards.tiou_reward
+    assert resolve_reward_func(" format ") is rewards.format_reward
+    assert resolve_reward_func("vau_plugin.rewards:accuracy_reward") is rewards.accuracy_reward
+    for bad in ("bleu", "vau_plugin.rewards:nope", "no_such_module:f"):
+        with pytest.raises(ValueError, match="reward_funcs"):
+            resolve_reward_func(bad)
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))

@@ -1,0 +1,108 @@
+"""The start-up hook and the patches, without running LLaMA-Factory (fast); the recipes shipped with them."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import subprocess
+import sys
+import sysconfig
+import typing
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vau_plugin.llamafactory import patch
+from vau_plugin.recipes import copy_recipes, recipe_names, recipe_path, add_recipes_parser
+
+HEAVY = ("torch", "transformers", "trl", "llamafactory", "datasets")
+
+
+def test_pth_is_installed_next_to_the_package():
+    pth = Path(sysconfig.get_paths()["purelib"]) / "vau_plugin.pth"
+    if not pth.exists():
+        pytest.skip("vau-plugin is not pip-installed in this interpreter")
+    assert pth.read_text().strip() == "import vau_plugin.llamafactory._startup"
+
+
+def test_startup_installs_the_hook_and_imports_nothing_heavy():
+    code = (
+        "import sys; from vau_plugin.llamafactory import patch\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+        "print(patch.patch_status())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == "[]"
+    assert "'hook_installed': True" in out[1] and "'tuner_patched': False" in out[1]
+
+
+def test_hook_can_be_disabled():
+    code = "import sys; print(any(getattr(f, '_vau_post_import_finder', False) for f in sys.meta_path))"
+    env = {"VAU_PLUGIN_NO_HOOK": "1", "PATH": ""}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "args, stage",
+    [
+        ({"stage": "grpo", "model_name_or_path": "x"}, "grpo"),
+        ({"stage": "sft"}, "sft"),
+        ({}, None),
+        (["--model_name_or_path", "x", "--stage", "grpo"], "grpo"),
+        (["--stage=ppo"], "ppo"),
+        (["--stage"], None),
+    ],
+)
+def test_stage_of_reads_yaml_dicts_and_argv(args, stage):
+    assert patch.stage_of(args) == stage
+
+
+def test_extend_stage_choices_is_idempotent():
+    @dataclasses.dataclass
+    class Args:
+        stage: typing.Literal["pt", "sft"] = "sft"
+
+    patch.extend_stage_choices(Args)
+    patch.extend_stage_choices(Args)
+    assert typing.get_args(Args.__annotations__["stage"]) == ("pt", "sft", "grpo")
+    assert Args.__dataclass_fields__["stage"].type == Args.__annotations__["stage"]
+
+
+def test_training_function_wrapper_routes_only_grpo(monkeypatch):
+    calls = []
+
+    def original(config):
+        calls.append(("original", config))
+
+    from vau_plugin.llamafactory import workflow
+
+    monkeypatch.setattr(workflow, "run_grpo_stage", lambda config: calls.append(("grpo", config)))
+    wrapped = patch._wrap_training_function(original)
+    assert getattr(wrapped, "__vau_plugin_grpo__")
+    sft = {"args": {"stage": "sft", "model_name_or_path": "m"}, "callbacks": []}
+    wrapped(sft)
+    wrapped({"args": ["--stage", "grpo"], "callbacks": []})
+    assert [kind for kind, _ in calls] == ["original", "grpo"]
+    assert calls[0][1] == sft  # the other stages get their arguments unchanged
+
+
+def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
+    names = recipe_names()
+    for name in ("vau_r1_grpo.yaml", "vau_r1_sft.yaml", "vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml",
+                 "vau_r1_grpo_lora_tiny.yaml", "ds_z3_config.json"):
+        assert name in names
+    parser = argparse.ArgumentParser()
+    add_recipes_parser(parser.add_subparsers())
+    args = parser.parse_args(["recipes", str(tmp_path)])
+    assert args.func(args) == 0 and len(capsys.readouterr().out.splitlines()) == len(names)
+    assert args.func(args) == 1  # no silent overwrite
+    assert "--force" in capsys.readouterr().err
+    grpo = yaml.safe_load((tmp_path / "vau_r1_grpo.yaml").read_text())
+    assert grpo["stage"] == "grpo" and grpo["num_generations"] == 4 and grpo["beta"] == 0.04
+    assert grpo["learning_rate"] == 1e-6 and grpo["video_fps"] == 2.0 and grpo["template"] == "qwen2_vl"
+    assert yaml.safe_load((tmp_path / "vau_r1_sft.yaml").read_text())["stage"] == "sft"
+    tiny = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text())
+    assert (tiny["model_name_or_path"], tiny["dataset_dir"]) == (".demo/tiny_model", ".demo/data")
+    assert copy_recipes(tmp_path, overwrite=True)

@@ -1,0 +1,144 @@
+"""`vau-plugin prepare`: VAU-Bench CSV + videos → LLaMA-Factory dataset dir (GRPO and SFT files per task)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from vau_plugin.data import load_records
+from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.data.prepare import add_prepare_parser, prepare_dataset
+from vau_plugin.prompts import train_prompt
+from vau_plugin.rewards import accuracy_reward, format_reward, tiou_reward
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    bench = bundled_mini_bench()
+    out = tmp_path_factory.mktemp("prepared")
+    summary = prepare_dataset(bench, bench / "videos", out, split="train")
+    return bench, out, summary
+
+
+def _rows(out: Path, name: str) -> list[dict]:
+    return json.loads((out / name).read_text(encoding="utf-8"))
+
+
+def _parse(argv):
+    parser = argparse.ArgumentParser()
+    add_prepare_parser(parser.add_subparsers())
+    return parser.parse_args(argv)
+
+
+def test_one_dataset_per_task_and_variant_in_dataset_info(prepared):
+    bench, out, summary = prepared
+    records = load_records(bench, split="train")
+    info = json.loads((out / "dataset_info.json").read_text())
+    expected = {f"vau_r1_{t}" for t in ("qa", "tag", "cls", "mixed")} | {f"vau_r1_sft_{t}" for t in ("qa", "tag", "cls", "mixed")}
+    assert set(info) == expected
+    for name, entry in info.items():
+        assert entry["formatting"] == "sharegpt" and entry["columns"] == {"messages": "messages", "videos": "videos"}
+        assert entry["tags"]["role_tag"] == "role" and entry["tags"]["assistant_tag"] == "assistant"
+        assert len(_rows(out, entry["file_name"])) == summary.rows[name]
+    assert summary.rows["vau_r1_qa"] == sum(r.usable_qa for r in records)
+    assert summary.rows["vau_r1_cls"] == sum(r.usable_cls for r in records)
+    assert summary.rows["vau_r1_tag"] == sum(r.usable_tag or bool(r.is_normal) for r in records)
+    assert summary.rows["vau_r1_mixed"] == summary.rows["vau_r1_qa"] + summary.rows["vau_r1_tag"] + summary.rows["vau_r1_cls"]
+
+
+def test_rows_carry_the_ground_truth_the_rewards_read(prepared):
+    bench, out, _ = prepared
+    by_video = {r.video: r for r in load_records(bench, split="train")}
+    root = (bench / "videos").resolve()
+    for row in _rows(out, "grpo_mixed.json"):
+        record = by_video[row["video_id"]]
+        user, assistant = row["messages"]
+        assert user["role"] == "user" and assistant["role"] == "assistant"
+        assert user["content"] == train_prompt(row["task"], question=record.question, options=record.options) + "<video>"
+        assert "<think>" not in assistant["content"]
+        (video,) = row["videos"]
+        assert Path(video).is_absolute() and Path(video).parent == root and Path(video).is_file()
+        if row["task"] == "qa":
+            assert row["answer"] == record.answer and row["span"] is None
+        elif row["task"] == "cls":
+            assert row["answer"] == record.anomaly_class and row["span"] is None
+        elif record.is_normal:
+            assert row["answer"] == "Normal" and row["span"] == [-1.0, -1.0]
+        else:
+            assert row["answer"] == "Anomaly" and row["span"] == [round(x, 1) for x in record.span]
+
+
+def test_sft_targets_use_the_reasoning_as_think_and_earn_full_rewards(prepared):
+    bench, out, _ = prepared
+    by_video = {r.video: r for r in load_records(bench, split="train")}
+    rows = _rows(out, "sft_mixed.json")
+    assert rows
+    completions = [row["messages"][1]["content"] for row in rows]
+    columns = {key: [row[key] for row in rows] for key in ("task", "answer", "span")}
+    for row, completion in zip(rows, completions):
+        assert completion.startswith(f"<think>{by_video[row['video_id']].reasoning.strip()}</think><answer>")
+    # the reference answer is what the rewards score highest: one parsing module for data and rewards
+    assert format_reward(completions, **columns) == [1.0] * len(rows)
+    assert accuracy_reward(completions, **columns) == [1.0] * len(rows)
+    assert tiou_reward(completions, **columns) == [1.0 if t == "tag" else 0.0 for t in columns["task"]]
+
+
+def test_missing_and_unsafe_video_names_are_left_out(tmp_path):
+    bench = bundled_mini_bench()
+    with open(bench / "train.csv", newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields, first = reader.fieldnames, next(reader)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(bench / "videos" / first["Video Name"], videos / "kept.mp4")
+    (tmp_path / "outside.mp4").write_bytes(b"not inside the root")
+    rows = [dict(first, **{"Video Name": name}) for name in ("kept.mp4", "absent.mp4", "../outside.mp4")]
+    with open(tmp_path / "ann.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    summary = prepare_dataset(tmp_path / "ann.csv", videos, tmp_path / "out", tasks="qa", sft=False)
+    assert summary.rows == {"vau_r1_qa": 1, "vau_r1_mixed": 1}
+    assert summary.missing_videos == ["absent.mp4"]
+    assert summary.records == 2  # the reader already rejects the row whose name climbs out of the root
+    (row,) = _rows(tmp_path / "out", "grpo_qa.json")
+    assert row["videos"] == [str((videos / "kept.mp4").resolve())]
+    assert "absent" in summary.describe() and not (tmp_path / "out" / "sft_qa.json").exists()
+
+
+def test_cli_prepare_writes_and_merges_dataset_info(tmp_path, capsys):
+    bench = bundled_mini_bench()
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"}}))
+    args = _parse(["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
+                   "--out", str(out), "--tasks", "tag", "--no-sft"])
+    assert args.func(args) == 0
+    assert "vau_r1_tag" in capsys.readouterr().out
+    assert set(json.loads((out / "dataset_info.json").read_text())) == {"mine", "vau_r1_tag", "vau_r1_mixed"}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--tasks", "qa,bogus"], "bogus"), (["--split", "nosuchsplit"], "nosuchsplit")],
+)
+def test_cli_prepare_bad_input_exits_1_with_one_message(tmp_path, capsys, extra, message):
+    bench = bundled_mini_bench()
+    args = _parse(["prepare", "--annotations", str(bench), "--videos", str(bench / "videos"), "--out", str(tmp_path)] + extra)
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vau-plugin prepare:") and message in err
+
+
+def test_cli_prepare_without_any_video_exits_1(tmp_path, capsys):
+    bench = bundled_mini_bench()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = _parse(["prepare", "--annotations", str(bench / "train.csv"), "--videos", str(empty), "--out", str(tmp_path / "o")])
+    assert args.func(args) == 1
+    assert "none of the" in capsys.readouterr().err

@@ -1,0 +1,251 @@
+"""`vau-plugin prepare`: VAU-Bench annotations + videos → a LLaMA-Factory dataset directory.
+
+Writes, into the output directory:
+
+- ``grpo_{task}.json`` for task in qa, tag, cls and ``grpo_mixed.json`` (all tasks): sharegpt rows
+  ``{"messages": [user, assistant], "videos": [path], "task", "answer", "span", "video_id"}``. The user turn is
+  the VAU-R1 training prompt followed by LLaMA-Factory's ``<video>`` placeholder; the assistant turn is the
+  reference answer in the VAU-R1 layout (GRPO ignores it, SFT can learn from it). ``task``/``answer``/``span``
+  are the ground truth the rewards (`vau_plugin.rewards`) read: the answer letter (qa), "Anomaly"/"Normal"
+  (tag), the class (cls); the span in seconds for tag rows, [-1.0, -1.0] for a normal video, null otherwise.
+- ``sft_{task}.json`` / ``sft_mixed.json``: the same prompts, rows whose annotation has a Reasoning, with the
+  reasoning as ``<think>`` content: ``<think>{Reasoning}</think><answer>{answer}</answer>[<glue>[s, e]</glue>]``.
+- ``dataset_info.json``: one entry per file, named ``vau_r1_{task}`` (GRPO) and ``vau_r1_sft_{task}`` (SFT), so a
+  recipe says ``dataset: vau_r1_mixed`` and ``dataset_dir: DIR``.
+
+Video paths are absolute paths of files found under the video root by `resolve_videos` (which never leaves the
+root); rows whose video is missing or whose name is rejected are left out and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+from vau_plugin.data.reader import load_records
+from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.videos import resolve_videos
+from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
+from vau_plugin.prompts import train_prompt
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+TRAIN_TASKS: tuple[str, ...] = ("qa", "tag", "cls")
+MIXED = "mixed"
+VIDEO_PLACEHOLDER = "<video>"  # LLaMA-Factory's placeholder, expanded by its mm_plugin
+DATASET_INFO = "dataset_info.json"
+# sharegpt with role/content keys (LLaMA-Factory's defaults are from/value/human/gpt)
+SHAREGPT_TAGS = {
+    "role_tag": "role",
+    "content_tag": "content",
+    "user_tag": "user",
+    "assistant_tag": "assistant",
+    "system_tag": "system",
+}
+
+
+def dataset_name(task: str, *, sft: bool = False) -> str:
+    """dataset_name(task, *, sft=False) -> str: the dataset_info.json entry, e.g. vau_r1_qa, vau_r1_sft_mixed."""
+    return f"vau_r1_sft_{task}" if sft else f"vau_r1_{task}"
+
+
+def _file_name(task: str, *, sft: bool) -> str:
+    return f"{'sft' if sft else 'grpo'}_{task}.json"
+
+
+def round_span(span: Sequence[float]) -> list[float]:
+    """round_span(span) -> [start, end] rounded to 0.1 s, as VAU-R1's grounding targets."""
+    return [round(float(span[0]), 1), round(float(span[1]), 1)]
+
+
+def ground_truth(record: VAURecord, task: str) -> Optional[dict[str, Any]]:
+    """ground_truth(record, task) -> {"task", "answer", "span"} or None when the record cannot serve the task.
+
+    qa: the answer letter; cls: the class; tag: "Normal" with span [-1.0, -1.0] for a normal video (VAU-R1
+    trains grounding on normal videos too), "Anomaly" with the annotated span otherwise.
+    """
+    if task == "qa":
+        return {"task": "qa", "answer": record.answer, "span": None} if record.usable_qa else None
+    if task == "cls":
+        return {"task": "cls", "answer": record.anomaly_class, "span": None} if record.usable_cls else None
+    if task == "tag":
+        if record.is_normal:
+            return {"task": "tag", "answer": NORMAL, "span": list(NORMAL_SPAN)}
+        if record.usable_tag:
+            return {"task": "tag", "answer": ANOMALY, "span": round_span(record.span)}
+        return None
+    raise ValueError(f"unknown training task {task!r}; expected one of {', '.join(TRAIN_TASKS)}")
+
+
+def target_text(truth: dict[str, Any], reasoning: Optional[str] = None) -> str:
+    """target_text(truth, reasoning=None) -> str: the reference completion in the VAU-R1 layout.
+
+    With `reasoning`: ``<think>reasoning</think><answer>…</answer>``; tag adds ``<glue>[s, e]</glue>``.
+    """
+    text = f"<think>{reasoning.strip()}</think>" if reasoning else ""
+    text += f"<answer>{truth['answer']}</answer>"
+    if truth["task"] == "tag":
+        start, end = truth["span"]
+        text += f"<glue>[{start}, {end}]</glue>"
+    return text
+
+
+def build_row(record: VAURecord, task: str, video_path: str, *, sft: bool) -> Optional[dict[str, Any]]:
+    """build_row(record, task, video_path, *, sft) -> one sharegpt row, or None when the record does not fit
+    (task not usable; for SFT also no Reasoning)."""
+    truth = ground_truth(record, task)
+    if truth is None or (sft and not record.reasoning):
+        return None
+    prompt = train_prompt(task, question=record.question, options=record.options)
+    return {
+        "messages": [
+            {"role": "user", "content": f"{prompt}{VIDEO_PLACEHOLDER}"},
+            {"role": "assistant", "content": target_text(truth, record.reasoning if sft else None)},
+        ],
+        "videos": [video_path],
+        **truth,
+        "video_id": record.video,
+    }
+
+
+def dataset_info_entry(file_name: str) -> dict[str, Any]:
+    """dataset_info_entry(file_name) -> the dataset_info.json entry of one prepared file."""
+    return {
+        "file_name": file_name,
+        "formatting": "sharegpt",
+        "columns": {"messages": "messages", "videos": "videos"},
+        "tags": dict(SHAREGPT_TAGS),
+    }
+
+
+@dataclass
+class PrepareSummary:
+    """What `prepare_dataset` wrote: rows per dataset name, skipped records and why, the output folder."""
+
+    out: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    records: int = 0
+    missing_videos: list[str] = field(default_factory=list)
+    rejected_videos: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """describe() -> str: a short human-readable report."""
+        lines = [f"{self.records} annotation rows read; LLaMA-Factory dataset written to {self.out}"]
+        lines += [f"  {name}: {count} rows" for name, count in self.rows.items()]
+        if self.missing_videos:
+            shown = ", ".join(self.missing_videos[:5])
+            lines.append(f"  {len(self.missing_videos)} video(s) not found, their rows left out (e.g. {shown})")
+        if self.rejected_videos:
+            lines.append(f"  {len(self.rejected_videos)} video name(s) rejected: {'; '.join(self.rejected_videos[:3])}")
+        lines.append(f"  use it with: dataset_dir: {self.out}  dataset: {dataset_name(MIXED)} (or vau_r1_qa, ...)")
+        return "\n".join(lines)
+
+
+def parse_tasks(text: Union[str, Iterable[str]]) -> list[str]:
+    """parse_tasks("qa,tag") -> ["qa", "tag"]; raises ValueError naming an unknown task."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    tasks = [t.strip().lower() for t in items if t and t.strip()]
+    unknown = [t for t in tasks if t not in TRAIN_TASKS]
+    if unknown or not tasks:
+        raise ValueError(f"--tasks: unknown task(s) {unknown or tasks!r}; expected a comma-separated subset of qa,tag,cls")
+    return list(dict.fromkeys(tasks))
+
+
+def _write_json(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def prepare_dataset(
+    annotations: PathLike,
+    videos: PathLike,
+    out: PathLike,
+    *,
+    tasks: Sequence[str] = TRAIN_TASKS,
+    split: Optional[str] = None,
+    sft: bool = True,
+) -> PrepareSummary:
+    """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True) -> PrepareSummary.
+
+    `annotations`: a VAU-Bench CSV, a directory of CSVs or a hub id (see `load_records`; `split` picks one
+    CSV of a directory by its stem, e.g. "train"); `videos`: the video root. Writes the files described in
+    the module docstring into `out` and merges its entries into an existing dataset_info.json there.
+    Raises ValueError when no row has a video.
+    """
+    tasks = parse_tasks(tasks)
+    records = load_records(annotations, split=split)
+    resolution = resolve_videos(records, videos)
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = PrepareSummary(
+        out=out_dir, records=len(records), missing_videos=list(resolution.missing), rejected_videos=list(resolution.errors)
+    )
+    found = {video: str(Path(path).resolve()) for video, path in resolution.found.items()}
+    if not found:
+        raise ValueError(f"{videos}: none of the {len(records)} annotated videos was found; {resolution.describe()}")
+    info_path = out_dir / DATASET_INFO
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    for is_sft in (False, True) if sft else (False,):
+        mixed: list[dict[str, Any]] = []
+        per_task = {task: [] for task in tasks}
+        for record in records:
+            path = found.get(record.video)
+            if path is None:
+                continue
+            for task in tasks:
+                row = build_row(record, task, path, sft=is_sft)
+                if row is not None:
+                    per_task[task].append(row)
+                    mixed.append(row)
+        for task, rows in [*per_task.items(), (MIXED, mixed)]:
+            file_name = _file_name(task, sft=is_sft)
+            _write_json(out_dir / file_name, rows)
+            name = dataset_name(task, sft=is_sft)
+            info[name] = dataset_info_entry(file_name)
+            summary.rows[name] = len(rows)
+    info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- command line
+
+
+def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
+    """add_prepare_parser(subparsers) -> the `prepare` sub-command parser (its func is `run_prepare`)."""
+    p = subparsers.add_parser(
+        "prepare",
+        help="turn VAU-Bench annotations + videos into a LLaMA-Factory dataset dir (GRPO and SFT, per task)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--annotations", required=True, help="a VAU-Bench CSV, a directory of CSVs, or a hub dataset id")
+    p.add_argument("--videos", required=True, help="the video root (flat, or msad/ ucf/ ecva/ sub-folders)")
+    p.add_argument("--out", required=True, help="output dataset directory (dataset_info.json is merged)")
+    p.add_argument("--tasks", default=",".join(TRAIN_TASKS), help="comma-separated subset of qa,tag,cls")
+    p.add_argument("--split", default=None, help="CSV stem to read from a directory, e.g. train")
+    p.add_argument("--no-sft", action="store_true", help="write only the GRPO files")
+    p.set_defaults(func=run_prepare)
+    return p
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    """run_prepare(args) -> exit code: 0 when written, 1 with one message on stderr otherwise."""
+    import sys
+
+    from vau_plugin.data.reader import AnnotationError
+
+    try:
+        summary = prepare_dataset(
+            args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft
+        )
+    except (AnnotationError, ValueError, OSError) as err:
+        print(f"vau-plugin prepare: {err}", file=sys.stderr)
+        return 1
+    print(summary.describe())
+    return 0

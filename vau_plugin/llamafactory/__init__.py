@@ -1,0 +1,8 @@
+"""LLaMA-Factory integration: `stage: grpo` (TRL's GRPOTrainer for video prompts), installed by a start-up hook.
+
+`vau_plugin.pth` (written into the wheel and into editable installs by setup.py) imports `_startup` at every
+Python start. That installs a post-import hook and nothing else; `patch` applies the monkeypatches only when
+LLaMA-Factory's own modules are imported, so Python start-up stays cheap and other programs are unaffected.
+
+Keep this file free of imports: it runs at interpreter start.
+"""

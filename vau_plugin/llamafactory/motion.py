@@ -1,0 +1,323 @@
+"""Motion prompts in LLaMA-Factory: the `qwen2_vl_motion` template / mm_plugin, and the learnable in-model switch.
+
+Fixed (m, n), as preprocessing: `template: qwen2_vl_motion` (the `qwen2_vl` template with the
+`qwen2_vl_motion` mm_plugin). For a video file the plugin decodes T+1 evenly spaced frames, where T is the
+frame count the plain `qwen2_vl` plugin would use (rounded up to even, as its token count assumes), resizes
+them as upstream does and maps them to T prompted frames with `FrameMotionPrompt.prompt` (the same hook the
+lmms-eval wrapper uses). grid_t, the video token count and `second_per_grid_ts` = temporal_patch / (T /
+duration) therefore match what the prompt expansion (metadata only, no decode) counted. Pre-sampled frame
+lists keep their count (`FrameMotionPrompt.__call__`).
+
+Learnable (m, n), in the model: `vau_motion_learnable: true` attaches `vau_plugin.motion_model`'s layer
+after the model is loaded (`enable_learnable_motion`); the plugin then passes frames through unprompted so
+nothing is prompted twice.
+
+Settings, from the recipe YAML. LLaMA-Factory's argument dataclasses reject unknown keys, so the plugin's
+`_training_function` wrapper (start-up hook) removes these keys from the raw arguments before LLaMA-Factory
+parses them (`consume_motion_args`) and exports them as environment variables, which every later reader
+(dataset workers, torchrun ranks re-reading the YAML do the same) sees. The variables can also be set directly:
+
+    vau_motion_m: 0.0            VAU_MOTION_M           slope parameter m (default 0, or the saved one)
+    vau_motion_n: 0.0            VAU_MOTION_N           shift parameter n (default 0, or the saved one)
+    vau_motion_fill: mean        VAU_MOTION_FILL        "mean" or "black"
+    vau_motion_weights: DIR      VAU_MOTION_WEIGHTS     a motion_prompt.json (or a checkpoint folder with one)
+    vau_motion_learnable: true   VAU_MOTION_LEARNABLE   train (m, n) with the model (in-model variant)
+    vau_motion_reg_weight: 1.0   VAU_MOTION_REG_WEIGHT  weight of the temporal-variation regulariser
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vau_plugin.motion import FILLS, QWEN_VL_MEAN, QWEN_VL_STD, FrameMotionPrompt
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_NAME = "qwen2_vl_motion"
+TEMPLATE_NAME = "qwen2_vl_motion"
+BASE_TEMPLATE = "qwen2_vl"
+# setting name -> environment variable; the YAML key is "vau_" + the setting name
+ENV_VARS: dict[str, str] = {
+    "motion_m": "VAU_MOTION_M",
+    "motion_n": "VAU_MOTION_N",
+    "motion_fill": "VAU_MOTION_FILL",
+    "motion_weights": "VAU_MOTION_WEIGHTS",
+    "motion_learnable": "VAU_MOTION_LEARNABLE",
+    "motion_reg_weight": "VAU_MOTION_REG_WEIGHT",
+}
+YAML_KEYS: dict[str, str] = {f"vau_{name}": env for name, env in ENV_VARS.items()}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def _number(env: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{env}={text!r}: expected a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{env}={text!r}: expected a finite number")
+    return value
+
+
+@dataclass(frozen=True)
+class MotionSettings:
+    """Motion prompt settings of one run (None: the saved value from `weights`, else the default)."""
+
+    m: float | None = None
+    n: float | None = None
+    fill: str | None = None
+    weights: str | None = None
+    learnable: bool = False
+    reg_weight: float = 1.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> MotionSettings:
+        """from_env(environ=os.environ) -> MotionSettings; a bad value raises ValueError naming the variable."""
+        env = os.environ if environ is None else environ
+        raw = {name: env.get(var, "").strip() for name, var in ENV_VARS.items()}
+        fill = raw["motion_fill"] or None
+        if fill is not None and fill not in FILLS:
+            raise ValueError(f"{ENV_VARS['motion_fill']}={fill!r}: expected one of {FILLS}")
+        learnable = raw["motion_learnable"].lower()
+        if learnable not in _TRUE | _FALSE:
+            raise ValueError(f"{ENV_VARS['motion_learnable']}={raw['motion_learnable']!r}: expected true or false")
+        reg_weight = _number(ENV_VARS["motion_reg_weight"], raw["motion_reg_weight"]) if raw["motion_reg_weight"] else 1.0
+        if reg_weight < 0:
+            raise ValueError(f"{ENV_VARS['motion_reg_weight']}={reg_weight}: expected a number >= 0")
+        return cls(
+            m=_number(ENV_VARS["motion_m"], raw["motion_m"]) if raw["motion_m"] else None,
+            n=_number(ENV_VARS["motion_n"], raw["motion_n"]) if raw["motion_n"] else None,
+            fill=fill,
+            weights=raw["motion_weights"] or None,
+            learnable=learnable in _TRUE,
+            reg_weight=reg_weight,
+        )
+
+    def hook(self) -> FrameMotionPrompt:
+        """hook() -> the fixed-(m, n) FrameMotionPrompt these settings describe."""
+        return FrameMotionPrompt.from_settings(m=self.m, n=self.n, fill=self.fill, weights=self.weights)
+
+
+def consume_motion_args(args: Any) -> Any:
+    """consume_motion_args(raw train args) -> the same args without the `vau_motion_*` keys.
+
+    `args` is what LLaMA-Factory's `read_args` returns: a dict (YAML/JSON plus key=value overrides) or an
+    argv list (`--vau_motion_m 0.5` / `--vau_motion_m=0.5`). The values go to the VAU_MOTION_* environment
+    variables (checked at once, so a typo fails before any model loads). Anything else is returned as is.
+    """
+    found: dict[str, str] = {}
+    if isinstance(args, dict):
+        rest = dict(args)
+        for key, env in YAML_KEYS.items():
+            if key in rest:
+                value = rest.pop(key)
+                found[env] = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    elif isinstance(args, (list, tuple)):
+        rest, items, i = [], list(args), 0
+        while i < len(items):
+            item = items[i]
+            key, sep, inline = item[2:].partition("=") if isinstance(item, str) and item.startswith("--") else ("", "", "")
+            if key in YAML_KEYS:
+                if sep:
+                    found[YAML_KEYS[key]] = inline
+                    i += 1
+                elif i + 1 < len(items):
+                    found[YAML_KEYS[key]] = str(items[i + 1])
+                    i += 2
+                else:
+                    raise ValueError(f"--{key} needs a value")
+                continue
+            rest.append(item)
+            i += 1
+        rest = type(args)(rest) if isinstance(args, tuple) else rest
+    else:
+        return args
+    if found:
+        MotionSettings.from_env({**os.environ, **found})  # validate before exporting
+        os.environ.update(found)
+    return rest
+
+
+# ------------------------------------------------------------------ the mm_plugin and template
+@functools.lru_cache(maxsize=8)
+def _hook_for(settings: MotionSettings) -> FrameMotionPrompt:
+    return settings.hook()
+
+
+def _frames_to_tensor(frames: list) -> Any:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.stack([np.asarray(frame.convert("RGB")) for frame in frames])).permute(0, 3, 1, 2)
+
+
+def _tensor_to_frames(frames: Any) -> list:
+    from PIL import Image
+
+    return [Image.fromarray(frame.permute(1, 2, 0).contiguous().numpy()) for frame in frames]
+
+
+def _decode_frames(video: Any, indices: list[int]) -> list:
+    """The frames at `indices` (repeats allowed) of a video file, as PIL images; a stream that ends early
+    repeats its last frame so the count is always len(indices)."""
+    import av
+
+    wanted = Counter(indices)
+    frames: list = []
+    last = None
+    with av.open(video, "r") as container:
+        stream = next(s for s in container.streams if s.type == "video")
+        for index, frame in enumerate(container.decode(stream)):
+            if index in wanted:
+                last = frame.to_image()
+                frames.extend([last] * wanted[index])
+            if index >= max(indices):
+                break
+    if last is None:
+        raise ValueError(f"{video}: no video frame could be decoded")
+    if len(frames) < len(indices):
+        logger.warning("%s: stream ended after %d of %d sampled frames; repeating the last", video, len(frames), len(indices))
+        frames.extend([last] * (len(indices) - len(frames)))
+    return frames
+
+
+def _plugin_class():
+    """The `Qwen2VLMotionPlugin` class (built on first use, so importing this module needs no LLaMA-Factory)."""
+    from llamafactory.data.mm_plugin import Qwen2VLPlugin, _check_video_is_nested_images
+
+    class Qwen2VLMotionPlugin(Qwen2VLPlugin):
+        """Qwen2-VL mm_plugin whose videos are motion-prompted (fixed m, n from `MotionSettings.from_env()`)."""
+
+        def _regularize_videos(self, videos: list, **kwargs: Any) -> dict:
+            settings = MotionSettings.from_env()
+            if settings.learnable:  # the model prompts them itself (in-model variant)
+                return super()._regularize_videos(videos, **kwargs)
+            hook = _hook_for(settings)
+            merged: dict[str, list] = {"videos": [], "fps_per_video": [], "durations": [], "frames_indices": []}
+            for video in videos:
+                if _check_video_is_nested_images(video):
+                    one = super()._regularize_videos([video], **kwargs)
+                    one["videos"] = [_tensor_to_frames(hook(_frames_to_tensor(one["videos"][0])))]
+                else:
+                    one = self._prompted_video_file(video, hook, **kwargs)
+                for key, values in merged.items():
+                    values.extend(one[key])
+            return merged
+
+        def _prompted_video_file(self, video: Any, hook: FrameMotionPrompt, **kwargs: Any) -> dict:
+            import av
+            import numpy as np
+
+            with av.open(video, "r") as container:
+                stream = next(s for s in container.streams if s.type == "video")
+                upstream = self._get_video_sample_indices(stream, **kwargs)
+                total = stream.frames
+                average_fps = float(stream.average_rate) if stream.average_rate else None
+                duration = float(stream.duration * stream.time_base) if stream.duration is not None else None
+            count = len(upstream) + len(upstream) % 2  # what process_messages' token count assumes
+            last = (total - 1) if total > 0 else (len(upstream) - 1)
+            indices = np.linspace(0, max(last, 0), count + 1).astype(np.int32).tolist()
+            frames = self._regularize_images(_decode_frames(video, indices), **kwargs)["images"]
+            prompted = _tensor_to_frames(hook.prompt(_frames_to_tensor(frames)))
+            video_fps = kwargs.get("video_fps", 2.0)
+            if duration:
+                fps = count / duration
+            else:
+                duration, fps = count / video_fps, video_fps
+            scale = video_fps / average_fps if average_fps else 1.0
+            return {
+                "videos": [prompted],
+                "fps_per_video": [fps],
+                "durations": [duration],
+                "frames_indices": [[index * scale for index in indices[1:]]],
+            }
+
+    Qwen2VLMotionPlugin.__qualname__ = "Qwen2VLMotionPlugin"
+    return Qwen2VLMotionPlugin
+
+
+def register() -> None:
+    """register() -> None: add the `qwen2_vl_motion` mm_plugin and template to LLaMA-Factory (idempotent)."""
+    import dataclasses
+
+    from llamafactory.data import mm_plugin, template
+
+    if PLUGIN_NAME not in mm_plugin.PLUGINS:
+        mm_plugin.register_mm_plugin(PLUGIN_NAME, _plugin_class())
+    if TEMPLATE_NAME in template.TEMPLATES:
+        return
+    base = template.TEMPLATES[BASE_TEMPLATE]
+    plugin_kwargs = {f.name: getattr(base.mm_plugin, f.name) for f in dataclasses.fields(base.mm_plugin)}
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.name != "mm_plugin"}
+    template.register_template(
+        TEMPLATE_NAME,
+        **fields,
+        mm_plugin=mm_plugin.get_mm_plugin(PLUGIN_NAME, **plugin_kwargs),
+        template_class=type(base),
+    )
+
+
+# ------------------------------------------------------------------ the learnable in-model variant
+def enable_learnable_motion(
+    model: Any,
+    settings: MotionSettings | None = None,
+    *,
+    processor: Any = None,
+    resume_from: str | None = None,
+) -> Any:
+    """enable_learnable_motion(model, settings=None, *, processor=None, resume_from=None) -> InModelMotionPrompt.
+
+    Call right after LLaMA-Factory's `load_model` (after LoRA is applied, so m and n stay trainable).
+    `settings` default: `MotionSettings.from_env()`. `processor`: the run's processor (its video mean/std;
+    Qwen's CLIP values otherwise). `resume_from`: a checkpoint folder; its `motion_prompt.json` (written by
+    every save) restores (m, n), which a LoRA checkpoint does not hold.
+    """
+    from vau_plugin.motion import WEIGHTS_FILE, read_settings
+    from vau_plugin.motion_model import attach_motion_prompt
+
+    settings = settings or MotionSettings.from_env()
+    source = getattr(processor, "video_processor", None) or getattr(processor, "image_processor", None) or processor
+    mean = tuple(getattr(source, "image_mean", None) or QWEN_VL_MEAN)
+    std = tuple(getattr(source, "image_std", None) or QWEN_VL_STD)
+    saved = read_settings(settings.weights) if settings.weights else {}
+    m = settings.m if settings.m is not None else saved.get("m", 0.0)
+    n = settings.n if settings.n is not None else saved.get("n", 0.0)
+    fill = settings.fill or saved.get("fill", "mean")
+    if resume_from and os.path.isfile(os.path.join(resume_from, WEIGHTS_FILE)):
+        resumed = read_settings(resume_from)  # the trained values win over the starting ones
+        m, n, fill = resumed["m"], resumed["n"], resumed.get("fill", fill)
+    if m == 0:
+        logger.warning(
+            "vau-plugin: motion prompt m = 0 is a stationary point (d|tanh m|/dm = 0 there), so m will not train; "
+            "set vau_motion_m to a non-zero start (e.g. 0.5) to learn the slope too"
+        )
+    motion = attach_motion_prompt(model, m=m, n=n, fill=fill, reg_weight=settings.reg_weight, mean=mean, std=std)
+    logger.info("vau-plugin: learnable motion prompt attached (%s)", motion.layer.extra_repr())
+    return motion
+
+
+def patch_sft_workflow(workflow: Any) -> None:
+    """patch_sft_workflow(llamafactory.train.sft.workflow) -> None: its `load_model` also attaches the learnable
+    motion prompt when VAU_MOTION_LEARNABLE is on (idempotent; otherwise the model is untouched)."""
+    original = workflow.load_model
+    if getattr(original, "__vau_motion__", False):
+        return
+
+    @functools.wraps(original)
+    def load_model(*args: Any, **kwargs: Any) -> Any:
+        model = original(*args, **kwargs)
+        settings = MotionSettings.from_env()
+        if settings.learnable:
+            enable_learnable_motion(model, settings)
+        return model
+
+    load_model.__vau_motion__ = True
+    workflow.load_model = load_model

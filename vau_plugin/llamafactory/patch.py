@@ -1,0 +1,151 @@
+"""The monkeypatches that give LLaMA-Factory 0.9.5 a `stage: grpo`, in one place.
+
+Called by the start-up hook (`_startup`) right after LLaMA-Factory's modules are imported; each function is
+idempotent. What changes, and why it is the least that works:
+
+- ``llamafactory.train.tuner._training_function`` is wrapped: a run whose raw arguments say ``stage: grpo``
+  goes to `vau_plugin.llamafactory.workflow.run_grpo_stage`; every other stage calls the original function
+  with the same arguments (so `stage: sft` etc. behave exactly as before). LLaMA-Factory has no stage registry;
+  `run_exp` and Ray's worker look this function up as a module global at call time.
+- ``FinetuningArguments.stage``'s Literal gains "grpo", so the argv form ``--stage grpo`` (argparse choices)
+  and ``-h`` know it. The YAML form does not need it (HfArgumentParser.parse_dict does not check Literals).
+- If `vau_plugin.llamafactory.motion` exists (motion prompts): its `register()` runs when ``llamafactory.data``
+  is imported (template/mm_plugin `qwen2_vl_motion`); the wrapped `_training_function` passes the raw arguments
+  through its `consume_motion_args` (which only removes `vau_motion_*` keys), and its `patch_sft_workflow`
+  is applied to LLaMA-Factory's SFT workflow (a no-op unless the learnable motion prompt is switched on).
+
+`patch_status()` tells whether the patches took effect in this process; `apply()` applies them explicitly
+(importing LLaMA-Factory), for programs started without the .pth (e.g. `python -S`, or with the hook disabled).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import sys
+import typing
+from typing import Any, Optional
+
+GRPO_STAGE = "grpo"
+MOTION_MODULE = "vau_plugin.llamafactory.motion"
+_WRAPPED_FLAG = "__vau_plugin_grpo__"
+_motion_registered = False
+
+
+def extend_stage_choices(finetuning_args_cls: type) -> None:
+    """extend_stage_choices(FinetuningArguments) -> None: add "grpo" to the `stage` Literal (idempotent).
+
+    HfArgumentParser re-reads the class annotations on every parser build, so argparse then accepts it.
+    """
+    current = finetuning_args_cls.__annotations__["stage"]
+    if isinstance(current, str):  # postponed annotations (from __future__ import annotations)
+        current = typing.get_type_hints(finetuning_args_cls)["stage"]
+    choices = typing.get_args(current)
+    if typing.get_origin(current) is not typing.Literal:
+        raise TypeError(f"{finetuning_args_cls.__name__}.stage: expected a Literal of stage names, got {current!r}")
+    if GRPO_STAGE in choices:
+        return
+    extended = typing.Literal[(*choices, GRPO_STAGE)]
+    finetuning_args_cls.__annotations__["stage"] = extended
+    finetuning_args_cls.__dataclass_fields__["stage"].type = extended
+
+
+def stage_of(args: Any) -> Optional[str]:
+    """stage_of(args) -> the `stage` of LLaMA-Factory's raw train arguments (a dict from YAML/JSON plus
+    `key=value` overrides, or an argv list), or None when it is not given."""
+    if isinstance(args, dict):
+        stage = args.get("stage")
+        return stage if isinstance(stage, str) else None
+    if isinstance(args, (list, tuple)):
+        for i, item in enumerate(args):
+            if item == "--stage" and i + 1 < len(args):
+                return args[i + 1]
+            if isinstance(item, str) and item.startswith("--stage="):
+                return item.split("=", 1)[1]
+    return None
+
+
+def motion_module() -> Optional[Any]:
+    """motion_module() -> `vau_plugin.llamafactory.motion` if it exists (the motion-prompt integration), else None."""
+    if importlib.util.find_spec(MOTION_MODULE) is None:
+        return None
+    return importlib.import_module(MOTION_MODULE)
+
+
+def _wrap_training_function(original):
+    @functools.wraps(original)
+    def _training_function(config: dict[str, Any]) -> None:
+        motion = motion_module()
+        if motion is not None and hasattr(motion, "consume_motion_args"):
+            # its vau_motion_* recipe keys become environment settings; other args pass through unchanged
+            config = {**config, "args": motion.consume_motion_args(config.get("args"))}
+        if stage_of(config.get("args")) == GRPO_STAGE:
+            from vau_plugin.llamafactory.workflow import run_grpo_stage
+
+            return run_grpo_stage(config)
+        return original(config)
+
+    setattr(_training_function, _WRAPPED_FLAG, True)
+    return _training_function
+
+
+def patch_tuner(tuner: Any) -> None:
+    """patch_tuner(llamafactory.train.tuner) -> None: route `stage: grpo` to the plugin (idempotent)."""
+    from llamafactory.hparams.finetuning_args import FinetuningArguments
+
+    extend_stage_choices(FinetuningArguments)
+    if not getattr(tuner._training_function, _WRAPPED_FLAG, False):
+        tuner._training_function = _wrap_training_function(tuner._training_function)
+    register_motion()
+    motion = motion_module()
+    sft_workflow = sys.modules.get("llamafactory.train.sft.workflow")
+    if motion is not None and sft_workflow is not None and hasattr(motion, "patch_sft_workflow"):
+        motion.patch_sft_workflow(sft_workflow)  # learnable motion prompt in SFT; a no-op unless switched on
+
+
+def patch_data(data_package: Any) -> None:
+    """patch_data(llamafactory.data) -> None: register the motion-prompt template/mm_plugin when available."""
+    register_motion()
+
+
+def register_motion() -> bool:
+    """register_motion() -> bool: call `vau_plugin.llamafactory.motion.register()` once per process if that
+    module exists; True when it is registered."""
+    global _motion_registered
+    if _motion_registered:
+        return True
+    module = motion_module()
+    if module is None:
+        return False
+    module.register()
+    _motion_registered = True
+    return True
+
+
+def patch_status() -> dict[str, bool]:
+    """patch_status() -> {"hook_installed", "tuner_patched", "stage_choice", "motion_registered"}: which
+    patches are in effect in this process (tuner/stage are False until LLaMA-Factory's tuner is imported)."""
+    from vau_plugin.llamafactory import _startup
+
+    tuner = sys.modules.get("llamafactory.train.tuner")
+    finetuning = sys.modules.get("llamafactory.hparams.finetuning_args")
+    stage_choice = False
+    if finetuning is not None:
+        stage_choice = GRPO_STAGE in typing.get_args(finetuning.FinetuningArguments.__annotations__["stage"])
+    return {
+        "hook_installed": any(getattr(f, "_vau_post_import_finder", False) for f in sys.meta_path)
+        and not _startup.hook_disabled(),
+        "tuner_patched": tuner is not None and bool(getattr(tuner._training_function, _WRAPPED_FLAG, False)),
+        "stage_choice": stage_choice,
+        "motion_registered": _motion_registered,
+    }
+
+
+def apply() -> dict[str, bool]:
+    """apply() -> patch_status(): import LLaMA-Factory's tuner and apply every patch now (idempotent)."""
+    import llamafactory.data
+    import llamafactory.train.tuner as tuner
+
+    patch_data(llamafactory.data)
+    patch_tuner(tuner)
+    return patch_status()
