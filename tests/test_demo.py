@@ -25,4 +25,5 @@ def test_demo_runs_the_pipeline_and_prints_the_metrics_table(tmp_path):
     for task, metric in [("vau_bench_qa_mini", "accuracy"), ("vau_bench_tag_mini", "mIoU"), ("vau_bench_cls_mini", "binary_accuracy")]:
         assert any(line.startswith(task) and metric in line for line in out.splitlines()), (task, metric)
     assert (tmp_path / "demo" / "tiny_model" / "config.json").is_file()
+    assert "GRPO (" in out and "mean total reward" in out
     assert "demo finished" in out

@@ -44,7 +44,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vau-plugin", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="vau-plugin",
+        description="Video anomaly understanding (VAU-R1, VAU-Bench) and video motion prompts for lmms-eval and LLaMA-Factory.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("validate", help="check a VAU-Bench CSV (or a directory of them) and count usable rows per task")
@@ -73,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=float, default=0.0, help="the layer's shift parameter n")
     p.add_argument("--fill", choices=("mean", "black"), default="mean", help="what zero attention shows")
     p.set_defaults(func=_cmd_motion_preview)
+
+    from vau_plugin.data.prepare import add_prepare_parser
+    from vau_plugin.recipes import add_recipes_parser
+
+    add_prepare_parser(sub)
+    add_recipes_parser(sub)
 
     p = sub.add_parser("demo", help="build the mini bench and tiny model, run what the plugin can do, print metrics")
     p.add_argument("--workdir", default=".demo")

@@ -93,14 +93,11 @@ def run_demo(workdir: str | Path) -> int:
     print(metrics_table(results))
 
     _step("4. GRPO through llamafactory-cli train")
-    try:
-        from vau_plugin.llamafactory.demo import run_grpo_demo
-    except ImportError:
-        print("not available in this version of vau-plugin")
-    else:
-        summary = run_grpo_demo(root)
-        print(f"reward (total) first step: {summary['first_reward']:.3f}, last step: {summary['last_reward']:.3f}")
-        print(f"checkpoint: {summary['output_dir']}")
+    from vau_plugin.llamafactory.demo import run_grpo_demo
+
+    summary = run_grpo_demo(root)
+    print(f"GRPO ({summary['steps']} steps): mean total reward {summary['reward_first']:.3f} -> {summary['reward_last']:.3f}")
+    print(f"checkpoint: {summary['output_dir']}")
 
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; files under {root}")
     return 0
