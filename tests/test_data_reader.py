@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from vau_plugin.data import AnnotationError, load_records, read_csv
 from vau_plugin.data.reader import is_hub_id, parse_seconds, read_source, resolve_correct_option
+from _csv_rows import GOOD_ROW
+from _csv_rows import write_csv as write_rows
 from vau_plugin.data.schema import CLASSES, COLUMNS, LETTERS, OPTION_COLUMNS, TASKS
 
 REAL_ROWS = {"val": 734, "test_msad": 240, "test_ucf_crime": 290, "test_ecva": 438}
@@ -59,32 +61,9 @@ def expected_usable(path: Path) -> dict[str, int]:
     return counts
 
 
-GOOD_ROW = {
-    "Video Name": "msad_Assault_1.mp4",
-    "Question": "What happens in the video?",
-    "Option 1": "A man attacks another man",
-    "Option 2": "No sign of anomaly",
-    "Option 3": "A car crashes",
-    "Option 4": "A fire starts",
-    "Correct Option": "A",
-    "Key Object": "man in red",
-    "Description": "Two men on a street; one hits the other.",
-    "Reasoning": "### Specific Anomaly Type: Assault",
-    "Anomaly Class": "Assault",
-    "Start Time": "1.5",
-    "End Time": "4.0",
-}
-
-
-def write_csv(path: Path, rows: list[dict], *, header=COLUMNS, encoding="utf-8", lineterminator="\r\n") -> Path:
-    """Write a VAU-Bench CSV: each row is GOOD_ROW with the given fields replaced."""
-    with open(path, "w", newline="", encoding=encoding) as handle:
-        writer = csv.writer(handle, lineterminator=lineterminator)
-        writer.writerow(header)
-        for i, overrides in enumerate(rows):
-            row = {**GOOD_ROW, "Video Name": f"msad_Video_{i}.mp4", **overrides}
-            writer.writerow([row.get(column, "") for column in header])
-    return path
+def write_csv(path: Path, rows: list[dict], **kwargs) -> Path:
+    """A VAU-Bench CSV of GOOD_ROW variants, with CRLF line ends unless told otherwise."""
+    return write_rows(path, rows, **{"lineterminator": "\r\n", **kwargs})
 
 
 def only_record(result):

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from vau_plugin.data.reader import load_records
-from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.videos import resolve_videos
 from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
 from vau_plugin.prompts import train_prompt
