@@ -168,3 +168,15 @@ def test_default_hub_source_fails_clearly_offline(tmp_path, monkeypatch):
     with pytest.raises(Exception, match="7xiang/VAU-Bench") as error:
         load_task_docs("qa", "msad")
     assert "VAU_BENCH_ROOT is unset" in str(error.value)
+
+
+def test_all_source_tasks_read_the_splits_named_in_vau_bench_splits(tmp_path, monkeypatch):
+    bench = bundled_mini_bench()
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(bench))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(bench / "videos"))
+    monkeypatch.setenv("VAU_BENCH_SPLITS", "train, test")
+    docs = load_task_docs("cls", "all")
+    assert len(docs) == 16 + 12
+    assert {d["split"] for d in docs} == {"train", "test"}
+    monkeypatch.setenv("VAU_BENCH_SPLITS", "test")
+    assert len(load_task_docs("cls", "all")) == 12

@@ -3,7 +3,9 @@
 Where the data comes from (documented in the README):
 - `VAU_BENCH_ROOT`: a folder of VAU-Bench CSVs, one CSV, or a hub dataset id (default `7xiang/VAU-Bench`);
 - `VAU_BENCH_VIDEO_ROOT`: the folder holding the videos (flat or per source: `msad/`, `ucf/`, `ecva/`);
-  default `$VAU_BENCH_ROOT/videos` when that exists.
+  default `$VAU_BENCH_ROOT/videos` when that exists;
+- `VAU_BENCH_SPLITS`: the CSV stems the all-source tasks read (comma-separated; default the three published test
+  splits), e.g. `test` for a benchmark of one's own in the VAU-Bench schema.
 The `_mini` tasks read the mini bench shipped with the plugin and need neither.
 
 Every video is looked up before the model runs: a missing one stops the task with one message saying how many
@@ -24,6 +26,7 @@ from vau_plugin.data.videos import resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
 ENV_VIDEOS = "VAU_BENCH_VIDEO_ROOT"
+ENV_SPLITS = "VAU_BENCH_SPLITS"
 DEFAULT_HUB_ID = "7xiang/VAU-Bench"
 MINI = "mini"
 ALL = "all"
@@ -87,7 +90,8 @@ def _records(source: str) -> tuple[list[VAURecord], Path]:
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"
     if source == ALL:
-        splits = list(TEST_SPLITS.values())
+        configured = [stem.strip() for stem in os.environ.get(ENV_SPLITS, "").split(",") if stem.strip()]
+        splits = configured or list(TEST_SPLITS.values())
     elif source in TEST_SPLITS:
         splits = [TEST_SPLITS[source]]
     else:
