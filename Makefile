@@ -7,7 +7,7 @@ STAMP := $(VENV)/.vau-installed
 DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean experiment experiment-quick
 
 install: $(STAMP)
 
@@ -22,6 +22,13 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/vau-plugin demo --workdir $(DEMO_DIR)
+
+# Issue 7's experiment (motion prompts x GRPO on the synthetic motion bench); see experiments/motion_vau/README.md.
+experiment: $(STAMP)
+	$(BIN)/python experiments/motion_vau/run.py
+
+experiment-quick: $(STAMP)
+	$(BIN)/python experiments/motion_vau/run.py --quick
 
 clean:
 	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache

@@ -21,6 +21,14 @@ def _cmd_make_mini_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
+    from vau_plugin.data.motion_bench import make_motion_bench
+
+    summary = make_motion_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test)
+    print(summary.describe())
+    return 0
+
+
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from vau_plugin.tiny_model import make_tiny_model
 
@@ -62,6 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=int, default=16, help="number of training clips")
     p.add_argument("--test", type=int, default=12, help="number of test clips")
     p.set_defaults(func=_cmd_make_mini_bench)
+
+    p = sub.add_parser(
+        "make-motion-bench", help="write the synthetic motion-dependent bench (timing / event-kind questions)"
+    )
+    p.add_argument("out", help="output directory")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=int, default=400, help="number of training clips")
+    p.add_argument("--test", type=int, default=200, help="number of held-out clips")
+    p.set_defaults(func=_cmd_make_motion_bench)
 
     p = sub.add_parser("make-tiny-model", help="write a tiny random-initialised Qwen2.5-VL checkpoint")
     p.add_argument("out", help="output directory")
