@@ -6,12 +6,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.vau-installed
 DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: demo test install clean experiment experiment-quick
+.PHONY: demo test install clean bench experiment experiment-quick
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
@@ -22,6 +23,10 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/vau-plugin demo --workdir $(DEMO_DIR)
+
+# Speed benchmarks (ratios against baselines measured in the same run); BENCH_ARGS=--quick for CI-sized runs.
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 # Issue 7's experiment (motion prompts x GRPO on the synthetic motion bench); see experiments/motion_vau/README.md.
 experiment: $(STAMP)

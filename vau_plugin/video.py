@@ -13,6 +13,9 @@ Qwen2.5-VL model here match what ``process_vision_info`` would give for the same
 Decoding uses decord when it is installed and falls back to PyAV. Every file is first probed with
 PyAV (which raises clean errors on garbage input) so that decord never sees a file FFmpeg cannot
 parse; every failure surfaces as :class:`VideoDecodeError` naming the file.
+
+Decoded frames can be kept in an on-disk :class:`vau_plugin.cache.FrameCache` (``load_video(..., cache=...)``
+or ``VAU_FRAME_CACHE=<folder>``); a hit skips probing and decoding and returns the same frames.
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ from __future__ import annotations
 import importlib.util
 import logging
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from vau_plugin.cache import ENV_DIR, ENV_MAX_BYTES, CachedFrames, FrameCache, cache_key, file_identity
 
 logger = logging.getLogger(__name__)
 
@@ -516,17 +523,81 @@ def _backend_order(backend: str) -> list[str]:
     return ["decord", "pyav"] if decord_available() else ["pyav"]
 
 
-def load_video(path: str | Path, config: SamplingConfig | None = None) -> SampledVideo:
+def load_video(
+    path: str | Path,
+    config: SamplingConfig | None = None,
+    *,
+    cache: FrameCache | bool | None = None,
+) -> SampledVideo:
     """Sample frames from a video file following ``config`` (default :class:`SamplingConfig`).
 
     With backend "auto", decord decodes and PyAV takes over when decord is missing or fails.
+
+    Args:
+        cache: a :class:`vau_plugin.cache.FrameCache` to read decoded frames from and store them in;
+            None (default) uses the cache named by the ``VAU_FRAME_CACHE`` environment variable, if any;
+            False never caches.
 
     Raises:
         VideoDecodeError: the file is missing, empty, truncated, corrupt or has no video stream
             (the message names the file and what went wrong).
         VideoError: the requested backend is not installed.
+        ValueError: ``VAU_FRAME_CACHE_MAX_BYTES`` is set but is not a size.
     """
     config = config or SamplingConfig()
+    if cache is None:
+        cache = _env_cache(os.environ.get(ENV_DIR, ""), os.environ.get(ENV_MAX_BYTES, ""))
+    if not cache:
+        return _load_uncached(path, config)
+    try:
+        key = cache_key(file_identity(path), config)
+    except OSError:  # missing or unreadable: the uncached path names the problem
+        return _load_uncached(path, config)
+    entry = cache.get(key)
+    if entry is not None:
+        return _from_cache_entry(Path(path), entry)
+    sampled = _load_uncached(path, config)
+    cache.put(key, sampled.frames.numpy(), _cache_meta(sampled))
+    return sampled
+
+
+@lru_cache(maxsize=4)
+def _env_cache(directory: str, max_bytes: str) -> FrameCache | None:
+    """The cache the environment names; one instance per setting, so hit counters accumulate."""
+    return FrameCache.from_env({ENV_DIR: directory, ENV_MAX_BYTES: max_bytes})
+
+
+def _cache_meta(sampled: SampledVideo) -> dict:
+    info = sampled.info
+    return {
+        "indices": list(sampled.indices),
+        "timestamps": list(sampled.timestamps),
+        "sample_fps": sampled.sample_fps,
+        "backend": sampled.backend,
+        "info": {
+            "frame_count": info.frame_count,
+            "fps": info.fps,
+            "duration": info.duration,
+            "width": info.width,
+            "height": info.height,
+        },
+    }
+
+
+def _from_cache_entry(path: Path, entry: CachedFrames) -> SampledVideo:
+    meta = entry.meta
+    info = VideoInfo(path, **meta["info"])
+    return SampledVideo(
+        torch.from_numpy(entry.frames),
+        [int(i) for i in meta["indices"]],
+        [float(t) for t in meta["timestamps"]],
+        float(meta["sample_fps"]),
+        info,
+        str(meta["backend"]),
+    )
+
+
+def _load_uncached(path: str | Path, config: SamplingConfig) -> SampledVideo:
     info = probe(path)
     backends = _backend_order(config.backend)
     failures = []

@@ -117,7 +117,8 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
                     try:
                         outputs.extend(super().generate_until([requests[i]]))
                     except Exception as error:
-                        outputs.append(self._failed(requests[i], f"{type(error).__name__}: {error}"))
+                        videos = ", ".join(self._request_videos(requests[i]))
+                        outputs.append(self._failed(requests[i], f"{videos}: {type(error).__name__}: {error}"))
                 if len(outputs) > 1 and all(o.text.startswith(VIDEO_ERROR_PREFIX) for o in outputs):
                     raise batch_error  # nothing works: a model or set-up problem, not a broken video
             for i, output in zip(runnable, outputs):
