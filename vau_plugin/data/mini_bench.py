@@ -984,11 +984,13 @@ def clip_seed(seed: int, split_index: int, index: int) -> int:
     return int(state[0]) | (int(state[1]) << 32)
 
 
-def _sha256(data: bytes) -> str:
+def sha256_hex(data: bytes) -> str:
+    """The hex SHA-256 of `data` (the manifests' content hashes)."""
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
+def write_bench_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write rows in the VAU-Bench schema: UTF-8, LF line ends, header COLUMNS."""
     with path.open("w", encoding="utf-8", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
         writer.writeheader()
@@ -1090,12 +1092,12 @@ def make_mini_bench(
                     "correct_option": letter,
                     "seed": seed,
                     "clip_seed": cseed,
-                    "frames_sha256": _sha256(np.ascontiguousarray(rendered.frames).tobytes()),
-                    "file_sha256": _sha256(Path(path).read_bytes()),
+                    "frames_sha256": sha256_hex(np.ascontiguousarray(rendered.frames).tobytes()),
+                    "file_sha256": sha256_hex(Path(path).read_bytes()),
                 }
             )
         csv_paths[split] = root / f"{split}.csv"
-        _write_csv(csv_paths[split], rows)
+        write_bench_csv(csv_paths[split], rows)
     readme = root / "README.md"
     readme.write_text(_readme_text(seed, spec, counts), encoding="utf-8")
     manifest = root / "manifest.json"
@@ -1104,7 +1106,7 @@ def make_mini_bench(
         "version": GENERATOR_VERSION,
         "seed": seed,
         "spec": {"width": spec.width, "height": spec.height, "fps": spec.fps, "seconds": spec.seconds, "n_frames": spec.n_frames},
-        "files": {p.name: _sha256(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
+        "files": {p.name: sha256_hex(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
         "clips": manifest_clips,
     }
     manifest.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")

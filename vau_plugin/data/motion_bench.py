@@ -36,8 +36,6 @@ give byte-identical CSVs, README, manifest and raw frames, and byte-identical mp
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
 import logging
 import shutil
@@ -56,6 +54,8 @@ from vau_plugin.data.mini_bench import (
     balanced_letters,
     clip_seed,
     render_clip,
+    sha256_hex,
+    write_bench_csv,
 )
 from vau_plugin.data.schema import COLUMNS, LETTERS, SPLIT_FILE_SOURCES
 
@@ -210,17 +210,6 @@ class MotionBenchSummary:
         return "\n".join(lines)
 
 
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _write_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
 def _readme_text(seed: int, spec: ClipSpec, kinds: tuple[str, ...], counts: dict[str, dict[str, int]]) -> str:
     qs = questions(spec, kinds)
     table = "\n".join(
@@ -324,12 +313,12 @@ def make_motion_bench(
                     "span_frames": list(rendered.event.span_frames),
                     "scene": rendered.scene.name,
                     "clip_seed": cseed,
-                    "frames_sha256": _sha256(np.ascontiguousarray(rendered.frames).tobytes()),
-                    "file_sha256": _sha256(Path(path).read_bytes()),
+                    "frames_sha256": sha256_hex(np.ascontiguousarray(rendered.frames).tobytes()),
+                    "file_sha256": sha256_hex(Path(path).read_bytes()),
                 }
             )
         csv_paths[split] = root / f"{split}.csv"
-        _write_csv(csv_paths[split], rows)
+        write_bench_csv(csv_paths[split], rows)
     lmms_root = root / LMMS_DIR
     lmms_root.mkdir(exist_ok=True)
     shutil.copyfile(csv_paths["test"], lmms_root / f"{LMMS_SPLIT}.csv")
@@ -345,7 +334,7 @@ def make_motion_bench(
         "timing_share": timing_share,
         "start_windows": [list(w) for w in windows],
         "questions": {q.kind: {"question": q.question, "options": list(q.options)} for q in qs.values()},
-        "files": {p.name: _sha256(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
+        "files": {p.name: sha256_hex(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
         "clips": clips,
     }
     manifest.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
