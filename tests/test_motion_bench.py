@@ -15,7 +15,6 @@ from vau_plugin.data.mini_bench import EVENT_KINDS, ClipSpec, render_clip
 from vau_plugin.data.motion_bench import (
     DEFAULT_KINDS,
     KIND_QUESTION,
-    LMMS_DIR,
     LMMS_SPLIT,
     TIMING_QUESTION,
     check_kinds,
@@ -48,7 +47,7 @@ def manifest(summary) -> dict:
 
 
 def test_same_arguments_give_identical_files(bench, bench_again):
-    for name in ("train.csv", "test.csv", "README.md", "manifest.json", f"{LMMS_DIR}/{LMMS_SPLIT}.csv"):
+    for name in ("train.csv", "test.csv", "README.md", "manifest.json"):
         assert (bench.root / name).read_bytes() == (bench_again.root / name).read_bytes(), name
     for clip in manifest(bench)["clips"]:
         assert (bench.videos_dir / clip["name"]).read_bytes() == (bench_again.videos_dir / clip["name"]).read_bytes()
@@ -112,15 +111,16 @@ def test_manifest_seed_reproduces_the_frames_and_the_span_holds_the_motion(bench
     assert inside > 25
 
 
-def test_lmms_msad_tasks_read_the_held_out_split(bench, monkeypatch):
+def test_lmms_tasks_read_the_held_out_split(bench, monkeypatch):
     from vau_plugin.lmms.docs import load_task_docs
 
-    monkeypatch.setenv("VAU_BENCH_ROOT", str(bench.lmms_root))
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(bench.root))
+    monkeypatch.setenv("VAU_BENCH_SPLITS", LMMS_SPLIT)
     monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(bench.videos_dir))
     test_rows = {r["Video Name"]: r for r in read_rows(bench.test_csv)}
-    qa = load_task_docs("qa", "msad")
+    qa = load_task_docs("qa", "all")
     assert {d["video"]: d["answer"] for d in qa} == {n: r["Correct Option"] for n, r in test_rows.items()}
-    tag = load_task_docs("tag", "msad")
+    tag = load_task_docs("tag", "all")
     assert {d["video"]: d["span"] for d in tag} == {n: [float(r["Start Time"]), float(r["End Time"])] for n, r in test_rows.items()}
     assert all(Path(d["video_path"]).is_file() for d in qa + tag)
 

@@ -202,6 +202,8 @@ def lmms_model_args(checkpoint: Path, variant: str, config: dict) -> str:
 def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Path) -> dict[str, float]:
     """evaluate(checkpoint, variant, config, bench, out) -> {"qa_accuracy", "tag_mIoU", "tag_R@0.5", ...}: one
     lmms-eval call (QA + TAG tasks) on the bench's held-out split; cached in out/metrics.json."""
+    from vau_plugin.data.motion_bench import LMMS_SPLIT
+
     cached = out / "metrics.json"
     if cached.is_file():
         return json.loads(cached.read_text(encoding="utf-8"))
@@ -217,7 +219,7 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
         cmd += ["--limit", str(config["eval"]["limit"])]
     env = {
         **os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-        "VAU_BENCH_ROOT": str(bench / "lmms_eval"), "VAU_BENCH_VIDEO_ROOT": str(bench / "videos"),
+        "VAU_BENCH_ROOT": str(bench), "VAU_BENCH_SPLITS": LMMS_SPLIT, "VAU_BENCH_VIDEO_ROOT": str(bench / "videos"),
     }  # fmt: skip
     with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)

@@ -22,9 +22,6 @@ Layout written by `make_motion_bench(out)`::
 
     out/videos/motion_<split>_<nnnn>.mp4   H.264 clips (vau_plugin.video.write_mp4)
     out/train.csv, out/test.csv            VAU-Bench columns (vau_plugin.data.schema.COLUMNS)
-    out/lmms_eval/test_msad.csv            a copy of test.csv under a published test-split name, so that the
-                                           `vau_bench_*_msad` lmms-eval tasks read the held-out split with
-                                           VAU_BENCH_ROOT=out/lmms_eval VAU_BENCH_VIDEO_ROOT=out/videos
     out/manifest.json                      per clip: name, split, kind, question type, span, seeds, hashes
     out/README.md                          what this is and how it was generated
 
@@ -38,7 +35,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,17 +53,15 @@ from vau_plugin.data.mini_bench import (
     sha256_hex,
     write_bench_csv,
 )
-from vau_plugin.data.schema import COLUMNS, LETTERS, SPLIT_FILE_SOURCES
+from vau_plugin.data.schema import COLUMNS, LETTERS
 
 logger = logging.getLogger(__name__)
 
 GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "test")
 VIDEO_DIR = "videos"
-LMMS_DIR = "lmms_eval"
-# The published test split whose name the held-out copy takes (its source, msad, selects the `_msad` tasks).
-LMMS_SPLIT = "test_msad"
-assert LMMS_SPLIT in SPLIT_FILE_SOURCES
+# lmms-eval reads the held-out split through the all-source tasks: VAU_BENCH_ROOT=out VAU_BENCH_SPLITS=test.
+LMMS_SPLIT = "test"
 # "fall / collide / fall / run": four kinds, one per option letter of the kind question.
 DEFAULT_KINDS: tuple[str, ...] = ("object_falling", "car_crash", "person_falling", "snatch_run")
 TIMING = "timing"
@@ -184,7 +178,6 @@ class MotionBenchSummary:
     videos_dir: Path
     train_csv: Path
     test_csv: Path
-    lmms_root: Path
     manifest: Path
     readme: Path
     seed: int
@@ -206,7 +199,10 @@ class MotionBenchSummary:
         for split, path in (("train", self.train_csv), ("test", self.test_csv)):
             detail = ", ".join(f"{k} {v}" for k, v in sorted(self.counts.get(split, {}).items()))
             lines.append(f"  {split + ':':9} {path} ({self.n(split)} rows: {detail})")
-        lines.append(f"  lmms-eval: VAU_BENCH_ROOT={self.lmms_root} VAU_BENCH_VIDEO_ROOT={self.videos_dir} --tasks vau_bench_qa_msad,vau_bench_tag_msad")
+        lines.append(
+            f"  lmms-eval: VAU_BENCH_ROOT={self.root} VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT={self.videos_dir} "
+            "--tasks vau_bench_qa,vau_bench_tag"
+        )
         return "\n".join(lines)
 
 
@@ -231,7 +227,8 @@ mini bench's scenes and event renderers. For the motion-prompt / GRPO experiment
 - clips: {spec.width}x{spec.height} px, {spec.fps:g} fps, {spec.n_frames} frames ({spec.duration:g} s), H.264 in `videos/`
 - every clip holds one anomalous event of: {', '.join(kinds)}; spans run from the last still frame to the
   frame where the event has settled
-- `{LMMS_DIR}/{LMMS_SPLIT}.csv` is `test.csv` under a published split name, for the `vau_bench_*_msad` tasks
+- lmms-eval: `VAU_BENCH_ROOT=<this folder> VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT=<this folder>/videos`
+  with the `vau_bench_qa` / `vau_bench_tag` tasks (or their `_think` variants)
 
 Questions (options in this fixed order; answers balanced over the letters):
 {options}
@@ -319,9 +316,6 @@ def make_motion_bench(
             )
         csv_paths[split] = root / f"{split}.csv"
         write_bench_csv(csv_paths[split], rows)
-    lmms_root = root / LMMS_DIR
-    lmms_root.mkdir(exist_ok=True)
-    shutil.copyfile(csv_paths["test"], lmms_root / f"{LMMS_SPLIT}.csv")
     readme = root / "README.md"
     readme.write_text(_readme_text(seed, spec, kinds, counts), encoding="utf-8")
     manifest = root / "manifest.json"
@@ -343,7 +337,6 @@ def make_motion_bench(
         videos_dir=videos,
         train_csv=csv_paths["train"],
         test_csv=csv_paths["test"],
-        lmms_root=lmms_root,
         manifest=manifest,
         readme=readme,
         seed=seed,
