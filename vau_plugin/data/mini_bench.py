@@ -989,6 +989,30 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def clip_hashes(frames: np.ndarray, mp4: Path) -> dict[str, str]:
+    """The manifest's content hashes of one clip: its rendered frames (before encoding) and its mp4 file."""
+    return {
+        "frames_sha256": sha256_hex(np.ascontiguousarray(frames).tobytes()),
+        "file_sha256": sha256_hex(Path(mp4).read_bytes()),
+    }
+
+
+def write_manifest(
+    path: Path, *, generator: str, version: int, seed: int, spec: ClipSpec, files: list[Path], clips: list[dict], **extra
+) -> None:
+    """Write a bench's manifest.json: generator, seed, clip spec, hashes of `files`, the clips, and `extra` keys."""
+    document = {
+        "generator": generator,
+        "version": version,
+        "seed": seed,
+        "spec": {"width": spec.width, "height": spec.height, "fps": spec.fps, "seconds": spec.seconds, "n_frames": spec.n_frames},
+        "files": {p.name: sha256_hex(p.read_bytes()) for p in files},
+        "clips": clips,
+        **extra,
+    }
+    path.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
 def write_bench_csv(path: Path, rows: list[dict[str, str]]) -> None:
     """Write rows in the VAU-Bench schema: UTF-8, LF line ends, header COLUMNS."""
     with path.open("w", encoding="utf-8", newline="") as f:
@@ -1092,8 +1116,7 @@ def make_mini_bench(
                     "correct_option": letter,
                     "seed": seed,
                     "clip_seed": cseed,
-                    "frames_sha256": sha256_hex(np.ascontiguousarray(rendered.frames).tobytes()),
-                    "file_sha256": sha256_hex(Path(path).read_bytes()),
+                    **clip_hashes(rendered.frames, path),
                 }
             )
         csv_paths[split] = root / f"{split}.csv"
@@ -1101,15 +1124,15 @@ def make_mini_bench(
     readme = root / "README.md"
     readme.write_text(_readme_text(seed, spec, counts), encoding="utf-8")
     manifest = root / "manifest.json"
-    document = {
-        "generator": "vau_plugin.data.mini_bench",
-        "version": GENERATOR_VERSION,
-        "seed": seed,
-        "spec": {"width": spec.width, "height": spec.height, "fps": spec.fps, "seconds": spec.seconds, "n_frames": spec.n_frames},
-        "files": {p.name: sha256_hex(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
-        "clips": manifest_clips,
-    }
-    manifest.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_manifest(
+        manifest,
+        generator="vau_plugin.data.mini_bench",
+        version=GENERATOR_VERSION,
+        seed=seed,
+        spec=spec,
+        files=[csv_paths["train"], csv_paths["test"], readme],
+        clips=manifest_clips,
+    )
     return MiniBenchSummary(
         root=root,
         videos_dir=videos,

@@ -33,7 +33,6 @@ give byte-identical CSVs, README, manifest and raw frames, and byte-identical mp
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,10 +47,11 @@ from vau_plugin.data.mini_bench import (
     ClipSpec,
     RenderedClip,
     balanced_letters,
+    clip_hashes,
     clip_seed,
     render_clip,
-    sha256_hex,
     write_bench_csv,
+    write_manifest,
 )
 from vau_plugin.data.schema import COLUMNS, LETTERS
 
@@ -310,8 +310,7 @@ def make_motion_bench(
                     "span_frames": list(rendered.event.span_frames),
                     "scene": rendered.scene.name,
                     "clip_seed": cseed,
-                    "frames_sha256": sha256_hex(np.ascontiguousarray(rendered.frames).tobytes()),
-                    "file_sha256": sha256_hex(Path(path).read_bytes()),
+                    **clip_hashes(rendered.frames, path),
                 }
             )
         csv_paths[split] = root / f"{split}.csv"
@@ -319,19 +318,19 @@ def make_motion_bench(
     readme = root / "README.md"
     readme.write_text(_readme_text(seed, spec, kinds, counts), encoding="utf-8")
     manifest = root / "manifest.json"
-    document = {
-        "generator": "vau_plugin.data.motion_bench",
-        "version": GENERATOR_VERSION,
-        "seed": seed,
-        "spec": {"width": spec.width, "height": spec.height, "fps": spec.fps, "seconds": spec.seconds, "n_frames": spec.n_frames},
-        "kinds": list(kinds),
-        "timing_share": timing_share,
-        "start_windows": [list(w) for w in windows],
-        "questions": {q.kind: {"question": q.question, "options": list(q.options)} for q in qs.values()},
-        "files": {p.name: sha256_hex(p.read_bytes()) for p in (csv_paths["train"], csv_paths["test"], readme)},
-        "clips": clips,
-    }
-    manifest.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_manifest(
+        manifest,
+        generator="vau_plugin.data.motion_bench",
+        version=GENERATOR_VERSION,
+        seed=seed,
+        spec=spec,
+        files=[csv_paths["train"], csv_paths["test"], readme],
+        clips=clips,
+        kinds=list(kinds),
+        timing_share=timing_share,
+        start_windows=[list(w) for w in windows],
+        questions={q.kind: {"question": q.question, "options": list(q.options)} for q in qs.values()},
+    )
     return MotionBenchSummary(
         root=root,
         videos_dir=videos,
