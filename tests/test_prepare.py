@@ -142,3 +142,37 @@ def test_cli_prepare_without_any_video_exits_1(tmp_path, capsys):
     args = _parse(["prepare", "--annotations", str(bench / "train.csv"), "--videos", str(empty), "--out", str(tmp_path / "o")])
     assert args.func(args) == 1
     assert "none of the" in capsys.readouterr().err
+
+
+def test_eval_prompt_style_puts_the_video_first_and_asks_the_lmms_eval_think_prompt(tmp_path):
+    from vau_plugin.prompts import eval_prompt
+
+    bench = bundled_mini_bench()
+    train_style = tmp_path / "train"
+    eval_style = tmp_path / "eval"
+    prepare_dataset(bench, bench / "videos", train_style, split="train")
+    prepare_dataset(bench, bench / "videos", eval_style, split="train", prompt_style="eval")
+    by_video = {r.video: r for r in load_records(bench, split="train")}
+    for name in ("sft_mixed.json", "grpo_mixed.json"):
+        trained, evaluated = _rows(train_style, name), _rows(eval_style, name)
+        assert len(trained) == len(evaluated) > 0
+        for before, after in zip(trained, evaluated):
+            record = by_video[after["video_id"]]
+            expected = eval_prompt(after["task"], think=True, question=record.question, options=record.options)
+            assert after["messages"][0]["content"] == "<video>" + expected
+            assert before["messages"][0]["content"].endswith("<video>")
+            assert after["messages"][1] == before["messages"][1]  # same targets, only the instruction differs
+            assert {k: v for k, v in after.items() if k != "messages"} == {k: v for k, v in before.items() if k != "messages"}
+
+
+def test_unknown_prompt_style_is_refused(tmp_path, capsys):
+    bench = bundled_mini_bench()
+    with pytest.raises(ValueError, match="prompt style 'vau'.*train, eval"):
+        prepare_dataset(bench, bench / "videos", tmp_path, prompt_style="vau")
+    with pytest.raises(SystemExit):
+        _parse(["prepare", "--annotations", str(bench), "--videos", str(bench / "videos"), "--out", str(tmp_path), "--prompt-style", "vau"])
+    assert "invalid choice" in capsys.readouterr().err
+    args = _parse(["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
+                   "--out", str(tmp_path / "o"), "--tasks", "qa", "--prompt-style", "eval"])
+    assert args.func(args) == 0
+    assert _rows(tmp_path / "o", "grpo_qa.json")[0]["messages"][0]["content"].startswith("<video>\n")

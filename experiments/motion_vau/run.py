@@ -1,14 +1,17 @@
 """Motion prompts × GRPO on the synthetic motion bench (issue 7): one command, fixed seeds, every stage timed.
 
     python experiments/motion_vau/run.py [--quick] [--seeds 0,1,2] [--variants none,fixed,learnable]
-                                         [--config experiments/motion_vau/config.json] [--out DIR]
+                                         [--no-align] [--config experiments/motion_vau/config.json] [--out DIR]
 
-For each seed and each variant (none / fixed motion prompt / learnable motion prompt):
-  1. a random-initialised tiny Qwen2.5-VL (`vau_plugin.tiny_model.make_tiny_model(seed)`), made once per seed;
-  2. SFT on the train split through `llamafactory-cli train recipes/vau_r1_sft_tiny.yaml k=v ...`;
-  3. lmms-eval (QA + TAG in one call) of the SFT checkpoint on the held-out split;
-  4. GRPO from the SFT checkpoint through `llamafactory-cli train recipes/vau_r1_grpo_tiny.yaml k=v ...`;
-  5. lmms-eval of the GRPO checkpoint.
+For each seed:
+  0. a random-initialised tiny Qwen2.5-VL (`vau_plugin.tiny_model.make_tiny_model(seed)`), aligned to video by a
+     short caption SFT (`<video>Describe the anomaly.` -> the Reasoning sentence) through `llamafactory-cli train
+     recipes/vau_r1_sft_tiny.yaml`, plain frames; shared by the three variants (`--no-align` skips it);
+and for each variant (none / fixed motion prompt / learnable motion prompt), from that checkpoint:
+  1. SFT on the train split (prompts of the lmms-eval `_think` tasks) through `llamafactory-cli train`;
+  2. lmms-eval (QA + TAG in one call) of the SFT checkpoint on the held-out split;
+  3. GRPO from the SFT checkpoint through `llamafactory-cli train recipes/vau_r1_grpo_tiny.yaml k=v ...`;
+  4. lmms-eval of the GRPO checkpoint.
 The bench (`vau_plugin.data.motion_bench`) and the LLaMA-Factory dataset (`vau_plugin.data.prepare`) are made
 once per bench setting and reused. Chance / majority baselines come from the annotations. Everything goes under
 results/<run>/ (git-ignored): summary.json (every number, timings), results.md (mean ± std table),
@@ -34,6 +37,11 @@ DEFAULT_CONFIG = HERE / "config.json"
 DEFAULT_RESULTS = HERE / "results"
 VARIANTS = ("none", "fixed", "learnable")
 SFT_RECIPE = "vau_r1_sft_tiny.yaml"
+# Alignment pre-training (stage 0, as an MLLM is pre-trained before instruction tuning): video, then this short
+# instruction -> the clip's Reasoning sentence. Short sequences put the answer next to the video tokens, which
+# is what lets a randomly initialised model start reading the video at all (see README, "Why stage 0").
+CAPTION_PROMPT = "Describe the anomaly."
+CAPTION_DATASET = "motion_caption"
 GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
 # lmms-eval result keys (metric,filter) reported in the table, per task kind.
 REPORTED = {"qa": ("accuracy",), "tag": ("mIoU", "R@0.5")}
@@ -100,14 +108,41 @@ def ensure_bench(results: Path, bench: dict) -> Path:
     return root
 
 
-def ensure_dataset(bench: Path, tasks: list[str]) -> Path:
-    """ensure_dataset(bench root, tasks) -> LLaMA-Factory dataset folder prepared from its train split."""
+def ensure_dataset(bench: Path, tasks: list[str], prompt_style: str) -> Path:
+    """ensure_dataset(bench root, tasks, prompt_style) -> LLaMA-Factory dataset folder prepared from its train
+    split (see `vau_plugin.data.prepare.PROMPT_STYLES`)."""
     from vau_plugin.data.prepare import prepare_dataset
 
-    out = bench / "lf_data"
+    out = bench / f"lf_data_{prompt_style}"
     if not (out / "dataset_info.json").is_file():
-        print(prepare_dataset(bench, bench / "videos", out, tasks=tasks, split="train").describe(), flush=True)
+        summary = prepare_dataset(bench, bench / "videos", out, tasks=tasks, split="train", prompt_style=prompt_style)
+        print(summary.describe(), flush=True)
     return out
+
+
+def ensure_caption_dataset(bench: Path, data: Path) -> str:
+    """ensure_caption_dataset(bench root, LLaMA-Factory folder) -> dataset name of the stage-0 rows (one per
+    train clip: `<video>` + CAPTION_PROMPT -> the Reasoning sentence), added to the folder's dataset_info.json."""
+    from vau_plugin.data.prepare import DATASET_INFO, VIDEO_PLACEHOLDER, dataset_info_entry
+    from vau_plugin.data.reader import load_records
+
+    file_name = f"{CAPTION_DATASET}.json"
+    info = json.loads((data / DATASET_INFO).read_text(encoding="utf-8"))
+    if CAPTION_DATASET not in info:
+        rows = [
+            {
+                "messages": [
+                    {"role": "user", "content": VIDEO_PLACEHOLDER + CAPTION_PROMPT},
+                    {"role": "assistant", "content": record.reasoning},
+                ],
+                "videos": [str((bench / "videos" / record.video).resolve())],
+            }
+            for record in load_records(bench, split="train")
+        ]
+        (data / file_name).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        info[CAPTION_DATASET] = dataset_info_entry(file_name)
+        (data / DATASET_INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    return CAPTION_DATASET
 
 
 def ensure_model(results: Path, seed: int) -> Path:
@@ -162,7 +197,9 @@ def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Pat
 
 
 def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: str, stage_cfg: dict) -> dict[str, Any]:
-    """The recipe keys shared by SFT and GRPO: model, data, video sampling, seed, the stage's own settings."""
+    """The recipe keys shared by SFT and GRPO: model, data, video sampling, what trains, seed, the stage's own
+    settings. The vision tower and projector train too (LLaMA-Factory freezes them by default, which would leave
+    a randomly initialised model with random visual features)."""
     return {
         "model_name_or_path": model,
         "dataset_dir": data,
@@ -171,6 +208,7 @@ def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: 
         "seed": seed,
         "save_steps": 100000,  # only the final model is kept
         **config["video"],
+        **config["finetune"],
         **stage_cfg,
     }
 
@@ -288,12 +326,23 @@ def baselines(bench: Path) -> dict[str, dict[str, float]]:
 # ------------------------------------------------------------------------------------------------ one pipeline
 
 
-def run_pipeline(config: dict, results: Path, run_dir: Path, bench: Path, data: Path, seed: int, variant: str, timer: Timer) -> dict:
+def align_stage(config: dict, results: Path, run_dir: Path, data: Path, seed: int, timer: Timer) -> Path:
+    """align_stage(...) -> the stage-0 checkpoint of `seed`: the random model trained on the caption rows with
+    plain frames, shared by the three variants (motion prompts enter at fine-tuning, as in the motion-prompt
+    paper, where a pre-trained model gets the layer)."""
+    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
+    if not config.get("align"):
+        return model  # ablation: fine-tune the random model directly
+    keys = {**common_overrides(config, model, data, seed, CAPTION_DATASET, config["align"]), "template": "qwen2_vl"}
+    return timer.run(f"seed{seed} align", train_stage, SFT_RECIPE, keys, run_dir / f"seed{seed}" / "align")
+
+
+def run_pipeline(config: dict, aligned: Path, run_dir: Path, bench: Path, data: Path, seed: int, variant: str, timer: Timer) -> dict:
     """run_pipeline(...) -> {"sft": metrics, "grpo": metrics, "rewards": [...], "sft_loss": [...]} for one
-    (seed, variant): SFT, eval, GRPO from the SFT checkpoint, eval."""
+    (seed, variant): SFT from the stage-0 checkpoint `aligned`, eval, GRPO from the SFT checkpoint, eval."""
     where = run_dir / f"seed{seed}" / variant
     label = f"seed{seed}/{variant}"
-    model = timer.run(f"{label} model", ensure_model, results, seed)
+    model = aligned
     sft_dir = where / "sft"
     sft_keys = {**common_overrides(config, model, data, seed, "vau_r1_sft_mixed", config["sft"]), **motion_keys(variant, config["motion"], None)}
     timer.run(f"{label} sft", train_stage, SFT_RECIPE, sft_keys, sft_dir)
@@ -389,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 seed, 1 variant: the pipeline in < 5 minutes")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
     parser.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)} (default: the config's)")
+    parser.add_argument("--no-align", action="store_true", help="ablation: skip stage 0 (SFT starts from the random model); results go to full_no_align/")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/motion_vau/results)")
     args = parser.parse_args(argv)
@@ -399,20 +449,24 @@ def main(argv: list[str] | None = None) -> int:
     for variant in variants:
         if variant not in VARIANTS:
             parser.error(f"unknown variant {variant!r}; expected some of {','.join(VARIANTS)}")
+    if args.no_align:
+        config["align"] = None
     results = args.out.resolve()
-    run_dir = results / ("quick" if args.quick else "full")
+    run_dir = results / (("quick" if args.quick else "full") + ("_no_align" if args.no_align else ""))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
     timer = Timer(run_dir / "timings.json")
     started = time.monotonic()
 
     bench = timer.run("bench", ensure_bench, results, config["bench"])
-    data = timer.run("prepare", ensure_dataset, bench, config["tasks"])
+    data = timer.run("prepare", ensure_dataset, bench, config["tasks"], config["prompt_style"])
+    ensure_caption_dataset(bench, data)
     base = baselines(bench)
     runs = []
     for seed in seeds:
+        aligned = align_stage(config, results, run_dir, data, seed, timer)
         for variant in variants:
-            runs.append(run_pipeline(config, results, run_dir, bench, data, seed, variant, timer))
+            runs.append(run_pipeline(config, aligned, run_dir, bench, data, seed, variant, timer))
     rows = aggregate(runs, base)
     table = markdown_table(rows)
     plot = plot_rewards(runs, run_dir / "reward_curves.png")

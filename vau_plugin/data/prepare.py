@@ -4,7 +4,8 @@ Writes, into the output directory:
 
 - ``grpo_{task}.json`` for task in qa, tag, cls and ``grpo_mixed.json`` (all tasks): sharegpt rows
   ``{"messages": [user, assistant], "videos": [path], "task", "answer", "span", "video_id"}``. The user turn is
-  the VAU-R1 training prompt followed by LLaMA-Factory's ``<video>`` placeholder; the assistant turn is the
+  the VAU-R1 training prompt followed by LLaMA-Factory's ``<video>`` placeholder (``--prompt-style eval``: the
+  placeholder, then the prompt of the lmms-eval ``_think`` task); the assistant turn is the
   reference answer in the VAU-R1 layout (GRPO ignores it, SFT can learn from it). ``task``/``answer``/``span``
   are the ground truth the rewards (`vau_plugin.rewards`) read: the answer letter (qa), "Anomaly"/"Normal"
   (tag), the class (cls); the span in seconds for tag rows, [-1.0, -1.0] for a normal video, null otherwise.
@@ -31,13 +32,17 @@ from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.videos import resolve_videos
 from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
-from vau_plugin.prompts import train_prompt
+from vau_plugin.prompts import eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 TRAIN_TASKS: tuple[str, ...] = ("qa", "tag", "cls")
+# "train": VAU-R1's GRPO/SFT prompts, question text before the video (as VAU-R1 trains).
+# "eval": the prompts of the lmms-eval `vau_bench_*_think` tasks, video before the text (the token layout
+# lmms-eval's qwen2_5_vl builds), so that a model trained from scratch sees at test time what it was trained on.
+PROMPT_STYLES: tuple[str, ...] = ("train", "eval")
 MIXED = "mixed"
 VIDEO_PLACEHOLDER = "<video>"  # LLaMA-Factory's placeholder, expanded by its mm_plugin
 DATASET_INFO = "dataset_info.json"
@@ -97,16 +102,27 @@ def target_text(truth: dict[str, Any], reasoning: Optional[str] = None) -> str:
     return text
 
 
-def build_row(record: VAURecord, task: str, video_path: str, *, sft: bool) -> Optional[dict[str, Any]]:
-    """build_row(record, task, video_path, *, sft) -> one sharegpt row, or None when the record does not fit
-    (task not usable; for SFT also no Reasoning)."""
+def user_turn(record: VAURecord, task: str, prompt_style: str = "train") -> str:
+    """user_turn(record, task, prompt_style) -> the user message with LLaMA-Factory's video placeholder, in
+    one of PROMPT_STYLES (see there)."""
+    if prompt_style == "train":
+        return train_prompt(task, question=record.question, options=record.options) + VIDEO_PLACEHOLDER
+    if prompt_style == "eval":
+        return VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
+    raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
+
+
+def build_row(
+    record: VAURecord, task: str, video_path: str, *, sft: bool, prompt_style: str = "train"
+) -> Optional[dict[str, Any]]:
+    """build_row(record, task, video_path, *, sft, prompt_style="train") -> one sharegpt row, or None when the
+    record does not fit (task not usable; for SFT also no Reasoning)."""
     truth = ground_truth(record, task)
     if truth is None or (sft and not record.reasoning):
         return None
-    prompt = train_prompt(task, question=record.question, options=record.options)
     return {
         "messages": [
-            {"role": "user", "content": f"{prompt}{VIDEO_PLACEHOLDER}"},
+            {"role": "user", "content": user_turn(record, task, prompt_style)},
             {"role": "assistant", "content": target_text(truth, record.reasoning if sft else None)},
         ],
         "videos": [video_path],
@@ -170,8 +186,10 @@ def prepare_dataset(
     tasks: Sequence[str] = TRAIN_TASKS,
     split: Optional[str] = None,
     sft: bool = True,
+    prompt_style: str = "train",
 ) -> PrepareSummary:
-    """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True) -> PrepareSummary.
+    """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True,
+    prompt_style="train") -> PrepareSummary.
 
     `annotations`: a VAU-Bench CSV, a directory of CSVs or a hub id (see `load_records`; `split` picks one
     CSV of a directory by its stem, e.g. "train"); `videos`: the video root. Writes the files described in
@@ -179,6 +197,8 @@ def prepare_dataset(
     Raises ValueError when no row has a video.
     """
     tasks = parse_tasks(tasks)
+    if prompt_style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
     records = load_records(annotations, split=split)
     resolution = resolve_videos(records, videos)
     out_dir = Path(out)
@@ -199,7 +219,7 @@ def prepare_dataset(
             if path is None:
                 continue
             for task in tasks:
-                row = build_row(record, task, path, sft=is_sft)
+                row = build_row(record, task, path, sft=is_sft, prompt_style=prompt_style)
                 if row is not None:
                     per_task[task].append(row)
                     mixed.append(row)
@@ -230,6 +250,13 @@ def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.Arg
     p.add_argument("--tasks", default=",".join(TRAIN_TASKS), help="comma-separated subset of qa,tag,cls")
     p.add_argument("--split", default=None, help="CSV stem to read from a directory, e.g. train")
     p.add_argument("--no-sft", action="store_true", help="write only the GRPO files")
+    p.add_argument(
+        "--prompt-style",
+        choices=PROMPT_STYLES,
+        default="train",
+        help="train: VAU-R1's training prompts, text before the video (default); eval: the lmms-eval _think task "
+        "prompts, video first (train on exactly what vau_bench_*_think evaluates)",
+    )
     p.set_defaults(func=run_prepare)
     return p
 
@@ -242,7 +269,8 @@ def run_prepare(args: argparse.Namespace) -> int:
 
     try:
         summary = prepare_dataset(
-            args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft
+            args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft,
+            prompt_style=args.prompt_style,
         )
     except (AnnotationError, ValueError, OSError) as err:
         print(f"vau-plugin prepare: {err}", file=sys.stderr)

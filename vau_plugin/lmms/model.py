@@ -2,6 +2,8 @@
 motion-prompt preprocessing hook, and per-sample handling of videos that cannot be decoded.
 
 model_args beyond those of `qwen2_5_vl`:
+- the processor receives the frame rate of the sampled frames, so Qwen2.5-VL's temporal position ids follow
+  the real time between frames (upstream's qwen2_5_vl always encodes 2 fps);
 - `motion_prompt=true` applies video motion prompts to the sampled frames before the processor, with
   `motion_m`, `motion_n` (the layer's two scalars), `motion_fill` (`mean` or `black`), or `motion_weights=PATH`
   (a `motion_prompt.json` saved by fine-tuning, or a checkpoint folder holding one).
@@ -31,10 +33,25 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-class VideoHookProcessor:
-    """Wraps a HF processor so that `videos=` pass through `hook` first; everything else is delegated."""
+def sampled_fps(metadata: Any) -> Optional[float]:
+    """sampled_fps(video metadata from qwen-vl-utils) -> frames per second of the sampled frames (qwen-vl-utils'
+    own formula: frames kept / frames in the file × file fps), or None when the metadata lacks a field."""
+    def field(name: str) -> Any:
+        return metadata.get(name) if isinstance(metadata, dict) else getattr(metadata, name, None)
 
-    def __init__(self, processor: Any, hook: Callable[[Any], Any]):
+    fps, indices, total = field("fps"), field("frames_indices"), field("total_num_frames")
+    if not fps or indices is None or not total:
+        return None
+    return len(indices) / float(total) * float(fps)
+
+
+class VideoHookProcessor:
+    """Wraps a HF processor: `videos=` pass through `hook` first (when given), and the frame rate of the
+    sampled frames reaches the processor as `fps=` (it sets second_per_grid_ts, the time step of Qwen2.5-VL's
+    temporal position ids). Upstream lmms-eval passes no fps, so every video is encoded as if sampled at 2 fps,
+    which is wrong for any other rate and differs from training (LLaMA-Factory passes the real rate)."""
+
+    def __init__(self, processor: Any, hook: Optional[Callable[[Any], Any]] = None):
         self._processor = processor
         self._hook = hook
 
@@ -43,7 +60,13 @@ class VideoHookProcessor:
 
     def __call__(self, *args: Any, videos: Any = None, **kwargs: Any) -> Any:
         if videos is not None:
-            videos = [self._hook(video) for video in videos]
+            if self._hook is not None:
+                videos = [self._hook(video) for video in videos]
+            metadata = kwargs.get("video_metadata")
+            if "fps" not in kwargs and metadata is not None and len(metadata) == len(videos):
+                rates = [sampled_fps(m) for m in metadata]
+                if all(rate for rate in rates):
+                    kwargs["fps"] = rates
         return self._processor(*args, videos=videos, **kwargs)
 
 
@@ -72,8 +95,8 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
             self.motion_hook = FrameMotionPrompt.from_settings(
                 m=motion_m, n=motion_n, fill=motion_fill, weights=motion_weights
             )
-            self.processor = VideoHookProcessor(self.processor, self.motion_hook)
             eval_logger.info(f"vau_qwen2_5_vl: motion prompts on ({self.motion_hook.describe()})")
+        self.processor = VideoHookProcessor(self.processor, self.motion_hook)
 
     # ------------------------------------------------------------ broken videos: record, answer, go on
     def _request_videos(self, request: Instance) -> list[str]:
