@@ -102,5 +102,48 @@ def test_table_reports_mean_and_sample_std_over_seeds(run):
     assert sft["n"] == 3 and sft["qa_accuracy"] == [40.0, 10.0] and sft["tag_mIoU"] == [10.0, 0.0]
     assert by_method["SFT+GRPO, motion=none"]["qa_accuracy"][0] == 41.0
     table = run.markdown_table(rows)
-    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 |" in table and "| chance | 1 | 25.0 ± 0.0 |" in table
+    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 |" in table and "| chance | – | 25.0 |" in table
     assert math.isclose(run.mean_std([1.0])[1], 0.0)
+
+
+def test_report_redraws_table_and_reward_plot_from_a_summary(run, tmp_path):
+    from PIL import Image
+
+    rewards = [{"step": s, "reward": 1.0 + s / 10, "rewards/accuracy_reward/mean": 0.5, "rewards/tiou_reward/mean": 0.1} for s in range(1, 9)]
+    runs = [
+        {"seed": seed, "variant": variant, "sft": {"qa_accuracy": 30.0}, "grpo": {"qa_accuracy": 31.0},
+         "rewards": rewards, "sft_loss": [{"step": 10, "loss": 1.0}, {"step": 20, "loss": 0.5}]}
+        for seed in (0, 1) for variant in ("none", "learnable")
+    ]  # fmt: skip
+    table, plot = run.write_report(tmp_path, {"runs": runs, "baselines": {"chance": {"qa_accuracy": 25.0}}})
+    assert (tmp_path / "results.md").read_text().startswith(table + "\n") and "SFT+GRPO, motion=learnable | 2 | 31.0 ± 0.0" in table
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.size[0] > 1000
+    assert run.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert run.write_report(tmp_path, {"runs": [dict(r, rewards=[]) for r in runs], "baselines": {}})[1] is None
+
+
+def test_prediction_stats_expose_a_model_that_answers_the_same_for_every_clip(run, tmp_path):
+    eval_dir = tmp_path / "seed0" / "none" / "eval_sft"
+    (eval_dir / "model").mkdir(parents=True)
+    qa = [{"accuracy": {"pred": p, "gt": "A", "score": float(p == "A")}} for p in "AAAB"]
+    tag = [{"mIoU": {"pred": span, "gt": [1.0, 2.0], "iou": 0.0}} for span in ([1.0, 3.0], [1.0, 3.0], [2.0, 5.0], None)]
+    (eval_dir / "model" / "samples_vau_bench_qa_think.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
+    (eval_dir / "model" / "samples_vau_bench_tag_think.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tag))
+    assert run.prediction_stats(eval_dir) == {"qa_top_answer_share": 75.0, "tag_distinct_spans": 2, "tag_mean_span": [1.33, 3.67]}
+    table = run.prediction_table(tmp_path, [{"seed": 0, "variant": "none"}])
+    assert "| SFT, motion=none | 1 | 75.0 % | 2.0 | [1.33, 3.67] |" in table
+
+
+def test_caption_probe_scores_every_held_out_clip_and_caches(run, bench, tiny_model_dir, tmp_path):
+    import shutil
+
+    checkpoint = tmp_path / "ckpt"
+    shutil.copytree(tiny_model_dir, checkpoint)
+    config = run.load_config(run.DEFAULT_CONFIG, quick=True)
+    probe = run.caption_probe(checkpoint, bench, config)
+    assert probe["clips"] == 8 and sum(probe["kinds_named"].values()) == 8
+    assert 0 <= probe["kind_accuracy"] <= 100 and 0 <= probe["start_window_accuracy"] <= 100
+    assert json.loads((checkpoint / "probe_test.json").read_text()) == probe
+    (checkpoint / "model.safetensors").unlink()  # a second call reads the cache, not the model
+    assert run.caption_probe(checkpoint, bench, config) == probe

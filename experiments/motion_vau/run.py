@@ -219,6 +219,19 @@ def log_history(output_dir: Path) -> list[dict[str, Any]]:
     return state.get("log_history", [])
 
 
+GRPO_LOGGED = ("step", "reward", "reward_std", "entropy", "frac_reward_zero_std")
+
+
+def grpo_log(grpo_dir: Path) -> list[dict[str, Any]]:
+    """grpo_log(GRPO output folder) -> per logged step: total reward, each reward function's mean, reward std,
+    policy entropy and the share of prompts whose completions all scored the same (no learning signal)."""
+    return [
+        {k: v for k, v in e.items() if k in GRPO_LOGGED or (k.startswith("rewards/") and k.endswith("/mean"))}
+        for e in log_history(grpo_dir)
+        if "reward" in e
+    ]
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
@@ -337,6 +350,66 @@ def align_stage(config: dict, results: Path, run_dir: Path, data: Path, seed: in
     return timer.run(f"seed{seed} align", train_stage, SFT_RECIPE, keys, run_dir / f"seed{seed}" / "align")
 
 
+KIND_WORDS = {  # words of each kind's Reasoning sentence (vau_plugin.data.motion_bench) that no other kind uses
+    "object_falling": "object",
+    "car_crash": "car",
+    "person_falling": "walking person",
+    "snatch_run": "snatch",
+}
+
+
+def caption_probe(checkpoint: Path, bench: Path, config: dict, split: str = "test", batch_size: int = 16) -> dict[str, Any]:
+    """caption_probe(stage-0 checkpoint, bench, config) -> does the aligned model read the video? It captions
+    every clip of `split` as in stage 0 (greedy, the evaluation's frame sampling) and scores the caption's kind
+    (KIND_WORDS) and start time (inside the clip's 1-s start window); chance is 25 % for both. Cached in
+    checkpoint/probe_<split>.json."""
+    import re
+
+    import torch
+    from qwen_vl_utils import process_vision_info
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+
+    from vau_plugin.lmms.model import VideoHookProcessor
+
+    cached = checkpoint / f"probe_{split}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text(encoding="utf-8"))
+    video = config["video"]
+    processor = AutoProcessor.from_pretrained(checkpoint)
+    processor.tokenizer.padding_side = "left"
+    wrapped = VideoHookProcessor(processor)
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint).eval()
+    clips = [c for c in json.loads((bench / "manifest.json").read_text(encoding="utf-8"))["clips"] if c["split"] == split]
+    kind_hits = start_hits = 0
+    named: dict[str, int] = {}
+    for first in range(0, len(clips), batch_size):
+        batch = clips[first : first + batch_size]
+        messages = [
+            [{"role": "user", "content": [
+                {"type": "video", "video": str(bench / "videos" / c["name"]), "fps": video["video_fps"],
+                 "max_pixels": video["video_max_pixels"], "min_pixels": video["video_min_pixels"]},
+                {"type": "text", "text": CAPTION_PROMPT}]}]
+            for c in batch
+        ]  # fmt: skip
+        texts = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        _, videos, _ = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True)
+        frames, metadata = zip(*videos)
+        inputs = wrapped(text=texts, videos=list(frames), video_metadata=list(metadata), padding=True, return_tensors="pt")
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=48, do_sample=False)
+        for clip, ids in zip(batch, output[:, inputs["input_ids"].shape[1] :]):
+            caption = processor.tokenizer.decode(ids, skip_special_tokens=True)
+            kinds = [kind for kind, word in KIND_WORDS.items() if word in caption]
+            named[kinds[0] if kinds else "none"] = named.get(kinds[0] if kinds else "none", 0) + 1
+            kind_hits += kinds[:1] == [clip["kind"]]
+            start = re.search(r"from (\d+(?:\.\d+)?) s", caption)
+            start_hits += bool(start) and clip["start_window"][0] <= float(start.group(1)) < clip["start_window"][1]
+    result = {"clips": len(clips), "kind_accuracy": 100.0 * kind_hits / len(clips),
+              "start_window_accuracy": 100.0 * start_hits / len(clips), "kinds_named": named}  # fmt: skip
+    cached.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    return result
+
+
 def run_pipeline(config: dict, aligned: Path, run_dir: Path, bench: Path, data: Path, seed: int, variant: str, timer: Timer) -> dict:
     """run_pipeline(...) -> {"sft": metrics, "grpo": metrics, "rewards": [...], "sft_loss": [...]} for one
     (seed, variant): SFT from the stage-0 checkpoint `aligned`, eval, GRPO from the SFT checkpoint, eval."""
@@ -351,11 +424,7 @@ def run_pipeline(config: dict, aligned: Path, run_dir: Path, bench: Path, data: 
     grpo_keys = {**common_overrides(config, sft_dir, data, seed, "vau_r1_mixed", config["grpo"]), **motion_keys(variant, config["motion"], sft_dir)}
     timer.run(f"{label} grpo", train_stage, GRPO_RECIPE, grpo_keys, grpo_dir)
     grpo_metrics = timer.run(f"{label} eval grpo", evaluate, grpo_dir, variant, config, bench, where / "eval_grpo")
-    rewards = [
-        {k: v for k, v in e.items() if k in ("step", "reward", "reward_std") or k.startswith("rewards/")}
-        for e in log_history(grpo_dir)
-        if "reward" in e
-    ]
+    rewards = grpo_log(grpo_dir)
     sft_loss = [{"step": e["step"], "loss": e["loss"]} for e in log_history(sft_dir) if "loss" in e]
     motion = {}
     for stage, folder in (("sft", sft_dir), ("grpo", grpo_dir)):
@@ -378,7 +447,7 @@ METRICS = ("qa_accuracy", "qa_accuracy_timing", "qa_accuracy_kind", "tag_mIoU", 
 def aggregate(runs: list[dict], base: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
     """aggregate(runs, baselines) -> table rows {"method", "n", metric: [mean, std]} for baselines and for each
     (stage, variant) over seeds."""
-    rows = [{"method": name, "n": 1, **{m: [v[m], 0.0] for m in METRICS if m in v}} for name, v in base.items()]
+    rows = [{"method": name, "n": None, **{m: [v[m], None] for m in METRICS if m in v}} for name, v in base.items()]
     for stage in ("sft", "grpo"):
         for variant in VARIANTS:
             chosen = [r[stage] for r in runs if r["variant"] == variant]
@@ -398,14 +467,29 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     header = "| method | seeds | QA acc | QA acc (timing) | QA acc (kind) | TAG mIoU | TAG R@0.5 |\n|---|---|---|---|---|---|---|"
     lines = [header]
     for row in rows:
-        cells = [f"{row[m][0]:.1f} ± {row[m][1]:.1f}" if m in row else "–" for m in METRICS]
-        lines.append(f"| {row['method']} | {row['n']} | " + " | ".join(cells) + " |")
+        cells = [("–" if m not in row else f"{row[m][0]:.1f}" if row[m][1] is None else f"{row[m][0]:.1f} ± {row[m][1]:.1f}") for m in METRICS]
+        lines.append(f"| {row['method']} | {row['n'] or '–'} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot_rewards(runs: list[dict], path: Path) -> Path | None:
-    """plot_rewards(runs, path) -> path of a PNG with the GRPO mean total reward per step (one line per run),
-    or None when nothing was logged."""
+def moving_average(values: list[float], window: int) -> list[float]:
+    """moving_average(values, window) -> the trailing mean over up to `window` values at each position."""
+    return [statistics.fmean(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
+
+
+CURVES = (
+    ("reward", "GRPO total reward (format + accuracy + tIoU)"),
+    ("rewards/accuracy_reward/mean", "GRPO accuracy reward"),
+    ("rewards/tiou_reward/mean", "GRPO tIoU reward"),
+    ("entropy", "policy entropy (nats / token)"),
+)
+COLOURS = {"none": "tab:grey", "fixed": "tab:blue", "learnable": "tab:orange"}
+
+
+def plot_rewards(runs: list[dict], path: Path, window: int = 8) -> Path | None:
+    """plot_rewards(runs, path, window=8) -> path of a PNG: per GRPO step, the total, accuracy and tIoU rewards
+    (thin: each seed; thick: mean over seeds; both a trailing `window`-step mean, since one step sees few
+    prompts) and the SFT loss per logged step; None when no reward was logged."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -413,21 +497,92 @@ def plot_rewards(runs: list[dict], path: Path) -> Path | None:
 
     if not any(r["rewards"] for r in runs):
         return None
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    colours = {"none": "tab:grey", "fixed": "tab:blue", "learnable": "tab:orange"}
-    for run in runs:
-        steps = [e["step"] for e in run["rewards"]]
-        for ax, key in zip(axes, ("reward", "rewards/accuracy_reward/mean", "rewards/tiou_reward/mean")):
-            values = [e.get(key) for e in run["rewards"]]
-            if any(v is not None for v in values):
-                ax.plot(steps, values, color=colours.get(run["variant"]), alpha=0.8, label=f"{run['variant']} s{run['seed']}")
-                ax.set_title(key)
-                ax.set_xlabel("GRPO step")
+    fig, axes = plt.subplots(1, len(CURVES) + 1, figsize=(20, 3.8))
+    for variant in VARIANTS:
+        chosen = [r for r in runs if r["variant"] == variant and r["rewards"]]
+        for ax, (key, title) in zip(axes, CURVES):
+            series = []
+            for run in chosen:
+                points = [(e["step"], e[key]) for e in run["rewards"] if e.get(key) is not None]
+                if points:
+                    steps, values = zip(*points)
+                    smooth = moving_average(list(values), window)
+                    ax.plot(steps, smooth, color=COLOURS[variant], alpha=0.25, linewidth=0.8)
+                    series.append((steps, smooth))
+            if series:
+                length = min(len(s[1]) for s in series)
+                mean = [statistics.fmean(s[1][i] for s in series) for i in range(length)]
+                ax.plot(series[0][0][:length], mean, color=COLOURS[variant], linewidth=2, label=f"motion={variant} (n={len(series)})")
+            ax.set_title(title, fontsize=9)
+            ax.set_xlabel("GRPO step")
+        for run in [r for r in runs if r["variant"] == variant]:
+            if run.get("sft_loss"):
+                axes[-1].plot([e["step"] for e in run["sft_loss"]], [e["loss"] for e in run["sft_loss"]], color=COLOURS[variant], alpha=0.6, linewidth=1)
+    axes[-1].set_title("SFT loss (each seed)", fontsize=9)
+    axes[-1].set_xlabel("SFT step")
+    axes[-1].set_yscale("log")
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def prediction_stats(eval_dir: Path) -> dict[str, Any]:
+    """prediction_stats(eval folder) -> what the model answered, from lmms-eval's per-sample logs: the share of
+    the most frequent QA letter, the number of distinct TAG spans and their mean (a model that ignores the video
+    gives one answer and one span for every clip)."""
+    letters: list[str] = []
+    spans: list[tuple[float, float]] = []
+    for path in eval_dir.rglob("*samples_*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            sample = json.loads(line)
+            if isinstance(sample.get("accuracy"), dict):
+                letters.append(str(sample["accuracy"].get("pred")))
+            elif isinstance(sample.get("mIoU"), dict) and sample["mIoU"].get("pred"):
+                spans.append(tuple(sample["mIoU"]["pred"]))
+    stats: dict[str, Any] = {}
+    if letters:
+        stats["qa_top_answer_share"] = 100.0 * max(letters.count(x) for x in set(letters)) / len(letters)
+    if spans:
+        stats["tag_distinct_spans"] = len(set(spans))
+        stats["tag_mean_span"] = [round(statistics.fmean(s[0] for s in spans), 2), round(statistics.fmean(s[1] for s in spans), 2)]
+    return stats
+
+
+def prediction_table(run_dir: Path, runs: list[dict]) -> str:
+    """prediction_table(run_dir, runs) -> markdown: per (stage, variant), mean over seeds of `prediction_stats`."""
+    lines = ["| checkpoint | seeds | QA: share of the most frequent letter | TAG: distinct spans (of 200) | TAG: mean span (s) |", "|---|---|---|---|---|"]
+    for stage in ("sft", "grpo"):
+        for variant in VARIANTS:
+            stats = [prediction_stats(run_dir / f"seed{r['seed']}" / variant / f"eval_{stage}") for r in runs if r["variant"] == variant]
+            stats = [s for s in stats if s]
+            if not stats:
+                continue
+            share = statistics.fmean(s.get("qa_top_answer_share", float("nan")) for s in stats)
+            distinct = statistics.fmean(s.get("tag_distinct_spans", 0) for s in stats)
+            spans = [s["tag_mean_span"] for s in stats if "tag_mean_span" in s]
+            mean_span = f"[{statistics.fmean(x[0] for x in spans):.2f}, {statistics.fmean(x[1] for x in spans):.2f}]" if spans else "–"
+            lines.append(f"| {'SFT' if stage == 'sft' else 'SFT+GRPO'}, motion={variant} | {len(stats)} | {share:.1f} % | {distinct:.1f} | {mean_span} |")
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, summary: dict) -> tuple[str, Path | None]:
+    """write_report(run_dir, summary) -> (markdown table, plot path): results.md and reward_curves.png from the
+    numbers in `summary` (as saved in summary.json); GRPO logs are re-read from the run folders when present."""
+    for run in summary["runs"]:
+        grpo_dir = run_dir / f"seed{run['seed']}" / run["variant"] / "grpo"
+        if (grpo_dir / "trainer_state.json").is_file():
+            run["rewards"] = grpo_log(grpo_dir)
+    rows = aggregate(summary["runs"], summary["baselines"])
+    table = markdown_table(rows)
+    predictions = prediction_table(run_dir, summary["runs"])
+    probes = summary.get("align_probe") or {}
+    probe_lines = ["| stage-0 checkpoint | held-out clips | caption names the right kind | caption's start in the right 1-s window |", "|---|---|---|---|"]
+    probe_lines += [f"| seed {seed} | {p['clips']} | {p['kind_accuracy']:.1f} % | {p['start_window_accuracy']:.1f} % |" for seed, p in probes.items()]
+    report = table + "\n\n" + predictions + ("\n\n" + "\n".join(probe_lines) if probes else "")
+    (run_dir / "results.md").write_text(report + "\n", encoding="utf-8")
+    return table, plot_rewards(summary["runs"], run_dir / "reward_curves.png")
 
 
 # ------------------------------------------------------------------------------------------------ main
@@ -438,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 seed, 1 variant: the pipeline in < 5 minutes")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
     parser.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)} (default: the config's)")
+    parser.add_argument("--report", action="store_true", help="only redraw results.md and reward_curves.png from an earlier run's summary.json")
+    parser.add_argument("--probe", action="store_true", help="caption-probe the stage-0 checkpoints of an earlier run, then --report")
     parser.add_argument("--no-align", action="store_true", help="ablation: skip stage 0 (SFT starts from the random model); results go to full_no_align/")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/motion_vau/results)")
@@ -453,6 +610,15 @@ def main(argv: list[str] | None = None) -> int:
         config["align"] = None
     results = args.out.resolve()
     run_dir = results / (("quick" if args.quick else "full") + ("_no_align" if args.no_align else ""))
+    if args.report or args.probe:
+        summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        if args.probe:  # for a run made before the probe was part of the pipeline
+            bench = bench_dir(results, config["bench"])
+            summary["align_probe"] = {s: caption_probe(run_dir / f"seed{s}" / "align", bench, config) for s in summary["seeds"]}
+            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
+        table, plot = write_report(run_dir, summary)
+        print(table + (f"\nreward curves: {plot}" if plot else ""))
+        return 0
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
     timer = Timer(run_dir / "timings.json")
@@ -463,19 +629,19 @@ def main(argv: list[str] | None = None) -> int:
     ensure_caption_dataset(bench, data)
     base = baselines(bench)
     runs = []
+    probes: dict[int, dict] = {}
     for seed in seeds:
         aligned = align_stage(config, results, run_dir, data, seed, timer)
+        if config.get("align"):
+            probes[seed] = timer.run(f"seed{seed} probe", caption_probe, aligned, bench, config)
         for variant in variants:
             runs.append(run_pipeline(config, aligned, run_dir, bench, data, seed, variant, timer))
-    rows = aggregate(runs, base)
-    table = markdown_table(rows)
-    plot = plot_rewards(runs, run_dir / "reward_curves.png")
     summary = {
         "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": base,
-        "runs": runs, "table": rows, "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
+        "runs": runs, "align_probe": probes, "table": aggregate(runs, base), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
-    (run_dir / "results.md").write_text(table + "\n", encoding="utf-8")
+    table, plot = write_report(run_dir, summary)
     print("\n" + table)
     print(f"\nreward curves: {plot}" if plot else "\nno GRPO reward logged")
     print(f"summary: {run_dir / 'summary.json'}; total {summary['total_seconds']:.0f} s")
