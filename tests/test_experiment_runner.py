@@ -147,3 +147,15 @@ def test_caption_probe_scores_every_held_out_clip_and_caches(run, bench, tiny_mo
     assert json.loads((checkpoint / "probe_test.json").read_text()) == probe
     (checkpoint / "model.safetensors").unlink()  # a second call reads the cache, not the model
     assert run.caption_probe(checkpoint, bench, config) == probe
+
+
+def test_a_results_folder_made_with_other_settings_is_not_reused(run, tmp_path, capsys):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "config.json").write_text(json.dumps({**config, "sft": {**config["sft"], "max_steps": 1}}))
+    with pytest.raises(SystemExit) as stopped:
+        run.main(["--out", str(tmp_path)])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "other settings (sft differ)" in err and "delete that folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # nothing generated

@@ -620,7 +620,15 @@ def main(argv: list[str] | None = None) -> int:
         print(table + (f"\nreward curves: {plot}" if plot else ""))
         return 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
+    settings = {k: v for k, v in config.items() if k not in ("seeds", "variants")}
+    saved = run_dir / "config.json"
+    if saved.is_file():
+        earlier = {k: v for k, v in json.loads(saved.read_text(encoding="utf-8")).items() if k not in ("seeds", "variants")}
+        if earlier != settings:  # finished stages are reused, so they must come from the same settings
+            changed = sorted(k for k in settings.keys() | earlier.keys() if settings.get(k) != earlier.get(k))
+            parser.error(f"{run_dir} holds a run made with other settings ({', '.join(changed)} differ); "
+                         f"delete that folder or pass --out DIR")
+    saved.write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
     timer = Timer(run_dir / "timings.json")
     started = time.monotonic()
 
