@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -381,7 +382,7 @@ def caption_probe(checkpoint: Path, bench: Path, config: dict, split: str = "tes
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint).eval()
     clips = [c for c in json.loads((bench / "manifest.json").read_text(encoding="utf-8"))["clips"] if c["split"] == split]
     kind_hits = start_hits = 0
-    named: dict[str, int] = {}
+    named: Counter[str] = Counter()
     for first in range(0, len(clips), batch_size):
         batch = clips[first : first + batch_size]
         messages = [
@@ -399,13 +400,13 @@ def caption_probe(checkpoint: Path, bench: Path, config: dict, split: str = "tes
             output = model.generate(**inputs, max_new_tokens=48, do_sample=False)
         for clip, ids in zip(batch, output[:, inputs["input_ids"].shape[1] :]):
             caption = processor.tokenizer.decode(ids, skip_special_tokens=True)
-            kinds = [kind for kind, word in KIND_WORDS.items() if word in caption]
-            named[kinds[0] if kinds else "none"] = named.get(kinds[0] if kinds else "none", 0) + 1
-            kind_hits += kinds[:1] == [clip["kind"]]
+            kind = next((kind for kind, word in KIND_WORDS.items() if word in caption), "none")
+            named[kind] += 1
+            kind_hits += kind == clip["kind"]
             start = re.search(r"from (\d+(?:\.\d+)?) s", caption)
             start_hits += bool(start) and clip["start_window"][0] <= float(start.group(1)) < clip["start_window"][1]
     result = {"clips": len(clips), "kind_accuracy": 100.0 * kind_hits / len(clips),
-              "start_window_accuracy": 100.0 * start_hits / len(clips), "kinds_named": named}  # fmt: skip
+              "start_window_accuracy": 100.0 * start_hits / len(clips), "kinds_named": dict(named)}  # fmt: skip
     cached.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return result
 
@@ -415,9 +416,8 @@ def run_pipeline(config: dict, aligned: Path, run_dir: Path, bench: Path, data: 
     (seed, variant): SFT from the stage-0 checkpoint `aligned`, eval, GRPO from the SFT checkpoint, eval."""
     where = run_dir / f"seed{seed}" / variant
     label = f"seed{seed}/{variant}"
-    model = aligned
     sft_dir = where / "sft"
-    sft_keys = {**common_overrides(config, model, data, seed, "vau_r1_sft_mixed", config["sft"]), **motion_keys(variant, config["motion"], None)}
+    sft_keys = {**common_overrides(config, aligned, data, seed, "vau_r1_sft_mixed", config["sft"]), **motion_keys(variant, config["motion"], None)}
     timer.run(f"{label} sft", train_stage, SFT_RECIPE, sft_keys, sft_dir)
     sft_metrics = timer.run(f"{label} eval sft", evaluate, sft_dir, variant, config, bench, where / "eval_sft")
     grpo_dir = where / "grpo"
@@ -543,7 +543,7 @@ def prediction_stats(eval_dir: Path) -> dict[str, Any]:
                 spans.append(tuple(sample["mIoU"]["pred"]))
     stats: dict[str, Any] = {}
     if letters:
-        stats["qa_top_answer_share"] = 100.0 * max(letters.count(x) for x in set(letters)) / len(letters)
+        stats["qa_top_answer_share"] = 100.0 * Counter(letters).most_common(1)[0][1] / len(letters)
     if spans:
         stats["tag_distinct_spans"] = len(set(spans))
         stats["tag_mean_span"] = [round(statistics.fmean(s[0] for s in spans), 2), round(statistics.fmean(s[1] for s in spans), 2)]
@@ -569,11 +569,7 @@ def prediction_table(run_dir: Path, runs: list[dict]) -> str:
 
 def write_report(run_dir: Path, summary: dict) -> tuple[str, Path | None]:
     """write_report(run_dir, summary) -> (markdown table, plot path): results.md and reward_curves.png from the
-    numbers in `summary` (as saved in summary.json); GRPO logs are re-read from the run folders when present."""
-    for run in summary["runs"]:
-        grpo_dir = run_dir / f"seed{run['seed']}" / run["variant"] / "grpo"
-        if (grpo_dir / "trainer_state.json").is_file():
-            run["rewards"] = grpo_log(grpo_dir)
+    numbers in `summary` (as saved in summary.json)."""
     rows = aggregate(summary["runs"], summary["baselines"])
     table = markdown_table(rows)
     predictions = prediction_table(run_dir, summary["runs"])
@@ -612,6 +608,10 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = results / (("quick" if args.quick else "full") + ("_no_align" if args.no_align else ""))
     if args.report or args.probe:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+        for run in summary["runs"]:  # re-read: summaries written before GRPO_LOGGED grew lack entropy
+            grpo_dir = run_dir / f"seed{run['seed']}" / run["variant"] / "grpo"
+            if (grpo_dir / "trainer_state.json").is_file():
+                run["rewards"] = grpo_log(grpo_dir)
         if args.probe:  # for a run made before the probe was part of the pipeline
             bench = bench_dir(results, config["bench"])
             summary["align_probe"] = {s: caption_probe(run_dir / f"seed{s}" / "align", bench, config) for s in summary["seeds"]}
@@ -620,12 +620,14 @@ def main(argv: list[str] | None = None) -> int:
         print(table + (f"\nreward curves: {plot}" if plot else ""))
         return 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    settings = {k: v for k, v in config.items() if k not in ("seeds", "variants")}
+    def settings(values: dict) -> dict:  # what decides the outputs of a stage (seeds and variants only pick runs)
+        return {k: v for k, v in values.items() if k not in ("seeds", "variants")}
+
     saved = run_dir / "config.json"
     if saved.is_file():
-        earlier = {k: v for k, v in json.loads(saved.read_text(encoding="utf-8")).items() if k not in ("seeds", "variants")}
-        if earlier != settings:  # finished stages are reused, so they must come from the same settings
-            changed = sorted(k for k in settings.keys() | earlier.keys() if settings.get(k) != earlier.get(k))
+        earlier, current = settings(json.loads(saved.read_text(encoding="utf-8"))), settings(config)
+        if earlier != current:  # finished stages are reused, so they must come from the same settings
+            changed = sorted(k for k in current.keys() | earlier.keys() if current.get(k) != earlier.get(k))
             parser.error(f"{run_dir} holds a run made with other settings ({', '.join(changed)} differ); "
                          f"delete that folder or pass --out DIR")
     saved.write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")

@@ -102,14 +102,19 @@ def target_text(truth: dict[str, Any], reasoning: Optional[str] = None) -> str:
     return text
 
 
+def check_prompt_style(prompt_style: str) -> str:
+    """check_prompt_style(style) -> style; raises ValueError naming the expected ones when it is not in PROMPT_STYLES."""
+    if prompt_style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
+    return prompt_style
+
+
 def user_turn(record: VAURecord, task: str, prompt_style: str = "train") -> str:
     """user_turn(record, task, prompt_style) -> the user message with LLaMA-Factory's video placeholder, in
     one of PROMPT_STYLES (see there)."""
-    if prompt_style == "train":
+    if check_prompt_style(prompt_style) == "train":
         return train_prompt(task, question=record.question, options=record.options) + VIDEO_PLACEHOLDER
-    if prompt_style == "eval":
-        return VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
-    raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
+    return VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
 
 
 def build_row(
@@ -197,8 +202,7 @@ def prepare_dataset(
     Raises ValueError when no row has a video.
     """
     tasks = parse_tasks(tasks)
-    if prompt_style not in PROMPT_STYLES:
-        raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {', '.join(PROMPT_STYLES)}")
+    check_prompt_style(prompt_style)  # before any file is read
     records = load_records(annotations, split=split)
     resolution = resolve_videos(records, videos)
     out_dir = Path(out)
