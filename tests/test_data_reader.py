@@ -52,7 +52,7 @@ def expected_usable(path: Path) -> dict[str, int]:
             cls = row["Anomaly Class"].strip()
             if cls in CLASSES:
                 counts["cls"] += 1
-            if not _cell_missing(cls) and cls != "Normal":
+            if cls != "Normal":  # a missing class (-1) is "not Normal": DESIGN.md
                 start, end = row["Start Time"].strip(), row["End Time"].strip()
                 if not _cell_missing(start) and not _cell_missing(end) and 0 <= float(start) < float(end):
                     counts["tag"] += 1
@@ -118,20 +118,29 @@ def test_msad_normal_rows_have_no_span_and_anomalies_do(shared_vau_bench):
     assert {r.source for r in records} == {"msad"}
 
 
-def test_ucf_all_missing_rows_are_unusable_for_every_task(shared_vau_bench):
+def test_ucf_all_missing_rows_serve_only_tag_when_they_have_a_span(shared_vau_bench):
     path = shared_vau_bench / "test_ucf_crime.csv"
     with open(path, newline="", encoding="utf-8") as handle:
         blank = {
-            i
+            i: row
             for i, row in enumerate(csv.DictReader(handle), start=1)
             if all(_cell_missing(row[c]) for c in COLUMNS if c not in ("Video Name", "Start Time", "End Time"))
         }
     assert len(blank) == 39
     records = {r.row: r for r in read_csv(path).records}
-    for number in blank:
+    with_span = 0
+    for number, row in blank.items():
         record = records[number]
-        assert not any(record.usable(task) for task in TASKS), record
+        assert not any(record.usable(task) for task in ("qa", "cls", "reason")), record
         assert record.raw_class is None and record.question is None and record.answer is None
+        # Class -1 is "not Normal": a valid span still serves TAG (DESIGN.md; issue 11).
+        start, end = row["Start Time"].strip(), row["End Time"].strip()
+        has_span = not _cell_missing(start) and not _cell_missing(end) and 0 <= float(start) < float(end)
+        assert record.usable_tag == has_span
+        assert record.span == ((float(start), float(end)) if has_span else None)
+        with_span += has_span
+    assert with_span == 12
+    assert sum(r.usable_tag for r in records.values()) == 124
     assert {r.source for r in records.values()} == {"ucf"}
     assert records[1].video.endswith("_x264.mp4")
 
@@ -229,6 +238,21 @@ def test_normal_rows_and_empty_spans(tmp_path):
         "val.csv row 3 field 'End Time'",
         "val.csv row 4 field 'End Time'",
     ]
+
+
+@pytest.mark.parametrize("marker", ["-1", "-1.0", "", "  "])
+def test_missing_class_with_a_span_serves_tag(tmp_path, marker):
+    result = read_csv(
+        write_csv(
+            tmp_path / "val.csv",
+            [{"Anomaly Class": marker}, {"Anomaly Class": marker, "Start Time": marker, "End Time": marker}],
+        )
+    )
+    spanned, bare = result.records
+    assert result.errors == [] and result.warnings == []
+    assert spanned.raw_class is None and spanned.anomaly_class is None and spanned.is_normal is None
+    assert spanned.span == (1.5, 4.0) and spanned.usable_tag and not spanned.usable_cls
+    assert bare.span is None and not bare.usable_tag
 
 
 def test_unknown_and_respelled_classes(tmp_path):

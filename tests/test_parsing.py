@@ -21,6 +21,7 @@ from vau_plugin.parsing import (
     parse_choice,
     parse_class,
     parse_span,
+    split_reasoning,
 )
 
 # ----------------------------------------------------------------------------------------- answers
@@ -43,6 +44,233 @@ from vau_plugin.parsing import (
 )
 def test_extract_answer(text, expected):
     assert extract_answer(text) == expected
+
+
+# Tags in another case (issue 11): the answer is found whatever case the model writes its tags in, as
+# VAU-R1's own QA evaluator does (re.I in `clean_model_answer`). Every expected value differs from what a
+# case-sensitive reading gives.
+@pytest.mark.parametrize(
+    "parse, text, expected",
+    [
+        (parse_choice, "<THINK>Option A seems unlikely.</THINK><ANSWER>B</ANSWER>", "B"),
+        (parse_choice, "<Think>A or D?</Think><Answer>C</Answer> then <answer>B", "C"),  # last complete answer
+        (extract_answer, "<THINK>The answer is A</THINK>  C ", "C"),  # reasoning is not the answer
+        (extract_answer, "<answer>A</answer> then <ANSWER> B </Answer>", "B"),
+        (extract_answer, "<Answer>x<ANSWER>y</answer>", "y"),
+        (parse_class, "<THINK>Maybe Arson.</THINK><ANSWER>Fighting</ANSWER>", "Fighting"),
+        (parse_anomaly, "<THINK>It looks normal at first.</THINK><ANSWER>Anomaly</ANSWER>", "Anomaly"),
+        (parse_span, "<think>x</think><answer>Anomaly</answer><GLUE>[1, 2]</GLUE>", (1.0, 2.0)),
+        (parse_span, "<glue>[1, 2]</glue> and later <Glue>[3, 4]</GLUE>", (3.0, 4.0)),  # the last glue
+        (parse_span, "<THINK>[1, 2]</THINK><ANSWER>Anomaly</ANSWER>", None),  # a span only in the reasoning
+    ],
+)
+def test_tags_match_in_any_case(parse, text, expected):
+    assert parse(text) == expected
+
+
+def test_tag_case_folding_is_ascii_only():
+    # Only ASCII letters fold: the Kelvin sign (U+212A) and the long s (U+017F), which Unicode re.I
+    # would fold to "k" and "s", do not make a tag; and positions never shift (no str.lower() copy).
+    assert extract_answer("<thin\u212a>x</thin\u212a>C") == "<thin\u212a>x</thin\u212a>C"
+    assert extract_answer("<think>x</think><an\u017fwer>D</an\u017fwer>") == "<an\u017fwer>D</an\u017fwer>"
+    assert extract_answer("\u0130\u0130<THINK>\u0130</THINK>B") == "B"  # "İ".lower() is two characters
+
+
+# An unclosed answer (issue 11): when no complete <answer>…</answer> exists, an <answer> opened after the
+# last </think> (anywhere without one) gives the text after it, as VAU-R1's evaluators read it.
+@pytest.mark.parametrize(
+    "parse, text, expected",
+    [
+        (parse_choice, "<think>x</think><answer>b", "B"),
+        (parse_choice, "<THINK>A or B?</THINK><ANSWER> D", "D"),
+        (parse_choice, "Maybe A. <answer>C", "C"),  # no </think>: anywhere
+        (extract_answer, "<think>x</think><answer>A<answer>B", "B"),  # the last opened answer
+        (extract_answer, "<think>say <answer>A</think> B", "B"),  # opened inside the reasoning: not the answer
+        (extract_answer, "</answer> <answer>C", "C"),  # a stray close before it closes nothing
+        (parse_class, "It could be Arson at first sight.<answer>Fighting", "Fighting"),
+        (parse_anomaly, "At first it looked normal.<answer>Anomaly", "Anomaly"),
+        (parse_span, "<think>x</think><answer>Anomaly [2, 6]", (2.0, 6.0)),
+        # The same rule for an unclosed glue after the answer.
+        (parse_span, "<think>x</think><answer>Anomaly</answer><glue>[1.0, 5.0]", (1.0, 5.0)),
+        (parse_span, "<think>x</think><answer>[1, 2]</answer><glue>no span", None),  # the glue decides
+        (parse_span, "<think>use <glue>[1, 2]</think><answer>Anomaly</answer>", None),  # inside the reasoning
+    ],
+)
+def test_unclosed_answer_and_glue(parse, text, expected):
+    assert parse(text) == expected
+
+
+# --------------------------------------------------- agreement with VAU-R1's own evaluators (oracles)
+#
+# The reference implementations below are ported from GVCLab/VAU-R1 into this test file only, as oracles:
+# `clean_model_answer` from src/evaluation/inference_qa_qwen.py (verbatim), `extract_options` from
+# src/evaluation/evaluation_cls.py (BeautifulSoup(response, "html.parser").find("answer").text replaced
+# by `_first_answer_text`, the same reading with the stdlib parser BeautifulSoup's html.parser builder
+# wraps), `parse_html` from src/evaluation/evaluation_tag.py (verbatim but for the `time_to_seconds`
+# clock branch, not needed here). The inputs are ones where their reading is right; where theirs differs
+# (e.g. the CLS evaluator ignores "<ANSWER>", the QA one takes the last standalone letter), no test.
+
+import re as _re  # noqa: E402
+from html.parser import HTMLParser as _HTMLParser  # noqa: E402
+
+_STANDALONE_OPT_RE = _re.compile(r"(?<![A-Za-z0-9])([A-D])(?![A-Za-z0-9])", _re.I)
+
+
+def vau_r1_clean_model_answer(text: str) -> str:
+    m = _re.search(r"<answer>\s*([A-D])\s*</answer>", text, _re.I)
+    if m:
+        return m.group(1).upper()
+
+    m = _re.search(r"<\s*([A-D])\s*/?\s*>", text, _re.I)
+    if m:
+        return m.group(1).upper()
+
+    parts = _re.split(r"</think>", text, flags=_re.I)
+    tail = parts[-1] if len(parts) > 1 else ""
+    opts_in_tail = _STANDALONE_OPT_RE.findall(tail)
+    if opts_in_tail:
+        return opts_in_tail[-1].upper()
+
+    opts_all = _STANDALONE_OPT_RE.findall(text)
+    if opts_all:
+        return opts_all[-1].upper()
+
+    return ""
+
+
+class _FirstAnswerText(_HTMLParser):
+    """The text of the first <answer> element as BeautifulSoup's html.parser tree reads it: an end tag
+    closes the nearest open element of its name and everything opened inside it (no such element: ignored),
+    an element never closed runs to the end."""
+
+    _VOID = {"br", "hr", "img", "input", "meta", "link", "area", "base", "col", "embed", "param", "source", "wbr"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack, self.depth, self.found, self.parts = [], None, False, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._VOID:
+            return
+        self.stack.append(tag)
+        if tag == "answer" and not self.found:
+            self.found, self.depth = True, len(self.stack) - 1
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            index = len(self.stack) - 1 - self.stack[::-1].index(tag)
+            del self.stack[index:]
+            if self.depth is not None and index <= self.depth:
+                self.depth = None
+
+    def handle_data(self, data):
+        if self.depth is not None:
+            self.parts.append(data)
+
+
+def _first_answer_text(response: str):
+    parser = _FirstAnswerText()
+    parser.feed(response)
+    parser.close()
+    return "".join(parser.parts) if parser.found else None
+
+
+_FIXED_OPTION = list(CLASSES)
+
+
+def _normalize(text: str) -> str:
+    return _re.sub(r"[\s_]+", "_", text.strip().lower())
+
+
+def _build_option_pattern(opts):
+    parts = []
+    for opt in opts:
+        words = map(_re.escape, _re.split(r"[_\s]+", opt))
+        parts.append(r"(?:%s)" % r"[_\s]*".join(words))
+    return _re.compile(r"\b(" + "|".join(parts) + r")\b", flags=_re.IGNORECASE)
+
+
+_OPTION_PATTERN = _build_option_pattern(_FIXED_OPTION)
+_CANONICAL_BY_NORM = {_normalize(o): o for o in _FIXED_OPTION}
+
+
+def vau_r1_extract_options(response):
+    seen = set()
+    ordered_options = []
+    if "<answer>" in response:
+        answer = _first_answer_text(response)  # soup.find("answer").text
+        if answer is not None:
+            response = answer
+    for m in _OPTION_PATTERN.finditer(response):
+        norm = _normalize(m.group(1))
+        canonical = _CANONICAL_BY_NORM.get(norm)
+        if canonical and canonical not in seen:
+            seen.add(canonical)
+            ordered_options.append(canonical)
+    return ordered_options
+
+
+def vau_r1_parse_html(response: str) -> dict:
+    glue = _re.search(r"<glue>(.*?)</glue>", response)
+    if not glue:
+        glue = _re.search(r"\[(.*?)\]", response)
+        if not glue:
+            return {"start time": 0.0, "end time": 0.0}
+    time_str = glue.group(1)
+    time_str = _re.sub(r"[^0-9:.,-]", "", time_str)
+    if len(time_str.split(",")) != 2:
+        return {"start time": 0.0, "end time": 0.0}
+    st_, ed = time_str.split(",")
+    return {"start time": float(st_), "end time": float(ed)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<THINK>Option A seems unlikely.</THINK><ANSWER>B</ANSWER>",
+        "<think>x</think><answer>b",
+        "<think>A or B? Not A.</think><answer>C</answer>",
+        "<Think>Hmm, A?</Think><Answer>(D)</Answer>",
+        "<think>I considered B.</think>\nD",
+        "<answer> C </answer>",
+        "<THINK>B looks wrong.</THINK><answer>A",
+        "B",
+    ],
+)
+def test_parse_choice_agrees_with_vau_r1_qa_evaluator(text):
+    assert parse_choice(text) == vau_r1_clean_model_answer(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>Could be Robbery or Stealing.</think><answer>Stealing</answer>",
+        "<think>Maybe arson.</think><answer>Fighting",
+        "It could be Arson at first sight.<answer>Fighting",
+        "<answer> traffic accident </answer>",
+        "<think>x</think><answer>People_falling</answer>",
+        "<answer>Normal</answer>",
+        "<think>A fire?</think><answer> Explosion",
+    ],
+)
+def test_parse_class_agrees_with_vau_r1_cls_evaluator(text):
+    options = vau_r1_extract_options(text)
+    assert options, text
+    assert parse_class(text) == options[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<think>x</think><answer>Anomaly</answer><glue>[3.6, 7.8]</glue>",
+        "<think>x</think><answer>Anomaly</answer><glue>[1.0, 5.0]",  # unclosed glue
+        "<glue>[0.0, 3.8]</glue>",
+        "The anomaly happens in [2, 6] seconds.",
+    ],
+)
+def test_parse_span_agrees_with_vau_r1_tag_evaluator(text):
+    theirs = vau_r1_parse_html(text)
+    assert parse_span(text) == (theirs["start time"], theirs["end time"])
 
 
 # ----------------------------------------------------------------------------------------- choices
@@ -304,6 +532,13 @@ def test_parse_anomaly_rejects_contradictions_and_non_answers(text):
         ("<answer>A</answer><think>x</think>", False, False),
         ("<think>x</think><answer>A</answer><glue>[1, 2]</glue>", False, False),  # glue not asked for
         ("<Think>x</Think><answer>A</answer>", False, False),
+        ("<THINK>x</THINK><ANSWER>A</ANSWER>", False, False),  # VAU-R1's format regex is case-sensitive
+        ("<think>x</think><answer>B <ANSWER>C</ANSWER></answer>", False, False),  # a second answer inside
+        ("<think>x <ANSWER>B</ANSWER></think><answer>A</answer>", False, False),
+        ("<think>x</Think></think><answer>A</answer>", False, False),
+        ("<think>x</think><answer>Anomaly</answer><GLUE>[1, 2]</GLUE>", True, False),
+        ("<think>x</think><answer>Anomaly <Glue>[1, 2]</Glue></answer>", False, True),  # glue allowed inside
+        ("<think><GLUE>[1, 2]</GLUE></think><answer>Anomaly</answer><glue>[1, 2]</glue>", True, False),
         ("<think>x</think><answer>Anomaly</answer><glue>[1.0, 2.5]</glue>", True, True),
         ("<think>x</think> <answer>Normal</answer>\n<glue> [-1.0, -1.0] </glue>", True, True),
         ("<think>x</think><answer>Anomaly</answer><glue>[01:00, 01:30]</glue>", True, True),
@@ -328,6 +563,9 @@ def test_long_texts_use_the_same_format_rule():
     assert is_well_formatted(f"<think>{padding}</think><answer>A</answer><glue>[1, 2]</glue>", require_glue=True)
     assert not is_well_formatted(f"<think>{padding}</think><answer>A</answer><glue>[2, 1]</glue>", require_glue=True)
     assert not is_well_formatted(f"<think>{padding}<answer>B</answer></think><answer>A</answer>")
+    assert not is_well_formatted(f"<think>{padding}<ANSWER>B</ANSWER></think><answer>A</answer>")
+    assert not is_well_formatted(f"<THINK>{padding}</THINK><ANSWER>A</ANSWER>")
+    assert not is_well_formatted(f"<think>{padding}</think><answer>A</answer><GLUE>[1, 2]</GLUE>", require_glue=True)
 
 
 _FRAGMENTS = st.sampled_from(
@@ -338,6 +576,12 @@ _FRAGMENTS = st.sampled_from(
         "</answer>",
         "<glue>",
         "</glue>",
+        "<THINK>",
+        "</Think>",
+        "<ANSWER>",
+        "</Answer>",
+        "<GLUE>",
+        "</gLue>",
         "[1, 2]",
         "[2, 1]",
         "[-1, -1]",
@@ -364,6 +608,34 @@ _TAGGY_TEXT = st.lists(_FRAGMENTS | st.text(max_size=4), max_size=14).map("".joi
 @given(_TAGGY_TEXT, st.booleans())
 def test_format_regex_and_long_text_rule_agree(text, require_glue):
     assert is_well_formatted(text, require_glue=require_glue) == _well_formatted_long(text, require_glue)
+
+
+# ---------------------------------------------------------------------------------------- reasoning
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("Description: a man walks.\nAnalysis: he falls.", ("a man walks.", "he falls.")),
+        ("**DESCRIPTION**: a man walks.\n## analysis: he falls.", ("a man walks.", "he falls.")),
+        ("Analysis: he falls.\nDescription: a man walks.", ("a man walks.", "he falls.")),
+        ("no headings here", ("no headings here", "no headings here")),
+        (None, ("", "")),
+        # Issue 11 sibling: drafts inside the reasoning are not the reply's sections; tags in any case.
+        (
+            "<think>Description: draft\nAnalysis: draft</think>\nDescription: a man walks.\nAnalysis: he falls.",
+            ("a man walks.", "he falls."),
+        ),
+        (
+            "<THINK>Description: draft</THINK><ANSWER>Description: a man walks.\nAnalysis: he falls.</ANSWER>",
+            ("a man walks.", "he falls."),
+        ),
+        # Headings only inside the reasoning: the whole reply is still split.
+        ("<think>\nDescription: a man walks.\nAnalysis: he falls.</think>", ("a man walks.", "he falls.</think>")),
+    ],
+)
+def test_split_reasoning(text, expected):
+    assert split_reasoning(text) == expected
 
 
 # ------------------------------------------------------------------------ real model outputs (CSV)
@@ -484,6 +756,11 @@ _ADVERSARIAL = {
     "repeated span": "[1.0, 2.0] " * (_MB // 11),
     "negations": "not " * (_MB // 4) + "normal",
     "space between tags": "<think>x</think>" + " " * _MB + "<answer>A</answer>",
+    "upper-case open answer tags": "<ANSWER>" * (_MB // 8),
+    "mixed-case close tags": "</Answer></THINK></gLuE>" * (_MB // 25),
+    "almost tags": "<answe</thin<glu" * (_MB // 16),
+    "unclosed answer then text": "<think>x</think><answer>" + "B " * (_MB // 2),
+    "upper-case valid but huge": "<THINK>" + "x" * _MB + "</THINK><ANSWER>B</ANSWER><GLUE>[1, 2]</GLUE>",
 }
 
 

@@ -81,6 +81,42 @@ def test_format_reward_rejects_reversed_glue():
     assert format_reward([THINK + "<answer>Anomaly</answer><glue>[7.5, 3.0]</glue>"], task=["tag"]) == [0.0]
 
 
+# Issue 11: tags in another case and unclosed tags. The parsers read them, so accuracy and IoU score them
+# as VAU-R1's evaluators do; the format reward stays case-sensitive and wants closed tags, as VAU-R1's
+# format reward does (its regex has no re.I), so such completions never earn it.
+_UPPER_QA = "<THINK>Option A seems unlikely.</THINK><ANSWER>B</ANSWER>"
+_CUT_QA = THINK + "<answer>b"
+_UPPER_TAG = "<THINK>It looked normal at first.</THINK><ANSWER>Anomaly</ANSWER><GLUE>[3.0, 7.5]</GLUE>"
+_CUT_TAG = THINK + "<answer>Anomaly</answer><glue>[3.0, 7.5]"
+_UPPER_CLS = "<THINK>Maybe Arson.</THINK><ANSWER>Fighting</ANSWER>"
+_CUT_CLS = "It could be Arson at first.<answer>Fighting"
+
+
+@pytest.mark.parametrize(
+    "completion, task, answer, span",
+    [
+        (_UPPER_QA, "qa", "B", None),
+        (_CUT_QA, "qa", "B", None),
+        (_UPPER_TAG, "tag", "Anomaly", [3.0, 7.5]),
+        (_CUT_TAG, "tag", "Anomaly", [3.0, 7.5]),
+        (_UPPER_CLS, "cls", "Fighting", None),
+        (_CUT_CLS, "cls", "Fighting", None),
+    ],
+)
+def test_other_case_and_unclosed_tags_score_accuracy_but_not_format(completion, task, answer, span):
+    columns = {"task": [task], "answer": [answer], "span": [span]}
+    assert accuracy_reward([completion], **columns) == [1.0]
+    assert format_reward([completion], **columns) == [0.0]
+    assert tiou_reward([completion], **columns) == [1.0 if task == "tag" else 0.0]
+    assert weighted_rewards([completion], **columns)["format"] == [0.0]
+
+
+def test_other_case_and_unclosed_tags_score_the_same_in_metrics():
+    assert qa_accuracy([_UPPER_QA, _CUT_QA], ["B", "B"]) == 100.0
+    assert cls_accuracy([_UPPER_CLS, _CUT_CLS], ["Fighting", "Fighting"])["multiclass"] == 100.0
+    assert temporal_grounding([_UPPER_TAG, _CUT_TAG], [[3.0, 7.5], [3.0, 7.5]])["mIoU"] == pytest.approx(100.0)
+
+
 # ---------------------------------------------------------------------------------------- accuracy
 
 
@@ -245,6 +281,12 @@ _FRAGMENT = st.sampled_from(
         "</answer>",
         "<glue>",
         "</glue>",
+        "<THINK>",
+        "</Think>",
+        "<ANSWER>",
+        "</Answer>",
+        "<GLUE>",
+        "</gLue>",
         "[1, 2]",
         "[2, 1]",
         "[-1, -1]",

@@ -9,13 +9,20 @@ after the answer; a normal video is ``<glue>[-1.0, -1.0]</glue>``.
 Rules shared by all parsers:
 
 - Every function is total: any input (also ``None`` or a non-string) gives a result, never an exception.
-- The answer is the content of the last complete ``<answer>…</answer>``; without one, the text after the
-  last ``</think>`` (so that reasoning is not mistaken for the answer); without that, the whole text.
+- The answer is the content of the last complete ``<answer>…</answer>``; without one, the text after an
+  ``<answer>`` that opens after the last ``</think>`` (anywhere when there is none) and is never closed
+  (a generation cut short); without that, the text after the last ``</think>`` (so that reasoning is not
+  mistaken for the answer); without that, the whole text. ``<glue>…</glue>`` is read by the same rule.
 - Ambiguous text (two different answers stated with equal weight) parses to ``None``.
-- Cost is bounded: tags are located with ``str.rfind``/``str.count`` (linear, in C) and regexes scan at
-  most ``MAX_SCAN_CHARS`` characters (the head and the tail of a longer text). No pattern has nested or
-  adjacent unbounded quantifiers over the same characters, so none can backtrack catastrophically.
-- Tags are matched case-sensitively, exactly as the VAU-R1 prompts spell them.
+- Tags are found in any ASCII case (``<ANSWER>``, ``</Think>``), as VAU-R1's own QA evaluator reads them
+  (``re.I``); only ASCII letters fold, so look-alikes such as the Kelvin sign do not make a tag. The one
+  exception is the format check `is_well_formatted`, whose layout tags must be lower case, exactly as
+  VAU-R1's case-sensitive format reward demands (see there).
+- Cost is bounded: tags are located by anchored regexes over literal tag text (``(?s:.*)`` then the tag,
+  matched once from the start: one backward scan, linear, in C), never on a lower-cased copy (whose
+  positions can differ from the text's); other regexes scan at most ``MAX_SCAN_CHARS`` characters (the
+  head and the tail of a longer text). No pattern has nested or adjacent unbounded quantifiers over the
+  same characters, so none can backtrack catastrophically.
 """
 
 from __future__ import annotations
@@ -68,29 +75,60 @@ def _clip(text: str) -> str:
     return text[:_HALF_SCAN] + "\n\x00\n" + text[-_HALF_SCAN:]
 
 
-def _last_tag_content(text: str, open_tag: str, close_tag: str) -> Optional[str]:
-    """The content of the last complete `open_tag…close_tag` pair in `text`, or None."""
-    close = text.rfind(close_tag)
-    if close < 0:
-        return None
-    start = text.rfind(open_tag, 0, close)
-    if start < 0:
-        return None
-    return text[start + len(open_tag) : close]
+class _Tag:
+    """A tag matched in any ASCII case. ASCII-only folding maps each character to one character, so a
+    match is exactly len(tag) characters long and its positions are positions in the original text."""
+
+    __slots__ = ("tag", "_last")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        # Matched once, at `pos`: `.*` runs to `endpos` and backs off to the last occurrence; one linear
+        # backward scan (never `search`, which would retry the scan from every start: quadratic).
+        self._last = re.compile(r"(?s:.*)" + re.escape(tag), re.IGNORECASE | re.ASCII)
+
+    def rfind(self, text: str, start: int = 0, end: Optional[int] = None) -> int:
+        """Like `str.rfind`: the start of the last occurrence inside text[start:end], or -1."""
+        match = self._last.match(text, start, len(text) if end is None else end)
+        return match.end() - len(self.tag) if match else -1
+
+
+_THINK_CLOSE_TAG = _Tag(THINK_CLOSE)
+_ANSWER_TAGS = (_Tag(ANSWER_OPEN), _Tag(ANSWER_CLOSE))
+_GLUE_TAGS_ANY_CASE = (_Tag(GLUE_OPEN), _Tag(GLUE_CLOSE))
+
+
+def _tag_content(text: str, tags: tuple[_Tag, _Tag], think_end: int) -> Optional[str]:
+    """The content of the last complete `open…close` pair in `text`; else, when the last `open` tag
+    starts after `think_end` (the position of the last ``</think>``, -1 for none) and is never closed,
+    the text after it; else None. Tags in any ASCII case."""
+    open_tag, close_tag = tags
+    close = close_tag.rfind(text)
+    if close >= 0:
+        start = open_tag.rfind(text, 0, close)
+        if start >= 0:
+            return text[start + len(open_tag.tag) : close]
+    # No complete pair: every close comes before every open, so the last open is never closed.
+    start = open_tag.rfind(text)
+    if start > think_end:  # also rules out start == -1
+        return text[start + len(open_tag.tag) :]
+    return None
 
 
 def extract_answer(text: object) -> str:
     """extract_answer(text) -> str: the model's answer, stripped.
 
-    The content of the last complete ``<answer>…</answer>``; else the text after the last ``</think>``;
-    else the whole text. A non-string gives "".
+    The content of the last complete ``<answer>…</answer>``; else, when an ``<answer>`` opens after the
+    last ``</think>`` (anywhere without one) and is never closed, the text after the last such
+    ``<answer>``; else the text after the last ``</think>``; else the whole text. Tags in any ASCII case.
+    A non-string gives "".
     """
     if not isinstance(text, str):
         return ""
-    content = _last_tag_content(text, ANSWER_OPEN, ANSWER_CLOSE)
+    think_end = _THINK_CLOSE_TAG.rfind(text)
+    content = _tag_content(text, _ANSWER_TAGS, think_end)
     if content is not None:
         return content.strip()
-    think_end = text.rfind(THINK_CLOSE)
     if think_end >= 0:
         return text[think_end + len(THINK_CLOSE) :].strip()
     return text.strip()
@@ -253,16 +291,18 @@ def _unique_span(text: str) -> Optional[tuple[float, float]]:
 def parse_span(text: object) -> Optional[tuple[float, float]]:
     """parse_span(text) -> (start, end) | None: the predicted anomaly span in seconds.
 
-    From the last complete ``<glue>…</glue>`` when there is one (a glue that holds no span, or two
-    different ones, gives None: no fallback to other text); else from a bare ``[s, e]`` in the answer
-    (see `extract_answer`), which must be the only span written there. Numbers may be decimals,
-    scientific, or clock times ("01:05.5"), optionally followed by "s"/"sec"/"seconds".
+    From the last complete ``<glue>…</glue>`` when there is one, else from the text after a ``<glue>``
+    that opens after the last ``</think>`` (anywhere without one) and is never closed (a glue that holds
+    no span, or two different ones, gives None: no fallback to other text); else from a bare ``[s, e]``
+    in the answer (see `extract_answer`), which must be the only span written there. Tags in any ASCII
+    case. Numbers may be decimals, scientific, or clock times ("01:05.5"), optionally followed by
+    "s"/"sec"/"seconds".
     Returns NORMAL_SPAN for ``[-1, -1]`` (a "normal video" answer); None for NaN/inf, negative or
     reversed spans ([e, s] with e > s is invalid, as in VAU-R1), and text without a span.
     """
     if not isinstance(text, str):
         return None
-    glue = _last_tag_content(text, GLUE_OPEN, GLUE_CLOSE)
+    glue = _tag_content(text, _GLUE_TAGS_ANY_CASE, _THINK_CLOSE_TAG.rfind(text))
     if glue is not None:
         return _unique_span(_clip(glue))
     return _unique_span(_clip(extract_answer(text)))
@@ -449,15 +489,20 @@ _FORMAT_TAGS = (THINK_OPEN, THINK_CLOSE, ANSWER_OPEN, ANSWER_CLOSE)
 _GLUE_TAGS = (GLUE_OPEN, GLUE_CLOSE)
 
 
-def _tag_free(tags: str) -> str:
-    """A pattern for text holding none of `tags` (an alternation of tag names, each with an optional
-    "/"): the unrolled loop [^<]*(?:<(?!tag)[^<]*)* whose two branches never overlap, so it runs in
-    linear time."""
-    return r"[^<]*(?:<(?!(?:" + tags + r")>)[^<]*)*"
+def _any_case(name: str) -> str:
+    """A pattern for `name` (ASCII letters) in any ASCII case: "think" -> "[tT][hH][iI][nN][kK]"."""
+    return "".join(f"[{c.lower()}{c.upper()}]" for c in name)
 
 
-_PLAIN_CONTENT = _tag_free("/?think|/?answer")
-_GROUNDED_CONTENT = _tag_free("/?think|/?answer|/?glue")
+def _tag_free(*names: str) -> str:
+    """A pattern for text holding none of the tags `names` (opening or closing, in any ASCII case): the
+    unrolled loop [^<]*(?:<(?!tag)[^<]*)* whose two branches never overlap, so it runs in linear time."""
+    tags = "|".join(_any_case(name) for name in names)
+    return r"[^<]*(?:<(?!/?(?:" + tags + r")>)[^<]*)*"
+
+
+_PLAIN_CONTENT = _tag_free("think", "answer")
+_GROUNDED_CONTENT = _tag_free("think", "answer", "glue")
 _FORMAT = re.compile(r"\s*<think>" + _PLAIN_CONTENT + r"</think>\s*<answer>" + _PLAIN_CONTENT + r"</answer>\s*")
 _GROUNDED_FORMAT = re.compile(
     r"\s*<think>" + _GROUNDED_CONTENT + r"</think>\s*<answer>" + _GROUNDED_CONTENT + r"</answer>"
@@ -470,14 +515,25 @@ def _blank(text: str, start: int, end: int) -> bool:
     return start == end or (start < end and text[start:end].isspace())
 
 
+# Any of the layout tags in any ASCII case, for counting them in long texts.
+_ANY_FORMAT_TAG = re.compile(r"</?(?:think|answer|glue)>", re.IGNORECASE | re.ASCII)
+
+
 def _well_formatted_long(text: str, require_glue: bool) -> bool:
     """`is_well_formatted` by counting and locating tags: the same rule as the regexes, in time linear
     with a small constant for texts too long for a regex scan."""
     s = text.strip()
     if not s.startswith(THINK_OPEN) or not s.endswith(GLUE_CLOSE if require_glue else ANSWER_CLOSE):
         return False
+    counts: dict[str, int] = {}
+    for match in _ANY_FORMAT_TAG.finditer(s):
+        tag = match.group().lower()
+        counts[tag] = counts.get(tag, 0) + 1
+        if counts[tag] > 1 and (require_glue or tag not in _GLUE_TAGS):
+            return False  # a layout tag twice, in any case
+    # Each layout tag exactly once in any case, and that once in lower case (as VAU-R1's regex spells it).
     for tag in _FORMAT_TAGS + _GLUE_TAGS if require_glue else _FORMAT_TAGS:
-        if s.count(tag) != 1:
+        if counts.get(tag) != 1 or s.find(tag) < 0:
             return False
     think_close = s.find(THINK_CLOSE)
     answer_open = s.find(ANSWER_OPEN)
@@ -502,9 +558,17 @@ def is_well_formatted(text: object, *, require_glue: bool = False) -> bool:
     The stripped text must be exactly ``<think>…</think>`` then ``<answer>…</answer>`` (whitespace
     allowed between), and with `require_glue` then ``<glue>[s, e]</glue>`` whose content is one valid
     span (as `parse_span` checks it; [-1, -1] allowed, reversed not), as in VAU-R1's grounding format
-    reward. Contents may be empty. Stricter than VAU-R1's lazy regex in one way: each of these tags must
-    occur exactly once, so a second answer hidden inside the reasoning does not pass. (Without
-    `require_glue`, glue tags inside the think or answer content are allowed, as in VAU-R1.)
+    reward. Contents may be empty.
+
+    Case: the layout tags must be lower case, as in VAU-R1's format reward (``re.fullmatch`` of
+    ``<think>.*?</think>\\s*<answer>.*?</answer>`` without ``re.I`` in src/open_r1/grpo_{qa,cls,gqa}.py):
+    the prompts spell them so, and this reward is what teaches that spelling. The parsers read tags in any
+    case (so ``<ANSWER>B</ANSWER>`` earns the accuracy reward but not the format reward).
+
+    Stricter than VAU-R1's lazy regex in one way: each of these tags must occur exactly once, counted in
+    any case (the case the parsers read them in), so a second answer hidden inside the reasoning or the
+    answer does not pass. (Without `require_glue`, glue tags inside the think or answer content are
+    allowed, as in VAU-R1.)
     """
     if not isinstance(text, str):
         return False
@@ -525,16 +589,9 @@ _REASON_HEADING = re.compile(
 )
 
 
-def split_reasoning(text: object) -> tuple[str, str]:
-    """split_reasoning(text) -> (description, analysis), from a reply to prompts.REASON_SINGLE_TURN_PROMPT.
-
-    Sections start at lines headed "Description:" / "Analysis:" (markdown decoration allowed); the first
-    heading of each kind counts. Without the headings the whole reply stands for both, so the judge still sees
-    everything the model said. A non-string gives ("", "").
-    """
-    if not isinstance(text, str):
-        return "", ""
-    text = _clip(text)
+def _split_on_headings(text: str) -> Optional[tuple[str, str]]:
+    """(description, analysis) from the first "Description:" and "Analysis:" headings in `text`; None
+    unless both are there."""
     marks: dict[str, int] = {}
     ends: dict[str, int] = {}
     for match in _REASON_HEADING.finditer(text):
@@ -545,8 +602,7 @@ def split_reasoning(text: object) -> tuple[str, str]:
     description_key = REASON_DESCRIPTION_HEADING[:-1].lower()
     analysis_key = REASON_ANALYSIS_HEADING[:-1].lower()
     if description_key not in marks or analysis_key not in marks:
-        whole = text.strip()
-        return whole, whole
+        return None
     if marks[description_key] < marks[analysis_key]:
         description = text[ends[description_key] : marks[analysis_key]]
         analysis = text[ends[analysis_key] :]
@@ -554,3 +610,23 @@ def split_reasoning(text: object) -> tuple[str, str]:
         analysis = text[ends[analysis_key] : marks[description_key]]
         description = text[ends[description_key] :]
     return description.strip(), analysis.strip()
+
+
+def split_reasoning(text: object) -> tuple[str, str]:
+    """split_reasoning(text) -> (description, analysis), from a reply to prompts.REASON_SINGLE_TURN_PROMPT.
+
+    Sections start at lines headed "Description:" / "Analysis:" (any case, markdown decoration allowed);
+    the first heading of each kind counts. They are looked for in the answer first (see `extract_answer`:
+    a reply that reasons in ``<think>…</think>`` or wraps its parts in ``<answer>…</answer>`` is split on
+    the headings of its answer, not on drafts in its reasoning), then in the whole reply. Without the
+    headings the whole reply stands for both, so the judge still sees everything the model said. A
+    non-string gives ("", "").
+    """
+    if not isinstance(text, str):
+        return "", ""
+    for region in (extract_answer(text), text):
+        parts = _split_on_headings(_clip(region))
+        if parts is not None:
+            return parts
+    whole = _clip(text).strip()
+    return whole, whole

@@ -114,8 +114,11 @@ class VAURecord:
 
     @property
     def usable_tag(self) -> bool:
-        # An unknown class still describes an anomaly; only Normal (or no class at all) rules TAG out.
-        return self.raw_class is not None and class_key(self.raw_class) != class_key(NORMAL_CLASS) and self.span is not None
+        """TAG (DESIGN.md): the class is not Normal and the span has 0 <= start < end. A missing class (-1)
+        or an unknown one is "not Normal": with a valid span the row still serves TAG (UCF-Crime test has
+        12 such rows). Only Normal rules TAG out (the reader gives Normal rows no span, too)."""
+        is_normal = self.raw_class is not None and class_key(self.raw_class) == class_key(NORMAL_CLASS)
+        return not is_normal and self.span is not None
 
     @property
     def usable_cls(self) -> bool:
