@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import json
 import logging
+import math
 import os
 import socket
 import subprocess
@@ -19,12 +22,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vau_plugin.lmms import judge as judge_module
 from vau_plugin.lmms.judge import (
     DEFAULT_MODEL,
     ENV_BASE_URL,
     Judge,
     JudgeConfig,
     JudgeReplyError,
+    JudgeTaskFailed,
+    JudgeUnavailableError,
     _retry_after_seconds,
     cache_key,
     chat_completions_url,
@@ -200,7 +206,7 @@ def test_fenced_json_reply_is_scored_and_request_is_the_vau_eval_one(server, tmp
     assert user["role"] == "user" and user["content"] == judge_prompt(**SAMPLE)
     for text in SAMPLE.values():
         assert text in user["content"]
-    assert judge.stats() == {"requests": 1, "cache_hits": 0, "scored": 1, "failed": 0, "failures": {}}
+    assert judge.stats() == {"requests": 1, "cache_hits": 0, "scored": 1, "failed": 0, "failures": {}, "open": False}
 
 
 @pytest.mark.parametrize(
@@ -299,7 +305,7 @@ def test_http_500_always_fails_after_max_retries_in_bounded_time(server, tmp_pat
 def test_server_slower_than_timeout_is_a_timeout_failure(server, tmp_path):
     server.script = [Step.reply(fenced(reply_json()))]
     server.script[0].delay_s = 3.0
-    judge, sleeps = make_judge(server, tmp_path, timeout_s=0.2, max_retries=1, backoff_s=0.01)
+    judge, sleeps = make_judge(server, tmp_path, timeout_s=0.2, max_retries=1, timeout_retries=1, backoff_s=0.01)
     started = time.monotonic()
     result = judge.score(**SAMPLE)
     elapsed = time.monotonic() - started
@@ -374,7 +380,7 @@ def test_cache_hit_makes_no_request_also_for_a_new_instance_and_process(server, 
     assert again.cached and again.attempts == 0 and server.hits == 1
     assert (again.scores, again.total, again.reported_total, again.comments) == (
         first.scores, first.total, first.reported_total, first.comments)
-    assert judge.stats() == {"requests": 1, "cache_hits": 1, "scored": 2, "failed": 0, "failures": {}}
+    assert judge.stats() == {"requests": 1, "cache_hits": 1, "scored": 2, "failed": 0, "failures": {}, "open": False}
 
     other, _ = make_judge(server, tmp_path)
     assert other.score(**SAMPLE).cached and server.hits == 1
@@ -404,21 +410,23 @@ def test_failures_are_not_cached_and_retried_next_time(server, tmp_path):
     result = judge.score(**SAMPLE)
     assert result.ok and not result.cached and server.hits == 2
     (entry,) = cache_files(tmp_path)
-    key = cache_key(DEFAULT_MODEL, JUDGE_SYSTEM_PROMPT, judge_prompt(**SAMPLE))
+    key = cache_key(judge.config.endpoint, judge._request_payload(judge_prompt(**SAMPLE)))
     assert entry.name == f"{key}.json"
     assert json.loads(entry.read_text())["scores"] == {k: float(v) for k, v in GOOD_SCORES.items()}
 
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", json.dumps({"version": 1, "key": "wrong", "scores": GOOD_SCORES}), "[]"],
-    ids=["truncated", "other-key", "not-an-object"],
+    ["{not json", json.dumps({"version": 2, "key": "wrong", "scores": GOOD_SCORES}), "[]", "old-version"],
+    ids=["truncated", "other-key", "not-an-object", "old-version"],
 )
 def test_unreadable_cache_entry_is_a_miss_and_is_rewritten(server, tmp_path, content):
     server.script = [Step.reply(fenced(reply_json()))]
     judge, _ = make_judge(server, tmp_path)
-    key = cache_key(DEFAULT_MODEL, JUDGE_SYSTEM_PROMPT, judge_prompt(**SAMPLE))
+    key = cache_key(judge.config.endpoint, judge._request_payload(judge_prompt(**SAMPLE)))
     (tmp_path / "cache").mkdir()
+    if content == "old-version":  # an entry of format 1 under this key is not served
+        content = json.dumps({"version": 1, "key": key, "model": DEFAULT_MODEL, "scores": GOOD_SCORES})
     (tmp_path / "cache" / f"{key}.json").write_text(content)
     result = judge.score(**SAMPLE)
     assert result.ok and not result.cached and server.hits == 1
@@ -459,7 +467,7 @@ def test_concurrent_scoring_counts_every_request_once(server, tmp_path):
     with ThreadPoolExecutor(max_workers=4) as pool:
         again = list(pool.map(lambda s: judge.score(**s), samples))
     assert all(r.cached for r in again)
-    assert judge.stats() == {"requests": 24, "cache_hits": 24, "scored": 48, "failed": 0, "failures": {}}
+    assert judge.stats() == {"requests": 24, "cache_hits": 24, "scored": 48, "failed": 0, "failures": {}, "open": False}
     assert len(cache_files(tmp_path)) == 24
     assert not list((tmp_path / "cache").glob(".tmp-*"))
 
@@ -497,11 +505,13 @@ def test_from_env_reads_every_variable(tmp_path):
         "OPENAI_API_KEY": "sk-other",
         "VAU_JUDGE_TIMEOUT": "12.5",
         "VAU_JUDGE_RETRIES": "0",
+        "VAU_JUDGE_BREAKER": "7",
         "VAU_JUDGE_CACHE": str(tmp_path / "c"),
     }
     config = JudgeConfig.from_env(env)
     assert config.is_configured and config.endpoint == "http://127.0.0.1:8000/v1/chat/completions"
     assert (config.model, config.api_key, config.timeout_s, config.max_retries) == ("qwen-judge", API_KEY, 12.5, 0)
+    assert config.breaker_after == 7
     assert config.cache_dir == tmp_path / "c" and config.temperature == 0
     assert API_KEY not in repr(config)
 
@@ -509,7 +519,8 @@ def test_from_env_reads_every_variable(tmp_path):
 def test_from_env_defaults_fallback_key_and_cache_locations(tmp_path):
     config = JudgeConfig.from_env({"OPENAI_API_KEY": "sk-fallback", "XDG_CACHE_HOME": str(tmp_path)})
     assert not config.is_configured and config.model == DEFAULT_MODEL and config.api_key == "sk-fallback"
-    assert (config.timeout_s, config.max_retries) == (60.0, 4)
+    assert (config.timeout_s, config.max_retries, config.connection_retries, config.timeout_retries) == (30.0, 4, 2, 0)
+    assert config.breaker_after == 3
     assert config.cache_dir == tmp_path / "vau_plugin" / "judge"
     assert default_cache_dir({"XDG_CACHE_HOME": "relative/dir"}) == Path.home() / ".cache" / "vau_plugin" / "judge"
     assert JudgeConfig.from_env({"VAU_JUDGE_CACHE": "off"}).cache_dir is None
@@ -523,6 +534,8 @@ def test_from_env_defaults_fallback_key_and_cache_locations(tmp_path):
         ({"VAU_JUDGE_TIMEOUT": "0"}, "VAU_JUDGE_TIMEOUT"),
         ({"VAU_JUDGE_RETRIES": "2.5"}, "VAU_JUDGE_RETRIES"),
         ({"VAU_JUDGE_RETRIES": "-1"}, "VAU_JUDGE_RETRIES"),
+        ({"VAU_JUDGE_BREAKER": "-1"}, "VAU_JUDGE_BREAKER"),
+        ({"VAU_JUDGE_BREAKER": "three"}, "VAU_JUDGE_BREAKER"),
         ({"VAU_JUDGE_BASE_URL": "api.deepseek.com"}, "VAU_JUDGE_BASE_URL"),
         ({"VAU_JUDGE_BASE_URL": "https://user:hunter2@api.deepseek.com"}, "VAU_JUDGE_BASE_URL"),
     ],
@@ -561,6 +574,308 @@ def test_non_string_inputs_are_a_programming_error(server, tmp_path):
 )
 def test_chat_completions_url_rule(base_url, endpoint):
     assert chat_completions_url(base_url) == endpoint
+
+
+# ---------------------------------------------------------------- circuit breaker, per-kind retries
+
+
+class NoSleep(list):
+    """A `sleep` that records each delay and returns at once (to check what the defaults would wait)."""
+
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def closed_port() -> int:
+    """A port that was free a moment ago: nothing listens there, a connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(*steps: Step):
+    """A second (third, ...) scripted server, for tests that need more than the `server` fixture."""
+    srv = ScriptedServer()
+    srv.script = list(steps)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.release.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+def sample(i: int) -> dict:
+    """Distinct samples (distinct prompts, so no cache hit between them)."""
+    return {**SAMPLE, "description": f"{SAMPLE['description']} (clip {i})"}
+
+
+def assert_clear_breaker_message(message: str, endpoint: str, *needles: str) -> None:
+    assert endpoint in message and "unavailable" in message and "rerun" in message
+    assert "Judged " in message and "from the cache" in message
+    assert API_KEY not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_refused_endpoint_with_default_retries_trips_the_breaker_within_seconds(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}"
+    sleeps = NoSleep()  # the default backoff, recorded instead of waited
+    judge = Judge(JudgeConfig(base_url=url, api_key=API_KEY, cache_dir=tmp_path / "cache"), sleep=sleeps)
+    results = [judge.score(**sample(i)) for i in range(2)]
+    assert [(r.ok, r.error, r.attempts) for r in results] == [(False, "connection error", 3)] * 2
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.score(**sample(2))
+    assert judge.requests == 9 and judge.is_open
+    # Default waits: 2 retries a sample, backoff 1 then 2 s (jitter in [0.5, 1]): at most 3 s a sample.
+    assert len(sleeps) == 6 and sum(sleeps) <= 9.0
+    assert_clear_breaker_message(str(info.value), f"{url}/v1/chat/completions", "3 consecutive samples",
+                                 "connection error", "Connection refused", "Judged 0 sample(s)", "3 failed",
+                                 ENV_BASE_URL)
+    # Open: no further request, also not for a sample that would be new.
+    with pytest.raises(JudgeUnavailableError):
+        judge.score(**sample(3))
+    assert judge.requests == 9
+
+
+def test_hanging_server_is_not_retried_and_trips_the_breaker(server, tmp_path):
+    server.script = [Step(200, chat_body(fenced(reply_json())), delay_s=60.0)]  # accepts, never answers (till teardown)
+    judge, sleeps = make_judge(server, tmp_path, timeout_s=0.3, max_retries=4)  # default breaker: 3
+    started = time.monotonic()
+    first = judge.score(**sample(0))
+    assert (first.ok, first.error, first.attempts) == (False, "timeout", 1)  # the next sample is the retry
+    judge.score(**sample(1))
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.score(**sample(2))
+    elapsed = time.monotonic() - started
+    assert server.hits == 3 and sleeps == [] and 0.9 <= elapsed < 3.0
+    assert_clear_breaker_message(str(info.value), judge.config.endpoint, "timeout", "VAU_JUDGE_TIMEOUT")
+
+
+def test_breaker_trips_after_n_consecutive_failures_and_makes_no_further_request(server, tmp_path):
+    server.script = [Step(503, b"overloaded")]
+    judge, sleeps = make_judge(server, tmp_path, max_retries=1, breaker_after=2)
+    judge.score(**SAMPLE)  # counts 1
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.score(**sample(1))
+    assert server.hits == 4 and len(sleeps) == 2  # 503 keeps its retries: 2 samples x 2 requests
+    assert_clear_breaker_message(str(info.value), judge.config.endpoint, "2 consecutive samples", "http 503",
+                                 "overloaded or failing")
+    for i in range(2, 6):
+        with pytest.raises(JudgeUnavailableError):
+            judge.score(**sample(i))
+    assert server.hits == 4 and judge.stats()["open"]
+    assert judge.failures == {"http 503": 2}
+
+
+def test_a_request_answered_in_between_resets_the_count(server, tmp_path):
+    # fail, malformed reply (answered), fail, success, fail, fail -> trips only at the last one.
+    server.script = [Step(503, b""), Step.reply("no json at all"), Step(503, b""), Step.reply(fenced(reply_json())),
+                     Step(503, b""), Step(503, b"")]
+    judge, _ = make_judge(server, tmp_path, max_retries=0, breaker_after=2)
+    outcomes = [judge.score(**sample(i)).error for i in range(5)]
+    assert outcomes == ["http 503", "malformed json", "http 503", None, "http 503"]
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.score(**sample(5))
+    assert server.hits == 6
+    assert "Judged 1 sample(s)" in str(info.value) and "5 failed" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "step, error",
+    [
+        (Step.reply("I would give it an 8."), "malformed json"),
+        (Step(200, b"<html>not an API</html>"), "malformed response"),
+        (Step(400, b'{"error": "prompt too long"}'), "http 400"),
+        (Step(413, b""), "http 413"),
+    ],
+    ids=["malformed-reply", "not-chat-completion", "http-400", "http-413"],
+)
+def test_answers_that_may_depend_on_the_sample_never_trip_the_breaker(server, tmp_path, step, error):
+    server.script = [step]
+    judge, _ = make_judge(server, tmp_path, breaker_after=2)
+    results = [judge.score(**sample(i)) for i in range(6)]
+    assert [r.error_kind for r in results] == [error] * 6
+    assert server.hits == 6 and not judge.is_open
+
+
+@pytest.mark.parametrize("status, needle", [(401, "VAU_JUDGE_API_KEY"), (404, "VAU_JUDGE_MODEL"),
+                                            (302, "VAU_JUDGE_BASE_URL")])
+def test_endpoint_configuration_errors_trip_the_breaker_with_advice(server, tmp_path, status, needle):
+    server.script = [Step(status, b"echo", {"Location": "http://127.0.0.1:1/"})]
+    judge, _ = make_judge(server, tmp_path, breaker_after=3)
+    judge.score(**sample(0))
+    judge.score(**sample(1))
+    with pytest.raises(JudgeUnavailableError) as info:
+        judge.score(**sample(2))
+    assert server.hits == 3
+    assert_clear_breaker_message(str(info.value), judge.config.endpoint, f"http {status}", needle)
+
+
+def test_breaker_off_keeps_calling(tmp_path):
+    judge = Judge(JudgeConfig(base_url=f"http://127.0.0.1:{closed_port()}", cache_dir=None, breaker_after=0,
+                              max_retries=0))
+    assert all(judge.score(**sample(i)).error == "connection error" for i in range(5))
+    assert judge.requests == 5 and not judge.is_open
+
+
+def test_breaker_opens_while_other_threads_are_scoring(server, tmp_path):
+    server.script = [Step(503, b"")]
+    judge, _ = make_judge(server, tmp_path, max_retries=3, backoff_s=0.05, breaker_after=2)
+
+    def one(i):
+        try:
+            return judge.score(**sample(i)).error
+        except JudgeUnavailableError:
+            return "open"
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outcomes = list(pool.map(one, range(12)))
+    assert outcomes.count("open") >= 10 and judge.is_open
+    # In-flight samples stop before their next retry: far fewer than 12 x 4 requests.
+    assert server.hits <= 4 * 4
+
+
+# ---------------------------------------------------------------- cache key: endpoint and payload
+
+
+def test_cache_is_keyed_by_endpoint_model_and_temperature(tmp_path):
+    reply = Step.reply(fenced(reply_json()))
+    with serving(reply) as first, serving(reply) as second:
+        config = dict(api_key=API_KEY, cache_dir=tmp_path / "cache", max_retries=0)
+        a = Judge(JudgeConfig(base_url=first.base_url, **config))
+        b = Judge(JudgeConfig(base_url=second.base_url, **config))
+        assert a.score(**SAMPLE).ok and b.score(**SAMPLE).ok  # same prompt and model, two endpoints
+        assert (first.hits, second.hits) == (1, 1)
+        assert a.score(**SAMPLE).cached and b.score(**SAMPLE).cached
+        # The same endpoint spelled another way is the same key.
+        same = Judge(JudgeConfig(base_url=first.base_url + "/v1/", **config))
+        assert same.score(**SAMPLE).cached and first.hits == 1
+        # Another temperature or model is another answer.
+        warm = Judge(JudgeConfig(base_url=first.base_url, temperature=0.7, **config))
+        other = Judge(JudgeConfig(base_url=first.base_url, model="other-judge", **config))
+        assert not warm.score(**SAMPLE).cached and not other.score(**SAMPLE).cached
+        assert first.hits == 3
+    entries = [json.loads(path.read_text()) for path in cache_files(tmp_path)]
+    assert len(entries) == 4 and {e["version"] for e in entries} == {2}
+    assert {e["endpoint"] for e in entries} == {a.config.endpoint, b.config.endpoint}
+    assert all(API_KEY not in json.dumps(e) for e in entries)
+
+
+# ---------------------------------------------------------------- the vau_bench_reason task
+
+
+def load_task_utils():
+    spec = importlib.util.spec_from_file_location("vau_bench_task_utils", REPO / "tasks" / "vau_bench" / "utils.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def task_utils(monkeypatch, tmp_path):
+    """The task's utils with a fresh process-wide judge, configured by the test through the environment."""
+    monkeypatch.setattr(judge_module, "_SHARED", {})
+    monkeypatch.setenv("VAU_JUDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("VAU_JUDGE_API_KEY", API_KEY)
+    for name in ("VAU_JUDGE_TIMEOUT", "VAU_JUDGE_RETRIES", "VAU_JUDGE_BREAKER", "VAU_JUDGE_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return load_task_utils()
+
+
+def reason_doc(i: int) -> dict:
+    return {"video": f"clip_{i}.mp4", "source": "msad", "description": SAMPLE["gt_description"],
+            "reasoning": SAMPLE["gt_analysis"]}
+
+
+def test_reason_task_reports_coverage_beside_the_means(server, task_utils, monkeypatch):
+    monkeypatch.setenv("VAU_JUDGE_BASE_URL", server.base_url)
+    # 8 samples: 2 malformed replies, 1 empty model output (no request), 5 scored.
+    server.script = [Step.reply("no json"), Step.reply("still no json"), Step.reply(fenced(reply_json()))]
+    outputs = [f"Description: clip {i}. Analysis: an anomaly." for i in range(7)] + [""]
+    per_sample = [task_utils.reason_process_results(reason_doc(i), [out]) for i, out in enumerate(outputs)]
+    assert {"judge_coverage", "judge_failures", "total_score"} <= set(per_sample[0])
+    items = [metrics["judge_coverage"] for metrics in per_sample]
+    assert server.hits == 7
+    assert task_utils.aggregate_judge_coverage(items) == pytest.approx(100.0 * 5 / 8)
+    assert task_utils.aggregate_judge_failures(items) == 3.0
+    assert task_utils.aggregate_total_score(items) == pytest.approx(37.0)  # over the 5 judged
+    assert math.isnan(task_utils.aggregate_judge_coverage([]))
+    # The YAML lists the coverage with an aggregation that exists.
+    text = (REPO / "tasks" / "vau_bench" / "_reason.yaml").read_text()
+    assert "metric: judge_coverage" in text and "utils.aggregate_judge_coverage" in text
+    assert "metric: judge_failures" in text
+
+
+def test_reason_task_fails_with_system_exit_when_the_breaker_opens(task_utils, monkeypatch):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    monkeypatch.setenv("VAU_JUDGE_BASE_URL", url)
+    monkeypatch.setenv("VAU_JUDGE_RETRIES", "0")
+    out = ["Description: a car. Analysis: a break-in."]
+    for i in range(2):
+        assert task_utils.reason_process_results(reason_doc(i), out)["total_score"]["judge_error"] == "connection error"
+    try:
+        task_utils.reason_process_results(reason_doc(2), out)
+    except Exception:  # what lmms-eval catches (and then exits 0): must not catch this one
+        pytest.fail("an open breaker must not be an Exception")
+    except SystemExit as err:
+        assert isinstance(err, JudgeTaskFailed) and err.code and isinstance(err.code, str)
+        assert_clear_breaker_message(err.code, url + "/chat/completions", "Connection refused")
+    else:
+        pytest.fail("the third consecutive failure must stop the task")
+
+
+# ---------------------------------------------------------------- the real lmms-eval CLI
+
+LMMS_EVAL = str(Path(sys.executable).parent / "lmms-eval")
+DUMMY_REASONING = "Description: a person walks and then falls down. Analysis: the fall is an anomaly."
+
+
+def run_lmms_eval(tmp_path: Path, out: Path, **judge_env: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
+           "LMMS_EVAL_DATASETS_CACHE": str(tmp_path / "datasets"), "TOKENIZERS_PARALLELISM": "false",
+           "VAU_JUDGE_CACHE": str(tmp_path / "judge_cache"), "VAU_JUDGE_API_KEY": API_KEY,
+           "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    for name in ("VAU_JUDGE_TIMEOUT", "VAU_JUDGE_RETRIES", "VAU_JUDGE_BREAKER", "VAU_JUDGE_MODEL"):
+        env.pop(name, None)
+    env.update(judge_env)
+    # lmms-eval's dummy model gives the same non-empty reply for every video.
+    cmd = [LMMS_EVAL, "--model", "dummy", "--model_args", f"response={DUMMY_REASONING}",
+           "--tasks", "vau_bench_reason_mini", "--output_path", str(out)]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_lmms_eval_shows_judge_coverage_in_the_table_and_results(server, tmp_path):
+    server.script = [Step.reply("not a score"), Step.reply(fenced(reply_json()))]  # 1 of 12 malformed
+    out = tmp_path / "out"
+    proc = run_lmms_eval(tmp_path, out, VAU_JUDGE_BASE_URL=server.base_url)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (path,) = out.rglob("*_results.json")
+    results = json.loads(path.read_text())["results"]["vau_bench_reason_mini"]
+    assert results["judge_coverage,none"] == pytest.approx(100.0 * 11 / 12)
+    assert results["judge_failures,none"] == 1.0 and results["total_score,none"] == pytest.approx(37.0)
+    row = next(line for line in proc.stdout.splitlines() if "judge_coverage" in line)
+    assert "91.6" in row
+    assert server.hits == 12
+
+
+def test_lmms_eval_exits_non_zero_with_one_message_when_the_judge_is_down(tmp_path):
+    url = f"http://127.0.0.1:{closed_port()}/v1"
+    started = time.monotonic()
+    proc = run_lmms_eval(tmp_path, tmp_path / "out", VAU_JUDGE_BASE_URL=url)  # default retries, timeout, breaker
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-3000:]
+    # Printed once, by Python for the SystemExit (lmms-eval's progress bar may close after it).
+    (line,) = [line for line in proc.stderr.splitlines() if "judge unavailable" in line]
+    assert line.startswith("vau_bench_reason failed: VAU-Eval judge unavailable")
+    assert_clear_breaker_message(line, url + "/chat/completions", "Connection refused", ENV_BASE_URL)
+    assert API_KEY not in proc.stdout + proc.stderr
+    assert not list((tmp_path / "out").rglob("*_results.json"))
+    assert elapsed < 90  # lmms-eval's start-up plus at most a few seconds of the judge
 
 
 # ---------------------------------------------------------------- the parser on any text

@@ -3,3 +3,9 @@
 # The response the plugin's model wrapper gives for a sample whose video cannot be decoded: the sample is kept,
 # scored as a wrong answer, and flagged `video_error` in the per-sample log.
 VIDEO_ERROR_PREFIX = "[vau-plugin video error]"
+
+
+class RunStopped(SystemExit):
+    """A failure that must end an lmms-eval run with a non-zero status and one message: lmms-eval 0.7.3 catches
+    every `Exception` of an evaluation, prints it and exits 0 (unless --verbosity DEBUG), which would let a run
+    with no usable result look like a success; a `SystemExit` passes through and exits 1."""

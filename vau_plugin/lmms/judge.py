@@ -6,15 +6,51 @@ and a 0-50 total from a ```json fenced block. This module does the same over pla
 only), for any OpenAI-compatible chat-completions server, with what a long evaluation needs:
 
 - configuration in one place (`JudgeConfig`, `JudgeConfig.from_env()`; variables listed on `ENV_*`);
-- per-request timeouts; retries with exponential backoff and bounded jitter on timeouts, connection errors,
-  HTTP 408, 429 (honouring `Retry-After`, bounded) and 5xx; no retry on other 4xx;
+- per-request timeouts; retries with exponential backoff and bounded jitter, per kind of failure (below);
+- a circuit breaker that stops calling an endpoint that is down (below);
 - an on-disk cache of successful scores, so a rerun makes no request for what it already scored;
 - thread safety (lmms-eval calls `process_results` from several threads) and counters of what happened;
 - the API key never leaves the `Authorization` header: not in repr, logs, errors, cache files or results.
 
-`Judge.score` never raises for network, HTTP or reply problems: it returns a `JudgeResult` with `ok=False`
-and a short `error` (the caller counts failures). It raises only for programming errors and
-misconfiguration (`ValueError` naming the environment variable to set).
+`Judge.score` does not raise for a failure of one sample (a malformed reply, an HTTP 400, ...): it returns a
+`JudgeResult` with `ok=False` and a short `error` (the caller counts failures). It raises
+`JudgeUnavailableError` once the circuit breaker is open, `ValueError` for misconfiguration (naming the
+environment variable to set) and `TypeError` for programming errors.
+
+Retries (defaults; every request waits at most `timeout_s` = 30 s for the connection and for each read):
+- HTTP 408, 429 (honouring `Retry-After`, capped at 60 s) and 5xx: up to `max_retries` = 4 retries with backoff
+  1, 2, 4, 8 s (times a jitter in [0.5, 1]): an overloaded server gets time to recover;
+- connection errors (refused, reset, DNS failure): up to `connection_retries` = 2 retries (≤ 3 s of backoff):
+  a server that refuses connections now rarely accepts them a second later;
+- timeouts: `timeout_retries` = 0: the next sample is the retry (a hanging server would otherwise cost
+  `timeout_s` per retry per sample);
+- no retry on other 4xx, a redirect (refused: it would carry the key elsewhere), a TLS error or a reply that
+  cannot be read (at temperature 0 the same prompt gives the same reply).
+`max_retries` (`VAU_JUDGE_RETRIES`) bounds all three.
+
+Circuit breaker (`breaker_after` = 3, `VAU_JUDGE_BREAKER`; 0 turns it off): after that many consecutive samples
+whose last request failed at the endpoint, the judge stops: no further request, and every later `score` call
+raises `JudgeUnavailableError` with one message naming the endpoint (never the key), what failed, how many
+samples were judged (and how many of those from the cache) and what to do. Endpoint failures (`BREAKER_KINDS`):
+`timeout`, `connection error` (refused, reset, DNS), `tls error`, and after their retries `http 408`/`429`/`5xx`;
+also `http 401`/`403` (the key), `http 404`/`405` and `http 3xx` (the URL or the model name): none of these
+depends on the sample, so every later sample would fail the same way. They do not count: a reply that is not
+VAU-Eval JSON or not a chat completion (the server answered), other 4xx such as 400/413 (may be this sample's
+prompt), an empty model output. Any request the server answered otherwise resets the count; cache hits neither
+count nor reset. Worst case of the judging with the defaults, serial: refused ≤ 3 × 3 s, hanging ≈ 3 × 30 s,
+persistent 5xx ≤ 3 × 15 s. lmms-eval scores 4 samples at a time (`--process_docs_parallel`): one wave of
+failures trips the breaker, but requests already in flight then run out their own timeout, so a hanging endpoint
+costs ≈ 2 × 30 s there (measured on the 12-sample mini task: refused ≈ 2 s, hanging ≈ 60 s; serial ≈ 90 s).
+
+Coverage (the `vau_bench_reason` tasks): the five scores and `total_score` are means over the samples the judge
+scored, as VAU-Eval averages over the videos it evaluated; `judge_coverage` (percent of samples scored) and
+`judge_failures` (samples not scored) stand beside them in the table and the results JSON. There is no floor
+below which the means turn NaN (only none scored gives NaN): any threshold would be arbitrary, the coverage
+column already qualifies the means, and a judge that is down, the one cause of a collapse, stops the run.
+
+In lmms-eval (`judge_sample`), an open breaker ends the run with `JudgeTaskFailed`, a `SystemExit`: lmms-eval
+0.7.3 catches every `Exception` raised during evaluation, prints it and exits 0 (unless `--verbosity DEBUG`),
+which would hide the failure; a `SystemExit` passes through, prints the message and exits 1.
 
 Endpoint rule (`chat_completions_url`): a base URL that already ends in `/chat/completions` is used as is;
 a bare host (no path, e.g. `https://api.deepseek.com`) gets `/v1/chat/completions` (DeepSeek serves both
@@ -30,6 +66,10 @@ Decisions that differ from the reference, and why:
   untrusted text and only `json.loads` ever reads it;
 - a malformed reply (no JSON, missing keys, a score outside 0-10) is a failure and is not retried: at
   temperature 0 the same prompt gives the same reply.
+
+Cache key (`cache_key`): the chat-completions URL and the whole request payload (model, system and user
+prompts, temperature, ...), so that another server, model or setting is never served a score it did not give.
+`CACHE_FORMAT_VERSION` 2 (version 1 keyed by model and prompts only): entries of version 1 are ignored.
 """
 
 from __future__ import annotations
@@ -54,6 +94,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from vau_plugin.lmms import RunStopped
 from vau_plugin.prompts import (
     JUDGE_SCORE_KEYS,
     JUDGE_SYSTEM_PROMPT,
@@ -69,10 +110,14 @@ __all__ = [
     "ENV_TIMEOUT",
     "ENV_RETRIES",
     "ENV_CACHE",
+    "ENV_BREAKER",
     "DEFAULT_MODEL",
+    "BREAKER_KINDS",
     "JudgeConfig",
     "JudgeResult",
     "JudgeReplyError",
+    "JudgeUnavailableError",
+    "JudgeTaskFailed",
     "Judge",
     "chat_completions_url",
     "default_cache_dir",
@@ -90,6 +135,7 @@ ENV_API_KEY_FALLBACK = "OPENAI_API_KEY"
 ENV_TIMEOUT = "VAU_JUDGE_TIMEOUT"
 ENV_RETRIES = "VAU_JUDGE_RETRIES"
 ENV_CACHE = "VAU_JUDGE_CACHE"
+ENV_BREAKER = "VAU_JUDGE_BREAKER"
 # VAU_JUDGE_CACHE set to one of these turns the cache off.
 CACHE_OFF_VALUES = frozenset({"off", "none", "0", "false", "no"})
 
@@ -102,7 +148,12 @@ RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_REPLY_CHARS = 200_000
 MAX_JSON_STARTS = 200  # `{` positions tried when looking for the first JSON object in free text
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
+# Failures that say the endpoint is unusable, whatever the sample (see "Circuit breaker" above).
+BREAKER_KINDS = frozenset(
+    {"timeout", "connection error", "tls error"}
+    | {f"http {code}" for code in (*RETRYABLE_STATUSES, 401, 403, 404, 405, *range(300, 400))}
+)
 _ERROR_SNIPPET_CHARS = 300
 
 
@@ -170,8 +221,13 @@ class JudgeConfig:
     - `model`: the judge model name sent in the request.
     - `api_key`: sent as `Authorization: Bearer …` when set; kept out of `repr`. (`dataclasses.asdict` would
       still copy it: do not log the result of that.)
-    - `timeout_s`: per request (connect and each read).
-    - `max_retries`: retries after the first attempt, so at most `1 + max_retries` requests per score.
+    - `timeout_s`: per request: for the connection and for each read (the longest silence waited for).
+    - `max_retries`: retries after the first attempt, so at most `1 + max_retries` requests per score; this
+      many for HTTP 408/429/5xx.
+    - `connection_retries`, `timeout_retries`: the retries for a connection error and a timeout (each also
+      bounded by `max_retries`); see the module docstring.
+    - `breaker_after`: consecutive samples failed at the endpoint (`BREAKER_KINDS`) after which the judge stops
+      and raises `JudgeUnavailableError`; 0 = never.
     - `backoff_s`, `max_backoff_s`: the k-th retry waits `min(max_backoff_s, backoff_s * 2**k)` times a jitter
       factor drawn from [0.5, 1].
     - `retry_after_cap_s`: a 429's `Retry-After` is honoured up to this many seconds.
@@ -182,8 +238,11 @@ class JudgeConfig:
     base_url: Optional[str] = None
     model: str = DEFAULT_MODEL
     api_key: Optional[str] = field(default=None, repr=False)
-    timeout_s: float = 60.0
+    timeout_s: float = 30.0
     max_retries: int = 4
+    connection_retries: int = 2
+    timeout_retries: int = 0
+    breaker_after: int = 3
     backoff_s: float = 1.0
     max_backoff_s: float = 30.0
     retry_after_cap_s: float = 60.0
@@ -203,8 +262,11 @@ class JudgeConfig:
             raise ValueError(f"{ENV_MODEL} must name a model, got {self.model!r}")
         if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s) and self.timeout_s > 0):
             raise ValueError(f"{ENV_TIMEOUT} must be a positive number of seconds, got {self.timeout_s!r}")
-        if isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0:
-            raise ValueError(f"{ENV_RETRIES} must be an integer >= 0, got {self.max_retries!r}")
+        for name, variable in (("max_retries", ENV_RETRIES), ("connection_retries", "JudgeConfig.connection_retries"),
+                               ("timeout_retries", "JudgeConfig.timeout_retries"), ("breaker_after", ENV_BREAKER)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{variable} must be an integer >= 0, got {value!r}")
         for name in ("backoff_s", "max_backoff_s", "retry_after_cap_s", "temperature"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
@@ -227,8 +289,9 @@ class JudgeConfig:
         """`JudgeConfig.from_env(env=os.environ) -> JudgeConfig` from the `VAU_JUDGE_*` variables.
 
         `VAU_JUDGE_BASE_URL`, `VAU_JUDGE_MODEL` (default deepseek-chat), `VAU_JUDGE_API_KEY` (else
-        `OPENAI_API_KEY`), `VAU_JUDGE_TIMEOUT` (seconds), `VAU_JUDGE_RETRIES`, `VAU_JUDGE_CACHE` (a folder, or
-        `off`; default `default_cache_dir()`). Unset or empty variables take the defaults.
+        `OPENAI_API_KEY`), `VAU_JUDGE_TIMEOUT` (seconds), `VAU_JUDGE_RETRIES`, `VAU_JUDGE_BREAKER` (consecutive
+        endpoint failures that stop the judge, 0 = never), `VAU_JUDGE_CACHE` (a folder, or `off`; default
+        `default_cache_dir()`). Unset or empty variables take the defaults.
         """
         env = os.environ if env is None else env
         cache_raw = env.get(ENV_CACHE, "").strip()
@@ -245,6 +308,7 @@ class JudgeConfig:
             api_key=env.get(ENV_API_KEY, "").strip() or env.get(ENV_API_KEY_FALLBACK, "").strip() or None,
             timeout_s=_env_number(env, ENV_TIMEOUT, float, defaults["timeout_s"].default),
             max_retries=_env_number(env, ENV_RETRIES, int, defaults["max_retries"].default),
+            breaker_after=_env_number(env, ENV_BREAKER, int, defaults["breaker_after"].default),
             cache_dir=cache_dir,
         )
 
@@ -253,7 +317,7 @@ def _not_configured_message() -> str:
     return (
         f"the VAU-Eval judge is not configured: set {ENV_BASE_URL} (e.g. https://api.deepseek.com or "
         f"http://127.0.0.1:8000/v1), and {ENV_API_KEY} (or {ENV_API_KEY_FALLBACK}) when the server needs a key; "
-        f"optional: {ENV_MODEL} (default {DEFAULT_MODEL}), {ENV_TIMEOUT}, {ENV_RETRIES}, {ENV_CACHE}"
+        f"optional: {ENV_MODEL} (default {DEFAULT_MODEL}), {ENV_TIMEOUT}, {ENV_RETRIES}, {ENV_BREAKER}, {ENV_CACHE}"
     )
 
 
@@ -291,6 +355,18 @@ class JudgeResult:
 
 class JudgeReplyError(ValueError):
     """The judge's reply could not be read as VAU-Eval scores; `str()` is the `JudgeResult.error` text."""
+
+
+class JudgeUnavailableError(RuntimeError):
+    """The circuit breaker is open: the endpoint failed for several samples in a row and is no longer called.
+
+    `str()` is the message for the user (endpoint, what failed, samples judged and cached, what to do).
+    """
+
+
+class JudgeTaskFailed(RunStopped):
+    """`JudgeUnavailableError` as lmms-eval's `vau_bench_reason` tasks raise it: a `SystemExit` carrying the
+    message, so that lmms-eval (which catches `Exception`, prints it and exits 0) ends with status 1."""
 
 
 def _json_objects(text: str) -> list[dict]:
@@ -410,10 +486,12 @@ def _read_scores(obj: Mapping[str, Any]) -> tuple[dict[str, float], Optional[flo
 # ---------------------------------------------------------------- cache
 
 
-def cache_key(model: str, system_prompt: str, user_prompt: str) -> str:
-    """`cache_key(model, system_prompt, user_prompt) -> str`: sha256 hex of the three, unambiguously joined."""
-    payload = json.dumps([model, system_prompt, user_prompt], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+def cache_key(endpoint: str, payload: Mapping[str, Any]) -> str:
+    """`cache_key(endpoint, payload) -> str`: sha256 hex of the format version, the chat-completions URL and the
+    request payload (model, messages, temperature, ...), unambiguously serialised (sorted keys)."""
+    text = json.dumps([CACHE_FORMAT_VERSION, endpoint, payload], ensure_ascii=False, sort_keys=True,
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 class _ScoreCache:
@@ -461,13 +539,14 @@ class _ScoreCache:
             "comments": _string_comments(entry.get("comments")),
         }
 
-    def store(self, key: str, model: str, scores: Mapping[str, float], reported_total: Optional[float],
+    def store(self, key: str, endpoint: str, model: str, scores: Mapping[str, float], reported_total: Optional[float],
               comments: Optional[Mapping[str, str]]) -> None:
         if self.folder is None:
             return
         entry = {
             "version": CACHE_FORMAT_VERSION,
             "key": key,
+            "endpoint": endpoint,  # informational (the key covers it); never holds credentials (see chat_completions_url)
             "model": model,
             "scores": dict(scores),
             "reported_total": reported_total,
@@ -502,6 +581,7 @@ class _Attempt:
     error: Optional[str] = None
     retryable: bool = False
     retry_after_s: Optional[float] = None
+    detail: Optional[str] = None  # for the breaker's message, e.g. "[Errno 111] Connection refused"
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -535,6 +615,12 @@ def _is_timeout(err: BaseException) -> bool:
     return isinstance(err, TimeoutError) or (isinstance(err, urllib.error.URLError) and isinstance(err.reason, TimeoutError))
 
 
+def _os_error_text(err: BaseException) -> str:
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    text = str(reason) if str(reason) else type(reason).__name__
+    return text[:_ERROR_SNIPPET_CHARS]
+
+
 # ---------------------------------------------------------------- the judge
 
 
@@ -561,6 +647,10 @@ class Judge:
         self._cache_hits = 0
         self._scored = 0
         self._failures: Counter[str] = Counter()
+        # Circuit breaker: consecutive samples failed at the endpoint, the last such failure, the open message.
+        self._consecutive = 0
+        self._last_endpoint_failure: Optional[str] = None
+        self._open_message: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"Judge(url={self._url!r}, model={self.config.model!r}, cache_dir={self.config.cache_dir!r})"
@@ -585,8 +675,14 @@ class Judge:
         with self._lock:
             return dict(self._failures)
 
+    @property
+    def is_open(self) -> bool:
+        """True once the circuit breaker has tripped: no further request is made."""
+        with self._lock:
+            return self._open_message is not None
+
     def stats(self) -> dict[str, Any]:
-        """`stats() -> {"requests", "cache_hits", "scored", "failed", "failures": {kind: n}}`, one consistent snapshot."""
+        """`stats() -> {"requests", "cache_hits", "scored", "failed", "failures": {kind: n}, "open"}`, one snapshot."""
         with self._lock:
             return {
                 "requests": self._requests,
@@ -594,7 +690,58 @@ class Judge:
                 "scored": self._scored,
                 "failed": sum(self._failures.values()),
                 "failures": dict(self._failures),
+                "open": self._open_message is not None,
             }
+
+    # -------------------------------------------------------- circuit breaker
+
+    def _raise_if_open(self) -> None:
+        with self._lock:
+            message = self._open_message
+        if message is not None:
+            raise JudgeUnavailableError(message)
+
+    def _endpoint_answered(self) -> None:
+        with self._lock:
+            self._consecutive = 0
+
+    def _endpoint_failed(self, error: str, detail: Optional[str]) -> None:
+        """Count one sample failed at the endpoint; opens the breaker at `breaker_after` (the caller raises)."""
+        with self._lock:
+            self._consecutive += 1
+            self._last_endpoint_failure = f"{error} ({detail})" if detail else error
+            limit = self.config.breaker_after
+            if limit and self._consecutive >= limit and self._open_message is None:
+                self._open_message = self._breaker_message(error)
+
+    def _breaker_message(self, error: str) -> str:
+        """The one message of an open breaker (called with the lock held). No key: the URL cannot carry one."""
+        config = self.config
+        if error == "timeout":
+            advice = (f"check that the judge server is not stuck, or raise {ENV_TIMEOUT} "
+                      f"(now {config.timeout_s:g} s) for a slow judge")
+        elif error in ("http 401", "http 403"):
+            advice = f"check {ENV_API_KEY} (or {ENV_API_KEY_FALLBACK})"
+        elif error in ("http 404", "http 405") or error.startswith("http 3"):
+            advice = f"check {ENV_BASE_URL} (the endpoint path) and {ENV_MODEL} (now {config.model!r})"
+        elif error.startswith("http "):
+            advice = "the server is overloaded or failing: try again later, or use another server"
+        else:
+            advice = f"check that the judge server is running and reachable at that address, or fix {ENV_BASE_URL}"
+        if self._cache.folder is None:
+            rerun = f"then rerun (the cache is off, {ENV_CACHE}: every sample will be requested again)"
+        elif self._scored:
+            rerun = (f"then rerun: the {self._scored} score(s) obtained are cached in {self._cache.folder} "
+                     "and are not requested again")
+        else:
+            rerun = f"then rerun (scores are cached in {self._cache.folder} as they are obtained)"
+        failed = sum(self._failures.values())
+        return self._redact(
+            f"VAU-Eval judge unavailable: stopped calling {self._url} after {self._consecutive} consecutive samples "
+            f"failed at the endpoint (last: {self._last_endpoint_failure}). Judged {self._scored} sample(s) "
+            f"({self._cache_hits} from the cache), {failed} failed. What to do: {advice}; {rerun}. "
+            f"({ENV_BREAKER}=0 turns this check off.)"
+        )
 
     # -------------------------------------------------------- scoring
 
@@ -604,10 +751,12 @@ class Judge:
                             ("description", description), ("analysis", analysis)):
             if not isinstance(value, str):
                 raise TypeError(f"Judge.score: {name} must be a str, got {type(value).__name__}")
+        self._raise_if_open()
         user_prompt = judge_prompt(
             gt_description=gt_description, gt_analysis=gt_analysis, description=description, analysis=analysis
         )
-        key = cache_key(self.config.model, JUDGE_SYSTEM_PROMPT, user_prompt)
+        payload = self._request_payload(user_prompt)
+        key = cache_key(self._url, payload)
 
         hit = self._cache.load(key)
         if hit is not None:
@@ -616,7 +765,12 @@ class Judge:
                 self._scored += 1
             return self._success(hit["scores"], hit["reported_total"], hit["comments"], cached=True, attempts=0)
 
-        content, error, attempts = self._ask(user_prompt)
+        content, error, attempts, detail = self._ask(payload)
+        if error is not None and error in BREAKER_KINDS:
+            result = self._failure(error, attempts)
+            self._endpoint_failed(error, detail)
+            self._raise_if_open()
+            return result
         if error is None:
             try:
                 scores, reported_total, comments = parse_judge_reply(content)
@@ -624,7 +778,7 @@ class Judge:
                 error = str(err)
         if error is not None:
             return self._failure(error, attempts)
-        self._cache.store(key, self.config.model, scores, reported_total, comments)
+        self._cache.store(key, self._url, self.config.model, scores, reported_total, comments)
         with self._lock:
             self._scored += 1
         return self._success(scores, reported_total, comments, cached=False, attempts=attempts)
@@ -653,8 +807,9 @@ class Judge:
         logger.warning("VAU judge: sample not scored after %d request(s): %s", attempts, error)
         return result
 
-    def _request_body(self, user_prompt: str) -> bytes:
-        payload = {
+    def _request_payload(self, user_prompt: str) -> dict[str, Any]:
+        """The chat-completions request (everything in it is part of the cache key)."""
+        return {
             "model": self.config.model,
             "messages": [
                 {"role": "system", "content": JUDGE_SYSTEM_PROMPT},
@@ -663,24 +818,39 @@ class Judge:
             "temperature": self.config.temperature,
             "stream": False,
         }
-        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
 
-    def _ask(self, user_prompt: str) -> tuple[Optional[str], Optional[str], int]:
-        """POST with retries → (reply text, None, attempts) or (None, error, attempts)."""
-        body = self._request_body(user_prompt)
+    def _retries_for(self, error: str) -> int:
+        if error == "timeout":
+            return min(self.config.max_retries, self.config.timeout_retries)
+        if error == "connection error":
+            return min(self.config.max_retries, self.config.connection_retries)
+        return self.config.max_retries
+
+    def _ask(self, payload: Mapping[str, Any]) -> tuple[Optional[str], Optional[str], int, Optional[str]]:
+        """POST with retries → (reply text, None, attempts, None) or (None, error, attempts, detail).
+
+        Stops (raising `JudgeUnavailableError`) before any retry once the breaker is open, e.g. tripped by other
+        threads while this one waited.
+        """
+        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         attempt = _Attempt(error="not attempted")
         attempts = 0
-        for retry in range(self.config.max_retries + 1):
+        while True:
+            self._raise_if_open()
             attempts += 1
             attempt = self._post_once(body)
+            if attempt.error is None or attempt.error not in BREAKER_KINDS:
+                self._endpoint_answered()
             if attempt.error is None:
-                return attempt.content, None, attempts
-            if not attempt.retryable or retry == self.config.max_retries:
+                return attempt.content, None, attempts, None
+            retry = attempts - 1
+            if not attempt.retryable or retry >= self._retries_for(attempt.error):
                 break
             delay = self._retry_delay(retry, attempt.retry_after_s)
-            logger.info("VAU judge: %s, retry %d/%d in %.2fs", attempt.error, retry + 1, self.config.max_retries, delay)
+            logger.info("VAU judge: %s, retry %d/%d in %.2fs", attempt.error, retry + 1,
+                        self._retries_for(attempt.error), delay)
             self._sleep(delay)
-        return None, attempt.error, attempts
+        return None, attempt.error, attempts, attempt.detail
 
     def _retry_delay(self, retry: int, retry_after_s: Optional[float]) -> float:
         if retry_after_s is not None:
@@ -709,15 +879,19 @@ class Judge:
             return self._http_error(err)
         except urllib.error.URLError as err:
             if _is_timeout(err):
-                return _Attempt(error="timeout", retryable=True)
+                return self._timeout()
             if isinstance(err.reason, ssl.SSLError):
-                return _Attempt(error="tls error", retryable=False)
-            return _Attempt(error="connection error", retryable=True)
+                return _Attempt(error="tls error", retryable=False, detail=self._redact(_os_error_text(err)))
+            return _Attempt(error="connection error", retryable=True, detail=self._redact(_os_error_text(err)))
         except TimeoutError:
-            return _Attempt(error="timeout", retryable=True)
-        except (http.client.HTTPException, OSError):
-            return _Attempt(error="connection error", retryable=True)
+            return self._timeout()
+        except (http.client.HTTPException, OSError) as err:
+            return _Attempt(error="connection error", retryable=True, detail=self._redact(_os_error_text(err)))
         return self._read_reply(raw)
+
+    def _timeout(self) -> _Attempt:
+        return _Attempt(error="timeout", retryable=True,
+                        detail=f"no answer within {self.config.timeout_s:g} s ({ENV_TIMEOUT})")
 
     def _http_error(self, err: urllib.error.HTTPError) -> _Attempt:
         retry_after = _retry_after_seconds(err.headers.get("Retry-After")) if err.headers is not None else None
@@ -771,7 +945,9 @@ def judge_sample(gt_description: str, gt_analysis: str, description: str, analys
 
     A missing configuration is not an exception here: every sample is recorded as a failure
     ("judge not configured") so that the other tasks of a run keep their results. An empty prediction is a
-    failure too ("empty output"), as VAU-Eval skips incomplete outputs.
+    failure too ("empty output"), as VAU-Eval skips incomplete outputs. An open circuit breaker raises
+    `JudgeTaskFailed` (a `SystemExit`, see the module docstring): the run stops with the breaker's message and
+    exit status 1.
     """
     with _SHARED_LOCK:
         if "judge" not in _SHARED:
@@ -784,4 +960,7 @@ def judge_sample(gt_description: str, gt_analysis: str, description: str, analys
         return _unjudged("judge not configured")
     if not description.strip() and not analysis.strip():
         return _unjudged("empty output")
-    return judge.score(gt_description, gt_analysis, description, analysis)
+    try:
+        return judge.score(gt_description, gt_analysis, description, analysis)
+    except JudgeUnavailableError as err:
+        raise JudgeTaskFailed(f"vau_bench_reason failed: {err}") from None
