@@ -96,9 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from vau_plugin.data.prepare import add_prepare_parser
     from vau_plugin.recipes import add_recipes_parser
+    from vau_plugin.score import add_score_parser
 
     add_prepare_parser(sub)
     add_recipes_parser(sub)
+    add_score_parser(sub)
 
     p = sub.add_parser("demo", help="build the mini bench and tiny model, run what the plugin can do, print metrics")
     p.add_argument("--workdir", default=".demo")

@@ -1,0 +1,633 @@
+"""`vau-plugin score PREDICTIONS --annotations CSV --task qa|tag|cls [--missing skip|wrong] [--json]`.
+
+Scores prediction files made elsewhere with the plugin's own parser (`vau_plugin.parsing`) and metrics
+(`vau_plugin.metrics`), exactly as the lmms-eval tasks (tasks/vau_bench/utils.py) score a run, on exactly the
+rows those tasks evaluate (`vau_plugin.lmms.docs.wants`).
+
+Predictions may be
+- VAU-R1's CSV layout: `Video Name` plus `QA answer` / `Temporal Grounding` / `CLS answer`;
+- lmms-eval's `--log_samples` jsonl of a vau_bench task (one sample a line: `doc`, `resps`, `filtered_resps`,
+  ...); the raw response is parsed again, the scores stored in the file are not used.
+
+Video names are matched as VAU-R1's evaluators match them: trimmed, with ".mp4" appended when missing.
+Duplicate predictions keep the first (as VAU-R1 does), with a warning. Predictions for videos that are not in
+the annotations are an error. When the predictions cover fewer of the task's rows than the annotations hold,
+the command stops unless `--missing skip` (score the predicted rows only, as VAU-R1's TAG evaluator does) or
+`--missing wrong` (each missing row is wrong / IoU 0, as VAU-R1's QA and CLS evaluators do) says what to do.
+An empty prediction cell in a CSV counts as a missing prediction for that row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from vau_plugin import metrics, parsing
+from vau_plugin.data.reader import AnnotationError, load_records
+from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.lmms import VIDEO_ERROR_PREFIX
+from vau_plugin.lmms.docs import wants
+
+__all__ = [
+    "TASKS",
+    "TASK_COLUMNS",
+    "TASK_METRICS",
+    "MISSING_POLICIES",
+    "ScoreError",
+    "video_key",
+    "read_predictions",
+    "score_predictions",
+    "format_table",
+    "run_score",
+    "add_score_parser",
+]
+
+TASKS: tuple[str, ...] = ("qa", "tag", "cls")
+# The answer column of VAU-R1's prediction CSVs, per task.
+TASK_COLUMNS: dict[str, str] = {"qa": "QA answer", "tag": "Temporal Grounding", "cls": "CLS answer"}
+VIDEO_COLUMN = "Video Name"
+# Metric names as the lmms-eval tasks name them (tasks/vau_bench/_*.yaml).
+TASK_METRICS: dict[str, tuple[str, ...]] = {
+    "qa": ("accuracy", "unparsed"),
+    "tag": ("mIoU", "R@0.3", "R@0.5", "R@0.7", "normal_accuracy"),
+    "cls": ("binary_accuracy", "multiclass_accuracy"),
+}
+MISSING_POLICIES: tuple[str, ...] = ("error", "skip", "wrong")
+# How many names / rows an error or warning lists before "... and N more".
+EXAMPLES = 5
+# How many warnings the table lists (the JSON lists all).
+REPORT_WARNINGS = 20
+CSV_FORMAT = "vau-r1-csv"
+JSONL_FORMAT = "lmms-eval-samples"
+
+
+class ScoreError(ValueError):
+    """Predictions or annotations that cannot be scored; the message says which file, row and why."""
+
+
+@dataclass
+class Prediction:
+    """One prediction read from a file. `raw` is None for an empty prediction cell."""
+
+    key: str  # the video name as matched (see video_key)
+    video: str  # the video name as written
+    raw: Optional[str]
+    where: str  # "file row N" / "file line N"
+    truth: Any = None  # for lmms-eval samples: the ground truth the run scored against (as `_truth` gives it)
+
+
+@dataclass
+class Predictions:
+    path: str
+    format: str
+    entries: list[Prediction] = field(default_factory=list)
+
+
+def video_key(name: str) -> str:
+    """The name a video is matched by: trimmed, ".mp4" appended when missing (VAU-R1's evaluators)."""
+    name = name.strip()
+    return name if name.lower().endswith(".mp4") else name + ".mp4"
+
+
+def _examples(items: list[str], limit: int = EXAMPLES) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _column_key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def _read_text(path: Path) -> str:
+    if not path.exists():
+        raise ScoreError(f"{path}: no such file")
+    if path.is_dir():
+        raise ScoreError(f"{path}: is a directory, expected a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScoreError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise ScoreError(f"{path}: empty file, expected predictions (VAU-R1 CSV or lmms-eval samples jsonl)")
+    if b"\x00" in data[:65536]:
+        raise ScoreError(f"{path}: binary data, not a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ScoreError(f"{path}: not UTF-8 text (line {line}); re-save it as UTF-8") from None
+
+
+def _other_task_columns(found_keys: set[str], task: str) -> list[str]:
+    return [t for t, column in TASK_COLUMNS.items() if t != task and _column_key(column) in found_keys]
+
+
+def _read_csv(path: Path, text: str, task: str) -> Predictions:
+    name = path.name
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    predictions = Predictions(str(path), CSV_FORMAT)
+    wanted = TASK_COLUMNS[task]
+    row_number = 0
+    try:
+        header = next(reader, None)
+        while header is not None and not any(cell.strip() for cell in header):
+            header = next(reader, None)
+        if header is None:
+            raise ScoreError(f"{path}: empty file, expected a header row")
+        keys = [_column_key(cell) for cell in header]
+        missing = [c for c in (VIDEO_COLUMN, wanted) if _column_key(c) not in keys]
+        if missing:
+            found = ", ".join(repr(_short(cell.strip())) for cell in header[:16]) or "nothing"
+            hint = ""
+            others = _other_task_columns(set(keys), task)
+            if others and _column_key(VIDEO_COLUMN) in keys:
+                hint = f" (this looks like a {others[0]} prediction file: did you mean --task {others[0]}?)"
+            raise ScoreError(
+                f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; a VAU-R1 {task} prediction CSV "
+                f"has columns {VIDEO_COLUMN!r} and {wanted!r} (or pass an lmms-eval --log_samples jsonl); "
+                f"found: {found}{hint}"
+            )
+        video_index, answer_index = keys.index(_column_key(VIDEO_COLUMN)), keys.index(_column_key(wanted))
+        for row_number, cells in enumerate(reader, start=1):
+            if not any(cell.strip() for cell in cells):
+                continue
+            where = f"{name} row {row_number}"
+            video = cells[video_index].strip() if video_index < len(cells) else ""
+            if not video:
+                raise ScoreError(f"{where}: no video name in column {VIDEO_COLUMN!r}")
+            raw = cells[answer_index] if answer_index < len(cells) else ""
+            predictions.entries.append(Prediction(video_key(video), video, raw if raw.strip() else None, where))
+    except csv.Error as exc:
+        raise ScoreError(f"{path}: not a readable CSV at data row {row_number + 1}: {exc} (an unclosed quote?)") from None
+    if not predictions.entries:
+        raise ScoreError(f"{path}: no prediction rows under the header")
+    return predictions
+
+
+def _response(sample: dict, entry: Optional[dict], where: str) -> str:
+    """The response the task scored: `filtered_resps` (what lmms-eval passes to process_results; a string, or a
+    list in older logs), else `resps`, else the `raw` text the plugin's per-sample entry keeps."""
+    for value in (sample.get("filtered_resps"), sample.get("resps"), (entry or {}).get("raw")):
+        while isinstance(value, list) and value:
+            value = value[0]
+        if isinstance(value, str):
+            return value
+    raise ScoreError(f"{where}: no model response (expected a string in 'filtered_resps' or 'resps')")
+
+
+def _sample_truth(task: str, entry: dict) -> Any:
+    """The ground truth a logged sample was scored against, from the plugin's per-sample entry."""
+    if task == "tag":
+        return (bool(entry.get("normal")), _span_list(entry.get("gt")))
+    return entry.get("gt")
+
+
+def _read_sample(sample: Any, task: str, where: str, path: Path) -> Prediction:
+    """One lmms-eval sample: the plugin's per-sample entries (one per metric: video, raw, pred, gt ...), and in
+    logs that keep it (older lmms-eval) the `doc`; lmms-eval 0.7 drops `doc` when it writes the jsonl."""
+    if not isinstance(sample, dict):
+        raise ScoreError(f"{where}: not an lmms-eval sample (expected a JSON object)")
+    if "results" in sample and "configs" in sample:
+        raise ScoreError(
+            f"{path}: an lmms-eval results file, not a samples file; pass the *_samples_<task>.jsonl written with "
+            "--log_samples"
+        )
+    doc = sample.get("doc") if isinstance(sample.get("doc"), dict) else None
+    entries = [sample[name] for name in TASK_METRICS[task] if isinstance(sample.get(name), dict)]
+    entry = entries[0] if entries else None
+    if doc is not None and doc.get("task") not in (None, task):
+        raise ScoreError(f"{where}: a sample of the {doc['task']!r} task, not {task!r} (pass --task {doc['task']})")
+    if entry is None and doc is None:
+        others = [t for t, names in TASK_METRICS.items() if t != task and any(isinstance(sample.get(n), dict) for n in names)]
+        if others:
+            raise ScoreError(f"{where}: a sample of the vau_bench {others[0]} task, not {task} (pass --task {others[0]})")
+        raise ScoreError(
+            f"{where}: not a sample of a vau_bench {task} task: it has neither a 'doc' nor a per-sample entry "
+            f"for the metrics {', '.join(TASK_METRICS[task])} (found keys: {', '.join(sorted(map(str, sample))[:12])})"
+        )
+    video = (doc or entry or {}).get("video")
+    if not isinstance(video, str) or not video.strip():
+        raise ScoreError(f"{where}: the sample names no video (expected 'video' in its doc or metric entry)")
+    truth = _doc_truth(task, doc) if doc is not None else _sample_truth(task, entry)  # type: ignore[arg-type]
+    return Prediction(video_key(video), video.strip(), _response(sample, entry, where), where, truth=truth)
+
+
+def _read_samples(path: Path, text: str, task: str) -> Predictions:
+    name = path.name
+    predictions = Predictions(str(path), JSONL_FORMAT)
+    samples: list[tuple[str, Any]] = []
+    try:  # one JSON document: an array of samples, a single sample, or (a mistake) a results file
+        whole = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        whole = None
+    if isinstance(whole, list):
+        samples = [(f"{name} sample {i}", item) for i, item in enumerate(whole, start=1)]
+    elif whole is not None:
+        samples = [(f"{name} line 1", whole)]
+    else:
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                samples.append((f"{name} line {number}", json.loads(line)))
+            except (json.JSONDecodeError, RecursionError) as exc:
+                raise ScoreError(f"{name} line {number}: not valid JSON ({exc})") from None
+    predictions.entries = [_read_sample(sample, task, where, path) for where, sample in samples]
+    if not predictions.entries:
+        raise ScoreError(f"{path}: no samples")
+    return predictions
+
+
+def read_predictions(path: Any, task: str) -> Predictions:
+    """`read_predictions(path, task) -> Predictions`: a VAU-R1 CSV or an lmms-eval samples jsonl (by content)."""
+    if task not in TASKS:
+        raise ScoreError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    path = Path(os.fspath(path)).expanduser()
+    text = _read_text(path)
+    if text.lstrip()[:1] in ("{", "["):
+        return _read_samples(path, text, task)
+    return _read_csv(path, text, task)
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+
+def _parse(task: str, raw: Optional[str], record: VAURecord) -> Any:
+    """The parsed answer, as the lmms-eval task's process_results parses it (None: missing or unparseable)."""
+    if raw is None:
+        return None
+    if task == "qa":
+        return parsing.parse_choice(raw, list(record.options) if record.options else ["", "", "", ""])
+    if task == "tag":
+        return parsing.parse_span(raw)
+    return parsing.parse_class(raw)
+
+
+def _truth(task: str, record: VAURecord) -> Any:
+    """The record's ground truth for the task, in the form the lmms-eval documents carry it."""
+    if task == "qa":
+        return record.answer
+    if task == "tag":
+        return (record.anomaly_class == NORMAL_CLASS, list(record.span) if record.span else None)
+    return record.anomaly_class
+
+
+def _span_list(value: Any) -> Any:
+    """A logged span as a list of floats (as `_truth` gives it), or the value unchanged when it is no pair of numbers."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
+        return [float(x) for x in value]
+    return value
+
+
+def _doc_truth(task: str, doc: dict) -> Any:
+    """The ground truth an lmms-eval document carries (vau_plugin.lmms.docs), as `_truth` gives it."""
+    if task == "qa":
+        return doc.get("answer")
+    if task == "tag":
+        normal = bool(doc.get("is_normal"))
+        return (normal, None if normal else _span_list(doc.get("span")))
+    return doc.get("anomaly_class")
+
+
+def _percent(hits: float, n: int) -> Optional[float]:
+    return 100.0 * hits / n if n else None
+
+
+def _metrics(task: str, scored: list[tuple[VAURecord, Any]]) -> tuple[dict, dict]:
+    """(metric values in percent, counts behind them) over the scored rows; None where a base is empty."""
+    if task == "qa":
+        preds = [pred for _, pred in scored]
+        truths = [record.answer for record, _ in scored]
+        correct = sum(p is not None and p == t for p, t in zip(preds, truths))
+        unparsed = sum(p is None for p in preds)
+        values = {
+            "accuracy": metrics.qa_accuracy(preds, truths) if scored else None,
+            "unparsed": _percent(unparsed, len(preds)),
+        }
+        return values, {"correct": correct, "unparsed": unparsed}
+    if task == "tag":
+        anomalous = [(r, p) for r, p in scored if r.anomaly_class != NORMAL_CLASS]
+        normal = [(r, p) for r, p in scored if r.anomaly_class == NORMAL_CLASS]
+        grounding = metrics.temporal_grounding([p for _, p in anomalous], [r.span for r, _ in anomalous])
+        n = grounding["n"]
+        tag_values: dict = {name: (grounding[name] if n else None) for name in ("mIoU", "R@0.3", "R@0.5", "R@0.7")}
+        normal_correct = sum(parsing.is_normal_span(p) for _, p in normal)
+        tag_values["normal_accuracy"] = _percent(normal_correct, len(normal))
+        ious = [metrics.temporal_iou(p, r.span) for r, p in anomalous]
+        counts = {
+            "anomalous": n,
+            "normal": len(normal),
+            "excluded": grounding["n_excluded"],
+            "no_span": sum(p is None for _, p in anomalous),
+            **{f"R@{t}": sum(iou >= t for iou in ious) for t in metrics.IOU_THRESHOLDS},
+            "normal_correct": normal_correct,
+        }
+        return tag_values, counts
+    preds = [pred for _, pred in scored]
+    truths = [record.anomaly_class for record, _ in scored]
+    accuracy = metrics.cls_accuracy(preds, truths)
+    binary = sum(p is not None and (p == NORMAL_CLASS) == (t == NORMAL_CLASS) for p, t in zip(preds, truths))
+    multiclass = sum(p is not None and p == t for p, t in zip(preds, truths))
+    values = {
+        "binary_accuracy": accuracy["binary"] if scored else None,
+        "multiclass_accuracy": accuracy["multiclass"] if scored else None,
+    }
+    return values, {"binary_correct": binary, "multiclass_correct": multiclass, "unparsed": sum(p is None for p in preds)}
+
+
+def _describe_answer(task: str, raw: Optional[str], parsed: Any) -> str:
+    if raw is None:
+        return "empty"
+    return f"{_short(raw.strip(), 30)!r} -> {parsed!r}" if task != "tag" else f"{_short(raw.strip(), 30)!r}"
+
+
+def score_predictions(predictions_path: Any, annotations: Any, task: str, missing: str = "error") -> dict:
+    """`score_predictions(predictions, annotations, task, missing="error") -> dict`: the score report.
+
+    Keys: task, predictions, format, annotations, missing_policy, rows (the task's rows in the annotations),
+    predicted (rows with a prediction), scored, missing, the task's metrics as lmms-eval names them (percent;
+    None where the base is empty), counts (numerators and bases), entries (predictions read), duplicates,
+    ignored (predictions for annotated videos the task does not evaluate), empty, video_errors, warnings.
+    Raises ScoreError with one message when the inputs cannot be scored.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ScoreError(f"unknown --missing policy {missing!r}; expected one of {', '.join(MISSING_POLICIES)}")
+    predictions = read_predictions(predictions_path, task)
+    annotations_text = os.fspath(annotations)
+    try:
+        records = load_records(annotations)
+    except AnnotationError as exc:
+        raise ScoreError(f"annotations: {exc}") from None
+    except OSError as exc:
+        raise ScoreError(f"annotations {annotations_text}: cannot be read ({exc.strerror or exc})") from None
+    label = Path(annotations_text).name or annotations_text
+    if not records:
+        raise ScoreError(f"annotations {annotations_text}: no readable rows")
+    warnings: list[str] = []
+
+    # The annotations: every video (to tell unknown videos from videos the task does not score) and the task's rows.
+    known: dict[str, VAURecord] = {}
+    for record in records:
+        known.setdefault(video_key(record.video), record)
+    task_rows: dict[str, VAURecord] = {}
+    conflicting: list[str] = []
+    for record in records:
+        if not wants(record, task):
+            continue
+        key = video_key(record.video)
+        first = task_rows.get(key)
+        if first is None:
+            task_rows[key] = record
+        elif _truth(task, first) != _truth(task, record):
+            conflicting.append(f"{record.video!r} ({first.file} row {first.row} vs {record.file} row {record.row})")
+        else:
+            warnings.append(
+                f"{record.file} row {record.row}: video {record.video!r} repeats {first.file} row {first.row} with the "
+                f"same {task} ground truth; scored once"
+            )
+    if conflicting:
+        raise ScoreError(
+            f"annotations {annotations_text}: {len(conflicting)} video(s) appear twice with different {task} ground "
+            f"truth, so a prediction cannot be matched to one row: {_examples(conflicting)}"
+        )
+    if not task_rows:
+        raise ScoreError(f"annotations {annotations_text}: no rows usable for the {task} task (see `vau-plugin validate`)")
+
+    # Unknown videos: predictions made for another split or dataset.
+    unknown = []
+    for entry in predictions.entries:
+        if entry.key not in known and entry.video not in unknown:
+            unknown.append(entry.video)
+    if unknown:
+        raise ScoreError(
+            f"{len(unknown)} predicted video(s) are not in the annotations {annotations_text}: "
+            f"{_examples(unknown)} (predictions for another split or dataset? e.g. UCF-Crime predictions scored "
+            f"against the MSAD test CSV)"
+        )
+
+    # Duplicates: the first prediction of a video is kept, as VAU-R1's evaluators keep it.
+    first_entry: dict[str, Prediction] = {}
+    duplicates = 0
+    for entry in predictions.entries:
+        first = first_entry.get(entry.key)
+        if first is None:
+            first_entry[entry.key] = entry
+            continue
+        duplicates += 1
+        record = task_rows.get(entry.key) or known[entry.key]
+        kept, dropped = _parse(task, first.raw, record), _parse(task, entry.raw, record)
+        if kept == dropped and (first.raw or "").strip() == (entry.raw or "").strip():
+            verdict = "the same answer"
+        elif kept == dropped:
+            verdict = f"the same parsed answer ({_describe_answer(task, first.raw, kept)} and {_describe_answer(task, entry.raw, dropped)})"
+        else:
+            verdict = (
+                f"a DIFFERENT answer: kept {_describe_answer(task, first.raw, kept)}, "
+                f"ignored {_describe_answer(task, entry.raw, dropped)}"
+            )
+        warnings.append(f"{entry.where}: duplicate prediction for {entry.video!r} (first at {first.where}) with {verdict}; the first is kept")
+
+    # Samples carry the ground truth they were scored against: it must be these annotations'.
+    if predictions.format == JSONL_FORMAT:
+        differing = []
+        for key, entry in first_entry.items():
+            record = task_rows.get(key)
+            if record is not None and entry.truth != _truth(task, record):
+                differing.append(f"{entry.video!r} ({entry.where})")
+        if differing:
+            raise ScoreError(
+                f"{len(differing)} sample(s) were evaluated against a different {task} ground truth than the "
+                f"annotations {annotations_text} hold: {_examples(differing)}; pass the annotations the run used"
+            )
+
+    ignored = sorted((e for k, e in first_entry.items() if k not in task_rows), key=lambda e: e.where)
+    if ignored:
+        warnings.append(
+            f"{len(ignored)} prediction(s) are for annotated videos the {task} task does not evaluate (their {task} "
+            f"ground truth is missing or unusable in {label}); not scored: "
+            f"{_examples([f'{e.video!r} ({e.where})' for e in ignored])}"
+        )
+
+    empty = [e for k, e in first_entry.items() if k in task_rows and e.raw is None]
+    predicted = {k: e for k, e in first_entry.items() if k in task_rows and e.raw is not None}
+    missing_keys = [k for k in task_rows if k not in predicted]
+    if missing_keys and missing == "error":
+        parts = [
+            f"the predictions cover {len(predicted)} of the {len(task_rows)} {task} rows in {label} "
+            f"({len(missing_keys)} missing: {_examples([task_rows[k].video for k in missing_keys])})"
+        ]
+        if empty:
+            parts.append(
+                f"; {len(empty)} of them have an empty prediction: {_examples([f'{e.where} ({e.video!r})' for e in empty])}"
+            )
+        parts.append(
+            ". Choose how to score: --missing skip (score only the predicted rows, as VAU-R1's TAG evaluator does) "
+            "or --missing wrong (count each missing row as wrong / IoU 0, as VAU-R1's QA and CLS evaluators do)"
+        )
+        raise ScoreError("".join(parts))
+    if empty:
+        warnings.append(
+            f"{len(empty)} empty prediction(s), counted as missing (--missing {missing}): "
+            f"{_examples([f'{e.where} ({e.video!r})' for e in empty])}"
+        )
+    if not predicted and missing == "skip":
+        raise ScoreError(f"none of the {len(task_rows)} {task} rows in {label} has a prediction: nothing to score")
+
+    # Score in annotation order, as lmms-eval evaluates the documents.
+    scored: list[tuple[VAURecord, Any]] = []
+    for key, record in task_rows.items():
+        entry = predicted.get(key)
+        if entry is not None:
+            scored.append((record, _parse(task, entry.raw, record)))
+        elif missing == "wrong":
+            scored.append((record, None))
+    values, counts = _metrics(task, scored)
+    report: dict = {
+        "task": task,
+        "predictions": predictions.path,
+        "format": predictions.format,
+        "annotations": annotations_text,
+        "missing_policy": missing,
+        "rows": len(task_rows),
+        "predicted": len(predicted),
+        "scored": len(scored),
+        "missing": len(missing_keys),
+        **values,
+        "counts": counts,
+        "entries": len(predictions.entries),
+        "duplicates": duplicates,
+        "ignored": len(ignored),
+        "empty": len(empty),
+        "video_errors": sum(1 for e in predicted.values() if e.raw.startswith(VIDEO_ERROR_PREFIX)),
+        "warnings": warnings,
+    }
+    return report
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def _value(value: Optional[float]) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
+
+
+def _bases(report: dict) -> dict[str, str]:
+    counts, task, scored = report["counts"], report["task"], report["scored"]
+    if task == "qa":
+        return {
+            "accuracy": f"{counts['correct']} correct of {scored}",
+            "unparsed": f"{counts['unparsed']} of {scored}",
+        }
+    if task == "tag":
+        n = counts["anomalous"]
+        bases = {"mIoU": f"mean IoU over {n} anomalous videos ({counts['no_span']} without a span)"}
+        for t in metrics.IOU_THRESHOLDS:
+            bases[f"R@{t}"] = f"{counts[f'R@{t}']} of {n} with IoU >= {t}"
+        bases["normal_accuracy"] = f"{counts['normal_correct']} of {counts['normal']} normal videos answered [-1, -1]"
+        return bases
+    return {
+        "binary_accuracy": f"{counts['binary_correct']} correct of {scored} (normal vs anomaly)",
+        "multiclass_accuracy": f"{counts['multiclass_correct']} correct of {scored} ({counts['unparsed']} unparsed)",
+    }
+
+
+_POLICY_NOTE = {
+    "error": "every task row has a prediction",
+    "skip": "--missing skip: only the predicted rows",
+    "wrong": "--missing wrong: missing rows count as wrong / IoU 0",
+}
+
+
+def format_table(report: dict) -> str:
+    """The human-readable report: counts, then one line per metric (percent, 2 decimals) with its base."""
+    fmt = "VAU-R1 CSV" if report["format"] == CSV_FORMAT else "lmms-eval samples"
+    lines = [
+        f"vau-plugin score: task {report['task']}",
+        f"  predictions  {report['predictions']} ({fmt}, {report['entries']} entries)",
+        f"  annotations  {report['annotations']}",
+        "",
+        f"{'rows':<20}{report['rows']:>8}  {report['task']} rows in the annotations",
+        f"{'predicted':<20}{report['predicted']:>8}  rows with a prediction",
+        f"{'scored':<20}{report['scored']:>8}  {_POLICY_NOTE[report['missing_policy']]}",
+        f"{'missing':<20}{report['missing']:>8}  rows without a prediction",
+    ]
+    extras = [
+        ("duplicates", "duplicate predictions ignored (first kept)"),
+        ("ignored", "predictions for videos the task does not evaluate"),
+        ("empty", "empty predictions (counted as missing)"),
+        ("video_errors", "responses that are video errors (scored wrong)"),
+    ]
+    lines += [f"{key:<20}{report[key]:>8}  {note}" for key, note in extras if report[key]]
+    lines += ["", f"{'metric':<20}{'value':>8}  over"]
+    bases = _bases(report)
+    for name in TASK_METRICS[report["task"]]:
+        lines.append(f"{name:<20}{_value(report[name]):>8}  {bases[name]}")
+    warnings = report["warnings"]
+    if warnings:
+        lines += ["", f"warnings: {len(warnings)}"]
+        lines += [f"  {w}" for w in warnings[:REPORT_WARNINGS]]
+        if len(warnings) > REPORT_WARNINGS:
+            lines.append(f"  ... and {len(warnings) - REPORT_WARNINGS} more (--json lists all)")
+    return "\n".join(lines)
+
+
+def _json_safe(report: dict) -> dict:
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in report.items()}
+
+
+def run_score(predictions: Any, annotations: Any, task: str, missing: str = "error", as_json: bool = False) -> int:
+    """Exit code of `vau-plugin score`: 0 with the report on stdout, 2 with one message on stderr."""
+    try:
+        report = score_predictions(predictions, annotations, task, missing=missing)
+    except ScoreError as exc:
+        print(f"vau-plugin score: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        print(json.dumps(_json_safe(report), indent=2, allow_nan=False) if as_json else format_table(report), flush=True)
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w")
+    return 0
+
+
+def add_score_parser(sub: Any) -> None:
+    """Register `vau-plugin score` on the CLI's sub-parsers."""
+    p = sub.add_parser(
+        "score",
+        help="score existing predictions (VAU-R1 CSV or lmms-eval --log_samples jsonl) with the plugin's parser and metrics",
+        description=(
+            "Score a prediction file on the rows the lmms-eval vau_bench task evaluates. PREDICTIONS is a VAU-R1 "
+            "prediction CSV ('Video Name' + 'QA answer' / 'Temporal Grounding' / 'CLS answer') or an lmms-eval "
+            "--log_samples jsonl of a vau_bench task."
+        ),
+    )
+    p.add_argument("predictions", help="VAU-R1 prediction CSV or lmms-eval samples jsonl")
+    p.add_argument("--annotations", required=True, help="the VAU-Bench annotation CSV the predictions answer")
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument(
+        "--missing",
+        choices=MISSING_POLICIES,
+        default="error",
+        help="task rows without a prediction: error (default: stop), skip (score only the predicted rows, as "
+        "VAU-R1's TAG evaluator), wrong (count them as wrong / IoU 0, as VAU-R1's QA and CLS evaluators)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object (metrics in percent, counts)")
+    p.set_defaults(func=_run_from_args)
+
+
+def _run_from_args(args: Any) -> int:
+    return run_score(args.predictions, args.annotations, args.task, missing=args.missing, as_json=args.json)
