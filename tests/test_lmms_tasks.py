@@ -10,6 +10,7 @@ import pytest
 from vau_plugin import prompts
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
+from vau_plugin.data.reader import AnnotationError
 from vau_plugin.lmms.docs import MissingVideosError, load_task_docs
 from vau_plugin.lmms.entry import task_dir
 
@@ -156,7 +157,7 @@ def test_real_csv_rows_become_docs_when_videos_exist(tmp_path, monkeypatch, shar
     tag = load_task_docs("tag", "msad")
     assert len(tag) == 240 and sum(not d["is_normal"] for d in tag) == 120  # normal videos asked, not scored
     assert {d["source"] for d in tag} == {"msad"}
-    with pytest.raises(Exception, match="no split 'test_ucf_crime'"):
+    with pytest.raises(Exception, match="reads split.s. test_ucf_crime, but .* holds test_msad only"):
         load_task_docs("qa", "ucf")  # test_ucf_crime.csv is not in the folder
 
 
@@ -180,3 +181,75 @@ def test_all_source_tasks_read_the_splits_named_in_vau_bench_splits(tmp_path, mo
     assert {d["split"] for d in docs} == {"train", "test"}
     monkeypatch.setenv("VAU_BENCH_SPLITS", "test")
     assert len(load_task_docs("cls", "all")) == 12
+
+
+def _videos_for(csv_files, root):
+    """Empty stand-ins named as the videos of `csv_files` (documents only need them to exist)."""
+    import csv
+
+    root.mkdir(parents=True, exist_ok=True)
+    for path in csv_files:
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                (root / row["Video Name"]).touch()
+    return root
+
+
+def test_single_csv_root_serves_only_its_own_split(tmp_path, monkeypatch, shared_vau_bench):
+    """A single CSV as VAU_BENCH_ROOT used to become 720 QA samples labelled as all three splits, and the UCF task
+    scored MSAD rows as UCF. Each document comes from one row, with its true source; other tasks stop."""
+    csv_file = shared_vau_bench / "test_msad.csv"
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(csv_file))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([csv_file], tmp_path / "videos")))
+    docs = load_task_docs("qa", "msad")
+    assert len(docs) == 240 == len({(d["file"], d["row"]) for d in docs})
+    assert {(d["source"], d["split"]) for d in docs} == {("msad", "test_msad")}
+    for source in ("all", "ucf", "ecva"):
+        with pytest.raises(AnnotationError, match="holds test_msad only") as error:
+            load_task_docs("qa", source)
+        assert "vau_bench_qa_msad" in str(error.value) and "VAU_BENCH_ROOT" in str(error.value)
+    monkeypatch.setenv("VAU_BENCH_SPLITS", "test_msad")  # asked for explicitly: the all-source task reads it once
+    assert len(load_task_docs("qa", "all")) == 240
+
+
+def test_a_split_named_twice_is_refused(tmp_path, monkeypatch, shared_vau_bench):
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(shared_vau_bench))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([shared_vau_bench / "test_msad.csv"], tmp_path / "v")))
+    monkeypatch.setenv("VAU_BENCH_SPLITS", "test_msad,test_msad")
+    with pytest.raises(AnnotationError, match="names test_msad more than once"):
+        load_task_docs("qa", "all")
+
+
+def test_two_files_for_one_split_are_refused(tmp_path, monkeypatch, shared_vau_bench):
+    root = tmp_path / "snapshot"
+    for sub in ("annotations", "old"):
+        (root / sub).mkdir(parents=True)
+        shutil.copy(shared_vau_bench / "test_msad.csv", root / sub / "test_msad.csv")
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(root))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([shared_vau_bench / "test_msad.csv"], tmp_path / "v")))
+    with pytest.raises(AnnotationError, match="two annotation files for split 'test_msad'"):
+        load_task_docs("qa", "msad")
+
+
+def test_all_sources_keep_each_row_and_its_source(tmp_path, monkeypatch, shared_vau_bench):
+    files = [shared_vau_bench / f"{split}.csv" for split in ("test_msad", "test_ucf_crime", "test_ecva")]
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(shared_vau_bench))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for(files, tmp_path / "videos")))
+    docs = load_task_docs("tag", "all")
+    assert len(docs) == len({(d["file"], d["row"]) for d in docs})
+    # TAG scores anomalous rows with a span (class -1 with a span included: UCF-Crime has 12) and asks normal rows
+    scored = {s: sum(d["source"] == s and not d["is_normal"] for d in docs) for s in ("msad", "ucf", "ecva")}
+    assert scored == {"msad": 120, "ucf": 124, "ecva": 400}
+    assert {(d["source"], d["split"]) for d in docs} == {
+        ("msad", "test_msad"), ("ucf", "test_ucf_crime"), ("ecva", "test_ecva")}
+
+
+def test_a_per_source_task_refuses_rows_of_another_source(tmp_path, monkeypatch, shared_vau_bench):
+    root = tmp_path / "ann"
+    root.mkdir()
+    text = (shared_vau_bench / "test_msad.csv").read_text(encoding="utf-8")
+    (root / "test_msad.csv").write_text(text.replace("\nAssault_2.mp4,", "\nucf_Assault_2.mp4,", 1), encoding="utf-8")
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(root))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([root / "test_msad.csv"], tmp_path / "v")))
+    with pytest.raises(AnnotationError, match="name videos of another source.*ucf_Assault_2.mp4"):
+        load_task_docs("qa", "msad")

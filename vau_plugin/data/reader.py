@@ -556,35 +556,75 @@ def download_hub_dataset(repo_id: str) -> Path:
         return local
 
 
+def _by_stem(files: list[Path], where: PathLike) -> dict[str, Path]:
+    """stem -> file; two files with one stem (a hub snapshot's sub-folders, a copy) is an error, not a choice."""
+    stems: dict[str, Path] = {}
+    for path in files:
+        if path.stem in stems:
+            raise AnnotationError(
+                f"{where}: two annotation files for split {path.stem!r}: {stems[path.stem]} and {path}; "
+                "keep one, or point at the folder that holds the one you mean"
+            )
+        stems[path.stem] = path
+    return stems
+
+
 def _select_split(files: list[Path], split: Optional[str], where: PathLike) -> list[Path]:
     if split is None:
         return files
-    chosen = [p for p in files if p.stem == split]
-    if not chosen:
-        available = ", ".join(p.stem for p in files) or "none"
+    stems = _by_stem(files, where)
+    if split not in stems:
+        available = ", ".join(stems) or "none"
         raise AnnotationError(f"{where}: no split {split!r}; available splits: {available}")
-    return chosen
+    return [stems[split]]
+
+
+def split_files(source: PathLike) -> dict[str, Path]:
+    """`split_files(source) -> {split: csv path}`: the annotation files a source holds, by split (file stem).
+
+    `source` is a CSV (one split, its stem), a directory of CSVs or a hub dataset id. Raises AnnotationError
+    when the source cannot be read or two files share a stem.
+    """
+    text = os.fspath(source)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return {path.stem: path}
+    directory = _source_directory(text)
+    files = _csv_files(directory)
+    if not files:
+        raise AnnotationError(f"{text}: no .csv files found in {directory}")
+    return _by_stem(files, text)
+
+
+def _source_directory(text: str) -> Path:
+    """The local directory of a directory or hub-id source; AnnotationError for anything else."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return path
+    if is_hub_id(text):
+        return download_hub_dataset(text)
+    if path.exists():
+        raise AnnotationError(f"{path}: neither a file nor a directory")
+    raise AnnotationError(f"{path}: no such file or directory (nor a hub dataset id of the form owner/name)")
 
 
 def read_source(source: PathLike, *, split: Optional[str] = None) -> list[ReadResult]:
     """`read_source(source, *, split=None) -> list[ReadResult]`, one per CSV read.
 
     `source` is a CSV file, a directory of CSVs (split = file stem) or a hub dataset id `owner/name`; an
-    existing path always wins over a hub id. For a directory or hub id `split` selects one file by stem;
-    for a single file it names the split.
+    existing path always wins over a hub id. `split` selects one file by stem; a single file is its own
+    split (asking it for another is an error: a file's rows never take another split's name).
     """
     text = os.fspath(source)
     path = Path(text).expanduser()
     if path.is_file():
-        return [read_csv(path, split=split)]
-    if path.is_dir():
-        directory = path
-    elif is_hub_id(text):
-        directory = download_hub_dataset(text)
-    elif path.exists():
-        raise AnnotationError(f"{path}: neither a file nor a directory")
-    else:
-        raise AnnotationError(f"{path}: no such file or directory (nor a hub dataset id of the form owner/name)")
+        if split is not None and split != path.stem:
+            raise AnnotationError(
+                f"{path}: is one annotation file, split {path.stem!r}; split {split!r} was asked for "
+                "(to choose a split, pass the folder that holds the CSVs)"
+            )
+        return [read_csv(path)]
+    directory = _source_directory(text)
     files = _csv_files(directory)
     if not files:
         raise AnnotationError(f"{text}: no .csv files found in {directory}")

@@ -20,8 +20,8 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from vau_plugin.data.reader import AnnotationError, load_records
-from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.reader import AnnotationError, load_records, split_files
+from vau_plugin.data.schema import NORMAL_CLASS, SPLIT_FILE_SOURCES, VAURecord
 from vau_plugin.data.videos import resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
@@ -31,7 +31,7 @@ DEFAULT_HUB_ID = "7xiang/VAU-Bench"
 MINI = "mini"
 ALL = "all"
 # Task source name -> the published test split holding it.
-TEST_SPLITS: dict[str, str] = {"msad": "test_msad", "ucf": "test_ucf_crime", "ecva": "test_ecva"}
+TEST_SPLITS: dict[str, str] = {source: split for split, source in SPLIT_FILE_SOURCES.items()}
 NO_SPAN = [-1.0, -1.0]
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,11 @@ def _doc(record: VAURecord, task: str, video_path: Path, source: str) -> dict:
     return {
         "video": record.video,
         "video_path": str(video_path),
-        "source": record.source or source,
+        # the dataset the row comes from (video-name prefix, else its file), never the task's label
+        "source": record.source or (MINI if source == MINI else "unknown"),
         "split": record.split,
+        "file": record.file,
+        "row": record.row,
         "task": task,
         "question": record.question or "",
         "options": list(record.options) if record.options else ["", "", "", ""],
@@ -83,27 +86,68 @@ def _video_root() -> Path:
     )
 
 
-def _records(source: str) -> tuple[list[VAURecord], Path]:
+def configured_splits() -> list[str]:
+    """The CSV stems `VAU_BENCH_SPLITS` names (empty when unset); a stem named twice is an error, since it would
+    evaluate every row of that split twice."""
+    stems = [stem.strip() for stem in os.environ.get(ENV_SPLITS, "").split(",") if stem.strip()]
+    repeated = sorted({stem for stem in stems if stems.count(stem) > 1})
+    if repeated:
+        raise AnnotationError(f"{ENV_SPLITS}={os.environ[ENV_SPLITS]!r} names {', '.join(repeated)} more than once")
+    return stems
+
+
+def _root_setting(annotations: str) -> str:
+    return f"{ENV_ANNOTATIONS}={annotations}" if os.environ.get(ENV_ANNOTATIONS) else f"{ENV_ANNOTATIONS} is unset"
+
+
+def task_name(task: str, source: str) -> str:
+    """The lmms-eval task name of a task on a source: vau_bench_qa, vau_bench_qa_msad, ..."""
+    return f"vau_bench_{task}" if source == ALL else f"vau_bench_{task}_{source}"
+
+
+def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
+    """Every row of the splits a task source reads, each once, from its own file; and the video root.
+
+    A root that lacks a split the task needs stops the task with a message saying what it has and what to do
+    (a single CSV is one split: it never stands in for the others).
+    """
     if source == MINI:
         from vau_plugin.data.mini_bench import bundled_mini_bench
 
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"
     if source == ALL:
-        configured = [stem.strip() for stem in os.environ.get(ENV_SPLITS, "").split(",") if stem.strip()]
-        splits = configured or list(TEST_SPLITS.values())
+        splits = configured_splits() or list(TEST_SPLITS.values())
     elif source in TEST_SPLITS:
         splits = [TEST_SPLITS[source]]
     else:
         raise ValueError(f"unknown VAU-Bench source {source!r}; expected one of all, mini, {', '.join(TEST_SPLITS)}")
     annotations = _annotation_source()
-    records: list[VAURecord] = []
-    for split in splits:
-        try:
-            records.extend(load_records(annotations, split=split))
-        except AnnotationError as error:
-            setting = f"{ENV_ANNOTATIONS}={annotations}" if os.environ.get(ENV_ANNOTATIONS) else f"{ENV_ANNOTATIONS} is unset"
-            raise AnnotationError(f"{error} ({setting}; set it to a folder of VAU-Bench CSVs)") from None
+    try:
+        files = split_files(annotations)
+    except AnnotationError as error:
+        raise AnnotationError(f"{error} ({_root_setting(annotations)}; set it to a folder of VAU-Bench CSVs)") from None
+    absent = [split for split in splits if split not in files]
+    if absent:
+        hint = (
+            f"the task of that split, {task_name(task, SPLIT_FILE_SOURCES[next(iter(files))])}"
+            if len(files) == 1 and next(iter(files)) in SPLIT_FILE_SOURCES
+            else f"{ENV_SPLITS}=<stems> with the all-source tasks"
+        )
+        raise AnnotationError(
+            f"{task_name(task, source)} reads split(s) {', '.join(splits)}, but {_root_setting(annotations)} holds "
+            f"{', '.join(files)} only. Point {ENV_ANNOTATIONS} at the folder holding {', '.join(f + '.csv' for f in absent)}, "
+            f"or use {hint}."
+        )
+    records = [record for split in splits for record in load_records(files[split])]
+    if source in TEST_SPLITS:
+        foreign = [r for r in records if r.source not in (None, source)]
+        if foreign:
+            examples = ", ".join(f"{r.file} row {r.row} ({r.video!r}: {r.source})" for r in foreign[:3])
+            raise AnnotationError(
+                f"{task_name(task, source)}: {len(foreign)} row(s) of {TEST_SPLITS[source]} name videos of another "
+                f"source, e.g. {examples}"
+            )
     return records, _video_root()
 
 
@@ -118,24 +162,29 @@ def _log_once(message: str) -> None:
 
 
 def load_task_docs(task: str, source: str) -> list[dict]:
-    """The lmms-eval documents of one VAU-Bench task ("qa", "tag", "cls", "reason") on one source.
+    """The lmms-eval documents of one VAU-Bench task ("qa", "tag", "cls", "reason") on one source: one per
+    annotation row the task uses, each carrying its true source, split, file and row.
 
-    Raises MissingVideosError naming how many videos are missing and where they were looked for.
+    Raises AnnotationError when the annotations cannot serve the task, MissingVideosError naming how many
+    videos are missing and where they were looked for.
     """
-    with _LOCK:
-        records, video_root = _records(source)
-    selected = [r for r in records if wants(r, task)]
-    if not selected:
-        raise ValueError(f"no VAU-Bench rows usable for task {task!r} on source {source!r}")
-    resolution = resolve_videos(selected, video_root)
-    if resolution.missing or resolution.errors:
-        message = (
-            f"vau_bench {task}/{source}: {len(resolution.missing) + len(resolution.errors)} of {len(selected)} "
-            f"videos not found. {resolution.describe()} Set {ENV_VIDEOS} to the folder that holds them."
-        )
+    name = task_name(task, source)
+    try:
+        with _LOCK:
+            records, video_root = _records(task, source)
+        selected = [r for r in records if wants(r, task)]
+        if not selected:
+            raise AnnotationError(f"{name}: none of the {len(records)} annotation rows is usable for {task}")
+        resolution = resolve_videos(selected, video_root)
+        if resolution.missing or resolution.errors:
+            raise MissingVideosError(
+                f"{name}: {len(resolution.missing) + len(resolution.errors)} of {len(selected)} videos not found. "
+                f"{resolution.describe()} Set {ENV_VIDEOS} to the folder that holds them."
+            )
+    except (AnnotationError, MissingVideosError) as error:
         # lmms-eval retries dataset loading and then reports only "RetryError": say it plainly first.
-        _log_once(message)
-        raise MissingVideosError(message)
+        _log_once(str(error))
+        raise
     return [_doc(r, task, resolution.found[r.video], source) for r in selected]
 
 
