@@ -45,7 +45,7 @@ def test_quick_config_overrides_only_what_it_names(run):
 def test_each_variant_trains_and_evaluates_with_its_own_motion_settings(run, tmp_path):
     config = run.load_config(run.DEFAULT_CONFIG, quick=False)
     motion = config["motion"]
-    assert run.motion_keys("none", motion, None) == {"template": "qwen2_vl"}
+    assert run.motion_keys("none", motion, None) == {"template": "qwen2_vl_vau"}
     fixed = run.motion_keys("fixed", motion, None)
     assert fixed["template"] == "qwen2_vl_motion" and (fixed["vau_motion_m"], fixed["vau_motion_n"]) == (motion["m"], motion["n"])
     assert "vau_motion_learnable" not in fixed

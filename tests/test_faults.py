@@ -73,6 +73,68 @@ def test_truncated_and_zero_length_videos_are_recorded_per_sample_and_the_rest_i
     assert f"doc {order.index(faststart_half.name)}: video skipped" in log
 
 
+def _one_frame_clip(target: Path) -> None:
+    frame = load_video(GOOD_CLIP, cache=False).frames[:1].permute(0, 2, 3, 1).numpy()
+    write_mp4(target, frame, fps=10.0)
+
+
+def _png_named_mp4(target: Path) -> None:
+    from PIL import Image
+
+    Image.fromarray(load_video(GOOD_CLIP, cache=False).frames[0].permute(1, 2, 0).numpy()).save(target, format="PNG")
+
+
+def _last_frames_cut(target: Path) -> None:
+    """A faststart copy whose last few frames are cut off: decodable but for its tail (within the decoder's
+    tolerance, which repeats the last decoded frame)."""
+    frames = load_video(GOOD_CLIP, cache=False).frames.permute(0, 2, 3, 1).numpy()
+    full = target.with_suffix(".full.mp4")
+    write_mp4(full, np.repeat(frames, 4, axis=0), fps=10.0, faststart=True, crf=30)
+    data = full.read_bytes()
+    target.write_bytes(data[: len(data) - 100])
+    full.unlink()
+
+
+def test_unusual_videos_are_read_and_video_errors_are_counted_in_the_results(tmp_path, tiny_model_dir, shared_vau_bench):
+    """A 1-frame clip, a PNG named .mp4 and a file missing its last frames used to be flagged video_error (qwen-vl-utils'
+    torchvision fallback is gone in torchvision 0.26) although the plugin's decoder reads them; and no results file
+    said how many samples had a video error."""
+    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=5, corrupt=0)
+    order = [row.split(",")[0] for row in (annotations / "test_msad.csv").read_text(encoding="utf-8").splitlines()[1:]]
+    _one_frame_clip(videos / order[0])
+    _png_named_mp4(videos / order[1])
+    _last_frames_cut(videos / order[2])
+    (videos / order[3]).write_bytes(b"")
+    out = tmp_path / "out"
+    cmd = [
+        LMMS_EVAL, "--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir},{CPU_ARGS}",
+        "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=4", "--batch_size", "2",
+        "--output_path", str(out), "--log_samples",
+    ]  # fmt: skip
+    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    samples = {s["accuracy"]["video"]: s["accuracy"] for s in _samples(out, "vau_bench_qa_msad")}
+    assert [samples[name]["video_error"] for name in order] == [False, False, False, True, False]
+    assert _results(out)["results"]["vau_bench_qa_msad"]["video_errors,none"] == 1.0
+    assert "read_video" not in proc.stdout + proc.stderr
+
+
+def test_a_run_whose_videos_all_fail_stops_with_one_message(tmp_path, tiny_model_dir, shared_vau_bench):
+    """720 empty files used to give "accuracy 0" and exit status 0."""
+    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=3, corrupt=0)
+    for video in videos.iterdir():
+        video.write_bytes(b"")
+    out = tmp_path / "out"
+    cmd = [
+        LMMS_EVAL, "--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir},{CPU_ARGS}",
+        "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=4", "--output_path", str(out),
+    ]  # fmt: skip
+    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    assert proc.returncode != 0
+    assert "none of the 3 samples could be run" in proc.stderr and "video file is empty" in proc.stderr
+    assert not list(out.rglob("*_results.json"))
+
+
 # A reward function that holds step 3 (the first step after checkpoint-2) until the test kills the run, so that the
 # SIGKILL lands inside a training step whatever the machine's speed; on the resumed run it is a plain zero reward.
 STALL_MODULE = """

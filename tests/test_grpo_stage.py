@@ -122,12 +122,13 @@ def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
 
 
 def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):
-    """The same SFT run with and without the start-up hook (VAU_PLUGIN_NO_HOOK=1): identical losses."""
+    """The same SFT run with and without the start-up hook (VAU_PLUGIN_NO_HOOK=1): identical losses. (LLaMA-Factory's
+    own `qwen2_vl` template: the plugin's `qwen2_vl_vau` exists only with the hook.)"""
     ws = grpo_workspace
     losses = {}
     for hook, env in (("on", _env()), ("off", _env(VAU_PLUGIN_NO_HOOK="1"))):
         out = tmp_path / f"sft_{hook}"
-        _train(ws, "vau_r1_sft_tiny.yaml", out, env=env)
+        _train(ws, "vau_r1_sft_tiny.yaml", out, env=env, template="qwen2_vl")
         losses[hook] = [e["loss"] for e in _state(out)["log_history"] if "loss" in e]
     assert len(losses["on"]) == 2 and losses["on"][0] > 0
     assert losses["on"] == losses["off"]

@@ -101,7 +101,7 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     assert "--force" in capsys.readouterr().err
     grpo = yaml.safe_load((tmp_path / "vau_r1_grpo.yaml").read_text())
     assert grpo["stage"] == "grpo" and grpo["num_generations"] == 4 and grpo["beta"] == 0.04
-    assert grpo["learning_rate"] == 1e-6 and grpo["video_fps"] == 2.0 and grpo["template"] == "qwen2_vl"
+    assert grpo["learning_rate"] == 1e-6 and grpo["video_fps"] == 2.0 and grpo["template"] == "qwen2_vl_vau"
     assert yaml.safe_load((tmp_path / "vau_r1_sft.yaml").read_text())["stage"] == "sft"
     tiny = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text())
     assert (tiny["model_name_or_path"], tiny["dataset_dir"]) == (".demo/tiny_model", ".demo/data")

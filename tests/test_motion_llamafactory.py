@@ -47,6 +47,7 @@ def lf(tiny_model_dir):
         "processor": modules["processor"],
         "motion": get_template_and_fix_tokenizer(tokenizer, DataArguments(template=lf_motion.TEMPLATE_NAME)),
         "plain": get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl")),
+        "vau": get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl_vau")),
     }
 
 
@@ -100,7 +101,7 @@ def test_a_real_mp4_gives_the_expected_tokens_and_prompted_frames(lf, tmp_path, 
     monkeypatch.setattr(processor, "video_fps", video_fps, raising=False)
     video = moving_bar_clip(tmp_path / "clip.mp4")  # 12 frames at 4 fps = 3 s
     input_ids, mm = encode(lf["motion"], lf["tokenizer"], processor, video)
-    plain_ids, plain_mm = encode(lf["plain"], lf["tokenizer"], processor, video)
+    plain_ids, plain_mm = encode(lf["vau"], lf["tokenizer"], processor, video)  # same decoder, no motion
 
     grid = mm["video_grid_thw"]
     merge = processor.video_processor.merge_size
@@ -114,7 +115,7 @@ def test_a_real_mp4_gives_the_expected_tokens_and_prompted_frames(lf, tmp_path, 
 
     # the model sees FrameMotionPrompt.prompt of T+1 evenly spaced frames (decoded independently here)
     source = decode_all(video)
-    picks = np.linspace(0, len(source) - 1, expected_frames + 1).astype(int)
+    picks = torch.linspace(0, len(source) - 1, expected_frames + 1).round().long().numpy()
     clip = torch.from_numpy(source[picks]).permute(0, 3, 1, 2)
     expected = FrameMotionPrompt.from_settings(m=0.4, n=-0.1).prompt(clip).float()
     geometry = PatchGeometry(merge_size=merge)
@@ -131,7 +132,7 @@ def test_learnable_mode_leaves_frames_to_the_model(lf, tmp_path, monkeypatch):
     monkeypatch.setenv("VAU_MOTION_LEARNABLE", "true")
     video = moving_bar_clip(tmp_path / "clip.mp4")
     _, mm = encode(lf["motion"], lf["tokenizer"], lf["processor"], video)
-    _, plain = encode(lf["plain"], lf["tokenizer"], lf["processor"], video)
+    _, plain = encode(lf["vau"], lf["tokenizer"], lf["processor"], video)
     assert torch.equal(mm["pixel_values_videos"], plain["pixel_values_videos"])
 
 

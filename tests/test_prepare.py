@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from vau_plugin.budget import budget_for
 from vau_plugin.data import load_records
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.prepare import add_prepare_parser, prepare_dataset
@@ -159,7 +160,8 @@ def test_eval_prompt_style_puts_the_video_first_and_asks_the_lmms_eval_think_pro
         for before, after in zip(trained, evaluated):
             record = by_video[after["video_id"]]
             expected = eval_prompt(after["task"], think=True, question=record.question, options=record.options)
-            assert after["messages"][0]["content"] == "<video>" + expected
+            label = "Video 1: " if budget_for(after["task"]).add_vision_id else ""  # the QA chat template's add_vision_id
+            assert after["messages"][0]["content"] == label + "<video>" + expected
             assert before["messages"][0]["content"].endswith("<video>")
             assert after["messages"][1] == before["messages"][1]  # same targets, only the instruction differs
             assert {k: v for k, v in after.items() if k != "messages"} == {k: v for k, v in before.items() if k != "messages"}
@@ -175,4 +177,4 @@ def test_unknown_prompt_style_is_refused(tmp_path, capsys):
     args = _parse(["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
                    "--out", str(tmp_path / "o"), "--tasks", "qa", "--prompt-style", "eval"])
     assert args.func(args) == 0
-    assert _rows(tmp_path / "o", "grpo_qa.json")[0]["messages"][0]["content"].startswith("<video>\n")
+    assert _rows(tmp_path / "o", "grpo_qa.json")[0]["messages"][0]["content"].startswith("Video 1: <video>\n")

@@ -1,8 +1,8 @@
-"""What a model is trained on (LLaMA-Factory's qwen2_vl template and mm_plugin, `prepare --prompt-style eval`)
-is what it is evaluated on (lmms-eval's `vau_bench_*_think` tasks through `vau_qwen2_5_vl`): the same token ids,
-the same video grid, the same time step of the temporal position ids, nearly the same pixels. Checked on a
-motion-bench clip with the video settings of experiments/motion_vau/config.json, the setting in which a model
-trained from scratch depends on it."""
+"""What a model is trained on (LLaMA-Factory, template `qwen2_vl_vau`, `prepare --prompt-style eval`) is what it is
+evaluated on (lmms-eval's `vau_bench_*_think` tasks through `vau_qwen2_5_vl`): the same token ids, the same video
+grid, the same time step of the temporal position ids and the same pixels, because one decoder serves both.
+Checked on a motion-bench clip (128x96, 8 s at 5 fps) with the video settings of experiments/motion_vau/config.json
+and with the VAU-R1 paper's evaluation budgets (vau_plugin.budget), expressed as LLaMA-Factory keys."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, budget_for
 from vau_plugin.data.motion_bench import LMMS_SPLIT, make_motion_bench
 from vau_plugin.data.prepare import prepare_dataset
-from vau_plugin.lmms.model import VideoHookProcessor, sampled_fps
 
 REPO = Path(__file__).resolve().parents[1]
-VIDEO = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["video"]
+EXPERIMENT = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["video"]
+# A real Qwen2.5-VL checkpoint's video processor range (preprocessor_config.json); the tiny model's is smaller.
+CHECKPOINT_RANGE = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 16384}
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +29,22 @@ def bench(tmp_path_factory):
     return root
 
 
-def llamafactory_inputs(model_dir: Path, row: dict) -> tuple[list[int], dict]:
+def llamafactory_inputs(model_dir: Path, row: dict, video: dict, processor_range: dict | None = None) -> tuple[list[int], dict]:
     """Token ids and video tensors of one SFT row the way `llamafactory-cli train` builds them."""
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
     from transformers import AutoProcessor
 
+    from vau_plugin.llamafactory.mm_plugin import register
+
+    register()
     processor = AutoProcessor.from_pretrained(model_dir)
-    template = get_template_and_fix_tokenizer(processor.tokenizer, DataArguments(template="qwen2_vl"))
+    if processor_range:
+        processor.video_processor.size = dict(processor_range)
+    template = get_template_and_fix_tokenizer(processor.tokenizer, DataArguments(template="qwen2_vl_vau"))
     # the attributes LLaMA-Factory's loader sets on the processor from the model arguments
     settings = dict(image_max_pixels=768 * 768, image_min_pixels=32 * 32, image_do_pan_and_scan=False,
-                    crop_to_patches=False, use_audio_in_video=False, **VIDEO)  # fmt: skip
+                    crop_to_patches=False, use_audio_in_video=False, **video)  # fmt: skip
     for key, value in settings.items():
         setattr(processor, key, value)
     messages = template.mm_plugin.process_messages([dict(m) for m in row["messages"]], [], row["videos"], [], processor)
@@ -45,61 +52,89 @@ def llamafactory_inputs(model_dir: Path, row: dict) -> tuple[list[int], dict]:
     return prompt_ids, template.mm_plugin._get_mm_inputs([], row["videos"], [], processor)
 
 
-def lmms_eval_inputs(model_dir: Path, task_name: str, video_name: str, monkeypatch, bench: Path) -> dict:
-    """The processor output of lmms-eval's chat qwen2_5_vl for one document of a real task object."""
+@pytest.fixture(scope="module")
+def evaluators(tiny_model_dir):
+    """vau_qwen2_5_vl models by model_args, built once (loading the tiny model is the slow part)."""
+    from vau_plugin.lmms.model import VAUQwen2_5_VL
+
+    made: dict[str, VAUQwen2_5_VL] = {}
+
+    def get(**model_args) -> VAUQwen2_5_VL:
+        key = json.dumps(model_args, sort_keys=True)
+        if key not in made:
+            made[key] = VAUQwen2_5_VL(pretrained=str(tiny_model_dir), device="cpu", **model_args)
+        return made[key]
+
+    return get
+
+
+def lmms_eval_inputs(model, task_name: str, video_name: str, monkeypatch, bench: Path) -> dict:
+    """The processor output of `vau_qwen2_5_vl` for one document of a real lmms-eval task object."""
     from lmms_eval.protocol import ChatMessages
     from lmms_eval.tasks import TaskManager, get_task_dict
-    from qwen_vl_utils import process_vision_info
-    from transformers import AutoProcessor
 
     monkeypatch.setenv("VAU_BENCH_ROOT", str(bench))
     monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(bench / "videos"))
     monkeypatch.setenv("VAU_BENCH_SPLITS", LMMS_SPLIT)
     task = get_task_dict([task_name], TaskManager(), task_type="chat")[task_name]  # as for vau_qwen2_5_vl
     doc = next(d for d in task.test_docs() if d["video"] == video_name)
-    messages = ChatMessages(messages=task.doc_to_messages(doc))
-    video_kwargs = {"max_pixels": VIDEO["video_max_pixels"], "min_pixels": VIDEO["video_min_pixels"], "fps": VIDEO["video_fps"]}
-    hf_messages = [messages.to_hf_messages(video_kwargs=video_kwargs)]
-    processor = VideoHookProcessor(AutoProcessor.from_pretrained(model_dir))
-    text = processor.apply_chat_template(hf_messages, tokenize=False, add_generation_prompt=True)
-    _, videos, _ = process_vision_info(hf_messages, return_video_kwargs=True, return_video_metadata=True)
-    frames, metadata = zip(*videos)
-    return processor(text=text, videos=list(frames), video_metadata=list(metadata), return_tensors="pt")
+    text, videos = model.prepare(doc, ChatMessages(messages=task.doc_to_messages(doc)))
+    return model.inputs([text], videos)
+
+
+def assert_same(evaluated: dict, train_ids: list[int], train_video: dict) -> None:
+    assert evaluated["input_ids"][0].tolist() == train_ids
+    assert evaluated["video_grid_thw"].tolist() == train_video["video_grid_thw"].tolist()
+    assert list(evaluated["second_per_grid_ts"]) == pytest.approx(list(train_video["second_per_grid_ts"]))
+    assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])  # one decoder: same pixels
 
 
 @pytest.mark.parametrize("task", ["qa", "tag"])
-def test_training_and_evaluation_inputs_agree(bench, tiny_model_dir, monkeypatch, task):
-    rows = json.loads((bench / "lf" / f"sft_{task}.json").read_text())
-    row = rows[0]
-    train_ids, train_video = llamafactory_inputs(tiny_model_dir, row)
-    evaluated = lmms_eval_inputs(tiny_model_dir, f"vau_bench_{task}_think", row["video_id"], monkeypatch, bench)
+def test_experiment_settings_agree(bench, tiny_model_dir, evaluators, monkeypatch, task):
+    row = json.loads((bench / "lf" / f"sft_{task}.json").read_text())[0]
+    train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, EXPERIMENT)
+    model = evaluators(fps=EXPERIMENT["video_fps"], max_num_frames=EXPERIMENT["video_maxlen"],
+                       min_pixels=EXPERIMENT["video_min_pixels"], max_pixels=EXPERIMENT["video_max_pixels"])  # fmt: skip
+    evaluated = lmms_eval_inputs(model, f"vau_bench_{task}_think", row["video_id"], monkeypatch, bench)
+    assert_same(evaluated, train_ids, train_video)
+    assert evaluated["video_grid_thw"][0, 0].item() * 2 == 14  # 8 s at 1.75 fps -> 14 frames (video_maxlen)
+    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(2 / (14 / 8.0))
+
+
+def paper_keys(task: str) -> dict:
+    """LLaMA-Factory keys that reproduce the paper's evaluation budget of `task` (README: train as you evaluate).
+    The processor's own floor (VAU-R1: 256·28²) is the frame floor, since it enlarges anything smaller."""
+    budget = budget_for(task)
+    return {"video_fps": budget.fps, "video_maxlen": budget.max_frames, "video_max_pixels": budget.max_pixels,
+            "video_min_pixels": max(budget.min_pixels, PROCESSOR_MIN_PIXELS)}  # fmt: skip
+
+
+def test_paper_tag_budget_agrees(bench, tiny_model_dir, evaluators, monkeypatch):
+    row = json.loads((bench / "lf" / "sft_tag.json").read_text())[0]
+    train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, paper_keys("tag"), CHECKPOINT_RANGE)
+    evaluated = lmms_eval_inputs(evaluators(), "vau_bench_tag_think", row["video_id"], monkeypatch, bench)
+    assert_same(evaluated, train_ids, train_video)
+    # 2 fps x 8 s = 16 frames; 96x128 enlarged to >= 256·28² px: 392x532 -> 28x38 patches
+    assert evaluated["video_grid_thw"].tolist() == [[8, 28, 38]]
+    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(1.0)
+
+
+def test_paper_qa_budget_agrees_but_for_the_reference_time_step(bench, tiny_model_dir, evaluators, monkeypatch):
+    row = json.loads((bench / "lf" / "sft_qa.json").read_text())[0]
+    train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, paper_keys("qa"), CHECKPOINT_RANGE)
+    evaluated = lmms_eval_inputs(evaluators(), "vau_bench_qa_think", row["video_id"], monkeypatch, bench)
+    # 1 fps x 8 s = 8 frames at 128·28² <= px, then the processor's 256·28² floor: 392x532
+    assert evaluated["video_grid_thw"].tolist() == train_video["video_grid_thw"].tolist() == [[4, 28, 38]]
+    assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])
+    # VAU-R1's QA script labels the video ("Video 1: "; `prepare --prompt-style eval` writes it too) and passes no
+    # fps (the processor then assumes 2 fps): the evaluation reproduces both; training encodes the real 1-fps step.
     assert evaluated["input_ids"][0].tolist() == train_ids
-    assert evaluated["video_grid_thw"].tolist() == train_video["video_grid_thw"].tolist()
-    assert evaluated["video_grid_thw"][0, 0].item() * 2 == round(VIDEO["video_fps"] * 8)  # all frames of the 8-s clip
-    assert list(evaluated["second_per_grid_ts"]) == pytest.approx(list(train_video["second_per_grid_ts"]))
-    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(2 / VIDEO["video_fps"])
-    difference = (evaluated["pixel_values_videos"] - train_video["pixel_values_videos"]).abs()
-    assert difference.mean().item() < 0.05  # two resize paths (PIL then processor vs torchvision), same frames
+    assert "Video 1: <|vision_start|>" in evaluators().processor.tokenizer.decode(train_ids)
+    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(1.0)
+    assert float(train_video["second_per_grid_ts"][0]) == pytest.approx(2.0)
 
 
-def test_upstream_processor_call_would_encode_two_fps(bench, tiny_model_dir):
-    """Without the wrapper the processor falls back to 2 fps: the reason VideoHookProcessor passes fps."""
-    from qwen_vl_utils import process_vision_info
-    from transformers import AutoProcessor
-
-    video = str(next((bench / "videos").glob("*.mp4")))
-    messages = [[{"role": "user", "content": [{"type": "video", "video": video, "fps": 1.25, "max_pixels": 3136, "min_pixels": 3136}]}]]
-    _, videos, _ = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True)
-    frames, metadata = zip(*videos)
-    processor = AutoProcessor.from_pretrained(tiny_model_dir)
-    plain = processor(text=["<|vision_start|><|video_pad|><|vision_end|>"], videos=list(frames), video_metadata=list(metadata))
-    wrapped = VideoHookProcessor(processor)(text=["<|vision_start|><|video_pad|><|vision_end|>"], videos=list(frames), video_metadata=list(metadata))
-    assert sampled_fps(metadata[0]) == pytest.approx(1.25)
-    assert list(plain["second_per_grid_ts"]) == [1.0]
-    assert list(wrapped["second_per_grid_ts"]) == pytest.approx([2 / 1.25])
-
-
-def test_sampled_fps_needs_complete_metadata():
-    assert sampled_fps({"fps": 5.0, "frames_indices": list(range(14)), "total_num_frames": 40}) == pytest.approx(1.75)
-    assert sampled_fps({"fps": 5.0, "frames_indices": None, "total_num_frames": 40}) is None
-    assert sampled_fps({}) is None
+def test_processor_range_follows_the_budget(tiny_model_dir, evaluators):
+    model = evaluators()
+    size = model.processor.video_processor.size
+    assert (size["shortest_edge"], size["longest_edge"]) == (PROCESSOR_MIN_PIXELS, PROCESSOR_MAX_PIXELS)

@@ -84,6 +84,31 @@ def test_real_msad_counts(shared_vau_bench):
     assert report["sources"] == {"msad": 240}
 
 
+# UCF-Crime test: 12 of its 39 rows without class, question or description still carry a valid span;
+# a missing class is "not Normal", so they serve TAG (DESIGN.md; issue 11): 112 + 12 = 124.
+@pytest.mark.parametrize(
+    "split, usable",
+    [
+        ("val", {"qa": 734, "tag": 339, "cls": 734, "reason": 734}),
+        ("test_msad", {"qa": 240, "tag": 120, "cls": 240, "reason": 240}),
+        ("test_ucf_crime", {"qa": 251, "tag": 124, "cls": 251, "reason": 251}),
+        ("test_ecva", {"qa": 438, "tag": 400, "cls": 438, "reason": 438}),
+    ],
+)
+def test_real_usable_counts(shared_vau_bench, split, usable):
+    assert validate_json(shared_vau_bench / f"{split}.csv")["usable"] == usable
+
+
+def test_missing_class_with_a_span_counts_for_tag(tmp_path):
+    path = write_csv(
+        tmp_path / "test_msad.csv",
+        [{"Anomaly Class": "-1"}, {"Anomaly Class": ""}, {"Anomaly Class": "-1", "Start Time": "-1", "End Time": "-1"}],
+    )
+    report = validate_json(path)
+    assert report["errors"] == [] and report["warnings"] == []
+    assert report["usable"] == {"qa": 3, "tag": 2, "cls": 0, "reason": 3}
+
+
 def test_real_directory_json(shared_vau_bench):
     report = validate_json(shared_vau_bench)
     assert report["rows"] == sum(REAL_ROWS.values())
@@ -124,6 +149,23 @@ def test_videos_option(shared_vau_bench, tmp_path, clip):
     assert report["videos"]["missing_examples"][0] not in names
     done = validate(shared_vau_bench / "test_msad.csv", "--videos", tmp_path)
     assert "videos: 3 of 240 found, 237 missing" in done.stdout
+
+
+def test_videos_present_but_undecodable_are_reported_apart_from_missing(shared_vau_bench, tmp_path, clip):
+    with open(shared_vau_bench / "test_msad.csv", newline="", encoding="utf-8") as handle:
+        names = [row["Video Name"].strip() for row in csv.DictReader(handle)][:4]
+    shutil.copyfile(clip, tmp_path / names[0])
+    (tmp_path / names[1]).write_bytes(b"")  # empty
+    (tmp_path / names[2]).write_bytes(b"not a video at all " * 100)  # garbage
+    (tmp_path / names[3]).write_bytes(clip.read_bytes()[:200])  # cut off in its header
+    report = validate_json(shared_vau_bench / "test_msad.csv", "--videos", tmp_path)
+    videos = report["videos"]
+    assert (videos["found"], videos["missing"], videos["undecodable"]) == (4, 236, 3)
+    assert videos["undecodable_examples"] == names[1:]
+    assert sum("present but cannot be decoded" in e for e in report["errors"]) == 3
+    assert any(names[1] in e and "empty" in e for e in report["errors"])
+    done = validate(shared_vau_bench / "test_msad.csv", "--videos", tmp_path)
+    assert "3 of the 4 found cannot be decoded" in done.stdout
 
 
 def test_missing_video_root_fails_cleanly(shared_vau_bench, tmp_path):

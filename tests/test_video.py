@@ -491,3 +491,51 @@ def test_sample_indices_is_pure(clips):
     indices, timestamps = sample_indices(info, SamplingConfig())
     assert (indices, timestamps) == sample_indices(info, SamplingConfig())
     assert len(indices) == 8 and math.isclose(timestamps[-1], 96 / 24)
+
+
+# --- variable frame rate: sample by the frames' real timestamps (PTS) ---------------------------------
+# A burst of 30 frames in the first 0.58 s (50 fps), then one frame a second up to 10 s: 40 frames whose
+# average rate (4 fps) says nothing about when each one is shown.
+VFR_TIMES = [i * 0.02 for i in range(30)] + [float(s) for s in range(1, 11)]
+
+
+@pytest.fixture(scope="module")
+def vfr_clip(tmp_path_factory) -> Path:
+    frames = np.zeros((len(VFR_TIMES), 48, 64, 3), np.uint8)
+    for i, t in enumerate(VFR_TIMES):
+        frames[i, :, :, 0] = min(255, round(t * 25))  # the red level tells the frame's time
+    return write_mp4(tmp_path_factory.mktemp("vfr") / "vfr.mp4", frames, 50.0, timestamps=VFR_TIMES)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_variable_frame_rate_is_sampled_evenly_in_time(vfr_clip, backend):
+    if backend == "decord" and not video.decord_available():
+        pytest.skip("decord not installed")
+    sampled = load_video(vfr_clip, SamplingConfig(fps=1.6, max_frames=16, backend=backend), cache=False)
+    info = sampled.info
+    assert info.variable_rate and info.frame_times == pytest.approx(VFR_TIMES, abs=1e-3)
+    # 10.02 s at 1.6 fps: 16 frames, evenly spread over the ten seconds (index spacing put 9 of 12 in 0.6 s)
+    assert len(sampled.indices) == 16
+    assert sum(t < 0.6 for t in sampled.timestamps) == 2  # 0.0 and 0.58 (nearest to 0.67)
+    targets = np.linspace(0.0, 10.0, 16)
+    assert max(abs(t - target) for t, target in zip(sampled.timestamps, targets)) <= 0.34  # nearest frame, 1 s apart
+    # the times reported are the times of the frames returned
+    assert sampled.timestamps == pytest.approx([VFR_TIMES[i] for i in sampled.indices], abs=1e-3)
+    red = sampled.frames[:, 0].float().mean(dim=(1, 2))
+    assert red.tolist() == pytest.approx([min(255, t * 25) for t in sampled.timestamps], abs=3)
+    assert sampled.sample_fps == pytest.approx(16 / 10.02, rel=1e-3)
+
+
+def test_constant_frame_rate_times_are_the_pts(clips):
+    clip = clips["29.97fps_45f"]
+    info = probe(clip.path)
+    assert not info.variable_rate
+    assert info.frame_times == pytest.approx([i / clip.fps for i in range(clip.frames)], abs=1e-3)
+
+
+def test_write_mp4_checks_timestamps(tmp_path):
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    with pytest.raises(ValueError, match="increase"):
+        write_mp4(tmp_path / "a.mp4", frames, 10.0, timestamps=[0.0, 0.2, 0.1])
+    with pytest.raises(ValueError, match="timestamps"):
+        write_mp4(tmp_path / "b.mp4", frames, 10.0, timestamps=[0.0, 0.1])

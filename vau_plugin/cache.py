@@ -44,7 +44,7 @@ ENV_DIR = "VAU_FRAME_CACHE"
 ENV_MAX_BYTES = "VAU_FRAME_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # Bump when the entry layout or the meaning of a key field changes.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: timestamps are the frames' PTS; variable-rate videos are sampled by time
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Libraries whose version can change the frames: the decoders and the resizer.

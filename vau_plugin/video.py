@@ -26,7 +26,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -84,6 +84,11 @@ class SamplingConfig:
         image_factor: resized height and width are multiples of this (patch size x spatial merge).
         frame_factor: the frame count is a multiple of this (the temporal patch size).
         backend: "auto" (decord, then PyAV), "decord" or "pyav".
+        processor_min_pixels, processor_max_pixels: the pixel range of the HF processor the frames go to,
+            when known. The Qwen processor resizes a frame outside its range once more (VAU-R1's QA
+            inference samples at >= 128*28*28 px a frame and its processor then enlarges anything below
+            256*28*28); with the range given, frames are resized once, straight to the size the
+            processor would end with, so the processor has nothing left to resize.
     """
 
     fps: float = FPS
@@ -95,6 +100,9 @@ class SamplingConfig:
     image_factor: int = IMAGE_FACTOR
     frame_factor: int = FRAME_FACTOR
     backend: str = "auto"
+    processor_min_pixels: int | None = None
+    processor_max_pixels: int | None = None
+    extra_frames: int = 0
 
     def __post_init__(self) -> None:
         if not self.fps > 0:
@@ -123,6 +131,15 @@ class SamplingConfig:
             raise ValueError(
                 f"SamplingConfig.max_pixels ({self.max_pixels}) < min_pixels ({self.min_pixels})"
             )
+        if self.extra_frames not in (0, 1):
+            raise ValueError(f"SamplingConfig.extra_frames must be 0 or 1, got {self.extra_frames}")
+        if (self.processor_min_pixels is None) != (self.processor_max_pixels is None):
+            raise ValueError("SamplingConfig.processor_min_pixels and processor_max_pixels go together")
+        if self.processor_min_pixels is not None and not 0 < self.processor_min_pixels <= self.processor_max_pixels:
+            raise ValueError(
+                f"SamplingConfig processor pixel range must satisfy 0 < min <= max, got "
+                f"{self.processor_min_pixels}..{self.processor_max_pixels}"
+            )
 
     @classmethod
     def vau_r1(cls, **overrides) -> SamplingConfig:
@@ -133,7 +150,12 @@ class SamplingConfig:
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video file says about itself: ``frame_count`` frames at ``fps`` (average),
-    ``duration`` seconds, frames of ``width`` x ``height`` pixels."""
+    ``duration`` seconds, frames of ``width`` x ``height`` pixels.
+
+    ``frame_times``: the presentation time of every frame in display order, in seconds from the first
+    frame (from the packets' PTS), or None when the container stores no usable timestamps (then frame
+    ``i`` is taken to show at ``i / fps``).
+    """
 
     path: Path
     frame_count: int
@@ -141,6 +163,22 @@ class VideoInfo:
     duration: float
     width: int
     height: int
+    frame_times: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def variable_rate(self) -> bool:
+        """True when the frames are not evenly spaced in time (a burst, dropped frames, a slowed part):
+        then sampling by frame number would not sample evenly in time, and index / fps is not a frame's time."""
+        return _is_variable_rate(self.frame_times)
+
+    @property
+    def span(self) -> float:
+        """Seconds the frames cover: from the first frame to the end of the last one (frame_count / fps for
+        a constant rate)."""
+        times = self.frame_times
+        if not self.variable_rate or times is None:
+            return self.frame_count / self.fps
+        return times[-1] - times[0] + float(np.median(np.diff(times)))
 
 
 @dataclass
@@ -150,11 +188,14 @@ class SampledVideo:
     Attributes:
         frames: uint8 tensor (T, 3, H, W), RGB, resized to the smart_resize size.
         indices: the source frame index of each sampled frame.
-        timestamps: seconds from the start of the video of each sampled frame (index / fps).
-        sample_fps: effective sampling rate, T / frame_count * fps (what the Qwen processor
-            receives as ``fps``).
+        timestamps: presentation time of each sampled frame, in seconds from the first frame (its PTS;
+            index / fps when the file stores no timestamps).
+        sample_fps: effective sampling rate, T / (seconds the video covers): T / frame_count * fps for a
+            constant frame rate, as qwen-vl-utils computes it (what the Qwen processor receives as ``fps``,
+            the time step of the temporal position ids).
         info: the source video's frame count, fps, duration and size.
         backend: "decord" or "pyav", whichever decoded the frames.
+        extra_frames: frames sampled beyond the T the model sees (``SamplingConfig.extra_frames``).
     """
 
     frames: torch.Tensor
@@ -163,6 +204,7 @@ class SampledVideo:
     sample_fps: float
     info: VideoInfo
     backend: str
+    extra_frames: int = 0
 
     @property
     def size(self) -> tuple[int, int]:
@@ -172,7 +214,7 @@ class SampledVideo:
     @property
     def grid_t(self) -> int:
         """Number of temporal patches the Qwen2-VL / Qwen2.5-VL vision tower makes of these frames."""
-        return frames_to_grid_t(len(self.indices))
+        return frames_to_grid_t(len(self.indices) - self.extra_frames)
 
 
 # --- pure sampling maths -------------------------------------------------------------------------
@@ -219,19 +261,52 @@ def smart_nframes(frame_count: int, video_fps: float, config: SamplingConfig) ->
     return max(nframes, factor)
 
 
+def _is_variable_rate(times: Sequence[float] | None) -> bool:
+    """Whether frame times are unevenly spaced: some gap differs from the median gap by more than half of it
+    (timestamp rounding, e.g. 33/34 ms at 29.97 fps in a millisecond time base, stays well inside)."""
+    if times is None or len(times) < 3:
+        return False
+    gaps = np.diff(np.asarray(times, dtype=np.float64))
+    typical = float(np.median(gaps))
+    return typical <= 0 or bool(np.max(np.abs(gaps - typical)) > 0.5 * typical)
+
+
 def sample_indices(
     info: VideoInfo, config: SamplingConfig
 ) -> tuple[list[int], list[float]]:
-    """Source frame indices to sample and their timestamps in seconds (index / fps).
+    """Source frame indices to sample and their presentation times in seconds.
 
-    The indices are ``linspace(0, frame_count - 1, smart_nframes(...))`` rounded, computed in
-    torch float32 exactly as qwen-vl-utils does, so they are sorted and always a multiple of
-    ``config.frame_factor`` long.
+    Constant frame rate: ``linspace(0, frame_count - 1, n)`` rounded, computed in torch float32 exactly as
+    qwen-vl-utils does, with ``n = smart_nframes(...)``. Variable frame rate (``info.variable_rate``): n
+    follows the seconds the video covers, and each sample is the frame shown closest to n evenly spaced
+    times from the first frame to the last, so the samples are evenly spaced in time, not in frame
+    numbers. With ``config.extra_frames`` = k the same span is sampled at n + k evenly spaced points (a
+    motion prompt turns T + 1 frames into T). The indices are sorted.
     """
-    nframes = smart_nframes(info.frame_count, info.fps, config)
-    indices = torch.linspace(0, info.frame_count - 1, nframes).round().long().tolist()
-    timestamps = [index / info.fps for index in indices]
-    return indices, timestamps
+    times = info.frame_times
+    if times is not None and len(times) != info.frame_count:
+        times = None  # timestamps that do not describe every frame cannot place them
+    if times is None or not _is_variable_rate(times):
+        points = smart_nframes(info.frame_count, info.fps, config) + config.extra_frames
+        indices = torch.linspace(0, info.frame_count - 1, points).round().long().tolist()
+        if times is None:
+            return indices, [index / info.fps for index in indices]
+        return indices, [times[index] for index in indices]
+    points = smart_nframes(info.frame_count, info.frame_count / info.span, config) + config.extra_frames
+    grid = np.asarray(times, dtype=np.float64)
+    targets = np.linspace(grid[0], grid[-1], points)
+    after = np.clip(np.searchsorted(grid, targets), 1, len(grid) - 1)
+    nearer_before = (targets - grid[after - 1]) <= (grid[after] - targets)
+    indices = np.where(nearer_before, after - 1, after).tolist()
+    return indices, [times[index] for index in indices]
+
+
+def sampled_rate(info: VideoInfo, count: int) -> float:
+    """Frames per second of ``count`` frames spread evenly over the video: count / (seconds covered), which is
+    count / frame_count * fps for a constant frame rate (qwen-vl-utils' formula)."""
+    if info.frame_times is not None and len(info.frame_times) == info.frame_count and info.variable_rate:
+        return count / info.span
+    return count / info.frame_count * info.fps
 
 
 def smart_resize(
@@ -286,14 +361,47 @@ def frame_max_pixels(nframes: int, config: SamplingConfig) -> int:
 def target_size(
     info: VideoInfo, nframes: int, config: SamplingConfig
 ) -> tuple[int, int]:
-    """(height, width) that ``nframes`` frames of this video are resized to."""
-    return smart_resize(
+    """(height, width) that ``nframes`` frames of this video are resized to: qwen-vl-utils' size, then the
+    processor's own resize of that size when ``config`` names the processor's pixel range."""
+    size = smart_resize(
         info.height,
         info.width,
         config.image_factor,
         config.min_pixels,
         frame_max_pixels(nframes, config),
     )
+    if config.processor_min_pixels is None:
+        return size
+    return smart_resize(*size, config.image_factor, config.processor_min_pixels, config.processor_max_pixels)
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    """What `load_video` will decode, known from the probe alone: the frames the model sees (``frames``,
+    before any ``extra_frames``), their size (height, width) and their rate. ``grid_t`` x (height / patch) x
+    (width / patch) is the video's patch grid in Qwen2-VL / Qwen2.5-VL."""
+
+    info: VideoInfo
+    indices: list[int]
+    timestamps: list[float]
+    frames: int
+    size: tuple[int, int]
+    sample_fps: float
+
+    @property
+    def grid_t(self) -> int:
+        return frames_to_grid_t(self.frames)
+
+
+def sample_plan(path: str | Path, config: SamplingConfig | None = None) -> SamplePlan:
+    """sample_plan(path, config) -> SamplePlan, by probing only (no decoding): the frame count, size and rate
+    `load_video(path, config)` gives, for counting video tokens before decoding. Raises VideoDecodeError as
+    `probe` does."""
+    config = config or SamplingConfig()
+    info = probe(path)
+    indices, timestamps = sample_indices(info, config)
+    frames = len(indices) - config.extra_frames
+    return SamplePlan(info, indices, timestamps, frames, target_size(info, frames, config), sampled_rate(info, frames))
 
 
 def frames_to_grid_t(num_frames: int, temporal_patch_size: int = FRAME_FACTOR) -> int:
@@ -329,8 +437,22 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(f"{path}: video file is empty (0 bytes)")
 
 
-def _count_packets(container, stream) -> int:
-    return sum(1 for packet in container.demux(stream) if packet.size > 0)
+def _packet_times(container, stream) -> tuple[int, tuple[float, ...] | None]:
+    """(number of video packets, their presentation times in display order, in seconds from the first;
+    None when a packet has no PTS or the stream has no time base). Demuxing reads packets without decoding."""
+    count = 0
+    stamps: list[int] = []
+    for packet in container.demux(stream):
+        if packet.size <= 0:
+            continue
+        count += 1
+        if packet.pts is not None:
+            stamps.append(packet.pts)
+    if stream.time_base is None or not stamps or len(stamps) != count:
+        return count, None
+    stamps.sort()
+    base = float(stream.time_base)
+    return count, tuple((pts - stamps[0]) * base for pts in stamps)
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -358,7 +480,8 @@ def probe(path: str | Path) -> VideoInfo:
                 duration = container.duration / av.time_base
             else:
                 duration = 0.0
-            frame_count = stream.frames or _count_packets(container, stream)
+            packets, frame_times = _packet_times(container, stream)
+            frame_count = stream.frames or packets
     except VideoDecodeError:
         raise
     except (av.FFmpegError, OSError, ValueError) as error:
@@ -373,6 +496,8 @@ def probe(path: str | Path) -> VideoInfo:
         fps = frame_count / duration
     else:
         raise VideoDecodeError(f"{path}: cannot determine the frame rate")
+    if frame_times is not None and len(frame_times) != frame_count:
+        frame_times = None  # the header and the packets disagree: fall back to index / fps
     return VideoInfo(
         path,
         int(frame_count),
@@ -380,6 +505,7 @@ def probe(path: str | Path) -> VideoInfo:
         duration or frame_count / fps,
         int(width),
         int(height),
+        frame_times,
     )
 
 
@@ -411,10 +537,11 @@ def _sample_decord(
     reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
     try:
         if len(reader) != info.frame_count:
-            # decord indexes the packets it finds; sample over those so every index exists.
-            info = replace(info, frame_count=len(reader))
+            # The plan (`sample_plan`, which also counts video tokens without decoding) is made from the probe;
+            # a decoder that sees other frames would not decode it. PyAV decodes the plan (auto falls back).
+            raise RuntimeError(f"decord indexes {len(reader)} frames, the container {info.frame_count}")
         indices, timestamps = sample_indices(info, config)
-        size = target_size(info, len(indices), config)
+        size = target_size(info, len(indices) - config.extra_frames, config)
         parts = [
             resize_frames(_to_tensor(reader.get_batch(list(chunk)).asnumpy()), size)
             for chunk in _chunks(indices, _DECODE_CHUNK)
@@ -497,7 +624,7 @@ def _sample_with(backend: str, info: VideoInfo, config: SamplingConfig) -> Sampl
         import av
 
         indices, timestamps = sample_indices(info, config)
-        size = target_size(info, len(indices), config)
+        size = target_size(info, len(indices) - config.extra_frames, config)
         try:
             frames = _decode_pyav(info.path, indices, size, info.frame_count)
         except (
@@ -507,8 +634,8 @@ def _sample_with(backend: str, info: VideoInfo, config: SamplingConfig) -> Sampl
             raise VideoDecodeError(
                 f"{info.path}: PyAV could not decode the video ({error})"
             ) from error
-    sample_fps = len(indices) / info.frame_count * info.fps
-    return SampledVideo(frames, indices, timestamps, sample_fps, info, backend)
+    sample_fps = sampled_rate(info, len(indices) - config.extra_frames)
+    return SampledVideo(frames, indices, timestamps, sample_fps, info, backend, config.extra_frames)
 
 
 def _backend_order(backend: str) -> list[str]:
@@ -574,6 +701,7 @@ def _cache_meta(sampled: SampledVideo) -> dict:
         "timestamps": list(sampled.timestamps),
         "sample_fps": sampled.sample_fps,
         "backend": sampled.backend,
+        "extra_frames": sampled.extra_frames,
         "info": {
             "frame_count": info.frame_count,
             "fps": info.fps,
@@ -594,6 +722,7 @@ def _from_cache_entry(path: Path, entry: CachedFrames) -> SampledVideo:
         float(meta["sample_fps"]),
         info,
         str(meta["backend"]),
+        int(meta.get("extra_frames", 0)),
     )
 
 
@@ -633,6 +762,7 @@ def write_mp4(
     codec: str = "libx264",
     crf: int = 18,
     faststart: bool = False,
+    timestamps: Sequence[float] | None = None,
 ) -> Path:
     """Encode RGB frames to an mp4 file (yuv420p) with PyAV and return its path.
 
@@ -645,6 +775,8 @@ def write_mp4(
         crf: x264 constant rate factor (0 = lossless, 18 = visually lossless); ignored by
             encoders without that option.
         faststart: put the index (moov atom) at the front of the file, as web videos do.
+        timestamps: presentation time in seconds of each frame (increasing), for a variable-frame-rate
+            file; ``fps`` is then only the nominal rate. Default: frame i at i / fps.
 
     Raises:
         ValueError: no frames, a frame of the wrong shape/dtype, odd H or W, or fps <= 0.
@@ -655,6 +787,9 @@ def write_mp4(
     if not fps > 0:
         raise ValueError(f"write_mp4({path}): fps must be > 0, got {fps}")
     rate = Fraction(fps).limit_denominator(1001)
+    time_base = Fraction(1, 90000) if timestamps is not None else 1 / rate
+    if timestamps is not None and any(b <= a for a, b in zip(timestamps, timestamps[1:])):
+        raise ValueError(f"write_mp4({path}): timestamps must increase")
     path.parent.mkdir(parents=True, exist_ok=True)
     options = {"movflags": "+faststart"} if faststart else {}
     n_written = 0
@@ -679,6 +814,8 @@ def write_mp4(
                 stream = container.add_stream(codec, rate=rate)
                 stream.width, stream.height = width, height
                 stream.pix_fmt = "yuv420p"
+                if timestamps is not None:
+                    stream.codec_context.time_base = time_base
                 if codec in ("libx264", "libx265"):
                     stream.options = {"crf": str(crf)}
             elif frame.shape != shape:
@@ -688,13 +825,20 @@ def write_mp4(
             video_frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(frame), format="rgb24"
             )
-            video_frame.pts = n_written
-            video_frame.time_base = 1 / rate
+            if timestamps is not None:
+                if n_written >= len(timestamps):
+                    raise ValueError(f"write_mp4({path}): more frames than timestamps ({len(timestamps)})")
+                video_frame.pts = round(timestamps[n_written] / time_base)
+            else:
+                video_frame.pts = n_written
+            video_frame.time_base = time_base
             for packet in stream.encode(video_frame):
                 container.mux(packet)
             n_written += 1
         if stream is None:
             raise ValueError(f"write_mp4({path}): no frames to write")
+        if timestamps is not None and n_written != len(timestamps):
+            raise ValueError(f"write_mp4({path}): {n_written} frames but {len(timestamps)} timestamps")
         for packet in stream.encode():
             container.mux(packet)
     return path

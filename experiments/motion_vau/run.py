@@ -162,10 +162,10 @@ def ensure_model(results: Path, seed: int) -> Path:
 def motion_keys(variant: str, motion: dict, start_from: Path | None) -> dict[str, Any]:
     """motion_keys(variant, motion settings, start_from) -> the recipe keys of a variant.
 
-    none: the plain qwen2_vl template. fixed: qwen2_vl_motion with (m, n) fixed. learnable: qwen2_vl_motion with
+    none: qwen2_vl_vau (qwen2_vl with the plugin's video decoder). fixed: qwen2_vl_motion with (m, n) fixed. learnable: qwen2_vl_motion with
     (m, n) trained in the model, starting from `start_from`'s motion_prompt.json when given (GRPO after SFT)."""
     if variant == "none":
-        return {"template": "qwen2_vl"}
+        return {"template": "qwen2_vl_vau"}
     keys: dict[str, Any] = {"template": "qwen2_vl_motion", "vau_motion_fill": motion["fill"]}
     if variant == "fixed":
         keys.update(vau_motion_m=motion["m"], vau_motion_n=motion["n"])
@@ -347,7 +347,7 @@ def align_stage(config: dict, results: Path, run_dir: Path, data: Path, seed: in
     model = timer.run(f"seed{seed} model", ensure_model, results, seed)
     if not config.get("align"):
         return model  # ablation: fine-tune the random model directly
-    keys = {**common_overrides(config, model, data, seed, CAPTION_DATASET, config["align"]), "template": "qwen2_vl"}
+    keys = {**common_overrides(config, model, data, seed, CAPTION_DATASET, config["align"]), "template": "qwen2_vl_vau"}
     return timer.run(f"seed{seed} align", train_stage, SFT_RECIPE, keys, run_dir / f"seed{seed}" / "align")
 
 
@@ -367,35 +367,30 @@ def caption_probe(checkpoint: Path, bench: Path, config: dict, split: str = "tes
     import re
 
     import torch
-    from qwen_vl_utils import process_vision_info
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
-    from vau_plugin.lmms.model import VideoHookProcessor
+    from vau_plugin.llamafactory.mm_plugin import sampling_config
+    from vau_plugin.video import load_video
 
     cached = checkpoint / f"probe_{split}.json"
     if cached.is_file():
         return json.loads(cached.read_text(encoding="utf-8"))
-    video = config["video"]
     processor = AutoProcessor.from_pretrained(checkpoint)
     processor.tokenizer.padding_side = "left"
-    wrapped = VideoHookProcessor(processor)
+    for key, value in config["video"].items():  # the frames training saw (the plugin's decoder, qwen2_vl_vau)
+        setattr(processor, key, value)
+    sampling = sampling_config(processor)
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint).eval()
     clips = [c for c in json.loads((bench / "manifest.json").read_text(encoding="utf-8"))["clips"] if c["split"] == split]
     kind_hits = start_hits = 0
     named: Counter[str] = Counter()
     for first in range(0, len(clips), batch_size):
         batch = clips[first : first + batch_size]
-        messages = [
-            [{"role": "user", "content": [
-                {"type": "video", "video": str(bench / "videos" / c["name"]), "fps": video["video_fps"],
-                 "max_pixels": video["video_max_pixels"], "min_pixels": video["video_min_pixels"]},
-                {"type": "text", "text": CAPTION_PROMPT}]}]
-            for c in batch
-        ]  # fmt: skip
+        messages = [[{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CAPTION_PROMPT}]}] for _ in batch]
         texts = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        _, videos, _ = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True)
-        frames, metadata = zip(*videos)
-        inputs = wrapped(text=texts, videos=list(frames), video_metadata=list(metadata), padding=True, return_tensors="pt")
+        videos = [load_video(bench / "videos" / c["name"], sampling) for c in batch]
+        inputs = processor(text=texts, videos=[v.frames for v in videos], fps=[v.sample_fps for v in videos],
+                           padding=True, return_tensors="pt")  # fmt: skip
         with torch.no_grad():
             output = model.generate(**inputs, max_new_tokens=48, do_sample=False)
         for clip, ids in zip(batch, output[:, inputs["input_ids"].shape[1] :]):

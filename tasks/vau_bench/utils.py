@@ -151,7 +151,7 @@ def qa_process_results(doc, results):
     raw = results[0] if results else ""
     pred = parsing.parse_choice(raw, doc["options"])
     sample = _sample(doc, raw, pred=pred, gt=doc["answer"], score=float(pred == doc["answer"]))
-    return {"accuracy": sample, "unparsed": sample}
+    return {"accuracy": sample, "unparsed": sample, "video_errors": sample}
 
 
 def tag_process_results(doc, results):
@@ -166,14 +166,14 @@ def tag_process_results(doc, results):
         iou=metrics.temporal_iou(pred, gt) if gt is not None else None,
         normal=doc["is_normal"],
     )
-    return {name: sample for name in ("mIoU", "R@0.3", "R@0.5", "R@0.7", "normal_accuracy")}
+    return {name: sample for name in ("mIoU", "R@0.3", "R@0.5", "R@0.7", "normal_accuracy", "video_errors")}
 
 
 def cls_process_results(doc, results):
     raw = results[0] if results else ""
     pred = parsing.parse_class(raw)
     sample = _sample(doc, raw, pred=pred, gt=doc["anomaly_class"])
-    return {"binary_accuracy": sample, "multiclass_accuracy": sample}
+    return {"binary_accuracy": sample, "multiclass_accuracy": sample, "video_errors": sample}
 
 
 def reason_process_results(doc, results):
@@ -183,11 +183,16 @@ def reason_process_results(doc, results):
         description = analysis = ""
     verdict = judge_sample(doc["description"], doc["reasoning"], description, analysis)
     sample = _sample(doc, raw, scores=verdict.scores, total=verdict.total, judge_ok=verdict.ok, judge_error=verdict.error)
-    names = [*prompts.JUDGE_SCORE_KEYS, prompts.JUDGE_TOTAL_KEY, "judge_failures"]
+    names = [*prompts.JUDGE_SCORE_KEYS, prompts.JUDGE_TOTAL_KEY, "judge_coverage", "judge_failures", "video_errors"]
     return {name: sample for name in names}
 
 
 # ------------------------------------------------------------------ aggregation (percent, as in the paper)
+def aggregate_video_errors(items):
+    """Samples whose video could not be decoded (scored as wrong answers): a count, beside every task's metrics."""
+    return float(sum(bool(i["video_error"]) for i in items))
+
+
 def aggregate_accuracy(items):
     return metrics.qa_accuracy([i["pred"] for i in items], [i["gt"] for i in items])
 
@@ -234,7 +239,12 @@ def aggregate_multiclass_accuracy(items):
 
 
 def _judged_mean(items, key):
-    """Mean judge score over the samples the judge scored (VAU-Eval averages over evaluated videos only)."""
+    """Mean judge score over the samples the judge scored (VAU-Eval averages over evaluated videos only).
+
+    No floor on the coverage: the reference averages over whatever it evaluated, and `judge_coverage` (the
+    percent judged) stands beside these means in the table and the results JSON; NaN only when none was judged.
+    A judge endpoint that is down no longer lowers the coverage: its circuit breaker fails the run instead.
+    """
     values = [i["total"] if key == prompts.JUDGE_TOTAL_KEY else i["scores"][key] for i in items if i["judge_ok"]]
     return sum(values) / len(values) if values else math.nan
 
@@ -265,3 +275,23 @@ def aggregate_total_score(items):
 
 def aggregate_judge_failures(items):
     return float(sum(not i["judge_ok"] for i in items))
+
+
+def aggregate_judge_coverage(items):
+    """Percent of the samples the judge scored: the share of the task the score means stand for."""
+    if not items:
+        return math.nan
+    judged = sum(bool(i["judge_ok"]) for i in items)
+    if judged < len(items):
+        kinds = {}
+        for i in items:
+            if not i["judge_ok"]:
+                kind = (i["judge_error"] or "unknown").split(": ", 1)[0]
+                kinds[kind] = kinds.get(kind, 0) + 1
+        import logging
+
+        logging.getLogger("vau_plugin.lmms.judge").warning(
+            "vau_bench_reason: the judge scored %d of %d samples (%.1f%%); the scores are means over those only; "
+            "not scored: %s", judged, len(items), 100.0 * judged / len(items),
+            ", ".join(f"{kind} ×{n}" for kind, n in sorted(kinds.items())))
+    return 100.0 * judged / len(items)

@@ -32,6 +32,7 @@ from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.videos import resolve_videos
 from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
+from vau_plugin.budget import budget_for
 from vau_plugin.prompts import eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)
@@ -114,7 +115,9 @@ def user_turn(record: VAURecord, task: str, prompt_style: str = "train") -> str:
     one of PROMPT_STYLES (see there)."""
     if check_prompt_style(prompt_style) == "train":
         return train_prompt(task, question=record.question, options=record.options) + VIDEO_PLACEHOLDER
-    return VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
+    # the evaluation's chat template labels the video where the task's budget says so (VAU-R1's QA: add_vision_id)
+    label = "Video 1: " if budget_for(task).add_vision_id else ""
+    return label + VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
 
 
 def build_row(

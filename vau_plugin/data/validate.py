@@ -22,13 +22,30 @@ def usable_counts(records: Iterable[VAURecord]) -> dict[str, int]:
     return {task: sum(1 for r in records if r.usable(task)) for task in TASKS}
 
 
+def undecodable_videos(found: dict[str, PathLike]) -> dict[str, str]:
+    """`undecodable_videos({video: path}) -> {video: reason}` for the files the plugin's decoder cannot open
+    (`vau_plugin.video.probe`: empty, not a video, no video stream, no frames). A file that opens but breaks
+    further on is caught when it is decoded, and counted in the task's `video_errors`."""
+    from vau_plugin.video import VideoError, probe
+
+    broken: dict[str, str] = {}
+    for video, path in found.items():
+        try:
+            probe(path)
+        except (VideoError, OSError) as error:
+            broken[video] = str(error)
+    return broken
+
+
 def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict:
     """`validate_path(path, video_root=None) -> dict`: the validation report of a CSV, a directory or a hub id.
 
     Keys: path, rows, records, usable {qa, tag, cls, reason}, errors, warnings, files (per file: file, split,
     rows, records, usable, errors, warnings as counts), sources {source: records}, and with `video_root`
-    videos {root, found, missing, missing_examples, rejected}. Raises AnnotationError when nothing can be
-    read and NotADirectoryError for a video root that is no directory.
+    videos {root, found, missing, missing_examples, rejected, undecodable, undecodable_examples}: `found` counts
+    files present (decodable or not), `undecodable` those among them that the plugin's decoder cannot open
+    (each also an error naming the file and why). Raises AnnotationError when nothing can be read and
+    NotADirectoryError for a video root that is no directory.
     """
     results = read_source(path)
     records = [r for result in results for r in result.records]
@@ -59,13 +76,20 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict
         resolution = resolve_videos(records, video_root)
         errors.extend(resolution.errors)
         warnings.extend(resolution.warnings)
+        broken = undecodable_videos(resolution.found)
+        errors.extend(f"video {video!r}: present but cannot be decoded: {reason}" for video, reason in broken.items())
+        summary = resolution.describe()
+        if broken:
+            summary += f"\n{len(broken)} of the {len(resolution.found)} found cannot be decoded (listed under errors)"
         report["videos"] = {
             "root": str(resolution.root),
             "found": len(resolution.found),
             "missing": len(resolution.missing),
             "missing_examples": resolution.missing[:REPORT_EXAMPLES],
             "rejected": len(resolution.errors),
-            "summary": resolution.describe(),
+            "undecodable": len(broken),
+            "undecodable_examples": list(broken)[:REPORT_EXAMPLES],
+            "summary": summary,
         }
     return report
 

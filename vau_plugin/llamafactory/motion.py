@@ -1,12 +1,11 @@
-"""Motion prompts in LLaMA-Factory: the `qwen2_vl_motion` template / mm_plugin, and the learnable in-model switch.
+"""Motion prompts in LLaMA-Factory: the `qwen2_vl_motion` template's settings, and the learnable in-model switch.
 
-Fixed (m, n), as preprocessing: `template: qwen2_vl_motion` (the `qwen2_vl` template with the
-`qwen2_vl_motion` mm_plugin). For a video file the plugin decodes T+1 evenly spaced frames, where T is the
-frame count the plain `qwen2_vl` plugin would use (rounded up to even, as its token count assumes), resizes
-them as upstream does and maps them to T prompted frames with `FrameMotionPrompt.prompt` (the same hook the
-lmms-eval wrapper uses). grid_t, the video token count and `second_per_grid_ts` = temporal_patch / (T /
-duration) therefore match what the prompt expansion (metadata only, no decode) counted. Pre-sampled frame
-lists keep their count (`FrameMotionPrompt.__call__`).
+Fixed (m, n), as preprocessing: `template: qwen2_vl_motion` (the `qwen2_vl` template with the plugin's
+mm_plugin, `vau_plugin.llamafactory.mm_plugin`). For a video file the mm_plugin decodes, with the plugin's one
+decoder, T + 1 frames evenly spread over the video, where T is the frame count the model sees, and maps them to
+T prompted frames with `FrameMotionPrompt.prompt` (the same hook and the same frames as the lmms-eval wrapper
+with `motion_prompt=true`). grid_t, the video token count and `second_per_grid_ts` are those of the T frames.
+Pre-sampled frame lists keep their count (`FrameMotionPrompt.__call__`).
 
 Learnable (m, n), in the model: `vau_motion_learnable: true` attaches `vau_plugin.motion_model`'s layer
 after the model is loaded (`enable_learnable_motion`); the plugin then passes frames through unprompted so
@@ -31,7 +30,6 @@ import functools
 import logging
 import math
 import os
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +40,6 @@ logger = logging.getLogger(__name__)
 
 PLUGIN_NAME = "qwen2_vl_motion"
 TEMPLATE_NAME = "qwen2_vl_motion"
-BASE_TEMPLATE = "qwen2_vl"
 # setting name -> environment variable; the YAML key is "vau_" + the setting name
 ENV_VARS: dict[str, str] = {
     "motion_m": "VAU_MOTION_M",
@@ -146,123 +143,34 @@ def consume_motion_args(args: Any) -> Any:
     return rest
 
 
-# ------------------------------------------------------------------ the mm_plugin and template
+# ------------------------------------------------------------------ the fixed hook, for the mm_plugin
 @functools.lru_cache(maxsize=8)
-def _hook_for(settings: MotionSettings) -> FrameMotionPrompt:
+def hook_for(settings: MotionSettings) -> FrameMotionPrompt:
+    """hook_for(settings) -> the fixed-(m, n) hook of these settings (one per distinct setting)."""
     return settings.hook()
 
 
-def _frames_to_tensor(frames: list) -> Any:
+def frames_to_tensor(frames: list) -> Any:
+    """PIL frames -> uint8 tensor (T, 3, H, W)."""
     import numpy as np
     import torch
 
     return torch.from_numpy(np.stack([np.asarray(frame.convert("RGB")) for frame in frames])).permute(0, 3, 1, 2)
 
 
-def _tensor_to_frames(frames: Any) -> list:
+def tensor_to_frames(frames: Any) -> list:
+    """uint8 tensor (T, 3, H, W) -> PIL frames."""
     from PIL import Image
 
     return [Image.fromarray(frame.permute(1, 2, 0).contiguous().numpy()) for frame in frames]
 
 
-def _decode_frames(video: Any, indices: list[int]) -> list:
-    """The frames at `indices` (repeats allowed) of a video file, as PIL images; a stream that ends early
-    repeats its last frame so the count is always len(indices)."""
-    import av
-
-    wanted = Counter(indices)
-    frames: list = []
-    last = None
-    with av.open(video, "r") as container:
-        stream = next(s for s in container.streams if s.type == "video")
-        for index, frame in enumerate(container.decode(stream)):
-            if index in wanted:
-                last = frame.to_image()
-                frames.extend([last] * wanted[index])
-            if index >= max(indices):
-                break
-    if last is None:
-        raise ValueError(f"{video}: no video frame could be decoded")
-    if len(frames) < len(indices):
-        logger.warning("%s: stream ended after %d of %d sampled frames; repeating the last", video, len(frames), len(indices))
-        frames.extend([last] * (len(indices) - len(frames)))
-    return frames
-
-
-def _plugin_class():
-    """The `Qwen2VLMotionPlugin` class (built on first use, so importing this module needs no LLaMA-Factory)."""
-    from llamafactory.data.mm_plugin import Qwen2VLPlugin, _check_video_is_nested_images
-
-    class Qwen2VLMotionPlugin(Qwen2VLPlugin):
-        """Qwen2-VL mm_plugin whose videos are motion-prompted (fixed m, n from `MotionSettings.from_env()`)."""
-
-        def _regularize_videos(self, videos: list, **kwargs: Any) -> dict:
-            settings = MotionSettings.from_env()
-            if settings.learnable:  # the model prompts them itself (in-model variant)
-                return super()._regularize_videos(videos, **kwargs)
-            hook = _hook_for(settings)
-            merged: dict[str, list] = {"videos": [], "fps_per_video": [], "durations": [], "frames_indices": []}
-            for video in videos:
-                if _check_video_is_nested_images(video):
-                    one = super()._regularize_videos([video], **kwargs)
-                    one["videos"] = [_tensor_to_frames(hook(_frames_to_tensor(one["videos"][0])))]
-                else:
-                    one = self._prompted_video_file(video, hook, **kwargs)
-                for key, values in merged.items():
-                    values.extend(one[key])
-            return merged
-
-        def _prompted_video_file(self, video: Any, hook: FrameMotionPrompt, **kwargs: Any) -> dict:
-            import av
-            import numpy as np
-
-            with av.open(video, "r") as container:
-                stream = next(s for s in container.streams if s.type == "video")
-                upstream = self._get_video_sample_indices(stream, **kwargs)
-                total = stream.frames
-                average_fps = float(stream.average_rate) if stream.average_rate else None
-                duration = float(stream.duration * stream.time_base) if stream.duration is not None else None
-            count = len(upstream) + len(upstream) % 2  # what process_messages' token count assumes
-            last = (total - 1) if total > 0 else (len(upstream) - 1)
-            indices = np.linspace(0, max(last, 0), count + 1).astype(np.int32).tolist()
-            frames = self._regularize_images(_decode_frames(video, indices), **kwargs)["images"]
-            prompted = _tensor_to_frames(hook.prompt(_frames_to_tensor(frames)))
-            video_fps = kwargs.get("video_fps", 2.0)
-            if duration:
-                fps = count / duration
-            else:
-                duration, fps = count / video_fps, video_fps
-            scale = video_fps / average_fps if average_fps else 1.0
-            return {
-                "videos": [prompted],
-                "fps_per_video": [fps],
-                "durations": [duration],
-                "frames_indices": [[index * scale for index in indices[1:]]],
-            }
-
-    Qwen2VLMotionPlugin.__qualname__ = "Qwen2VLMotionPlugin"
-    return Qwen2VLMotionPlugin
-
-
 def register() -> None:
-    """register() -> None: add the `qwen2_vl_motion` mm_plugin and template to LLaMA-Factory (idempotent)."""
-    import dataclasses
+    """register() -> None: add the plugin's templates (`qwen2_vl_vau`, `qwen2_vl_motion`) to LLaMA-Factory
+    (idempotent); see `vau_plugin.llamafactory.mm_plugin`."""
+    from vau_plugin.llamafactory.mm_plugin import register as register_templates
 
-    from llamafactory.data import mm_plugin, template
-
-    if PLUGIN_NAME not in mm_plugin.PLUGINS:
-        mm_plugin.register_mm_plugin(PLUGIN_NAME, _plugin_class())
-    if TEMPLATE_NAME in template.TEMPLATES:
-        return
-    base = template.TEMPLATES[BASE_TEMPLATE]
-    plugin_kwargs = {f.name: getattr(base.mm_plugin, f.name) for f in dataclasses.fields(base.mm_plugin)}
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.name != "mm_plugin"}
-    template.register_template(
-        TEMPLATE_NAME,
-        **fields,
-        mm_plugin=mm_plugin.get_mm_plugin(PLUGIN_NAME, **plugin_kwargs),
-        template_class=type(base),
-    )
+    register_templates()
 
 
 # ------------------------------------------------------------------ the learnable in-model variant

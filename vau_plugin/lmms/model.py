@@ -1,30 +1,41 @@
-"""`--model vau_qwen2_5_vl`: lmms-eval's Qwen2.5-VL chat model with VAU-R1's video settings, an optional
-motion-prompt preprocessing hook, and per-sample handling of videos that cannot be decoded.
+"""`--model vau_qwen2_5_vl`: lmms-eval's Qwen2.5-VL chat model that reads videos the way VAU-R1's evaluation
+does, through the plugin's one decoder (`vau_plugin.video`), with an optional motion-prompt hook and
+per-sample handling of videos that cannot be decoded.
 
-model_args beyond those of `qwen2_5_vl`:
-- the processor receives the frame rate of the sampled frames, so Qwen2.5-VL's temporal position ids follow
-  the real time between frames (upstream's qwen2_5_vl always encodes 2 fps);
-- `motion_prompt=true` applies video motion prompts to the sampled frames before the processor, with
-  `motion_m`, `motion_n` (the layer's two scalars), `motion_fill` (`mean` or `black`), or `motion_weights=PATH`
-  (a `motion_prompt.json` saved by fine-tuning, or a checkpoint folder holding one).
-Defaults differ from `qwen2_5_vl` where VAU-R1's evaluation differs: 2 fps, 256·28² to 768·28² pixels a frame.
+What differs from lmms-eval's `qwen2_5_vl` (which goes through qwen-vl-utils):
+- each VAU-Bench task's video budget (`vau_plugin.budget`: frame rate, frame count, pixel range, what the
+  processor is told, `add_vision_id`) is the one of the VAU-R1 script it reproduces — QA samples at 1 fps, TAG and
+  CLS at 2 fps — instead of one setting for every task;
+- frames are sampled by their real timestamps (variable-frame-rate files included) and their real rate reaches
+  the processor (Qwen2.5-VL's temporal position ids), except where the reference script passes none;
+- a video that cannot be decoded is recorded, answered with `VIDEO_ERROR_PREFIX` (scored wrong, counted in
+  every task's `video_errors`) and the run goes on; a run where every video fails stops with one message;
+- decoded frames can be cached (`VAU_FRAME_CACHE=<folder>`), so a rerun or a second task skips decoding;
+- without a GPU it runs on the CPU (upstream defaults to CUDA).
+
+model_args beyond those of `qwen2_5_vl`: `motion_prompt=true` with `motion_m`, `motion_n`, `motion_fill`
+(`mean`/`black`) or `motion_weights=PATH` (a `motion_prompt.json` saved by fine-tuning, or a checkpoint folder
+holding one); `total_pixels`; `video_backend` (`auto`/`decord`/`pyav`). `fps`, `max_num_frames`, `min_pixels`,
+`max_pixels` and `total_pixels`, when given, replace those fields of every task's budget (the processor's pixel
+range follows min/max_pixels).
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+import json
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any, List, Optional
 
+import torch
 from loguru import logger as eval_logger
 
-from lmms_eval.api.instance import GenerationResult, Instance
+from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
 from lmms_eval.protocol import ChatMessages
 
-from vau_plugin.lmms import VIDEO_ERROR_PREFIX
-
-VAU_R1_FPS = 2.0
-VAU_R1_MIN_PIXELS = 256 * 28 * 28
-VAU_R1_MAX_PIXELS = 768 * 28 * 28
+from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, TAG, VideoBudget, budget_for, BUDGETS
+from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
 
 
 def _flag(value: Any) -> bool:
@@ -33,41 +44,11 @@ def _flag(value: Any) -> bool:
     return bool(value)
 
 
-def sampled_fps(metadata: Any) -> Optional[float]:
-    """sampled_fps(video metadata from qwen-vl-utils) -> frames per second of the sampled frames (qwen-vl-utils'
-    own formula: frames kept / frames in the file × file fps), or None when the metadata lacks a field."""
-    def field(name: str) -> Any:
-        return metadata.get(name) if isinstance(metadata, dict) else getattr(metadata, name, None)
+class EncodedVideo:
+    """One video of a request, ready for the processor: frames (T, 3, H, W) uint8 and the rate to pass."""
 
-    fps, indices, total = field("fps"), field("frames_indices"), field("total_num_frames")
-    if not fps or indices is None or not total:
-        return None
-    return len(indices) / float(total) * float(fps)
-
-
-class VideoHookProcessor:
-    """Wraps a HF processor: `videos=` pass through `hook` first (when given), and the frame rate of the
-    sampled frames reaches the processor as `fps=` (it sets second_per_grid_ts, the time step of Qwen2.5-VL's
-    temporal position ids). Upstream lmms-eval passes no fps, so every video is encoded as if sampled at 2 fps,
-    which is wrong for any other rate and differs from training (LLaMA-Factory passes the real rate)."""
-
-    def __init__(self, processor: Any, hook: Optional[Callable[[Any], Any]] = None):
-        self._processor = processor
-        self._hook = hook
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._processor, name)
-
-    def __call__(self, *args: Any, videos: Any = None, **kwargs: Any) -> Any:
-        if videos is not None:
-            if self._hook is not None:
-                videos = [self._hook(video) for video in videos]
-            metadata = kwargs.get("video_metadata")
-            if "fps" not in kwargs and metadata is not None and len(metadata) == len(videos):
-                rates = [sampled_fps(m) for m in metadata]
-                if all(rate for rate in rates):
-                    kwargs["fps"] = rates
-        return self._processor(*args, videos=videos, **kwargs)
+    def __init__(self, frames: torch.Tensor, fps: float):
+        self.frames, self.fps = frames, fps
 
 
 class VAUQwen2_5_VL(Qwen2_5_VL):
@@ -76,17 +57,47 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
     def __init__(
         self,
         pretrained: str = "Qwen/Qwen2.5-VL-3B-Instruct",
+        device: Optional[str] = None,
+        device_map: Optional[str] = None,
         motion_prompt: Any = False,
         motion_m: Optional[float] = None,
         motion_n: Optional[float] = None,
         motion_fill: str = "mean",
         motion_weights: Optional[str] = None,
-        fps: Optional[float] = VAU_R1_FPS,
-        min_pixels: int = VAU_R1_MIN_PIXELS,
-        max_pixels: int = VAU_R1_MAX_PIXELS,
+        fps: Optional[float] = None,
+        max_num_frames: Optional[int] = None,
+        min_pixels: Optional[int] = None,
+        max_pixels: Optional[int] = None,
+        total_pixels: Optional[int] = None,
+        video_backend: str = "auto",
         **kwargs: Any,
     ) -> None:
-        super().__init__(pretrained=pretrained, fps=fps, min_pixels=min_pixels, max_pixels=max_pixels, **kwargs)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device_map is None:
+            device_map = "auto" if str(device).startswith("cuda") else str(device)
+        processor_min = int(min_pixels) if min_pixels is not None else PROCESSOR_MIN_PIXELS
+        processor_max = int(max_pixels) if max_pixels is not None else PROCESSOR_MAX_PIXELS
+        super().__init__(
+            pretrained=pretrained, device=device, device_map=device_map, min_pixels=processor_min,
+            max_pixels=processor_max, **kwargs,
+        )  # fmt: skip
+        # VAU-R1's processors have this range for videos too (then one image processor did both); transformers
+        # 4.57 gives videos their own processor, which AutoProcessor's min/max_pixels do not always reach.
+        video_processor = getattr(self.processor, "video_processor", None)
+        if video_processor is not None:
+            video_processor.size = {"shortest_edge": processor_min, "longest_edge": processor_max}
+            video_processor.min_pixels, video_processor.max_pixels = processor_min, processor_max
+        self.budget_overrides = {
+            "fps": float(fps) if fps is not None else None,
+            "max_frames": int(max_num_frames) if max_num_frames is not None else None,
+            "min_pixels": int(min_pixels) if min_pixels is not None else None,
+            "max_pixels": int(max_pixels) if max_pixels is not None else None,
+            "total_pixels": int(total_pixels) if total_pixels is not None else None,
+            "processor_min_pixels": processor_min,
+            "processor_max_pixels": processor_max,
+        }
+        self.video_backend = video_backend
         self.video_failures: list[dict] = []
         self.motion_hook = None
         if _flag(motion_prompt):
@@ -96,24 +107,31 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
                 m=motion_m, n=motion_n, fill=motion_fill, weights=motion_weights
             )
             eval_logger.info(f"vau_qwen2_5_vl: motion prompts on ({self.motion_hook.describe()})")
-        self.processor = VideoHookProcessor(self.processor, self.motion_hook)
 
-    # ------------------------------------------------------------ broken videos: record, answer, go on
-    def _request_videos(self, request: Instance) -> list[str]:
-        _, doc_to_messages, _, doc_id, task, split = request.args
-        messages = ChatMessages(messages=doc_to_messages(self.task_dict[task][split][doc_id]))
-        _, videos, _ = messages.extract_media()
-        return [str(v) for v in videos]
+    # ------------------------------------------------------------ video budget and decoding
+    def budget(self, doc: Any) -> VideoBudget:
+        """The video budget of a document: its VAU-Bench task's (docs carry `task`), else the TAG/CLS one (the
+        qwen-vl-utils defaults VAU-R1 uses), with the model_args overrides applied."""
+        task = doc.get("task") if isinstance(doc, dict) else None
+        base = budget_for(task) if task in BUDGETS else TAG
+        if self.budget_overrides["fps"] is not None:
+            base = replace(base, processor_fps=None)  # a rate of one's own is encoded as it is (no reference quirk)
+        return base.with_overrides(**self.budget_overrides)
 
-    def _unreadable(self, request: Instance) -> Optional[str]:
-        from vau_plugin.video import VideoError, probe
+    def encode_video(self, path: str, budget: VideoBudget) -> EncodedVideo:
+        """Decode one video for `budget` (plus one frame when motion prompts turn T + 1 frames into T)."""
+        from vau_plugin.video import load_video
 
-        try:
-            for path in self._request_videos(request):
-                probe(path)
-        except (VideoError, OSError) as error:
-            return str(error)
-        return None
+        config = budget.sampling(self.video_backend)
+        if self.motion_hook is not None:
+            config = replace(config, extra_frames=1)
+        sampled = load_video(path, config)
+        frames = self.motion_hook.prompt(sampled.frames) if self.motion_hook is not None else sampled.frames
+        return EncodedVideo(frames, budget.encode_fps(sampled.sample_fps))
+
+    def _doc(self, request: Instance) -> Any:
+        _, _, _, doc_id, task, split = request.args
+        return self.task_dict[task][split][doc_id]
 
     def _failed(self, request: Instance, reason: str) -> GenerationResult:
         _, _, _, doc_id, task, _ = request.args
@@ -121,29 +139,100 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
         eval_logger.warning(f"vau_qwen2_5_vl: {task} doc {doc_id}: video skipped: {reason}")
         return GenerationResult(text=f"{VIDEO_ERROR_PREFIX} {reason}")
 
+    def prepare(self, doc: Any, messages: ChatMessages) -> tuple[str, list[EncodedVideo]]:
+        """prepare(doc, messages) -> (chat text, decoded videos) of one request, as the processor gets them.
+        Raises VideoError for a video that cannot be decoded."""
+        budget = self.budget(doc)
+        _, videos, _ = messages.extract_media()
+        text = self.processor.apply_chat_template(
+            [messages.to_hf_messages()], tokenize=False, add_generation_prompt=True, add_vision_id=budget.add_vision_id
+        )[0]
+        return text, [self.encode_video(str(path), budget) for path in videos]
+
+    # ------------------------------------------------------------ generation
+    def inputs(self, texts: list[str], videos: list[EncodedVideo]) -> Any:
+        """The processor's output for a batch: token ids, `pixel_values_videos`, `video_grid_thw`,
+        `second_per_grid_ts` (from each video's rate)."""
+        return self.processor(
+            text=texts,
+            videos=[v.frames for v in videos] or None,
+            fps=[v.fps for v in videos] if videos else None,
+            padding=True,
+            padding_side="left" if len(texts) > 1 else "right",
+            return_tensors="pt",
+        )
+
+    def _generate(self, texts: list[str], videos: list[EncodedVideo], gen_kwargs: dict) -> list[GenerationResult]:
+        inputs = self.inputs(texts, videos).to("cuda" if self.device_map == "auto" else self.device)
+        settings = {"max_new_tokens": 128, "temperature": 0.0, "top_p": None, "num_beams": 1, **gen_kwargs}
+        sampling = bool(settings["temperature"] and settings["temperature"] > 0)
+        output = self.model.generate(
+            **inputs,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+            do_sample=sampling,
+            temperature=settings["temperature"] if sampling else None,
+            top_p=settings["top_p"] if sampling else None,
+            top_k=settings.get("top_k") if sampling else None,
+            num_beams=settings["num_beams"],
+            max_new_tokens=settings["max_new_tokens"],
+            use_cache=self.use_cache,
+        )
+        trimmed = [out[len(inp) :] for inp, out in zip(inputs.input_ids, output)]
+        answers = self.processor.batch_decode(trimmed, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+        return [
+            GenerationResult(text=answer, token_counts=TokenCounts(output_tokens=len(ids)))
+            for answer, ids in zip(answers, trimmed)
+        ]
+
     def generate_until(self, requests: List[Instance]) -> List[GenerationResult]:
+        from vau_plugin.video import VideoError
+
         results: list[Optional[GenerationResult]] = [None] * len(requests)
-        runnable: list[int] = []
+        with_images: list[int] = []  # lmms-eval's own path serves requests with images
+        groups: dict[str, list[tuple[int, str, list[EncodedVideo]]]] = defaultdict(list)
         for index, request in enumerate(requests):
-            problem = self._unreadable(request)
-            if problem:
-                results[index] = self._failed(request, problem)
-            else:
-                runnable.append(index)
-        if runnable:
+            doc = self._doc(request)
+            messages = ChatMessages(messages=request.args[1](doc))
+            if messages.extract_media()[0]:
+                with_images.append(index)
+                continue
             try:
-                outputs = list(super().generate_until([requests[i] for i in runnable]))
-            except Exception as batch_error:  # one bad sample must not lose the others: redo them one by one
-                eval_logger.warning(f"vau_qwen2_5_vl: batch failed ({batch_error}); retrying sample by sample")
-                outputs = []
-                for i in runnable:
-                    try:
-                        outputs.extend(super().generate_until([requests[i]]))
-                    except Exception as error:
-                        videos = ", ".join(self._request_videos(requests[i]))
-                        outputs.append(self._failed(requests[i], f"{videos}: {type(error).__name__}: {error}"))
-                if len(outputs) > 1 and all(o.text.startswith(VIDEO_ERROR_PREFIX) for o in outputs):
-                    raise batch_error  # nothing works: a model or set-up problem, not a broken video
-            for i, output in zip(runnable, outputs):
-                results[i] = output
+                text, videos = self.prepare(doc, messages)
+            except (VideoError, OSError) as error:
+                results[index] = self._failed(request, str(error))
+                continue
+            groups[json.dumps(request.args[2], sort_keys=True, default=str)].append((index, text, videos))
+        generated = 0
+        for items in groups.values():
+            gen_kwargs = dict(requests[items[0][0]].args[2])
+            for start in range(0, len(items), self.batch_size):
+                batch = items[start : start + self.batch_size]
+                try:
+                    outputs = self._generate([t for _, t, _ in batch], [v for _, _, vs in batch for v in vs], gen_kwargs)
+                except Exception as batch_error:  # one bad sample must not lose the others: redo them one by one
+                    eval_logger.warning(f"vau_qwen2_5_vl: generation failed ({batch_error}); retrying sample by sample")
+                    outputs = []
+                    for index, text, videos in batch:
+                        try:
+                            outputs.extend(self._generate([text], videos, gen_kwargs))
+                        except Exception as error:
+                            outputs.append(self._failed(requests[index], f"{type(error).__name__}: {error}"))
+                for (index, _, _), output in zip(batch, outputs):
+                    results[index] = output
+                    generated += not output.text.startswith(VIDEO_ERROR_PREFIX)
+                    self.cache_hook.add_partial("generate_until", (requests[index].args[0], gen_kwargs), output.text)
+        if with_images:
+            for index, output in zip(with_images, super().generate_until([requests[i] for i in with_images])):
+                results[index] = output
+                generated += 1
+        if self.video_failures:
+            eval_logger.warning(f"vau_qwen2_5_vl: {len(self.video_failures)} sample(s) had a video that could not be "
+                                "decoded or run; each is scored as wrong and counted in its task's video_errors")  # fmt: skip
+        if len(requests) > 1 and generated == 0:
+            last = "; ".join(f["error"] for f in self.video_failures[-3:])
+            raise RunStopped(
+                f"vau_qwen2_5_vl: none of the {len(requests)} samples could be run (last errors: {last}). "
+                "Check the video files (VAU_BENCH_VIDEO_ROOT) and the model; no score was computed."
+            )
         return [r if r is not None else GenerationResult(text="") for r in results]

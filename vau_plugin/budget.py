@@ -1,0 +1,155 @@
+"""The video budget of each VAU-Bench task: the one place that says how many frames, at what rate and size,
+a model sees of a video.
+
+Read by the lmms-eval tasks' documents (through `vau_qwen2_5_vl`, which decodes every video itself with
+`vau_plugin.video`), by the LLaMA-Factory recipes (whose `video_*` keys are checked against `TRAIN` by the
+tests) and by `bench/`. Each evaluation budget reproduces the VAU-R1 inference script of its task
+(GVCLab/VAU-R1 `src/evaluation/inference_{qa,tag,cls,reasoning}_qwen.py`, read in the source):
+
+| task   | script                        | video element passed to qwen-vl-utils                | processor call            |
+|--------|-------------------------------|------------------------------------------------------|---------------------------|
+| qa     | inference_qa_qwen.py          | fps 1.0, max_pixels 768·28², min: qwen-vl-utils' 128·28² | no fps (→ 2 fps step), `add_vision_id=True` |
+| tag    | inference_tag_qwen.py         | fps: qwen-vl-utils' 2.0, 256·28² ≤ px ≤ 768·28²      | the sampled fps           |
+| cls    | inference_cls_qwen.py         | same as tag                                          | the sampled fps           |
+| reason | inference_reasoning_qwen.py   | same as qa                                           | no fps, `add_vision_id=True` |
+
+Every script builds its processor with `AutoProcessor.from_pretrained(model, min_pixels=256·28²,
+max_pixels=768·28²)`, so the processor enlarges a QA frame below 256·28² once more: `PROCESSOR_MIN_PIXELS` /
+`PROCESSOR_MAX_PIXELS` are part of every budget, and frames are resized once, straight to that final size.
+The QA and reasoning scripts pass no `fps` to the processor, so Qwen2.5-VL's temporal position ids step as if
+frames were 0.5 s apart although they are 1 s apart (`processor_fps = 2.0` reproduces that); TAG and CLS pass
+the sampled rate (`processor_fps = None`).
+
+`TRAIN` is VAU-R1's GRPO setting (`src/open_r1/grpo_*.py`: 2 fps, 3584·28² pixels for the whole clip, at
+least 16·28² a frame), written the way LLaMA-Factory caps videos (frames x pixels a frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from vau_plugin.video import (
+    FPS_MAX_FRAMES,
+    FPS_MIN_FRAMES,
+    IMAGE_FACTOR,
+    VIDEO_MIN_PIXELS,
+    VIDEO_TOTAL_PIXELS,
+    SamplingConfig,
+)
+
+__all__ = ["VideoBudget", "BUDGETS", "TRAIN", "PROCESSOR_MIN_PIXELS", "PROCESSOR_MAX_PIXELS", "budget_for"]
+
+# The pixel range of VAU-R1's AutoProcessor in every inference script.
+PROCESSOR_MIN_PIXELS = 256 * IMAGE_FACTOR * IMAGE_FACTOR
+PROCESSOR_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
+# The frame rate the Qwen2.5-VL processor assumes when it is given none.
+PROCESSOR_DEFAULT_FPS = 2.0
+
+
+@dataclass(frozen=True)
+class VideoBudget:
+    """How one task samples and encodes a video.
+
+    Attributes:
+        name: the task ("qa", "tag", "cls", "reason") or "train".
+        fps: frames sampled per second of video.
+        min_pixels, max_pixels: per-frame pixel range of the sampling stage (qwen-vl-utils' min_pixels /
+            max_pixels of the video element).
+        total_pixels: pixel budget of the whole clip (qwen-vl-utils' total_pixels).
+        min_frames, max_frames: bounds on the sampled frame count.
+        processor_min_pixels, processor_max_pixels: the pixel range of the processor the frames go to.
+        processor_fps: the rate the processor is told (it sets Qwen2.5-VL's `second_per_grid_ts`); None = the
+            real rate of the sampled frames.
+        add_vision_id: the chat template labels each video ("Video 1: ").
+        reference: where the setting comes from.
+    """
+
+    name: str
+    fps: float
+    min_pixels: int
+    max_pixels: Optional[int]
+    total_pixels: int = VIDEO_TOTAL_PIXELS
+    min_frames: int = FPS_MIN_FRAMES
+    max_frames: int = FPS_MAX_FRAMES
+    processor_min_pixels: Optional[int] = PROCESSOR_MIN_PIXELS
+    processor_max_pixels: Optional[int] = PROCESSOR_MAX_PIXELS
+    processor_fps: Optional[float] = None
+    add_vision_id: bool = False
+    reference: str = ""
+
+    def sampling(self, backend: str = "auto") -> SamplingConfig:
+        """The `vau_plugin.video.SamplingConfig` that decodes frames for this budget."""
+        return SamplingConfig(
+            fps=self.fps,
+            min_frames=self.min_frames,
+            max_frames=self.max_frames,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            total_pixels=self.total_pixels,
+            backend=backend,
+            processor_min_pixels=self.processor_min_pixels,
+            processor_max_pixels=self.processor_max_pixels,
+        )
+
+    def encode_fps(self, sampled_fps: float) -> float:
+        """The rate to pass to the processor for frames sampled at `sampled_fps`."""
+        return sampled_fps if self.processor_fps is None else self.processor_fps
+
+    def with_overrides(self, **overrides) -> "VideoBudget":
+        """A copy with the given fields replaced (None values are ignored: "not set")."""
+        given = {key: value for key, value in overrides.items() if value is not None}
+        return replace(self, **given) if given else self
+
+
+_QA_REFERENCE = "VAU-R1 src/evaluation/inference_qa_qwen.py"
+QA = VideoBudget(
+    "qa",
+    fps=1.0,
+    min_pixels=VIDEO_MIN_PIXELS,
+    max_pixels=PROCESSOR_MAX_PIXELS,
+    processor_fps=PROCESSOR_DEFAULT_FPS,
+    add_vision_id=True,
+    reference=_QA_REFERENCE,
+)
+TAG = VideoBudget(
+    "tag",
+    fps=2.0,
+    min_pixels=PROCESSOR_MIN_PIXELS,
+    max_pixels=PROCESSOR_MAX_PIXELS,
+    reference="VAU-R1 src/evaluation/inference_tag_qwen.py",
+)
+CLS = replace(TAG, name="cls", reference="VAU-R1 src/evaluation/inference_cls_qwen.py")
+REASON = replace(QA, name="reason", reference="VAU-R1 src/evaluation/inference_reasoning_qwen.py")
+# VAU-R1 GRPO: 2 fps within 3584·28² pixels for the clip, >= 16·28² a frame. LLaMA-Factory caps frames and
+# pixels a frame instead: 64 frames x 87808 px (= 2·3584·28²/64) is at most the same 3584 visual tokens.
+TRAIN = VideoBudget(
+    "train",
+    fps=2.0,
+    min_pixels=16 * IMAGE_FACTOR * IMAGE_FACTOR,
+    max_pixels=2 * 3584 * IMAGE_FACTOR * IMAGE_FACTOR // 64,
+    max_frames=64,
+    processor_min_pixels=None,
+    processor_max_pixels=None,
+    reference="VAU-R1 src/open_r1/grpo_*.py (total_pixels 3584·28², min_pixels 16·28², 2 fps)",
+)
+BUDGETS: dict[str, VideoBudget] = {b.name: b for b in (QA, TAG, CLS, REASON, TRAIN)}
+
+
+def budget_for(task: str) -> VideoBudget:
+    """budget_for("qa" | "tag" | "cls" | "reason" | "train") -> VideoBudget; KeyError names the known ones."""
+    try:
+        return BUDGETS[task]
+    except KeyError:
+        raise KeyError(f"no video budget for task {task!r}; known: {', '.join(BUDGETS)}") from None
+
+
+def llamafactory_keys(budget: VideoBudget) -> dict:
+    """The LLaMA-Factory recipe keys (`video_fps`, `video_maxlen`, `video_max_pixels`, `video_min_pixels`)
+    that express `budget` for the plugin's `qwen2_vl_vau` / `qwen2_vl_motion` templates."""
+    return {
+        "video_fps": budget.fps,
+        "video_maxlen": budget.max_frames,
+        "video_max_pixels": budget.max_pixels,
+        "video_min_pixels": budget.min_pixels,
+    }
