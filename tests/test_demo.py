@@ -22,8 +22,10 @@ def test_demo_runs_the_pipeline_and_prints_the_metrics_table(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "test: 12 rows" in out and "0 errors" in out
-    for task, metric in [("vau_bench_qa_mini", "accuracy"), ("vau_bench_tag_mini", "mIoU"), ("vau_bench_cls_mini", "binary_accuracy")]:
+    for task, metric in [("vau_bench_qa_mini", "accuracy"), ("vau_bench_tag_mini", "mIoU"), ("vau_bench_cls_mini", "binary_accuracy"),
+                         ("vau_bench_qa_mini", "video_errors")]:  # fmt: skip
         assert any(line.startswith(task) and metric in line for line in out.splitlines()), (task, metric)
     assert (tmp_path / "demo" / "tiny_model" / "config.json").is_file()
+    assert "lmms-eval --model vau_qwen2_5_vl" in out
     assert "GRPO (" in out and "mean total reward" in out
     assert "demo finished" in out

@@ -2,7 +2,8 @@
 
 1. check the bundled mini bench with the VAU-Bench validator;
 2. build the tiny random Qwen2.5-VL checkpoint;
-3. evaluate it with the real `lmms-eval` CLI on the `vau_bench_mini` group and print the metrics table;
+3. evaluate it with the real `lmms-eval` CLI (`--model vau_qwen2_5_vl`, the plugin's decoder) on the
+   `vau_bench_mini` group and print the metrics table (video_errors included);
 4. run a short GRPO fine-tuning through `llamafactory-cli train` and print the reward before and after.
 The tiny model is random, so its scores are near zero: the demo shows the pipeline, not a result.
 """
@@ -19,8 +20,9 @@ from pathlib import Path
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.validate import validate_path
 
+LMMS_MODEL = "vau_qwen2_5_vl"
 LMMS_TASKS = "vau_bench_mini"
-# Small enough for a CPU: few frames, small frames, short answers.
+# Small enough for a CPU: few frames, small frames, short answers (they replace the tasks' paper budgets).
 CPU_MODEL_ARGS = "device=cpu,device_map=cpu,max_num_frames=4,min_pixels=3136,max_pixels=12544"
 MAX_NEW_TOKENS = 16
 
@@ -48,7 +50,7 @@ def metrics_table(results: dict) -> str:
 def run_lmms_eval(model_dir: Path, out_dir: Path) -> dict:
     """Evaluate a checkpoint on the mini bench with the real lmms-eval CLI; returns the results JSON."""
     cmd = [
-        _tool("lmms-eval"), "--model", "qwen2_5_vl", "--model_args", f"pretrained={model_dir},{CPU_MODEL_ARGS}",
+        _tool("lmms-eval"), "--model", LMMS_MODEL, "--model_args", f"pretrained={model_dir},{CPU_MODEL_ARGS}",
         "--tasks", LMMS_TASKS, "--gen_kwargs", f"max_new_tokens={MAX_NEW_TOKENS}",
         "--output_path", str(out_dir), "--log_samples", "--verbosity", "DEBUG",
     ]  # fmt: skip
@@ -87,7 +89,7 @@ def run_demo(workdir: str | Path) -> int:
         make_tiny_model(model_dir, seed=0)
     print(f"checkpoint: {model_dir}")
 
-    _step(f"3. lmms-eval --model qwen2_5_vl --tasks {LMMS_TASKS}")
+    _step(f"3. lmms-eval --model {LMMS_MODEL} --tasks {LMMS_TASKS}")
     eval_dir = root / "lmms_eval"
     results = run_lmms_eval(model_dir, eval_dir / time.strftime("%Y%m%d-%H%M%S"))
     print(metrics_table(results))
