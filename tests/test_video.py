@@ -501,10 +501,29 @@ VFR_TIMES = [i * 0.02 for i in range(30)] + [float(s) for s in range(1, 11)]
 
 @pytest.fixture(scope="module")
 def vfr_clip(tmp_path_factory) -> Path:
+    """Written with PyAV directly (not write_mp4), frame i at VFR_TIMES[i]; its red level tells its time."""
+    import av
+    from fractions import Fraction
+
+    path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=50)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for t in VFR_TIMES:
+            frame = np.zeros((48, 64, 3), np.uint8)
+            frame[:, :, 0] = min(255, round(t * 25))
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            video_frame.pts, video_frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(stream.encode(video_frame))
+        container.mux(stream.encode())
+    return path
+
+
+def test_write_mp4_writes_the_given_timestamps(tmp_path):
     frames = np.zeros((len(VFR_TIMES), 48, 64, 3), np.uint8)
-    for i, t in enumerate(VFR_TIMES):
-        frames[i, :, :, 0] = min(255, round(t * 25))  # the red level tells the frame's time
-    return write_mp4(tmp_path_factory.mktemp("vfr") / "vfr.mp4", frames, 50.0, timestamps=VFR_TIMES)
+    path = write_mp4(tmp_path / "vfr.mp4", frames, 50.0, timestamps=VFR_TIMES)
+    assert probe(path).frame_times == pytest.approx(VFR_TIMES, abs=1e-3)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
