@@ -17,13 +17,12 @@ import base64
 import importlib.util
 import io
 import os
-import threading
 from pathlib import Path
 
 import decord
 import pytest
 from PIL import Image
-from test_judge import ScriptedServer, Step
+from test_judge import ScriptedServer, Step, running
 from test_lmms_cli import LMMS_EVAL, _results, _run, _samples
 
 from vau_plugin import prompts
@@ -55,14 +54,8 @@ def stub(monkeypatch):
     for name in PROXY_VARS:  # the subprocess inherits os.environ: 127.0.0.1 must not go through a proxy
         monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # api_key= in model_args is enough
-    srv = ChatStub()
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    with running(ChatStub()) as srv:
+        yield srv
 
 
 def _parts(record: dict) -> list[dict]:

@@ -141,16 +141,24 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST
 
 
-@pytest.fixture
-def server():
-    srv = ScriptedServer()
+@contextlib.contextmanager
+def running(srv: ScriptedServer):
+    """Serve `srv` on a thread for the duration of the block, then release any held request and close it."""
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
-    yield srv
-    srv.release.set()
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=5)
+    try:
+        yield srv
+    finally:
+        srv.release.set()
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def server():
+    with running(ScriptedServer()) as srv:
+        yield srv
 
 
 @pytest.fixture(autouse=True)
@@ -598,15 +606,8 @@ def serving(*steps: Step):
     """A second (third, ...) scripted server, for tests that need more than the `server` fixture."""
     srv = ScriptedServer()
     srv.script = list(steps)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with running(srv):
         yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 def sample(i: int) -> dict:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vau_plugin import metrics, parsing
-from vau_plugin.data.reader import AnnotationError, load_records
+from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
 from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
 from vau_plugin.lmms.docs import wants
@@ -114,14 +114,7 @@ def _short(text: str, limit: int = 40) -> str:
 
 
 def _read_text(path: Path) -> str:
-    if not path.exists():
-        raise ScoreError(f"{path}: no such file")
-    if path.is_dir():
-        raise ScoreError(f"{path}: is a directory, expected a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ScoreError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    data = read_file_bytes(path, "a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)", ScoreError)
     if not data.strip():
         raise ScoreError(f"{path}: empty file, expected predictions (VAU-R1 CSV or lmms-eval samples jsonl)")
     if b"\x00" in data[:65536]:

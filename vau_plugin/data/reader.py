@@ -181,16 +181,18 @@ def infer_source(video: str, split: str) -> Optional[str]:
 # --------------------------------------------------------------------------------------------- file decoding
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes, or AnnotationError saying why it cannot be read."""
+def read_file_bytes(path: Path, expected: str = "a VAU-Bench CSV file", error: type = None) -> bytes:
+    """`read_file_bytes(path, expected, error=AnnotationError) -> bytes`: the file's bytes, or `error` saying why it
+    cannot be read (missing, a directory where `expected` was, unreadable)."""
+    error = error or AnnotationError
     if not path.exists():
-        raise AnnotationError(f"{path}: no such file")
+        raise error(f"{path}: no such file")
     if path.is_dir():
-        raise AnnotationError(f"{path}: is a directory, expected a VAU-Bench CSV file")
+        raise error(f"{path}: is a directory, expected {expected}")
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise AnnotationError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+        raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
 def _decode(data: bytes, path: Path) -> str:
@@ -445,7 +447,7 @@ def read_csv(path: PathLike, *, split: Optional[str] = None) -> ReadResult:
     """
     path = Path(path).expanduser()
     name = path.name
-    text = _decode(_read_bytes(path), path)
+    text = _decode(read_file_bytes(path), path)
     result = ReadResult(file=name, split=split or path.stem, has_undecoded=_has_undecoded(text))
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
