@@ -185,43 +185,60 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
             for answer, ids in zip(answers, trimmed)
         ]
 
-    def generate_until(self, requests: List[Instance]) -> List[GenerationResult]:
+    def _decoded(self, batch: list, requests: List[Instance], results: list) -> list[tuple[int, str, list[EncodedVideo]]]:
+        """(index, chat text, videos) of the requests in `batch` whose videos decode; the others get a video-error
+        result in `results`."""
         from vau_plugin.video import VideoError
+
+        ready = []
+        for index, doc, messages in batch:
+            try:
+                ready.append((index, *self.prepare(doc, messages)))
+            except (VideoError, OSError) as error:
+                results[index] = self._failed(requests[index], str(error))
+        return ready
+
+    def _generate_batch(self, batch: list, requests: List[Instance], gen_kwargs: dict) -> list[GenerationResult]:
+        """Generate for a batch; when the batch fails, sample by sample, so one bad sample loses only itself."""
+        try:
+            return self._generate([t for _, t, _ in batch], [v for _, _, vs in batch for v in vs], gen_kwargs)
+        except Exception as batch_error:
+            eval_logger.warning(f"vau_qwen2_5_vl: generation failed ({batch_error}); retrying sample by sample")
+        outputs = []
+        for index, text, videos in batch:
+            try:
+                outputs.extend(self._generate([text], videos, gen_kwargs))
+            except Exception as error:
+                outputs.append(self._failed(requests[index], f"{type(error).__name__}: {error}"))
+        return outputs
+
+    def generate_until(self, requests: List[Instance]) -> List[GenerationResult]:
+        from tqdm import tqdm
 
         results: list[Optional[GenerationResult]] = [None] * len(requests)
         with_images: list[int] = []  # lmms-eval's own path serves requests with images
-        groups: dict[str, list[tuple[int, str, list[EncodedVideo]]]] = defaultdict(list)
+        groups: dict[str, list[tuple[int, Any, ChatMessages]]] = defaultdict(list)
         for index, request in enumerate(requests):
             doc = self._doc(request)
             messages = ChatMessages(messages=request.args[1](doc))
             if messages.extract_media()[0]:
                 with_images.append(index)
-                continue
-            try:
-                text, videos = self.prepare(doc, messages)
-            except (VideoError, OSError) as error:
-                results[index] = self._failed(request, str(error))
-                continue
-            groups[json.dumps(request.args[2], sort_keys=True, default=str)].append((index, text, videos))
+            else:
+                groups[json.dumps(request.args[2], sort_keys=True, default=str)].append((index, doc, messages))
         generated = 0
+        progress = tqdm(total=len(requests) - len(with_images), disable=(self.rank != 0), desc="Model Responding")
         for items in groups.values():
             gen_kwargs = dict(requests[items[0][0]].args[2])
             for start in range(0, len(items), self.batch_size):
-                batch = items[start : start + self.batch_size]
-                try:
-                    outputs = self._generate([t for _, t, _ in batch], [v for _, _, vs in batch for v in vs], gen_kwargs)
-                except Exception as batch_error:  # one bad sample must not lose the others: redo them one by one
-                    eval_logger.warning(f"vau_qwen2_5_vl: generation failed ({batch_error}); retrying sample by sample")
-                    outputs = []
-                    for index, text, videos in batch:
-                        try:
-                            outputs.extend(self._generate([text], videos, gen_kwargs))
-                        except Exception as error:
-                            outputs.append(self._failed(requests[index], f"{type(error).__name__}: {error}"))
+                # videos are decoded a batch at a time: memory stays that of one batch, whatever the task's size
+                batch = self._decoded(items[start : start + self.batch_size], requests, results)
+                outputs = self._generate_batch(batch, requests, gen_kwargs) if batch else []
                 for (index, _, _), output in zip(batch, outputs):
                     results[index] = output
                     generated += not output.text.startswith(VIDEO_ERROR_PREFIX)
                     self.cache_hook.add_partial("generate_until", (requests[index].args[0], gen_kwargs), output.text)
+                progress.update(min(self.batch_size, len(items) - start))
+        progress.close()
         if with_images:
             for index, output in zip(with_images, super().generate_until([requests[i] for i in with_images])):
                 results[index] = output
