@@ -557,3 +557,59 @@ def test_write_mp4_checks_timestamps(tmp_path):
         write_mp4(tmp_path / "a.mp4", frames, 10.0, timestamps=[0.0, 0.2, 0.1])
     with pytest.raises(ValueError, match="timestamps"):
         write_mp4(tmp_path / "b.mp4", frames, 10.0, timestamps=[0.0, 0.1])
+
+
+# --- memory: full-size frames are resized one at a time ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def large_frame_clips(tmp_path_factory) -> dict[int, Path]:
+    """Clips of 16 and 32 frames of 480x640 (large next to the output below), 8 fps."""
+    root = tmp_path_factory.mktemp("large_frames")
+    return {n: write_mp4(root / f"large_{n}.mp4", moving_square(n, 480, 640), 8.0) for n in (16, 32)}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_decoding_memory_is_bounded_by_the_output_not_the_input(large_frame_clips, monkeypatch, backend):
+    """An 8K clip with 32 sampled frames once needed ~20 GB: chunks of 32 full-size frames were resized together
+    (in float). The largest full-size array the decoder builds (decoded chunk, resize input) must stay within one
+    frame or the chunk budget, whatever the number of sampled frames; the pixels must not change."""
+    frame_bytes = 480 * 640 * 3
+    config = SamplingConfig(fps=8.0, backend=backend, min_pixels=28 * 28, max_pixels=56 * 84)
+    expected = {n: load_video(path, config).frames for n, path in large_frame_clips.items()}
+
+    largest = {"resize": 0, "tensor": 0}
+    real_resize, real_to_tensor = video.resize_frames, video._to_tensor
+
+    def resize_frames(frames, size):
+        largest["resize"] = max(largest["resize"], frames.numel() * frames.element_size())
+        return real_resize(frames, size)
+
+    def to_tensor(frames_thwc):
+        largest["tensor"] = max(largest["tensor"], frames_thwc.nbytes)
+        return real_to_tensor(frames_thwc)
+
+    monkeypatch.setattr(video, "resize_frames", resize_frames)
+    monkeypatch.setattr(video, "_to_tensor", to_tensor)
+    monkeypatch.setattr(video, "_DECODE_CHUNK_BYTES", 2 * frame_bytes, raising=False)  # a small chunk
+    out_bytes = 0
+    for n, path in large_frame_clips.items():
+        sampled = load_video(path, config)
+        assert len(sampled.indices) == n and sampled.frames.nbytes < n * frame_bytes / 20  # a small output
+        assert torch.equal(sampled.frames, expected[n])  # same pixels in small chunks as in large ones
+        out_bytes = max(out_bytes, sampled.frames.nbytes)
+    assert largest["resize"] == frame_bytes, largest  # the resize (float inside) sees one full-size frame at a time
+    assert largest["tensor"] <= 2 * frame_bytes, largest  # decoded full-size frames: within the chunk budget
+    assert largest["resize"] + largest["tensor"] < 3 * frame_bytes + out_bytes  # independent of the 16 or 32 frames
+
+
+def test_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
+    frames = np.zeros((4, 16, 16, 3), np.uint8)
+    path = write_mp4(tmp_path / "a.mp4", frames, 4.0)
+    calls = []
+    real = video._probe_uncached
+    monkeypatch.setattr(video, "_probe_uncached", lambda p: calls.append(p) or real(p))
+    assert probe(path).frame_count == probe(str(path)).frame_count == 4
+    assert len(calls) == 1
+    write_mp4(path, np.zeros((6, 16, 16, 3), np.uint8), 4.0)  # rewritten: size and mtime change
+    assert probe(path).frame_count == 6 and len(calls) == 2

@@ -54,8 +54,11 @@ VIDEO_TOTAL_PIXELS = int(MODEL_SEQ_LEN * IMAGE_FACTOR * IMAGE_FACTOR * 0.9)
 VAU_R1_TOTAL_PIXELS = 3584 * IMAGE_FACTOR * IMAGE_FACTOR
 
 BACKENDS = ("auto", "decord", "pyav")
-# Frames decoded and resized per chunk, so a long clip never holds all full-size frames at once.
+# Frames decoded per chunk (decord's get_batch): at most _DECODE_CHUNK frames and _DECODE_CHUNK_BYTES of full-size
+# RGB (one frame at least); each frame is then resized on its own (the resize works in float, 4 bytes a value).
+# Memory is the output plus one chunk of decoded frames, whatever the number of sampled frames (an 8K frame is 100 MB).
 _DECODE_CHUNK = 32
+_DECODE_CHUNK_BYTES = 64 << 20
 # A stream may end (or break) this many frames short of the header's count (edit lists, off-by-one
 # muxers, a damaged last packet) before PyAV decoding calls it truncated; the missing tail frames
 # repeat the last decoded one.
@@ -456,17 +459,35 @@ def _packet_times(container, stream) -> tuple[int, tuple[float, ...] | None]:
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Read frame count, fps, duration and size of the first video stream with PyAV
-    (headers only; packets are counted when the container does not store a frame count).
+    """Read frame count, fps, duration, size and every frame's presentation time of the first video stream
+    with PyAV: the headers, then the packets (demuxed, not decoded: the file is read once, no frame is
+    decoded). A file probed before and unchanged since (same real path, size, mtime, inode) is not read
+    again in this process.
 
     Raises:
         VideoDecodeError: the file is missing, empty, not a video FFmpeg can parse, or its video
             stream has no frames, no size or no frame rate.
     """
-    import av
-
     path = Path(path)
     _check_file(path)
+    # Memoised: sampling plans (token counting), evaluation and training probe the same files again and again.
+    key = tuple(sorted(file_identity(path).items()))
+    info = _PROBED.get(key)
+    if info is None:
+        info = _probe_uncached(path)
+        if len(_PROBED) >= _PROBED_MAX:
+            _PROBED.pop(next(iter(_PROBED)), None)
+        _PROBED[key] = info
+    return info if info.path == path else replace(info, path=path)
+
+
+_PROBED: dict[tuple, VideoInfo] = {}
+_PROBED_MAX = 4096
+
+
+def _probe_uncached(path: Path) -> VideoInfo:
+    import av
+
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.video:
@@ -542,34 +563,32 @@ def _sample_decord(
             raise RuntimeError(f"decord indexes {len(reader)} frames, the container {info.frame_count}")
         indices, timestamps = sample_indices(info, config)
         size = target_size(info, len(indices) - config.extra_frames, config)
-        parts = [
-            resize_frames(_to_tensor(reader.get_batch(list(chunk)).asnumpy()), size)
-            for chunk in _chunks(indices, _DECODE_CHUNK)
-        ]
+        frame_bytes = max(info.width * info.height * 3, 1)
+        per_chunk = max(1, min(_DECODE_CHUNK, _DECODE_CHUNK_BYTES // frame_bytes))
+        frames = torch.empty((len(indices), 3, *size), dtype=torch.uint8)
+        done = 0
+        for chunk in _chunks(indices, per_chunk):
+            decoded = _to_tensor(reader.get_batch(list(chunk)).asnumpy())
+            for frame in decoded:  # one full-size frame at a time through the (float) resize
+                frames[done] = resize_frames(frame[None], size)[0]
+                done += 1
+            del decoded
     finally:
         del reader
-    return info, indices, timestamps, torch.cat(parts)
+    return info, indices, timestamps, frames
 
 
 def _decode_pyav(
     path: Path, indices: list[int], size: tuple[int, int], frame_count: int
 ) -> torch.Tensor:
     """Decode sequentially (seeking to sampled frames is no faster than decoding the GOPs between
-    them at typical sampling rates) and convert only the wanted frames."""
+    them at typical sampling rates) and convert only the wanted frames, each resized as soon as it is
+    decoded (memory: the output plus one full-size frame)."""
     import av
 
     wanted = sorted(set(indices))
     last_wanted = wanted[-1]
     kept: dict[int, torch.Tensor] = {}
-    pending: list[tuple[int, np.ndarray]] = []
-
-    def flush() -> None:
-        if pending:
-            resized = resize_frames(
-                _to_tensor(np.stack([array for _, array in pending])), size
-            )
-            kept.update({index: frame for (index, _), frame in zip(pending, resized)})
-            pending.clear()
 
     wanted_set = set(wanted)
     decoded = 0
@@ -582,14 +601,11 @@ def _decode_pyav(
             for frame in container.decode(stream):
                 index, decoded, last_frame = decoded, decoded + 1, frame
                 if index in wanted_set:
-                    pending.append((index, frame.to_ndarray(format="rgb24")))
-                    if len(pending) >= _DECODE_CHUNK:
-                        flush()
+                    kept[index] = resize_frames(_to_tensor(frame.to_ndarray(format="rgb24")[None]), size)[0]
                 if index >= last_wanted:
                     break
         except av.FFmpegError as error:
             stop_reason = f" ({error})"
-    flush()
     # The last sampled index is always the last frame, so an early stop always leaves some missing.
     missing = [index for index in wanted if index not in kept]
     if missing:
