@@ -97,13 +97,14 @@ def synthetic_frames(spec: VideoSpec, seed: int = 0):
         yield np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def ensure_video(spec: VideoSpec, folder: Path = VIDEO_DIR) -> Path:
-    """The mp4 for `spec`, encoded on first use (H.264, crf 23) and reused by later runs."""
+def ensure_video(spec: VideoSpec, folder: Path = VIDEO_DIR, seed: int = 0) -> Path:
+    """The mp4 for `spec`, encoded on first use (H.264, crf 23) and reused by later runs (`seed`: the scene's
+    colours and noise; a file already there is reused whatever its seed, so give each seed its own name)."""
     from vau_plugin.video import write_mp4
 
     path = folder / f"{spec.name}.mp4"
     if not path.is_file():
         partial = folder / f".{spec.name}.partial.mp4"
-        write_mp4(partial, synthetic_frames(spec), spec.fps, crf=23)
+        write_mp4(partial, synthetic_frames(spec, seed), spec.fps, crf=23)
         os.replace(partial, path)
     return path

@@ -1,8 +1,9 @@
 """Run every bench script (each in its own process, as `make bench` does), print a summary, write JSON.
 
 Each script prints its own table and writes bench/results/<name>.json; this adds bench/results/run_all.json with the
-wall time and exit status of each. The full set runs in under 10 minutes on 2 CPU cores (see README "Performance");
-`--quick` runs the CI-sized variants.
+wall time and exit status of each. The full set runs in under 10 minutes on 2 CPU cores (see README "Performance";
+cache_paths, the frame cache on real lmms-eval and llamafactory-cli runs, takes about 3.5 of them);
+`--quick` runs the CI-sized variants (cache_paths about 1.5 minutes).
 
 Usage: python bench/run_all.py [--quick] [--only video cache ...]
 """
@@ -19,7 +20,7 @@ from _common import RESULTS, environment, write_result
 
 BENCH_DIR = Path(__file__).resolve().parent
 # Fast first, so a broken set-up shows early. motion.py has no --quick (it is quick).
-BENCHES = ["rewards", "cache", "video", "motion", "lmms", "grpo"]
+BENCHES = ["rewards", "cache", "video", "motion", "lmms", "grpo", "cache_paths"]
 NO_QUICK_FLAG = {"motion"}
 
 
