@@ -147,13 +147,21 @@ def test_tokenizer_round_trips_vau_text(loaded):
     assert len(tokenizer.tokenize(" anomaly")) == 1
 
 
-def test_same_seed_gives_identical_files_and_other_seeds_differ(tiny_dir, loaded, tmp_path, offline_hub):
+def test_same_seed_gives_identical_files_and_other_seeds_differ(
+    tiny_dir, loaded, tmp_path, offline_hub, monkeypatch, capsys
+):
     from vau_plugin.cli import main
 
     again = tmp_path / "again"
-    assert main(["make-tiny-model", str(again), "--seed", "0"]) == 0
+    again.mkdir()
+    (again / "config.json").write_text("{}")  # a stale checkpoint: replaced only because --force says so
+    monkeypatch.setenv("VAU_PROGRESS_S", "0")  # progress lines at once, as if the build took long
+    assert main(["make-tiny-model", str(again), "--seed", "0", "--force"]) == 0
     for path in sorted(tiny_dir.iterdir()):
         assert (again / path.name).read_bytes() == path.read_bytes(), path.name
+    out, err = capsys.readouterr()
+    assert out.strip() == f"tiny Qwen2.5-VL checkpoint written to {again}"  # progress never goes to stdout
+    assert "[vau-plugin] making the tiny model" in err and "initialising the model" in err, err
 
     reference = loaded["model"].state_dict()
     other = build_model(build_config(build_tokenizer()), seed=1).state_dict()

@@ -279,8 +279,17 @@ def test_directory_of_bad_and_good_files(tmp_path):
     assert any("also appears in" in w for w in report["warnings"])
 
 
-def test_directory_with_an_unreadable_file_fails(tmp_path):
+def test_directory_with_an_unreadable_file_reports_it_and_counts_the_others(tmp_path):
+    # Exit 0 when at least one file of the folder can be read; each unreadable one is an error naming it.
     write_csv(tmp_path / "val.csv", [{}])
+    write_csv(tmp_path / "broken.csv", [{}], header=COLUMNS[:5])
+    report = validate_json(tmp_path)
+    assert report["rows"] == 1 and report["usable"]["qa"] == 1
+    assert [e for e in report["errors"] if e.startswith("broken.csv: cannot be read")], report["errors"]
+    assert "missing required column(s)" in report["errors"][0]
+
+
+def test_directory_with_no_readable_file_fails(tmp_path):
     write_csv(tmp_path / "broken.csv", [{}], header=COLUMNS[:5])
     assert_fails_cleanly(validate(tmp_path, "--json"), "broken.csv", "missing required column(s)")
 

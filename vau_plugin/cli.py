@@ -13,17 +13,36 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return run_validate(args.path, as_json=args.json, video_root=args.videos)
 
 
+FORCE_HELP = "write into OUT even when it already holds files (those of the same names are replaced)"
+
+
+def _refused(command: str, error: Exception) -> int:
+    """One line on stderr for a refused or impossible output folder; exit status 1 (as `vau-plugin recipes`)."""
+    print(f"vau-plugin {command}: {error}", file=sys.stderr)
+    return 1
+
+
 def _cmd_make_mini_bench(args: argparse.Namespace) -> int:
     from vau_plugin.data.mini_bench import make_mini_bench
 
-    summary = make_mini_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test)
+    try:
+        summary = make_mini_bench(
+            args.out, seed=args.seed, n_train=args.train, n_test=args.test, overwrite=args.force
+        )
+    except (FileExistsError, NotADirectoryError, ValueError) as error:
+        return _refused("make-mini-bench", error)
     print(summary.describe())
     return 0
 
 
 def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
+    from vau_plugin.data.mini_bench import check_output_dir
     from vau_plugin.data.motion_bench import make_motion_bench
 
+    try:
+        check_output_dir(args.out, overwrite=args.force)
+    except (FileExistsError, NotADirectoryError) as error:
+        return _refused("make-motion-bench", error)
     summary = make_motion_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test)
     print(summary.describe())
     return 0
@@ -32,16 +51,11 @@ def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from vau_plugin.tiny_model import make_tiny_model
 
-    path = make_tiny_model(args.out, seed=args.seed)
+    try:
+        path = make_tiny_model(args.out, seed=args.seed, overwrite=args.force)
+    except (FileExistsError, NotADirectoryError) as error:
+        return _refused("make-tiny-model", error)
     print(f"tiny Qwen2.5-VL checkpoint written to {path}")
-    return 0
-
-
-def _cmd_motion_preview(args: argparse.Namespace) -> int:
-    from vau_plugin.motion_preview import run_motion_preview
-
-    path = run_motion_preview(args.video, args.out, frames=args.frames, m=args.m, n=args.n, fill=args.fill)
-    print(f"motion preview written to {path}")
     return 0
 
 
@@ -65,34 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_validate)
 
     p = sub.add_parser("make-mini-bench", help="write the synthetic mini bench (mp4 clips + VAU-Bench CSVs)")
-    p.add_argument("out", help="output directory")
+    p.add_argument("out", help="output directory (new or empty, unless --force)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train", type=int, default=16, help="number of training clips")
     p.add_argument("--test", type=int, default=12, help="number of test clips")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_make_mini_bench)
 
     p = sub.add_parser(
         "make-motion-bench", help="write the synthetic motion-dependent bench (timing / event-kind questions)"
     )
-    p.add_argument("out", help="output directory")
+    p.add_argument("out", help="output directory (new or empty, unless --force)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train", type=int, default=400, help="number of training clips")
     p.add_argument("--test", type=int, default=200, help="number of held-out clips")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_make_motion_bench)
 
     p = sub.add_parser("make-tiny-model", help="write a tiny random-initialised Qwen2.5-VL checkpoint")
-    p.add_argument("out", help="output directory")
+    p.add_argument("out", help="output directory (new or empty, unless --force)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_make_tiny_model)
 
-    p = sub.add_parser("motion-preview", help="write a PNG strip: sampled frames / motion attention maps / prompted frames")
-    p.add_argument("video", help="a video file")
-    p.add_argument("out", help="output PNG path")
-    p.add_argument("--frames", type=int, default=8, help="number of prompted frames to show")
-    p.add_argument("--m", type=float, default=0.0, help="the layer's slope parameter m")
-    p.add_argument("--n", type=float, default=0.0, help="the layer's shift parameter n")
-    p.add_argument("--fill", choices=("mean", "black"), default="mean", help="what zero attention shows")
-    p.set_defaults(func=_cmd_motion_preview)
+    from vau_plugin.motion_preview import add_motion_preview_parser
+
+    add_motion_preview_parser(sub)
 
     from vau_plugin.data.prepare import add_prepare_parser
     from vau_plugin.recipes import add_recipes_parser

@@ -389,25 +389,36 @@ processing, training and evaluation pipelines (LLaMA-Factory template `qwen2_vl`
 """
 
 
-def make_tiny_model(out: str | Path, seed: int = 0) -> Path:
-    """make_tiny_model(out, seed=0) -> Path: write a tiny random Qwen2.5-VL checkpoint into directory `out`.
+def make_tiny_model(out: str | Path, seed: int = 0, *, overwrite: bool = False) -> Path:
+    """make_tiny_model(out, seed=0, *, overwrite=False) -> Path: write a tiny random Qwen2.5-VL checkpoint into
+    directory `out`.
 
     Writes config.json, model.safetensors, generation_config.json, the tokenizer files, the image and
-    video processor configs, the chat template and README.md; the same seed gives identical weights.
+    video processor configs, the chat template and README.md; the same seed gives identical weights. A folder
+    `out` that already holds files (another checkpoint, say) raises FileExistsError before anything is built,
+    unless `overwrite`. Callers that reuse a tiny model check for `out / "config.json"` first. The ~10-20 s of
+    building report progress on stderr (see `vau_plugin.data.videos.Progress`).
     """
+    from vau_plugin.data.mini_bench import check_output_dir
+    from vau_plugin.data.videos import Progress
+
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {seed!r}")
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"{out}: exists and is not a directory; expected an output directory")
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)  # an empty folder left by a failed build is accepted next time
 
-    tokenizer = build_tokenizer()
-    config = build_config(tokenizer)
-    model = build_model(config, seed)
-    model.save_pretrained(out, safe_serialization=True)
-    build_processor(tokenizer).save_pretrained(out)
-    n_params = sum(p.numel() for p in model.parameters())
-    (out / "README.md").write_text(_model_card(n_params, seed), encoding="utf-8")
+    progress = Progress(f"making the tiny model in {out}")
+    with progress.ticking():
+        progress.step("loading transformers and training the tokenizer")
+        tokenizer = build_tokenizer()
+        config = build_config(tokenizer)
+        progress.step("initialising the model's random weights")
+        model = build_model(config, seed)
+        progress.step("writing the files")
+        model.save_pretrained(out, safe_serialization=True)
+        build_processor(tokenizer).save_pretrained(out)
+        n_params = sum(p.numel() for p in model.parameters())
+        (out / "README.md").write_text(_model_card(n_params, seed), encoding="utf-8")
+    progress.done(f"{n_params:,} parameters written")
     return out
 

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Union
@@ -1055,6 +1056,29 @@ the default is.
 """
 
 
+def check_output_dir(out: Union[str, Path], overwrite: bool = False) -> Path:
+    """`check_output_dir(out, overwrite=False) -> Path`: `out`, checked to be a folder a generator may write into.
+
+    A missing or empty folder is fine. A folder that holds anything raises FileExistsError naming a few of its
+    entries, unless `overwrite` (`--force` on the command line); a file raises NotADirectoryError. Nothing
+    is written here: call it before any slow work, so a refusal costs nothing.
+    """
+    out = Path(out).expanduser()
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"{out}: exists and is not a directory; expected an output directory")
+    if out.is_dir() and not overwrite:
+        with os.scandir(out) as scan:
+            names = sorted(entry.name for _, entry in zip(range(1000), scan, strict=False))
+        if names:
+            more = len(names) - 3
+            shown = ", ".join(names[:3]) + (f" and {more}{'+' if len(names) == 1000 else ''} more" if more > 0 else "")
+            raise FileExistsError(
+                f"{out} is not empty (it holds {shown}); refusing to overwrite it: pass --force "
+                "(overwrite=True from Python) to write into it anyway, or choose an empty or new folder"
+            )
+    return out
+
+
 def make_mini_bench(
     out: Union[str, Path],
     seed: int = 0,
@@ -1065,11 +1089,14 @@ def make_mini_bench(
     height: int = 96,
     fps: float = 10.0,
     seconds: float = 6.0,
+    overwrite: bool = False,
 ) -> MiniBenchSummary:
-    """Write the mini bench into `out` (created if needed; existing files of the same names are overwritten).
+    """Write the mini bench into `out` (created if needed).
 
     `n_train` / `n_test` clips per split, each `width`×`height` (even), `fps`, `seconds` long. Returns a
-    MiniBenchSummary; the same arguments always write the same annotations and frames."""
+    MiniBenchSummary; the same arguments always write the same annotations and frames. A folder `out` that
+    already holds files raises FileExistsError unless `overwrite` (then files of the same names are replaced
+    and other files are left alone)."""
     from vau_plugin.video import write_mp4
 
     if n_train < 0 or n_test < 0 or n_train + n_test == 0:
@@ -1083,7 +1110,7 @@ def make_mini_bench(
             width,
             STABLE_WIDTH_MULTIPLE,
         )
-    root = Path(out)
+    root = check_output_dir(out, overwrite)
     videos = root / VIDEO_DIR
     videos.mkdir(parents=True, exist_ok=True)
     manifest_clips: list[dict] = []

@@ -9,14 +9,16 @@ cannot be read at all (missing, not a CSV, required columns missing, hub unreach
 from __future__ import annotations
 
 import csv
-import io
+import difflib
+import gc
 import logging
 import math
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, NamedTuple, Optional, Sequence, Union
+from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
 from vau_plugin.data.schema import (
     CLASSES,
@@ -29,7 +31,7 @@ from vau_plugin.data.schema import (
     VAURecord,
     canonical_class,
 )
-from vau_plugin.data.videos import unsafe_video_name
+from vau_plugin.data.videos import Progress, unsafe_video_name
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,14 @@ _LETTER_PREFIX = re.compile(r"^\(?\s*([A-Da-d])\s*(?:[.):\]]|\s-\s|\s*$)\s*(.*)$
 _OPTION_NUMBER = re.compile(r"^(?:option\s*)?([1-4])\s*[.)]?$", re.IGNORECASE)
 # Hub timeout in seconds: short, so an unreachable hub fails in seconds rather than hanging a CLI.
 DEFAULT_HUB_TIMEOUT_S = 10.0
+# File endings that make `owner/name` a file path rather than a hub dataset id.
+_PATH_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".xlsx", ".xls", ".zip", ".gz")
+# The most characters one CSV field may hold. Real VAU-Bench cells are a few KB; the csv module's default
+# (131,072) is raised so that a long Reasoning cell reads, while an unclosed quote, whose field runs on
+# through the rest of the file, is still caught (and named) in a large file.
+FIELD_SIZE_LIMIT = 1 << 20
+# Rows between two looks at the clock for progress lines.
+_PROGRESS_EVERY_ROWS = 2048
 
 
 class AnnotationError(ValueError):
@@ -57,7 +67,9 @@ class ReadResult:
 
     file: the file name used in messages; split: the split name (file stem unless given);
     records: one per readable data row; rows: data rows read (the header excluded);
-    errors / warnings: messages naming file, row and field.
+    errors / warnings: messages naming file, row and field; unreadable: why the file could not be read at all
+    (only from `read_source(..., keep_going=True)`, which reports such a file instead of raising; its one error
+    says the same).
     """
 
     file: str
@@ -67,6 +79,7 @@ class ReadResult:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     has_undecoded: bool = field(default=False, repr=False)  # the file holds bytes that are not UTF-8
+    unreadable: Optional[str] = None
 
 
 class AnswerResolution(NamedTuple):
@@ -82,14 +95,19 @@ class AnswerResolution(NamedTuple):
 
 def is_missing(value: Optional[str]) -> bool:
     """`is_missing(cell) -> bool`: True for None, an empty/blank cell, or the `-1` / `-1.0` marker."""
-    return value is None or not value.strip() or bool(_MISSING_MARKER.match(value.strip()))
+    if value is None:
+        return True
+    text = value.strip()
+    return not text or (text[0] == "-" and _MISSING_MARKER.match(text) is not None)
 
 
 def clean_text(value: Optional[str]) -> Optional[str]:
     """`clean_text(cell) -> str | None`: the trimmed cell with newlines as `\\n`, or None when it is missing."""
     if is_missing(value):
         return None
-    return value.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value.strip()
 
 
 def parse_seconds(value: Optional[str]) -> tuple[Optional[float], Optional[str]]:
@@ -126,9 +144,9 @@ def resolve_correct_option(raw: Optional[str], options: Sequence[Optional[str]])
     if is_missing(raw):
         return AnswerResolution(None)
     text = raw.strip()
-    keys = [_option_key(o) if o else None for o in options]
     if len(text) == 1 and text.upper() in LETTERS:
         return AnswerResolution(text.upper())
+    keys = [_option_key(o) if o else None for o in options]
     number = _OPTION_NUMBER.match(text)
     if number:
         letter = LETTERS[int(number.group(1)) - 1]
@@ -195,25 +213,64 @@ def read_file_bytes(path: Path, expected: str = "a VAU-Bench CSV file", error: t
         raise error(f"{path}: cannot be read ({exc.strerror or exc})") from None
 
 
-def _decode(data: bytes, path: Path) -> str:
-    """Decode a CSV's bytes; invalid UTF-8 bytes are kept as surrogates so each row can report and repair them."""
-    if not data.strip():
+def _decode(data: bytes, path: Path) -> tuple[str, bool]:
+    """Decode a CSV's bytes: (text, whether it holds bytes that are not UTF-8). Such bytes are kept as surrogates
+    so that each row can report and repair them."""
+    if not data or data.isspace():
         raise AnnotationError(f"{path}: empty file, expected a VAU-Bench CSV with a header row")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return data.decode("utf-16")
+            return data.decode("utf-16"), False
         except UnicodeDecodeError:
             raise AnnotationError(f"{path}: starts with a UTF-16 mark but is not valid UTF-16") from None
     if b"\x00" in data[:65536]:
         raise AnnotationError(f"{path}: binary data, not a CSV text file")
-    text = data.decode("utf-8-sig", errors="surrogateescape")
+    try:  # the common case, and much faster than scanning the text for surrogates afterwards
+        text, undecoded = data.decode("utf-8-sig"), False
+    except UnicodeDecodeError:
+        text = data.decode("utf-8-sig", errors="surrogateescape")
+        undecoded = _has_undecoded(text)
     sample = text[:8192]
     if len(_BINARY_HINT.findall(sample)) > 0.05 * len(sample):
         raise AnnotationError(
             f"{path}: binary data, not a CSV text file (or text in an encoding other than UTF-8, "
             "UTF-16 or Windows-1252; re-save it as UTF-8)"
         )
-    return text
+    return text, undecoded
+
+
+class _Lines:
+    """The text's physical lines as `csv.reader` gets them from a file opened with newline="" (line ends kept;
+    a line ends at \\n, \\r\\n or a lone \\r), cut a block at a time rather than copied whole into a StringIO
+    (which holds 4 bytes a character). `consumed`: characters handed out so far; `skip`: lines to leave out."""
+
+    BLOCK = 1 << 20
+
+    def __init__(self, text: str, skip: int = 0):
+        self.text, self.skip, self.consumed = text, skip, 0
+
+    def __iter__(self) -> Iterator[str]:
+        text, n, start, pending, skip = self.text, len(self.text), 0, "", self.skip
+        while start < n:
+            end = text.find("\n", start + self.BLOCK)
+            end = n if end < 0 else end + 1  # a block ends after a \n, so a \r\n is never cut in two
+            # str.splitlines also ends lines at \v, \f, \x1c-\x1e, \x85, \u2028, \u2029: glue those back on.
+            for line in text[start:end].splitlines(keepends=True):
+                if pending:
+                    line, pending = pending + line, ""
+                if line[-1] not in "\r\n":
+                    pending = line
+                    continue
+                self.consumed += len(line)
+                if skip:
+                    skip -= 1
+                    continue
+                yield line
+            start = end
+        if pending:
+            self.consumed += len(pending)
+            if not skip:
+                yield pending
 
 
 # `surrogateescape` turns each byte UTF-8 rejects into one of these code points.
@@ -265,7 +322,7 @@ def _map_header(header: list[str], path: Path, name: str) -> tuple[dict[str, int
     index: dict[str, int] = {}
     extra: dict[str, int] = {}
     for i, cell in enumerate(header):
-        cell_text = _repair(cell).strip()
+        cell_text = _repair(cell).lstrip("\ufeff").strip()  # a BOM: a file joined on after another one
         column = _COLUMN_BY_KEY.get(_column_key(cell_text))
         if column is None:
             extra[cell_text or f"(unnamed column {i + 1})"] = i
@@ -296,6 +353,122 @@ def _map_header(header: list[str], path: Path, name: str) -> tuple[dict[str, int
             "are not VAU-Bench columns; kept in record.extra"
         )
     return index, extra, warnings
+
+
+def _is_column_name(cell: str) -> bool:
+    """True for a cell spelling a VAU-Bench column name (a header cell), quickly False for anything else."""
+    if len(cell) > 40 or "." in cell:  # video names carry an extension; column names have no dot
+        return False
+    return _column_key(_repair(cell).lstrip("\ufeff")) in _COLUMN_BY_KEY
+
+
+def _repeats_header(cells: list[str], index: dict[str, int]) -> bool:
+    """True for a data row that is a header row again (two CSV files joined): most of its cells name columns."""
+    video = index["Video Name"]
+    first_cells = (cells[0], cells[video] if video < len(cells) else "") if cells else ()
+    if not any(_is_column_name(c) for c in first_cells):
+        return False
+    return sum(_is_column_name(c) for c in cells) > len(COLUMNS) // 2
+
+
+class _Reading:
+    """While any file is being read: csv.field_size_limit at FIELD_SIZE_LIMIT, and the cyclic garbage collector
+    paused (a file's records hold no reference cycles, and collections that rescan the records of a large
+    file again and again took a third of its reading time). Both process-wide settings are restored when the
+    last reader (of any thread) is done."""
+
+    _lock = threading.Lock()
+    _readers = 0
+    _saved_limit = 0
+    _gc_was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if _Reading._readers == 0:
+                _Reading._saved_limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
+                _Reading._gc_was_enabled = gc.isenabled()
+                gc.disable()
+            _Reading._readers += 1
+
+    def __exit__(self, *exc) -> None:
+        with self._lock:
+            _Reading._readers -= 1
+            if _Reading._readers == 0:
+                csv.field_size_limit(_Reading._saved_limit)
+                if _Reading._gc_was_enabled:
+                    gc.enable()
+
+
+def _bad_field(lines: Iterable[str], limit: int) -> tuple[Optional[int], str]:
+    """Scan one record from its first line: (0-based field, what is wrong) for the field that breaks it: "long"
+    (over `limit` characters unquoted), "long quoted" (the same, inside quotes), "unclosed" (a quote never
+    closed) or "after quote" (text after a closing quote); (None, "") when the record ends without either."""
+    number, length, state = 0, 0, "start"  # start | plain | quoted | closing (a quote seen inside quotes)
+    for line in lines:
+        for ch in line:
+            if state == "quoted":
+                if ch == '"':
+                    state = "closing"
+                    continue
+            elif state == "closing":
+                if ch == '"':
+                    state = "quoted"  # a doubled quote: one quote character of text
+                elif ch == ",":
+                    number, length, state = number + 1, 0, "start"
+                    continue
+                elif ch in "\r\n":
+                    return None, ""
+                else:
+                    return number, "after quote"
+            elif ch == ",":
+                number, length, state = number + 1, 0, "start"
+                continue
+            elif ch in "\r\n":
+                return None, ""
+            elif state == "start" and ch == '"':
+                state = "quoted"
+                continue
+            else:
+                state = "plain"
+            length += 1
+            if length > limit:
+                return number, "long" if state == "plain" else "long quoted"
+    return (number, "unclosed") if state == "quoted" else (None, "")
+
+
+def _csv_error(
+    exc: csv.Error, path: Path, text: str, row: int, row_line: int, header: Optional[list[str]]
+) -> AnnotationError:
+    """The AnnotationError for a csv.Error met in data row `row` (0: the header) whose first physical line is
+    `row_line` (0-based): it names the row and, where it can be found, the field and what is wrong with it."""
+    where = f"data row {row}" if row else "the header row,"
+    number, problem = _bad_field(_Lines(text, skip=row_line), FIELD_SIZE_LIMIT)
+    if number is None:
+        return AnnotationError(f"{path}: not a readable CSV at {where}: {exc} (an unclosed quote?)")
+    if header is not None and number < len(header):
+        field_name = f"field {_repair(header[number]).strip()!r}"
+    else:
+        field_name = f"field {number + 1}"
+    if problem == "long":
+        return AnnotationError(
+            f"{path}: {where} {field_name} is longer than {FIELD_SIZE_LIMIT:,} characters, the most one field may "
+            "hold (VAU-Bench cells are a few KB); shorten it"
+        )
+    if problem == "long quoted":
+        return AnnotationError(
+            f"{path}: {where} {field_name} is longer than {FIELD_SIZE_LIMIT:,} characters, the most one field may "
+            "hold (VAU-Bench cells are a few KB): most likely a quote opened in it is never closed, so the field "
+            'runs on through the rows after it; close the quote (a quote inside quoted text is written twice: "")'
+        )
+    if problem == "unclosed":
+        return AnnotationError(
+            f"{path}: {where} {field_name} opens a quote that is never closed (an unclosed quote), so the field "
+            'runs on to the end of the file; close it (a quote inside quoted text is written twice: "")'
+        )
+    return AnnotationError(
+        f"{path}: {where} {field_name} has text after its closing quote ({exc}): a quote inside quoted text is "
+        'written twice (""), or a quote opened in an earlier field is never closed (an unclosed quote)'
+    )
 
 
 # --------------------------------------------------------------------------------------------- rows
@@ -329,7 +502,14 @@ class _Row:
         return cell
 
     def text(self, column: str) -> Optional[str]:
-        return clean_text(self.raw(column))
+        i = self.index[column]  # raw(), inlined: ten calls a row
+        if i >= len(self.cells):
+            return None
+        cell = self.cells[i]
+        if self.result_has_undecoded and _has_undecoded(cell):
+            self.warn(column, "not valid UTF-8; read as Windows-1252/Latin-1 (re-save the file as UTF-8)")
+            cell = _repair(cell)
+        return clean_text(cell)
 
 
 def _read_answer(row: _Row, options: list[Optional[str]]) -> Optional[str]:
@@ -447,31 +627,72 @@ def read_csv(path: PathLike, *, split: Optional[str] = None) -> ReadResult:
     """
     path = Path(path).expanduser()
     name = path.name
-    text = _decode(read_file_bytes(path), path)
-    result = ReadResult(file=name, split=split or path.stem, has_undecoded=_has_undecoded(text))
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    text, undecoded = _decode(read_file_bytes(path), path)
+    result = ReadResult(file=name, split=split or path.stem, has_undecoded=undecoded)
+    lines = _Lines(text)
+    reader = csv.reader(lines, strict=True)
+    progress = Progress(f"reading {name}")
+    header: Optional[list[str]] = None
+    row_line = 0  # the first physical line of the row being read (0-based)
     try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
+        with _Reading():
             header = next(reader, None)
-        if header is None:
-            raise AnnotationError(f"{path}: empty file, expected a VAU-Bench CSV with a header row")
-        index, extra_columns, header_warnings = _map_header(header, path, name)
-        result.warnings.extend(header_warnings)
-        for number, cells in enumerate(reader, start=1):
-            result.rows = number
-            if not any(cell.strip() for cell in cells):
-                result.warnings.append(f"{name} row {number}: empty row skipped")
-                continue
-            record = _read_row(_Row(name, number, cells, index, result), result.split, extra_columns, len(header))
-            if record is not None:
-                result.records.append(record)
+            while header is not None and not any(cell.strip() for cell in header):
+                row_line = reader.line_num
+                header = next(reader, None)
+            if header is None:
+                raise AnnotationError(f"{path}: empty file, expected a VAU-Bench CSV with a header row")
+            index, extra_columns, header_warnings = _map_header(header, path, name)
+            result.warnings.extend(header_warnings)
+            row_line = reader.line_num
+            for number, cells in enumerate(reader, start=1):
+                result.rows = number
+                if number % _PROGRESS_EVERY_ROWS == 0:
+                    progress.update(lambda n=number: f"{n:,} rows, {lines.consumed / len(text):.0%} of the file")
+                if not any(cell.strip() for cell in cells):
+                    result.warnings.append(f"{name} row {number}: empty row skipped")
+                elif _repeats_header(cells, index):
+                    header, index, extra_columns = _repeated_header(
+                        result, number, cells, header, index, extra_columns, path
+                    )
+                else:
+                    row = _Row(name, number, cells, index, result)
+                    record = _read_row(row, result.split, extra_columns, len(header))
+                    if record is not None:
+                        result.records.append(record)
+                row_line = reader.line_num
     except csv.Error as exc:
-        raise AnnotationError(
-            f"{path}: not a readable CSV at data row {result.rows + 1}: {exc} (an unclosed quote?)"
-        ) from None
+        raise _csv_error(exc, path, text, result.rows + 1 if header else 0, row_line, header) from None
+    progress.done(f"{result.rows:,} rows")
     _warn_duplicates(result)
     return result
+
+
+def _repeated_header(
+    result: ReadResult,
+    number: int,
+    cells: list[str],
+    header: list[str],
+    index: dict[str, int],
+    extra_columns: dict[str, int],
+    path: Path,
+) -> tuple[list[str], dict[str, int], dict[str, int]]:
+    """Report data row `number`, a header row again, as an error (the row is skipped) and return the header,
+    column index and extra columns for the rows after it: its own when it orders the columns differently."""
+    shown = ", ".join(repr(_shorten(_repair(c).strip().lstrip("\ufeff"))) for c in cells[:3])
+    message = (
+        f"{result.file} row {number}: repeats the header row ({shown}, ...): two CSV files joined into one?; "
+        "row skipped"
+    )
+    try:
+        new_index, new_extra, _ = _map_header(cells, path, result.file)
+    except AnnotationError:
+        new_index = None
+    if new_index is not None and (new_index != index or len(cells) != len(header)):
+        message += "; its column order differs from row 0's, and the rows after it are read in its order"
+        header, index, extra_columns = cells, new_index, new_extra
+    result.errors.append(message)
+    return header, index, extra_columns
 
 
 # --------------------------------------------------------------------------------------------- sources
@@ -486,9 +707,23 @@ def _csv_files(directory: Path) -> list[Path]:
 
 
 def is_hub_id(source: PathLike) -> bool:
-    """`is_hub_id(source) -> bool`: True for `owner/name` (or `hf://datasets/owner/name`) that is no existing path."""
+    """`is_hub_id(source) -> bool`: True for `hf://datasets/owner/name`, and for `owner/name` that names no path.
+
+    `owner/name` is taken for a path (and so is no hub id) when that path exists, when it ends like a file
+    (`.csv`, `.tsv`, `.json`, ...), or when `owner` is an existing local file or folder: `csv/mixed_dirr`
+    beside a folder `csv/` is a typo'd folder, not a dataset. Anything else with `./`, `~`, a leading or
+    trailing slash or more than one slash is a path too. To load a hub dataset whose owner is also the name
+    of a local folder, write `hf://datasets/owner/name`.
+    """
     text = os.fspath(source)
-    return not Path(text).expanduser().exists() and bool(_HUB_ID.match(text)) and not text.lower().endswith(".csv")
+    match = _HUB_ID.match(text)
+    if match is None:
+        return False
+    if text.startswith("hf://datasets/"):
+        return True
+    if text.lower().endswith(_PATH_SUFFIXES) or Path(text).expanduser().exists():
+        return False
+    return not Path(text.split("/", 1)[0]).exists()
 
 
 def _hub_unreachable(repo_id: str, reason: str) -> AnnotationError:
@@ -607,15 +842,49 @@ def _source_directory(text: str) -> Path:
         return download_hub_dataset(text)
     if path.exists():
         raise AnnotationError(f"{path}: neither a file nor a directory")
-    raise AnnotationError(f"{path}: no such file or directory (nor a hub dataset id of the form owner/name)")
+    raise AnnotationError(_no_such_path(text))
 
 
-def read_source(source: PathLike, *, split: Optional[str] = None) -> list[ReadResult]:
-    """`read_source(source, *, split=None) -> list[ReadResult]`, one per CSV read.
+def _no_such_path(text: str) -> str:
+    """The message for a source that names nothing: "no such folder" (or file), the nearest folder that does
+    exist with close names in it, and the hub form when the text could have meant a hub dataset."""
+    is_file_name = text.lower().endswith(_PATH_SUFFIXES)
+    kind = "file" if is_file_name else "folder" if re.search(r"[\\/]", text) else "file or folder"
+    parts = Path(text).parts
+    known = 0  # how many leading parts name an existing folder
+    while known < len(parts) and Path(*parts[: known + 1]).expanduser().is_dir():
+        known += 1
+    message = f"{text}: no such {kind}"
+    if known < len(parts):
+        parent = Path(*parts[:known]) if known else Path(".")
+        try:
+            with os.scandir(parent.expanduser()) as scan:
+                names = [entry.name for _, entry in zip(range(10_000), scan, strict=False)]
+        except OSError:
+            names = []
+        close = difflib.get_close_matches(parts[known], names, n=3, cutoff=0.6)
+        if close:
+            shown = " or ".join(repr(os.path.join(*parts[:known], name)) for name in close)
+            message += f" (did you mean {shown}?)"
+        elif known:
+            message += f" ({parent} exists, but holds no {parts[known]!r})"
+    if _HUB_ID.match(text) and not is_file_name:
+        message += f"; for the Hugging Face hub dataset of that name, write hf://datasets/{text}"
+    elif "/" not in text and "\\" not in text:
+        message += " (nor a hub dataset id of the form owner/name)"
+    return message
+
+
+def read_source(source: PathLike, *, split: Optional[str] = None, keep_going: bool = False) -> list[ReadResult]:
+    """`read_source(source, *, split=None, keep_going=False) -> list[ReadResult]`, one per CSV read.
 
     `source` is a CSV file, a directory of CSVs (split = file stem) or a hub dataset id `owner/name`; an
     existing path always wins over a hub id. `split` selects one file by stem; a single file is its own
     split (asking it for another is an error: a file's rows never take another split's name).
+
+    A file that cannot be read raises AnnotationError; with `keep_going` (a directory, `vau-plugin validate`)
+    it becomes a ReadResult with `unreadable` set and one error naming it and why, and the other files are
+    read; AnnotationError then only when no file at all can be read.
     """
     text = os.fspath(source)
     path = Path(text).expanduser()
@@ -630,7 +899,30 @@ def read_source(source: PathLike, *, split: Optional[str] = None) -> list[ReadRe
     files = _csv_files(directory)
     if not files:
         raise AnnotationError(f"{text}: no .csv files found in {directory}")
-    return [read_csv(p) for p in _select_split(files, split, text)]
+    selected = _select_split(files, split, text)
+    if not keep_going:
+        return [read_csv(p) for p in selected]
+    results, failures = [], []
+    for file in selected:
+        try:
+            results.append(read_csv(file))
+        except AnnotationError as error:
+            failures.append(error)
+            reason = str(error).removeprefix(f"{file}: ")
+            results.append(
+                ReadResult(
+                    file=file.name,
+                    split=file.stem,
+                    errors=[f"{file.name}: cannot be read, file skipped: {reason}"],
+                    unreadable=reason,
+                )
+            )
+    if len(failures) == len(results):
+        if len(failures) == 1:
+            raise failures[0]
+        listed = "; ".join(f"{r.file}: {r.unreadable}" for r in results)
+        raise AnnotationError(f"{text}: none of the {len(results)} CSV files can be read: {listed}")
+    return results
 
 
 def cross_file_duplicates(results: Iterable[ReadResult]) -> list[str]:

@@ -12,13 +12,105 @@ from __future__ import annotations
 
 import os
 import re
+import sys
+import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from vau_plugin.data.schema import SOURCE_DIR_ALIASES, SOURCES, VAURecord
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+# ------------------------------------------------------------------------------------------------ progress
+
+PROGRESS_ENV = "VAU_PROGRESS_S"
+DEFAULT_PROGRESS_S = 5.0
+
+
+def progress_interval_s() -> Optional[float]:
+    """`progress_interval_s() -> seconds | None`: the time between progress lines, from $VAU_PROGRESS_S.
+
+    Unset or not a number: DEFAULT_PROGRESS_S; 0: every update prints; negative or "off": no progress lines.
+    """
+    text = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if text in ("off", "none", "no", "false"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_PROGRESS_S
+    return value if value >= 0 else None
+
+
+class Progress:
+    """Progress lines on stderr for a step that may run long: ``[vau-plugin] <label>: <message> (<n> s)``.
+
+    Silent for the first `every_s` seconds (default: $VAU_PROGRESS_S or 5 s), then at most one line every
+    `every_s` seconds, so a quick step prints nothing; `done()` closes with one line only when lines were
+    printed. Never writes to stdout (a `--json` report stays one JSON object). `update` takes a string or a
+    function making one, called only when a line is due; `ticking()` reports the current `step()` from a
+    background thread while a call that cannot report (building a model, say) is busy.
+    """
+
+    def __init__(self, label: str, every_s: Optional[float] = None):
+        self.label = label
+        self.every_s = progress_interval_s() if every_s is None else every_s
+        self.started = self._last = time.monotonic()
+        self.printed = False
+        self.current = ""
+        self._lock = threading.Lock()
+
+    def _emit(self, message: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._last = now
+            self.printed = True
+            try:
+                print(f"[vau-plugin] {self.label}: {message} ({now - self.started:.0f} s)", file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr closed or gone: progress is not worth failing for
+                pass
+
+    def update(self, message: Union[str, Callable[[], str]]) -> None:
+        """Print `message` when a line is due (the first after `every_s` seconds, then every `every_s`)."""
+        if self.every_s is None or time.monotonic() - self._last < self.every_s:
+            return
+        self._emit(message() if callable(message) else message)
+
+    def step(self, message: str) -> None:
+        """Name the step now running (what `ticking()` reports) and print it when a line is due."""
+        self.current = message
+        self.update(message)
+
+    def done(self, message: str = "") -> None:
+        """A closing line, only when earlier lines were printed (a quick step stays silent)."""
+        if self.printed and self.every_s is not None:
+            self._emit(f"{message}, done" if message else "done")
+
+    @contextmanager
+    def ticking(self) -> Iterator["Progress"]:
+        """While the block runs, a background thread reports the current step every `every_s` seconds."""
+        if self.every_s is None:
+            yield self
+            return
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(max(self.every_s, 0.05)):
+                self.update(lambda: self.current or "working")
+
+        thread = threading.Thread(target=tick, name="vau-progress", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+
+
+# ------------------------------------------------------------------------------------------------ names
 
 _SEPARATORS = re.compile(r"[\\/]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -74,20 +166,108 @@ def _inside(root: Path, candidate: Path) -> bool:
     return os.path.normpath(os.path.abspath(candidate)).startswith(root_text.rstrip(os.sep) + os.sep)
 
 
-def _index_by_file_name(root: Path) -> dict[str, list[Path]]:
-    """Every file below `root` (following symlinked folders once) keyed by its file name."""
+# Bounds of the search by file name (the last resort, for deep layouts such as UCF-Crime's class folders):
+# how many folders deep below the root, and how many directory entries in all. VAU-Bench's video roots are a
+# few levels deep and hold thousands of files; a root that reaches past these is not a video folder.
+MAX_SEARCH_DEPTH = 12
+MAX_SEARCH_ENTRIES = 1_000_000
+
+
+def _within(real_path: str, real_root: str) -> bool:
+    """True when the resolved path is the resolved root or below it."""
+    return real_path == real_root or real_path.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+def _index_by_file_name(root: Path) -> tuple[dict[str, list[Path]], list[str]]:
+    """`_index_by_file_name(root) -> ({file name: [paths]}, notes)`: the files below `root`, keyed by name.
+
+    Bounded: a symlinked folder is followed only when it leads to a folder inside the root, or inside one of
+    the root's per-source folders (`ucf/`, ...) that is itself a link (`videos/ucf -> /data/UCF-Crime`, the
+    documented layout assembled from separate downloads); each folder is read once; folders deeper than
+    MAX_SEARCH_DEPTH and entries past MAX_SEARCH_ENTRIES are not read. A file that is itself a symlink (to
+    anywhere) is indexed like any file. `notes` says which bound was hit. Walks depth first with names
+    sorted, so the order of paths under one name is stable.
+    """
     index: dict[str, list[Path]] = {}
-    visited: set[str] = set()
-    for folder, subfolders, files in os.walk(root, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in visited:
-            subfolders[:] = []
+    real_root = os.path.realpath(root)
+    allowed = [real_root]
+    for source_dir in _source_dirs(root, SOURCES):
+        target = os.path.realpath(source_dir)
+        # A per-source link is searched as a root of its own, unless it leads to / or to an ancestor of the root.
+        if source_dir.is_symlink() and target != os.sep and not _within(real_root, target):
+            allowed.append(target)
+    visited: set[tuple[int, int]] = set()
+    outside_links: list[str] = []
+    too_deep: list[str] = []
+    unreadable: list[str] = []
+    entries = folders = 0
+    stopped = False
+    progress = Progress(f"searching for videos by file name below {root}")
+    stack: list[tuple[str, int]] = [(os.fspath(root), 0)]
+    while stack and not stopped:
+        folder, depth = stack.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in visited:
+                continue
+            visited.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as scan:
+                items = sorted(scan, key=lambda entry: entry.name)
+        except OSError as error:
+            unreadable.append(f"{folder} ({error.strerror or error})")
             continue
-        visited.add(real)
-        subfolders.sort()
-        for name in sorted(files):
-            index.setdefault(name, []).append(Path(folder) / name)
-    return index
+        folders += 1
+        subfolders: list[str] = []
+        for entry in items:
+            entries += 1
+            if entries > MAX_SEARCH_ENTRIES:
+                stopped = True
+                break
+            try:
+                if entry.is_dir():  # follows a symlink, as a user's layout may use them
+                    if entry.is_symlink():
+                        target = os.path.realpath(entry.path)
+                        if not any(_within(target, place) for place in allowed):
+                            outside_links.append(f"{entry.path} -> {target}")
+                            continue
+                    if depth + 1 > MAX_SEARCH_DEPTH:
+                        too_deep.append(entry.path)
+                        continue
+                    subfolders.append(entry.path)
+                elif entry.is_file():
+                    index.setdefault(entry.name, []).append(Path(entry.path))
+            except OSError:
+                continue
+        stack.extend((path, depth + 1) for path in reversed(subfolders))
+        progress.update(lambda e=entries, f=folders: f"{e:,} entries in {f:,} folders")
+    progress.done(f"{entries:,} entries in {folders:,} folders")
+    notes = []
+    if outside_links:
+        notes.append(
+            f"the search by file name did not follow {len(outside_links)} symlinked folder(s) that lead outside "
+            f"the video root ({_examples(outside_links)}); videos below them are found only at "
+            "<root>/<name> or <root>/<source folder>/<name>: link the folder that holds them as the video root, "
+            "or link the video files themselves"
+        )
+    if too_deep:
+        notes.append(
+            f"the search by file name did not look into {len(too_deep)} folder(s) deeper than {MAX_SEARCH_DEPTH} "
+            f"levels below {root} ({_examples(too_deep)}); pass a folder nearer the videos as the video root"
+        )
+    if stopped:
+        notes.append(
+            f"the search by file name stopped after {MAX_SEARCH_ENTRIES:,} entries below {root}: it is no video "
+            "folder, or a very large one; videos not reached are reported missing: pass the folder that holds "
+            "the videos as the video root"
+        )
+    if unreadable:
+        notes.append(f"the search by file name could not read {len(unreadable)} folder(s) ({_examples(unreadable)})")
+    return index, notes
+
+
+def _examples(items: list[str], shown: int = 3) -> str:
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
 
 
 @dataclass
@@ -95,7 +275,8 @@ class VideoResolution:
     """Result of `resolve_videos`.
 
     found: video id -> path of its file; missing: ids with no file (in record order); errors: rejected
-    names (e.g. path escapes); warnings: ambiguous matches; searched: the folders looked in.
+    names (e.g. path escapes); warnings: ambiguous matches; searched: the folders looked in; search_notes:
+    where the search by file name stopped short (links leading outside the root, depth and entry bounds).
     """
 
     root: Path
@@ -104,6 +285,7 @@ class VideoResolution:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     searched: list[Path] = field(default_factory=list)
+    search_notes: list[str] = field(default_factory=list)
 
     def describe(self, examples: int = 5) -> str:
         """`describe(examples=5) -> str`: counts, where it looked and a few missing names."""
@@ -111,7 +293,7 @@ class VideoResolution:
         looked = ", ".join(str(p) for p in self.searched) or str(self.root)
         lines = [
             f"videos: {len(self.found)} of {total} found, {len(self.missing)} missing "
-            f"(looked in {looked}, then by file name in every folder below {self.root})"
+            f"(looked in {looked}, then by file name in the folders below {self.root})"
         ]
         if self.missing:
             shown = ", ".join(self.missing[:examples])
@@ -121,6 +303,7 @@ class VideoResolution:
             lines.append(f"{len(self.errors)} name(s) rejected: {'; '.join(self.errors[:examples])}")
         if self.warnings:
             lines.append(f"{len(self.warnings)} warning(s): {'; '.join(self.warnings[:examples])}")
+        lines += [f"note: {note}" for note in self.search_notes]
         return "\n".join(lines)
 
 
@@ -144,7 +327,10 @@ def resolve_videos(records: Iterable[Union[VAURecord, str]], video_root: PathLik
     resolution = VideoResolution(root=root, searched=[root, *_source_dirs(root, SOURCES)])
     index: Optional[dict[str, list[Path]]] = None
     seen: set[str] = set()
-    for record in records:
+    progress = Progress(f"looking for the videos under {root}")
+    for number, record in enumerate(records, start=1):
+        if number % 1024 == 0:
+            progress.update(lambda n=number: f"{n:,} records, {len(resolution.found):,} videos found")
         video, source, where = _record_key(record)
         if video in seen:
             continue
@@ -162,7 +348,7 @@ def resolve_videos(records: Iterable[Union[VAURecord, str]], video_root: PathLik
         )
         if path is None and not any(_SEPARATORS.search(n) for n in candidates):
             if index is None:
-                index = _index_by_file_name(root)
+                index, resolution.search_notes = _index_by_file_name(root)
             hits = next((index[n] for n in candidates if n in index), [])
             if len(hits) > 1:
                 resolution.warnings.append(
@@ -174,4 +360,5 @@ def resolve_videos(records: Iterable[Union[VAURecord, str]], video_root: PathLik
             resolution.missing.append(video)
         else:
             resolution.found[video] = path
+    progress.done(f"{len(resolution.found):,} found, {len(resolution.missing):,} missing")
     return resolution
