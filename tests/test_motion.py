@@ -370,7 +370,12 @@ def test_attach_rejects_a_model_without_a_vision_encoder():
 def test_motion_preview_writes_a_strip(tmp_path):
     from PIL import Image
 
-    from vau_plugin.motion_preview import TILE_HEIGHT, run_motion_preview
+    from vau_plugin.motion_preview import (
+        HEADER_HEIGHT,
+        LABEL_WIDTH,
+        TILE_HEIGHT,
+        run_motion_preview,
+    )
     from vau_plugin.video import write_mp4
 
     frames = np.zeros((12, 48, 64, 3), dtype=np.uint8)
@@ -380,8 +385,8 @@ def test_motion_preview_writes_a_strip(tmp_path):
     out = run_motion_preview(video, tmp_path / "sub" / "preview.png", frames=5, m=0.3, fill="black")
     image = Image.open(out)
     width = round(64 * TILE_HEIGHT / 48)
-    assert image.format == "PNG" and image.size == (5 * width, 3 * TILE_HEIGHT)
-    attention_row = np.asarray(image)[TILE_HEIGHT : 2 * TILE_HEIGHT]
+    assert image.format == "PNG" and image.size == (LABEL_WIDTH + 5 * width, HEADER_HEIGHT + 3 * TILE_HEIGHT)
+    attention_row = np.asarray(image)[HEADER_HEIGHT + TILE_HEIGHT : HEADER_HEIGHT + 2 * TILE_HEIGHT, LABEL_WIDTH:]
     assert attention_row.max() > 200 and attention_row.min() < 60  # the moving bar lights up, the rest does not
     with pytest.raises(ValueError, match="frames"):
         run_motion_preview(video, tmp_path / "x.png", frames=0)

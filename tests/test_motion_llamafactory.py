@@ -147,7 +147,7 @@ def test_yaml_keys_become_environment_settings(monkeypatch):
     assert lf_motion.consume_motion_args(argv) == ["--stage", "sft", "--do_train"]
     settings = lf_motion.MotionSettings.from_env()
     assert (settings.n, settings.reg_weight) == (-0.25, 0.1)
-    with pytest.raises(ValueError, match="VAU_MOTION_FILL"):
+    with pytest.raises(ValueError, match="vau_motion_fill='white'"):  # the recipe key, not the variable
         lf_motion.consume_motion_args({"vau_motion_fill": "white"})
     with pytest.raises(ValueError, match="VAU_MOTION_M='abc'"):
         lf_motion.MotionSettings.from_env({"VAU_MOTION_M": "abc"})

@@ -58,6 +58,19 @@ def shift(n: torch.Tensor) -> torch.Tensor:
     return 0.6 * torch.tanh(n)
 
 
+def finite_number(name: str, value: object) -> float:
+    """finite_number(name, value) -> float(value); ValueError naming `name` for NaN, inf, bools and non-numbers."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")  # noqa: TRY004 (one error type for bad settings)
+    try:
+        number = float(value)  # numbers, numeric strings ("0.5" from model_args), 0-dim tensors
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return number
+
+
 def _check_colour(name: str, values: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(float(v) for v in values)
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
@@ -76,6 +89,9 @@ class MotionPrompt(nn.Module):
     float32 tensor while grad is enabled, else None; 0 for a single attention map).
     Luma and attention are computed in float32 whatever the frame dtype (bf16 frames keep the motion
     resolution); the frame-sized multiply runs in the frames' dtype.
+    Bad input raises ValueError naming what was given and what is expected: non-finite m / n (at construction),
+    frames of another dtype (uint16, int, bool), NaN / inf pixels, and float frames whose range shows another
+    scale ([0, 1] or normalised frames given to a [0, 255] layer, and the reverse); see `_check_values`.
     """
 
     def __init__(
@@ -96,10 +112,11 @@ class MotionPrompt(nn.Module):
             raise ValueError("give both mean and std (normalised input) or neither ([0, 255] input)")
         if std is not None and any(float(s) <= 0 for s in std):
             raise ValueError(f"std must be positive, got {tuple(std)}")
-        if not math.isfinite(float(reg_weight)) or float(reg_weight) < 0:
+        if finite_number("reg_weight", reg_weight) < 0:
             raise ValueError(f"reg_weight must be a finite number >= 0, got {reg_weight!r}")
-        self.m = nn.Parameter(torch.tensor(float(m)))
-        self.n = nn.Parameter(torch.tensor(float(n)))
+        # NaN m or n would make every attention map NaN (black or grey frames, silently): refused here
+        self.m = nn.Parameter(torch.tensor(finite_number("motion prompt m", m)))
+        self.n = nn.Parameter(torch.tensor(finite_number("motion prompt n", n)))
         self.fill = fill
         self.reg_weight = float(reg_weight)
         self.mean = _check_colour("mean", mean) if mean is not None else None
@@ -127,22 +144,75 @@ class MotionPrompt(nn.Module):
         return value.to(dtype=frames.dtype, device=frames.device).view(3, 1, 1)
 
     def attention(self, frames: torch.Tensor) -> torch.Tensor:
-        """attention(frames (..., T+1, 3, H, W)) -> A, float32 (..., T, 1, H, W)."""
+        """attention(frames (..., T+1, 3, H, W)) -> A, float32 (..., T, 1, H, W).
+
+        Checks the frames first (`check_frames`; for float frames also their values, see `_check_values`)."""
+        self._check_input(frames)
+        return self._attention(frames, check_values=frames.is_floating_point())
+
+    def _check_input(self, frames: torch.Tensor) -> None:
+        check_frames(frames)
+        if self.mean is not None and not frames.is_floating_point():
+            raise ValueError(
+                f"this layer was built for normalised frames (mean={self.mean}, std={self.std}), which are float; "
+                f"got {frames.dtype} frames (for uint8 frames in [0, 255] build it without mean/std)"
+            )
+
+    def _attention(self, frames: torch.Tensor, *, check_values: bool) -> torch.Tensor:
         k = self._luma_weights()
         # one fresh float32 map, accumulated in place: no frame-sized temporaries (they cost page faults on CPU)
         luma = frames[..., 0:1, :, :].float() * k[0]
         luma.add_(frames[..., 1:2, :, :], alpha=k[1])
         luma.add_(frames[..., 2:3, :, :], alpha=k[2])
+        if check_values:  # uint8 frames are finite and in range by their type: no pass over them
+            self._check_values(luma, frames)
         diff = luma[..., 1:, :, :, :] - luma[..., :-1, :, :, :]
         a = slope(self.m).float()
         b = shift(self.n).float()
         return torch.sigmoid(a * (diff - b))
 
+    def _check_values(self, luma: torch.Tensor, frames: torch.Tensor) -> None:
+        """Refuse float frames that would give garbage, from one min/max pass over the luma map (a third of the
+        frames' size; a NaN or inf in any channel reaches the luma: its weights are all positive):
+
+        - NaN or inf anywhere (a single NaN pixel would spread to its neighbours in the processor's resize);
+        - [0, 255] layer: brightness within 3/255 of zero everywhere but not all zero (frames in [0, 1], or
+          normalised frames without mean/std, which would come out flat grey), or above 2 * 255 (16-bit values);
+        - normalised layer: brightness, de-normalised, far outside [0, 1] (frames in [0, 255] given to it).
+        """
+        lo, hi = torch.stack(torch.aminmax(luma.detach())).tolist()
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(
+                f"frames {tuple(frames.shape)} ({frames.dtype}) contain NaN or infinite values; motion prompts need "
+                "finite pixel values"
+            )
+        offset = 0.0 if self.mean is None else sum(w * m for w, m in zip(LUMA_RGB, self.mean))
+        lo, hi = lo + offset, hi + offset  # brightness in [0, 1] units for frames in the expected range
+        if self.mean is None:
+            if -3 / 255 <= lo and hi <= 3 / 255 and (lo, hi) != (0.0, 0.0):
+                raise ValueError(
+                    f"float frames valued in [{_min_max(frames)}] look scaled to [0, 1] (or normalised); this layer "
+                    "expects RGB in [0, 255] (uint8 or float): multiply frames in [0, 1] by 255, or build the layer "
+                    "with mean=/std= for normalised frames"
+                )
+            if hi > 2.0:
+                raise ValueError(
+                    f"float frames valued in [{_min_max(frames)}] exceed [0, 255] (16-bit values?); this layer "
+                    "expects RGB in [0, 255]: scale them to 8 bits first (e.g. frames / 257)"
+                )
+        elif hi > 2.0 or lo < -1.0:
+            raise ValueError(
+                f"frames valued in [{_min_max(frames)}] do not look normalised with mean={self.mean}, std={self.std} "
+                "(brightness far outside [0, 1] after de-normalising); for frames in [0, 255] build the layer "
+                "without mean/std"
+            )
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        check_frames(frames)
-        if not frames.is_floating_point():
+        self._check_input(frames)
+        was_float = frames.is_floating_point()
+        if not was_float:
             frames = frames.float()
-        attn = self.attention(frames)
+        attn = self._attention(frames, check_values=was_float)
         following = frames[..., 1:, :, :, :]
         weight = attn.to(frames.dtype)
         if self.fill == "mean" and self.mean is not None and self.fill_colour == self.mean:
@@ -178,10 +248,25 @@ class MotionPrompt(nn.Module):
         return path
 
 
+def _min_max(frames: torch.Tensor) -> str:
+    """'min, max' of a tensor, for error messages (an extra pass, on the error path only)."""
+    lo, hi = torch.aminmax(frames.detach().float())
+    return f"{lo.item():.4g}, {hi.item():.4g}"
+
+
 def check_frames(frames: torch.Tensor) -> None:
-    """Raise ValueError unless `frames` is a tensor shaped (..., T, 3, H, W) with T >= 2."""
+    """Raise ValueError unless `frames` is a uint8 or float tensor shaped (..., T, 3, H, W) with T >= 2.
+
+    Other dtypes are refused rather than guessed at: uint16 / int frames would be clamped as if 0-255."""
     if not isinstance(frames, torch.Tensor):
         raise TypeError(f"frames must be a torch.Tensor shaped (..., T, 3, H, W), got {type(frames).__name__}")
+    if frames.dtype != torch.uint8 and not frames.is_floating_point():
+        hint = " (16-bit video: convert with (frames / 257).round().to(torch.uint8))" if frames.dtype in (
+            torch.uint16, torch.int32, torch.int64) else ""
+        raise ValueError(
+            f"frames of dtype {frames.dtype} are not supported: expected uint8, or float valued in [0, 255] "
+            f"(normalised float frames with the layer's mean/std){hint}"
+        )
     if frames.dim() < 4 or frames.shape[-3] != 3:
         raise ValueError(f"expected RGB frames shaped (..., T, 3, H, W), got {tuple(frames.shape)}")
     if frames.shape[-4] < 2:
@@ -257,9 +342,9 @@ class FrameMotionPrompt:
         if fill is not None and fill not in FILLS:
             raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
         chosen_fill = saved.get("fill", "mean") if fill in (None, "mean") else fill
-        layer = MotionPrompt(
-            m=float(m if m is not None else saved.get("m", 0.0)),
-            n=float(n if n is not None else saved.get("n", 0.0)),
+        layer = MotionPrompt(  # m, n: finite numbers (numeric strings accepted), checked by the layer
+            m=m if m is not None else saved.get("m", 0.0),
+            n=n if n is not None else saved.get("n", 0.0),
             fill=chosen_fill,
             fill_colour=saved.get("fill_colour"),
         )

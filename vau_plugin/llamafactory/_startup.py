@@ -5,6 +5,10 @@ executed, the matching function of `vau_plugin.llamafactory.patch` is called on 
 start-up (no third-party import), so the cost is one small class and one list insertion. Because every Python
 process runs the .pth, the hook is also active in the ranks LLaMA-Factory re-launches under torchrun and in Ray
 workers. Set VAU_PLUGIN_NO_HOOK=1 to turn it off.
+
+The .pth line imports this module inside try/except (see setup.py): when vau_plugin cannot be imported (a moved
+editable checkout, a shadowing folder) Python starts as if the plugin were not installed, with no traceback, and
+the error is kept as `sys.vau_plugin_startup_error` (reported by `patch.patch_status()`).
 """
 
 import os

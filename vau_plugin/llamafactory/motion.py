@@ -22,6 +22,11 @@ parses them (`consume_motion_args`) and exports them as environment variables, w
     vau_motion_weights: DIR      VAU_MOTION_WEIGHTS     a motion_prompt.json (or a checkpoint folder with one)
     vau_motion_learnable: true   VAU_MOTION_LEARNABLE   train (m, n) with the model (in-model variant)
     vau_motion_reg_weight: 1.0   VAU_MOTION_REG_WEIGHT  weight of the temporal-variation regulariser
+
+They are read only where motion prompts are on: the learnable variant reads them when VAU_MOTION_LEARNABLE is true
+(`learnable_settings`), the fixed one in the `qwen2_vl_motion` template's mm_plugin. Any other run ignores them, so
+a stale variable in the environment changes nothing. A bad recipe value fails at once, naming the recipe key
+(`vau_motion_m='abc': expected a number`); a bad variable fails where it is read, naming the variable.
 """
 
 from __future__ import annotations
@@ -54,19 +59,29 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"", "0", "false", "no", "off"}
 
 
-def _number(env: str, text: str) -> float:
+def _number(name: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{env}={text!r}: expected a number") from None
+        raise ValueError(f"{name}={text!r}: expected a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{env}={text!r}: expected a finite number")
+        raise ValueError(f"{name}={text!r}: expected a finite number")
     return value
+
+
+def _learnable(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ValueError(f"{name}={text!r}: expected true or false")
+    return value in _TRUE
 
 
 @dataclass(frozen=True)
 class MotionSettings:
-    """Motion prompt settings of one run (None: the saved value from `weights`, else the default)."""
+    """Motion prompt settings of one run (None: the saved value from `weights`, else the default).
+
+    Read them only where motion prompts are on (`learnable_settings()`, or the `qwen2_vl_motion` template's
+    mm_plugin): a stale VAU_MOTION_* variable must not touch any other run."""
 
     m: float | None = None
     n: float | None = None
@@ -76,27 +91,31 @@ class MotionSettings:
     reg_weight: float = 1.0
 
     @classmethod
+    def parse(cls, raw: Mapping[str, str], names: Mapping[str, str]) -> MotionSettings:
+        """parse({setting: text}, {setting: name shown in errors}) -> MotionSettings; a missing or empty text is
+        the default. A bad value raises ValueError naming `names[setting]` (a variable or a recipe key)."""
+        raw = {name: str(raw.get(name, "")).strip() for name in ENV_VARS}
+        fill = raw["motion_fill"] or None
+        if fill is not None and fill not in FILLS:
+            raise ValueError(f"{names['motion_fill']}={fill!r}: expected one of {FILLS}")
+        learnable = _learnable(names["motion_learnable"], raw["motion_learnable"])
+        reg_weight = _number(names["motion_reg_weight"], raw["motion_reg_weight"]) if raw["motion_reg_weight"] else 1.0
+        if reg_weight < 0:
+            raise ValueError(f"{names['motion_reg_weight']}={reg_weight}: expected a number >= 0")
+        return cls(
+            m=_number(names["motion_m"], raw["motion_m"]) if raw["motion_m"] else None,
+            n=_number(names["motion_n"], raw["motion_n"]) if raw["motion_n"] else None,
+            fill=fill,
+            weights=raw["motion_weights"] or None,
+            learnable=learnable,
+            reg_weight=reg_weight,
+        )
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MotionSettings:
         """from_env(environ=os.environ) -> MotionSettings; a bad value raises ValueError naming the variable."""
         env = os.environ if environ is None else environ
-        raw = {name: env.get(var, "").strip() for name, var in ENV_VARS.items()}
-        fill = raw["motion_fill"] or None
-        if fill is not None and fill not in FILLS:
-            raise ValueError(f"{ENV_VARS['motion_fill']}={fill!r}: expected one of {FILLS}")
-        learnable = raw["motion_learnable"].lower()
-        if learnable not in _TRUE | _FALSE:
-            raise ValueError(f"{ENV_VARS['motion_learnable']}={raw['motion_learnable']!r}: expected true or false")
-        reg_weight = _number(ENV_VARS["motion_reg_weight"], raw["motion_reg_weight"]) if raw["motion_reg_weight"] else 1.0
-        if reg_weight < 0:
-            raise ValueError(f"{ENV_VARS['motion_reg_weight']}={reg_weight}: expected a number >= 0")
-        return cls(
-            m=_number(ENV_VARS["motion_m"], raw["motion_m"]) if raw["motion_m"] else None,
-            n=_number(ENV_VARS["motion_n"], raw["motion_n"]) if raw["motion_n"] else None,
-            fill=fill,
-            weights=raw["motion_weights"] or None,
-            learnable=learnable in _TRUE,
-            reg_weight=reg_weight,
-        )
+        return cls.parse({name: env.get(var, "") for name, var in ENV_VARS.items()}, ENV_VARS)
 
     def hook(self) -> FrameMotionPrompt:
         """hook() -> the fixed-(m, n) FrameMotionPrompt these settings describe."""
@@ -138,9 +157,22 @@ def consume_motion_args(args: Any) -> Any:
     else:
         return args
     if found:
-        MotionSettings.from_env({**os.environ, **found})  # validate before exporting
+        # validate before exporting, naming the recipe key; only the keys given (the environment's own values
+        # are read, and checked, where motion prompts are on)
+        names = {name: f"{'' if isinstance(args, dict) else '--'}vau_{name}" for name in ENV_VARS}
+        MotionSettings.parse({name: found[env] for name, env in ENV_VARS.items() if env in found}, names)
         os.environ.update(found)
     return rest
+
+
+def learnable_settings(environ: Mapping[str, str] | None = None) -> MotionSettings | None:
+    """learnable_settings(environ=os.environ) -> the run's MotionSettings when the learnable motion prompt is
+    switched on (VAU_MOTION_LEARNABLE true), else None without reading any other VAU_MOTION_* variable (so a
+    stale `VAU_MOTION_M=abc` cannot break a run that does not use motion prompts)."""
+    env = os.environ if environ is None else environ
+    if not _learnable(ENV_VARS["motion_learnable"], env.get(ENV_VARS["motion_learnable"], "")):
+        return None
+    return MotionSettings.from_env(env)
 
 
 # ------------------------------------------------------------------ the fixed hook, for the mm_plugin
@@ -214,7 +246,8 @@ def enable_learnable_motion(
 
 def patch_sft_workflow(workflow: Any) -> None:
     """patch_sft_workflow(llamafactory.train.sft.workflow) -> None: its `load_model` also attaches the learnable
-    motion prompt when VAU_MOTION_LEARNABLE is on (idempotent; otherwise the model is untouched)."""
+    motion prompt when VAU_MOTION_LEARNABLE is on (idempotent; otherwise the model is untouched and no other
+    VAU_MOTION_* variable is read)."""
     original = workflow.load_model
     if getattr(original, "__vau_motion__", False):
         return
@@ -222,8 +255,8 @@ def patch_sft_workflow(workflow: Any) -> None:
     @functools.wraps(original)
     def load_model(*args: Any, **kwargs: Any) -> Any:
         model = original(*args, **kwargs)
-        settings = MotionSettings.from_env()
-        if settings.learnable:
+        settings = learnable_settings()  # None (nothing else read) unless VAU_MOTION_LEARNABLE is on
+        if settings is not None:
             enable_learnable_motion(model, settings)
         return model
 
