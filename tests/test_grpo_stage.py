@@ -205,6 +205,41 @@ def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
     assert video_id in suppressed
 
 
+def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, tmp_path):
+    """`vau-plugin recipes DIR --workdir W` (W laid out as the demo leaves it: tiny_model/, data/): the _tiny recipe
+    trains from a working directory that has no .demo/, without path overrides."""
+    from vau_plugin.recipes import copy_recipes
+
+    ws = grpo_workspace
+    copy_recipes(tmp_path / "recipes", workdir=ws.root)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "moved"
+    result = train(tmp_path / "recipes" / "vau_r1_grpo_lora_tiny.yaml", {"output_dir": out, "max_steps": 1},
+                   cwd=elsewhere, env=_env(), timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-4000:]
+    _assert_rewards_logged(out)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"reward_funcs": "format,accuracy,os:system"}, "reward_funcs: 'os:system' takes (command), without **kwargs"),
+        ({"reward_weights": "[1,1,nan]"}, "reward_weights: 'nan' (weight 3) is not a finite number"),
+    ],
+)
+def test_bad_rewards_stop_the_run_before_the_model_loads(grpo_workspace, tmp_path, overrides, message):
+    """Was: os:system accepted, then a TypeError at step 1; [1, 1, nan] a 'must be real number, not str' from the
+    trainer. Now the recipe is refused when it is read: no tokenizer, model or dataset has been loaded."""
+    ws = grpo_workspace
+    result = train(ws.recipes / "vau_r1_grpo_tiny.yaml", ws.overrides(tmp_path / "bad", **overrides), cwd=ws.root,
+                   env=_env(), timeout=TIMEOUT_S)
+    assert result.returncode != 0
+    assert message in result.stdout, result.stdout[-4000:]
+    assert "loading file" not in result.stdout and "loading configuration file" not in result.stdout
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+
+
 def test_reward_names_resolve_to_the_plugin_rewards_or_an_import_path():
     from vau_plugin import rewards
     from vau_plugin.llamafactory.args import resolve_reward_func

@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import inspect
+import math
 from typing import Any, Callable, Iterator, Optional
 
 from llamafactory.hparams import parser as lf_parser
@@ -73,9 +75,51 @@ _BUILTIN_REWARDS: dict[str, str] = {
 }
 
 
+# What TRL 0.24's GRPOTrainer passes to a reward function, all by keyword (plus every dataset column).
+TRL_REWARD_KEYWORDS = ("prompts", "completions", "completion_ids", "trainer_state")
+_EXPECTED_SIGNATURE = "f(completions, **kwargs) -> list[float]"
+
+
+def check_reward_func(name: str, func: Any) -> None:
+    """check_reward_func(name, func) -> None: raise ValueError (naming `reward_funcs` and `name`) unless TRL can call
+    `func` as it calls a reward function: a synchronous function with a `__name__` (TRL logs rewards/<name>/mean)
+    called as f(prompts=..., completions=..., completion_ids=..., trainer_state=..., <each dataset column>=...),
+    i.e. accepting **kwargs and taking nothing positionally only."""
+    where = f"reward_funcs: {name!r}"
+    if isinstance(func, type):
+        raise ValueError(f"{where} is a class; expected a function {_EXPECTED_SIGNATURE}")
+    if not callable(func):
+        raise ValueError(f"{where} is not callable; expected a function {_EXPECTED_SIGNATURE}")
+    if inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(getattr(func, "__call__", None)):
+        raise ValueError(f"{where} is async; TRL 0.24 calls reward functions synchronously ({_EXPECTED_SIGNATURE})")
+    if not isinstance(getattr(func, "__name__", None), str):
+        raise ValueError(
+            f"{where} has no __name__ (TRL logs each reward as rewards/<__name__>/mean; a functools.partial or a "
+            "callable object has none): wrap it in a def"
+        )
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{where}: cannot read its signature ({err}); expected {_EXPECTED_SIGNATURE}") from err
+    params = signature.parameters.values()
+    trl_call = (
+        f"TRL calls it as f({', '.join(f'{k}=...' for k in TRL_REWARD_KEYWORDS)}, <every dataset column>=...); "
+        f"expected {_EXPECTED_SIGNATURE}"
+    )
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        raise ValueError(f"{where} takes {signature}, without **kwargs: {trl_call}")
+    positional_only = [p.name for p in params if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.default is p.empty]
+    if positional_only:
+        raise ValueError(
+            f"{where} takes {', '.join(positional_only)} positionally only ({signature}); every argument comes by "
+            f"keyword: {trl_call}"
+        )
+
+
 def resolve_reward_func(name: str) -> Callable[..., list]:
     """resolve_reward_func(name) -> the reward callable: a built-in name (format, accuracy, iou/tiou) or
-    "package.module:function". Raises ValueError naming the key and the choices."""
+    "package.module:function", checked with `check_reward_func`. Raises ValueError naming the key and the
+    choices."""
     name = name.strip()
     if name in _BUILTIN_REWARDS:
         from vau_plugin import rewards
@@ -87,22 +131,53 @@ def resolve_reward_func(name: str) -> Callable[..., list]:
             func = getattr(importlib.import_module(module_name), attr)
         except (ImportError, AttributeError) as err:
             raise ValueError(f"reward_funcs: cannot import {name!r} ({err})") from err
-        if not callable(func):
-            raise ValueError(f"reward_funcs: {name!r} is not callable")
+        check_reward_func(name, func)
         return func
     choices = ", ".join(sorted({"format", "accuracy", "iou"}))
     raise ValueError(f"reward_funcs: unknown reward {name!r}; expected one of {choices} or 'package.module:function'")
 
 
+def reward_weights_of(value: Any, count: int) -> Optional[list[float]]:
+    """reward_weights_of(value, count) -> the weights as floats (None when not set): a list of numbers, one per
+    reward function, or the same as text ("1, 0.5, 2" from a `key=value` override). Raises ValueError naming
+    `reward_weights` for a value that is not a finite number (YAML's `nan` is the text 'nan', `.nan` a float NaN;
+    a bool is not a weight) and for a count that differs from reward_funcs'."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        items: list[Any] = [item for item in value.strip().strip("[]").split(",") if item.strip()]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ValueError(f"reward_weights: expected a list of numbers, one per reward function, got {value!r}")
+    weights = []
+    for position, item in enumerate(items, start=1):
+        weight = None
+        if isinstance(item, (int, float)) and not isinstance(item, bool):
+            weight = float(item)
+        elif isinstance(item, str):
+            with contextlib.suppress(ValueError):
+                weight = float(item.strip())
+        if weight is None or not math.isfinite(weight):
+            shown = repr(item.strip()) if isinstance(item, str) else repr(item)
+            raise ValueError(
+                f"reward_weights: {shown} (weight {position}) is not a finite number; expected one number per "
+                "reward function, e.g. reward_weights: [1.0, 1.0, 1.0]"
+            )
+        weights.append(weight)
+    if len(weights) != count:
+        raise ValueError(f"reward_weights has {len(weights)} values but reward_funcs names {count} functions")
+    return weights
+
+
 def reward_funcs_of(training_args: GRPOTrainingArguments) -> list[Callable[..., list]]:
-    """reward_funcs_of(training_args) -> the callables named by `reward_funcs`, checked against reward_weights."""
+    """reward_funcs_of(training_args) -> the callables named by `reward_funcs` (each checked with
+    `check_reward_func`); `reward_weights` is checked against them and set to floats."""
     names = [n for n in str(training_args.reward_funcs).split(",") if n.strip()]
     if not names:
         raise ValueError("reward_funcs: expected at least one reward function")
     funcs = [resolve_reward_func(n) for n in names]
-    weights = training_args.reward_weights
-    if weights is not None and len(weights) != len(funcs):
-        raise ValueError(f"reward_weights has {len(weights)} values but reward_funcs names {len(funcs)} functions")
+    training_args.reward_weights = reward_weights_of(training_args.reward_weights, len(funcs))
     return funcs
 
 
@@ -134,7 +209,8 @@ def _grpo_training_arguments() -> Iterator[None]:
 def get_grpo_train_args(args: Any) -> tuple:
     """get_grpo_train_args(args) -> (model_args, data_args, training_args, finetuning_args, generating_args)
     from LLaMA-Factory's raw arguments, with `training_args` a GRPOTrainingArguments whose sampling settings
-    come from the recipe's temperature/top_p/top_k/repetition_penalty (TRL's defaults when unset)."""
+    come from the recipe's temperature/top_p/top_k/repetition_penalty (TRL's defaults when unset). The reward
+    functions and weights are checked here (`reward_funcs_of`), when the recipe is read."""
     args = lf_parser.read_args(args)
     with _grpo_training_arguments():
         model_args, data_args, training_args, finetuning_args, generating_args = lf_parser.get_train_args(args)
@@ -144,4 +220,5 @@ def get_grpo_train_args(args: Any) -> tuple:
         setattr(training_args, name, value)
     if not training_args.top_k:  # LLaMA-Factory spells "no top-k" as 0, TRL as None
         training_args.top_k = None
+    reward_funcs_of(training_args)  # reward functions TRL can call, finite weights, one each: before anything loads
     return model_args, data_args, training_args, finetuning_args, generating_args

@@ -2,7 +2,9 @@
 
 `run_grpo_demo(workdir)` uses the layout the `_tiny` recipes expect (relative to `workdir`): `tiny_model/`
 (created with `make_tiny_model` if absent), `data/` (prepared from the bundled mini bench), and
-`out/vau_r1_grpo_tiny/`. The run goes through the real CLI in a subprocess, as a user would run it.
+`out/vau_r1_grpo_tiny/`. It writes the recipes into `workdir/recipes/` with absolute paths into `workdir`
+(`demo_recipes`), so `llamafactory-cli train WORKDIR/recipes/vau_r1_grpo_tiny.yaml` runs again from any folder,
+and trains from there through the real CLI in a subprocess, as a user would run it.
 """
 
 from __future__ import annotations
@@ -76,20 +78,33 @@ def prepare_demo_inputs(workdir: Union[str, Path]) -> dict[str, Path]:
     return {"model": model_dir, "data": data_dir}
 
 
-def run_grpo_demo(workdir: Union[str, Path] = ".demo", *, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """run_grpo_demo(workdir=".demo") -> {"reward_first", "reward_last", "steps", "output_dir", "rewards"}.
-
-    Prepares the inputs, runs the tiny GRPO recipe through `llamafactory-cli train` and returns the mean total
-    reward of the first and the last logged step. Raises RuntimeError with the log's tail if the run fails.
-    """
-    from vau_plugin.recipes import recipe_path
+def demo_recipes(workdir: Union[str, Path]) -> Path:
+    """demo_recipes(workdir) -> `workdir/recipes`, (re)written with every shipped recipe, the `_tiny` ones with
+    absolute paths into `workdir` (tiny_model/, data/, out/), so they run from any working directory. `workdir`
+    must hold what `prepare_demo_inputs` makes."""
+    from vau_plugin.recipes import copy_recipes
 
     workdir = Path(workdir).resolve()
-    inputs = prepare_demo_inputs(workdir)
-    output_dir = workdir / "out" / "vau_r1_grpo_tiny"
-    overrides = {"model_name_or_path": inputs["model"], "dataset_dir": inputs["data"], "output_dir": output_dir}
-    overrides.update(dict(item.split("=", 1) for item in extra))
-    result = train(recipe_path(GRPO_TINY_RECIPE), overrides, cwd=workdir)
+    folder = workdir / "recipes"
+    copy_recipes(folder, overwrite=True, workdir=workdir)
+    return folder
+
+
+def run_grpo_demo(workdir: Union[str, Path] = ".demo", *, extra: Sequence[str] = ()) -> dict[str, Any]:
+    """run_grpo_demo(workdir=".demo") -> {"reward_first", "reward_last", "steps", "output_dir", "rewards",
+    "recipe"}.
+
+    Prepares the inputs, writes the recipes (`demo_recipes`), runs `workdir/recipes/vau_r1_grpo_tiny.yaml`
+    through `llamafactory-cli train` and returns the mean total reward of the first and the last logged step and
+    the recipe's path. Raises RuntimeError with the log's tail if the run fails.
+    """
+    workdir = Path(workdir).resolve()
+    prepare_demo_inputs(workdir)
+    recipe = demo_recipes(workdir) / GRPO_TINY_RECIPE
+    output_dir = workdir / "out" / "vau_r1_grpo_tiny"  # the recipe's output_dir
+    overrides: dict[str, Any] = dict(item.split("=", 1) for item in extra)
+    output_dir = Path(overrides.get("output_dir", output_dir))
+    result = train(recipe, overrides, cwd=workdir)
     (workdir / "grpo_demo.log").write_text(result.stdout, encoding="utf-8")
     if result.returncode != 0:
         raise RuntimeError(f"llamafactory-cli train failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
@@ -102,4 +117,5 @@ def run_grpo_demo(workdir: Union[str, Path] = ".demo", *, extra: Sequence[str] =
         "steps": history[-1]["step"],
         "output_dir": output_dir,
         "rewards": history,
+        "recipe": recipe,
     }

@@ -14,8 +14,9 @@ idempotent. What changes, and why it is the least that works:
   through its `consume_motion_args` (which only removes `vau_motion_*` keys), and its `patch_sft_workflow`
   is applied to LLaMA-Factory's SFT workflow (a no-op unless the learnable motion prompt is switched on).
 
-`patch_status()` tells whether the patches took effect in this process; `apply()` applies them explicitly
-(importing LLaMA-Factory), for programs started without the .pth (e.g. `python -S`, or with the hook disabled).
+`patch_status()` tells whether the patches took effect in this process (and why the start-up hook is missing when
+the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for programs started
+without the .pth (e.g. `python -S`, or with the hook disabled).
 """
 
 from __future__ import annotations
@@ -79,6 +80,9 @@ def _wrap_training_function(original):
         if motion is not None and hasattr(motion, "consume_motion_args"):
             # its vau_motion_* recipe keys become environment settings; other args pass through unchanged
             config = {**config, "args": motion.consume_motion_args(config.get("args"))}
+        from vau_plugin.llamafactory.workflow import check_recipe
+
+        check_recipe(config.get("args"))  # "did you mean grpo?" for a misspelt stage; missing local paths; any stage
         if stage_of(config.get("args")) == GRPO_STAGE:
             from vau_plugin.llamafactory.workflow import run_grpo_stage
 
@@ -122,26 +126,35 @@ def register_motion() -> bool:
     return True
 
 
-def patch_status() -> dict[str, bool]:
-    """patch_status() -> {"hook_installed", "tuner_patched", "stage_choice", "motion_registered"}: which
-    patches are in effect in this process (tuner/stage are False until LLaMA-Factory's tuner is imported)."""
-    from vau_plugin.llamafactory import _startup
+STARTUP_MODULE = "vau_plugin.llamafactory._startup"
+STARTUP_ERROR_ATTR = "vau_plugin_startup_error"  # set on `sys` by the .pth line when its import failed
 
+
+def patch_status() -> dict[str, Any]:
+    """patch_status() -> {"hook_installed", "tuner_patched", "stage_choice", "motion_registered", "startup_error"}:
+    which patches are in effect in this process (tuner/stage are False until LLaMA-Factory's tuner is imported).
+
+    It only looks: it does not install the hook itself. `startup_error` is the error that kept the .pth line from
+    installing the hook at start-up (it fails silently, so as not to print a traceback at every Python start), or
+    None."""
+    startup = sys.modules.get(STARTUP_MODULE)
     tuner = sys.modules.get("llamafactory.train.tuner")
     finetuning = sys.modules.get("llamafactory.hparams.finetuning_args")
     stage_choice = False
     if finetuning is not None:
         stage_choice = GRPO_STAGE in typing.get_args(finetuning.FinetuningArguments.__annotations__["stage"])
     return {
-        "hook_installed": any(getattr(f, "_vau_post_import_finder", False) for f in sys.meta_path)
-        and not _startup.hook_disabled(),
+        "hook_installed": startup is not None
+        and not startup.hook_disabled()
+        and any(getattr(f, "_vau_post_import_finder", False) for f in sys.meta_path),
         "tuner_patched": tuner is not None and bool(getattr(tuner._training_function, _WRAPPED_FLAG, False)),
         "stage_choice": stage_choice,
         "motion_registered": _motion_registered,
+        "startup_error": getattr(sys, STARTUP_ERROR_ATTR, None),
     }
 
 
-def apply() -> dict[str, bool]:
+def apply() -> dict[str, Any]:
     """apply() -> patch_status(): import LLaMA-Factory's tuner and apply every patch now (idempotent)."""
     import llamafactory.data
     import llamafactory.train.tuner as tuner

@@ -1,12 +1,158 @@
 """`stage: grpo`: the entry point the patched tuner calls, and `run_grpo`, shaped like LLaMA-Factory's `run_sft`.
 
+`check_recipe(args)` runs first for every stage (the patched `_training_function` calls it on the raw arguments):
+a misspelt `stage: grpo` gets "unknown stage 'gpro' (did you mean grpo?)", and a local path that does not exist
+gets an error naming the key, before a tokenizer or model is read. Other stages' arguments pass unchanged.
+
 Model, tokenizer/processor, template, adapters (LoRA/OFT/freeze/full), quantisation and datasets all go through
 LLaMA-Factory's own loaders, so its YAML keys keep their meaning; the trainer is `VideoGRPOTrainer` (TRL).
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+import sys
+import typing
 from typing import Any, Optional
+
+GRPO_STAGE = "grpo"
+# LLaMA-Factory 0.9.5's stages (FinetuningArguments.stage), used when its module is not imported yet.
+_LF_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
+# Keys whose value may be a local path or a hub id: a value that looks like a path must exist.
+_MODEL_KEYS = ("model_name_or_path", "adapter_name_or_path")
+# Keys that are always local paths (LLaMA-Factory and transformers read them relative to the working directory).
+_LOCAL_DIR_KEYS = ("dataset_dir", "media_dir", "resume_from_checkpoint")
+_LOCAL_FILE_KEYS = ("deepspeed",)
+_DEMO_PREFIX = ".demo/"
+
+
+class RecipeError(ValueError):
+    """A recipe value that cannot work (a misspelt stage, a local path that does not exist), found before anything
+    is loaded; the message names the key to set."""
+
+
+# ------------------------------------------------------------------------------------------------ checks
+
+
+def known_stages() -> tuple[str, ...]:
+    """known_stages() -> LLaMA-Factory's stage names (from FinetuningArguments when it is imported) plus "grpo"."""
+    finetuning = sys.modules.get("llamafactory.hparams.finetuning_args")
+    stages: tuple[str, ...] = _LF_STAGES
+    if finetuning is not None:
+        annotation = finetuning.FinetuningArguments.__annotations__.get("stage")
+        if annotation is not None and not isinstance(annotation, str):
+            stages = tuple(str(s) for s in typing.get_args(annotation)) or _LF_STAGES
+    return tuple(dict.fromkeys((*stages, GRPO_STAGE)))
+
+
+def unknown_stage_message(stage: Any) -> Optional[str]:
+    """unknown_stage_message(stage) -> "unknown stage 'gpro' (did you mean grpo?)" when `stage` is not a known
+    stage and its closest known stage (difflib) is the plugin's "grpo"; None otherwise (a known stage, or a typo
+    of one of LLaMA-Factory's own stages, which LLaMA-Factory reports itself)."""
+    if not isinstance(stage, str) or stage in known_stages():
+        return None
+    candidate = stage.strip().lower()
+    best = difflib.get_close_matches(candidate, known_stages(), n=1, cutoff=0.6)
+    if candidate == GRPO_STAGE or best == [GRPO_STAGE]:
+        return f"unknown stage {stage!r} (did you mean {GRPO_STAGE}?)"
+    return None
+
+
+def _raw_values(args: Any) -> dict[str, Any]:
+    """The raw train arguments as a dict: the YAML/JSON dict itself, or `--key value` / `--key=value` of an argv."""
+    if isinstance(args, dict):
+        return args
+    values: dict[str, Any] = {}
+    items = list(args or [])
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.startswith("--"):
+            continue
+        key, sep, value = item[2:].partition("=")
+        if sep:
+            values[key.replace("-", "_")] = value
+        elif i + 1 < len(items) and not str(items[i + 1]).startswith("--"):
+            values[key.replace("-", "_")] = items[i + 1]
+    return values
+
+
+def looks_like_local_path(value: str) -> bool:
+    """looks_like_local_path(value) -> True for an absolute path, one starting with "." or "~" ("./m", "../m",
+    ".demo/m"), one with a backslash, or one with more than one "/" ("saves/run/full"); False for what can be a
+    hub id ("org/name", "name")."""
+    return (
+        os.path.isabs(value)
+        or value.startswith((".", "~"))
+        or "\\" in value
+        or value.count("/") > 1
+    )
+
+
+def _missing(key: str, value: str, kind: str) -> str:
+    hint = f"set {key} to an existing {kind}" + (" or a Hugging Face hub id" if key in _MODEL_KEYS else "")
+    state = f"is not a {kind}" if os.path.exists(value) else "does not exist"
+    message = f"{key}: {value!r} {state}; {hint}"
+    if value.startswith("~") and os.path.exists(os.path.expanduser(value)):
+        message += f" (LLaMA-Factory does not expand '~': write {os.path.expanduser(value)})"
+    return message
+
+
+def _path_problems(values: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in _MODEL_KEYS:
+        value = values.get(key)
+        names = value if isinstance(value, (list, tuple)) else str(value).split(",") if isinstance(value, str) else []
+        for name in (str(n).strip() for n in names):
+            if name and looks_like_local_path(name) and not os.path.exists(name):
+                problems.append(_missing(key, name, "folder"))
+    uses_datasets = bool(values.get("dataset") or values.get("eval_dataset"))
+    for key in _LOCAL_DIR_KEYS:
+        value = values.get(key)
+        if not isinstance(value, str) or not value.strip():
+            continue
+        if key == "dataset_dir" and (value == "ONLINE" or value.startswith("REMOTE:")):
+            continue
+        if key == "resume_from_checkpoint" and value.strip().lower() in ("true", "false", "none", "null"):
+            continue
+        if not os.path.isdir(value):
+            problems.append(_missing(key, value, "folder"))
+        elif key == "dataset_dir" and uses_datasets and not os.path.isfile(os.path.join(value, "dataset_info.json")):
+            problems.append(
+                f"dataset_dir: {value!r} has no dataset_info.json (`vau-plugin prepare ... --out DIR` writes it); "
+                "set dataset_dir to the folder that holds it"
+            )
+    for key in _LOCAL_FILE_KEYS:
+        value = values.get(key)
+        if isinstance(value, str) and value.strip() and not value.lstrip().startswith("{") and not os.path.isfile(value):
+            problems.append(_missing(key, value, "file"))
+    return problems
+
+
+def check_recipe(args: Any) -> None:
+    """check_recipe(args) -> None, for LLaMA-Factory's raw train arguments (YAML dict or argv list), before anything
+    loads. Raises RecipeError for a misspelt `stage: grpo` ("unknown stage 'gpro' (did you mean grpo?)") and for
+    every local path that does not exist (model_name_or_path, adapter_name_or_path: only values that look like
+    paths, hub ids stay hub ids; dataset_dir, media_dir, resume_from_checkpoint, deepspeed), naming the key."""
+    values = _raw_values(args)
+    message = unknown_stage_message(values.get("stage"))
+    if message:
+        raise RecipeError(message)
+    problems = _path_problems(values)
+    if not problems:
+        return
+    example = problems[0].split(":", 1)[0]
+    lines = [
+        f"recipe paths not found (relative paths are read from the working directory, {os.getcwd()}, as "
+        "LLaMA-Factory reads them):",
+        *(f"  {problem}" for problem in problems),
+        f"Set a key in the YAML or after it: `llamafactory-cli train RECIPE.yaml {example}=/path/to/it`.",
+    ]
+    if any(str(v).replace("\\", "/").startswith(_DEMO_PREFIX) for v in values.values() if isinstance(v, str)):
+        lines.append(
+            "The _tiny recipes read .demo/ as `vau-plugin demo` leaves it: run them from the folder that holds .demo/, "
+            "or write them with absolute paths: `vau-plugin recipes DIR --workdir PATH/TO/.demo`."
+        )
+    raise RecipeError("\n".join(lines))
 
 
 def grpo_callbacks(callbacks: list, model_args: Any, data_args: Any, training_args: Any,
@@ -47,8 +193,8 @@ def attach_learnable_motion(model: Any, processor: Any, resume_from: Optional[st
     motion = motion_module()
     if motion is None or not hasattr(motion, "enable_learnable_motion"):
         return False
-    settings = motion.MotionSettings.from_env()
-    if not settings.learnable:
+    settings = motion.learnable_settings()  # None, reading no other VAU_MOTION_* variable, unless switched on
+    if settings is None:
         return False
     motion.enable_learnable_motion(model, settings, processor=processor, resume_from=resume_from)
     return True

@@ -1,0 +1,297 @@
+"""Bad recipe input gets a clear error before anything loads (issue 12): local paths that do not exist, a misspelt
+`stage: grpo`, reward functions TRL cannot call, reward weights that are not finite numbers; and the `_tiny`
+recipes written by `vau-plugin recipes DIR --workdir W` / the demo work from any folder.
+
+Fast checks call the functions; a few run the real `llamafactory-cli train` (about 10 s each: the error comes
+right after LLaMA-Factory's imports, before a tokenizer or model is read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from vau_plugin.llamafactory.demo import train
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
+
+CLI_TIMEOUT_S = 180
+TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml")
+
+
+def _demo_workdir(root: Path) -> Path:
+    """A folder laid out as `vau-plugin demo` leaves it (only the files the checks look at)."""
+    (root / "tiny_model").mkdir(parents=True)
+    (root / "tiny_model" / "config.json").write_text("{}", encoding="utf-8")
+    (root / "data").mkdir()
+    (root / "data" / "dataset_info.json").write_text(json.dumps({"vau_r1_mixed": {}}), encoding="utf-8")
+    return root
+
+
+# ------------------------------------------------------------------------------------------------ 1. paths
+
+
+def test_missing_local_paths_name_the_key_to_set(tmp_path, monkeypatch):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    recipe = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text(encoding="utf-8"))
+    with pytest.raises(ValueError) as caught:
+        check_recipe(recipe)
+    message = str(caught.value)
+    assert "model_name_or_path: '.demo/tiny_model' does not exist" in message
+    assert "dataset_dir: '.demo/data' does not exist" in message
+    assert str(tmp_path) in message  # says where relative paths were looked up
+    assert "--workdir" in message  # and how to get recipes that work from anywhere
+
+
+@pytest.mark.parametrize("hub_id", ["Qwen/Qwen2.5-VL-3B-Instruct", "gpt2", "tiny_model"])
+def test_a_hub_id_stays_a_hub_id(tmp_path, monkeypatch, hub_id):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    check_recipe({"stage": "grpo", "model_name_or_path": hub_id, "adapter_name_or_path": "org/adapter"})
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("model_name_or_path", "./model"),
+        ("model_name_or_path", "/nowhere/at/all/model"),
+        ("model_name_or_path", "saves/qwen/full"),  # two slashes: no hub id looks like this
+        ("adapter_name_or_path", "org/adapter,./saves/lora"),
+        ("dataset_dir", "data/vau_r1"),
+        ("media_dir", "videos"),
+        ("deepspeed", "ds_z3_config.json"),
+        ("resume_from_checkpoint", "saves/run/checkpoint-2"),
+    ],
+)
+def test_each_local_path_key_is_checked(tmp_path, monkeypatch, key, value):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    args = {"stage": "sft", "model_name_or_path": "org/model", "dataset": "vau_r1_qa", key: value}
+    with pytest.raises(ValueError, match=f"{key}: .* does not exist"):
+        check_recipe(args)
+    argv = [item for k, v in args.items() for item in (f"--{k}", v)]
+    with pytest.raises(ValueError, match=f"{key}: .* does not exist"):
+        check_recipe(argv)  # the argv form (llamafactory-cli train --key value ...) too
+
+
+def test_dataset_dir_without_dataset_info_is_named(tmp_path, monkeypatch):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    with pytest.raises(ValueError, match="dataset_dir: 'data' has no dataset_info.json"):
+        check_recipe({"stage": "grpo", "model_name_or_path": "org/m", "dataset": "vau_r1_qa", "dataset_dir": "data"})
+
+
+def test_existing_paths_pass(tmp_path, monkeypatch):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    work = _demo_workdir(tmp_path / "w")
+    monkeypatch.chdir(work)
+    (work / "ds.json").write_text("{}", encoding="utf-8")
+    check_recipe({"stage": "grpo", "model_name_or_path": "./tiny_model", "dataset_dir": str(work / "data"),
+                  "dataset": "vau_r1_mixed", "deepspeed": "ds.json", "output_dir": "./not/yet/made",
+                  "resume_from_checkpoint": None})
+
+
+@pytest.mark.parametrize("recipe", ["vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml"])
+def test_a_tiny_recipe_run_elsewhere_says_which_key_to_set(tmp_path, recipe):
+    """Was: an HFValidationError about repo ids ('.demo/tiny_model'), after the run had started."""
+    result = train(recipe_path(recipe), cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert result.returncode != 0
+    assert "HFValidationError" not in result.stdout, result.stdout[-3000:]
+    assert "model_name_or_path: '.demo/tiny_model' does not exist" in result.stdout, result.stdout[-3000:]
+    assert "dataset_dir: '.demo/data' does not exist" in result.stdout
+
+
+def test_recipes_with_workdir_get_absolute_paths_that_work_from_anywhere(tmp_path, monkeypatch, capsys):
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    work = _demo_workdir(tmp_path / "demo")
+    parser = argparse.ArgumentParser()
+    add_recipes_parser(parser.add_subparsers())
+    args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(work)])
+    assert args.func(args) == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    for name in TINY_RECIPES:
+        text = (tmp_path / "recipes" / name).read_text(encoding="utf-8")
+        recipe = yaml.safe_load(text)
+        assert recipe["model_name_or_path"] == str(work.resolve() / "tiny_model")
+        assert recipe["dataset_dir"] == str(work.resolve() / "data")
+        assert recipe["output_dir"] == str(work.resolve() / "out" / Path(name).stem)
+        assert "### model" in text  # the comments are kept
+        check_recipe(recipe)
+    # the full-size recipes keep their hub id and relative dataset_dir (LLaMA-Factory reads it from the cwd)
+    full = yaml.safe_load((tmp_path / "recipes" / "vau_r1_grpo.yaml").read_text(encoding="utf-8"))
+    assert (full["model_name_or_path"], full["dataset_dir"]) == ("Qwen/Qwen2.5-VL-3B-Instruct", "data/vau_r1")
+
+
+def test_recipes_workdir_must_hold_the_demo_files(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="tiny_model"):
+        copy_recipes(tmp_path / "recipes", workdir=tmp_path / "empty")
+    parser = argparse.ArgumentParser()
+    add_recipes_parser(parser.add_subparsers())
+    args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(tmp_path / "empty")])
+    assert args.func(args) == 1 and "vau-plugin demo" in capsys.readouterr().err
+
+
+def test_demo_writes_recipes_that_work_from_anywhere(tmp_path, monkeypatch):
+    from vau_plugin.llamafactory.demo import demo_recipes
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    work = _demo_workdir(tmp_path / "demo")
+    folder = demo_recipes(work)
+    assert folder == work.resolve() / "recipes"
+    monkeypatch.chdir(tmp_path)
+    for name in TINY_RECIPES:
+        recipe = yaml.safe_load((folder / name).read_text(encoding="utf-8"))
+        assert Path(recipe["model_name_or_path"]).is_absolute()
+        check_recipe(recipe)
+    assert demo_recipes(work) == folder  # a second demo run rewrites them
+
+
+# ------------------------------------------------------------------------------------------------ 2. stage
+
+
+def _wrapped():
+    from vau_plugin.llamafactory import patch
+
+    calls = []
+    return calls, patch._wrap_training_function(lambda config: calls.append(config))
+
+
+@pytest.mark.parametrize("stage", ["gpro", "GRPO", "grp", "grpoo", "rgpo"])
+def test_a_misspelt_grpo_stage_gets_did_you_mean(stage):
+    calls, wrapped = _wrapped()
+    with pytest.raises(ValueError, match=rf"unknown stage '{stage}' \(did you mean grpo\?\)"):
+        wrapped({"args": {"stage": stage, "model_name_or_path": "org/m"}, "callbacks": []})
+    with pytest.raises(ValueError, match="did you mean grpo"):
+        wrapped({"args": ["--stage", stage], "callbacks": []})
+    assert calls == []
+
+
+@pytest.mark.parametrize("stage", ["sft", "dpo", "ppo", "dop", "foo", "kto"])
+def test_other_stages_go_to_llamafactory_unchanged(stage):
+    calls, wrapped = _wrapped()
+    config = {"args": {"stage": stage, "model_name_or_path": "org/m"}, "callbacks": []}
+    wrapped(config)
+    assert calls == [config]
+
+
+def test_a_misspelt_stage_through_the_cli(tmp_path):
+    """Was: LLaMA-Factory's 'Some keys are not used by the HfArgumentParser: [beta, ...]'."""
+    result = train(recipe_path("vau_r1_grpo_tiny.yaml"), {"stage": "gpro"}, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert result.returncode != 0
+    assert "unknown stage 'gpro' (did you mean grpo?)" in result.stdout, result.stdout[-3000:]
+    assert "keys are not used" not in result.stdout
+
+
+# ------------------------------------------------------------------------------------------------ 2. rewards
+
+
+def good_reward(completions, **kwargs):
+    return [0.0 for _ in completions]
+
+
+def with_prompts(prompts, completions, answer, **kwargs):
+    return [0.0 for _ in completions]
+
+
+def only_kwargs(**kwargs):
+    return [0.0 for _ in kwargs["completions"]]
+
+
+def no_kwargs(completions):
+    return [0.0 for _ in completions]
+
+
+def positional_only(completions, /, **kwargs):
+    return [0.0 for _ in completions]
+
+
+async def coroutine_reward(completions, **kwargs):
+    return [0.0 for _ in completions]
+
+
+class RewardClass:
+    def __init__(self, completions, **kwargs):
+        pass
+
+
+@pytest.mark.parametrize("func", [good_reward, with_prompts, only_kwargs])
+def test_reward_functions_trl_can_call_are_accepted(func):
+    from vau_plugin.llamafactory.args import check_reward_func
+
+    check_reward_func(f"tests:{func.__name__}", func)
+
+
+@pytest.mark.parametrize(
+    "func, reason",
+    [
+        (no_kwargs, r"\*\*kwargs"),
+        (positional_only, "keyword"),
+        (coroutine_reward, "async"),
+        (RewardClass, "class"),
+        (functools.partial(good_reward), "__name__"),
+        (print, r"\*\*kwargs|signature"),
+        (len, r"\*\*kwargs|signature"),
+    ],
+)
+def test_reward_functions_trl_cannot_call_are_refused(func, reason):
+    from vau_plugin.llamafactory.args import check_reward_func
+
+    with pytest.raises(ValueError, match=rf"reward_funcs: 'x:f' .*({reason})"):
+        check_reward_func("x:f", func)
+
+
+def _recipe_args(tmp_path: Path, **overrides) -> dict:
+    args = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text(encoding="utf-8"))
+    args.update(output_dir=str(tmp_path / "out"), **overrides)
+    return args
+
+
+def test_os_system_as_a_reward_is_refused_when_the_recipe_is_read(tmp_path):
+    """Was: accepted, then a TypeError at step 1 (after loading the model and generating)."""
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    with pytest.raises(ValueError, match=r"reward_funcs: 'os:system' .*\*\*kwargs.*completions"):
+        get_grpo_train_args(_recipe_args(tmp_path, reward_funcs="format,accuracy,os:system"))
+
+
+@pytest.mark.parametrize(
+    "weights, message",
+    [
+        ([1, 1, "nan"], r"reward_weights: 'nan' \(weight 3\) is not a finite number"),
+        ([1, 1, float("inf")], r"reward_weights: inf \(weight 3\) is not a finite number"),
+        ([1, True, 1], r"reward_weights: True \(weight 2\) is not a finite number"),
+        ([1, 1], "reward_weights has 2 values but reward_funcs names 3 functions"),
+        (2.0, "expected a list of numbers"),
+    ],
+)
+def test_bad_reward_weights_are_refused_when_the_recipe_is_read(tmp_path, weights, message):
+    """Was: 'must be real number, not str' from torch.tensor inside the trainer (nan); inf/bool went through."""
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    with pytest.raises(ValueError, match=message):
+        get_grpo_train_args(_recipe_args(tmp_path, reward_weights=weights))
+
+
+def test_reward_weights_given_as_text_become_numbers(tmp_path):
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    training_args = get_grpo_train_args(_recipe_args(tmp_path, reward_weights="1, 0.5, 2"))[2]
+    assert training_args.reward_weights == [1.0, 0.5, 2.0]
+    training_args = get_grpo_train_args(_recipe_args(tmp_path, reward_weights=[1, "0.5", 2]))[2]
+    assert training_args.reward_weights == [1.0, 0.5, 2.0]
+
