@@ -95,30 +95,9 @@ def test_bad_recipe_values_name_the_recipe_key_and_ignore_stale_variables(monkey
 def test_llamafactory_cli_plain_sft_ignores_a_stale_motion_variable(tiny_model_dir, tmp_path):
     """`llamafactory-cli train` (start-up hook on), `stage: sft`, `template: qwen2_vl`, VAU_MOTION_M=abc in the
     environment: the run trains as if the variable were not there."""
-    data = tmp_path / "data"
-    data.mkdir()
-    moving_bar_video(data / "clip.mp4")
-    row = {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "A"}],
-           "videos": ["clip.mp4"]}
-    (data / "train.json").write_text(json.dumps([row] * 2))
-    (data / "dataset_info.json").write_text(json.dumps({"clip": {
-        "file_name": "train.json", "formatting": "sharegpt", "columns": {"messages": "messages", "videos": "videos"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
-    out = tmp_path / "out"
-    recipe = {
-        "model_name_or_path": str(tiny_model_dir), "stage": "sft", "do_train": True, "finetuning_type": "lora",
-        "lora_target": "q_proj,v_proj", "dataset": "clip", "dataset_dir": str(data), "media_dir": str(data),
-        "template": "qwen2_vl", "cutoff_len": 512, "output_dir": str(out), "overwrite_output_dir": True,
-        "per_device_train_batch_size": 2, "max_steps": 1, "report_to": "none",
-    }
-    (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))  # JSON is YAML
-    env = {k: v for k, v in os.environ.items() if k not in MOTION_ENV}
-    env.update(HF_HUB_OFFLINE="1", VAU_MOTION_M="abc", VAU_MOTION_FILL="white",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "llamafactory-cli"), "train", str(tmp_path / "recipe.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
+    from _lf_sft import run_sft
+
+    proc, out = run_sft(tiny_model_dir, tmp_path, moving_bar_video, env={"VAU_MOTION_M": "abc", "VAU_MOTION_FILL": "white"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "adapter_model.safetensors").is_file() and not (out / "motion_prompt.json").exists()
 

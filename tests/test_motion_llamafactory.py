@@ -3,6 +3,7 @@ and the learnable in-model variant switched on through LLaMA-Factory's own model
 
 from __future__ import annotations
 
+import json
 import math
 from types import SimpleNamespace
 
@@ -193,36 +194,10 @@ def test_learnable_variant_through_llamafactory_load_model_with_lora(lf, tmp_pat
 
 def test_llamafactory_cli_sft_trains_m_n_from_recipe_keys(tiny_model_dir, tmp_path):
     """`llamafactory-cli train recipe.yaml` with vau_motion_* keys (start-up hook): (m, n) train and are saved."""
-    import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from _lf_sft import run_sft
 
-    data = tmp_path / "data"
-    data.mkdir()
-    moving_bar_clip(data / "clip.mp4")
-    row = {"messages": [{"role": "user", "content": "<video>What happens?"}, {"role": "assistant", "content": "A"}],
-           "videos": ["clip.mp4"]}
-    (data / "train.json").write_text(json.dumps([row] * 2))
-    (data / "dataset_info.json").write_text(json.dumps({"clip": {
-        "file_name": "train.json", "formatting": "sharegpt", "columns": {"messages": "messages", "videos": "videos"},
-        "tags": {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}}}))
-    out = tmp_path / "out"
-    recipe = {
-        "model_name_or_path": str(tiny_model_dir), "stage": "sft", "do_train": True, "finetuning_type": "lora",
-        "lora_target": "q_proj,v_proj", "dataset": "clip", "dataset_dir": str(data), "media_dir": str(data),
-        "template": "qwen2_vl_motion", "cutoff_len": 512, "output_dir": str(out), "overwrite_output_dir": True,
-        "per_device_train_batch_size": 2, "max_steps": 1, "learning_rate": 0.05, "report_to": "none",
-        "vau_motion_m": 0.5, "vau_motion_n": 0.1, "vau_motion_learnable": True,
-    }
-    (tmp_path / "recipe.yaml").write_text(json.dumps(recipe))  # JSON is YAML
-    env = {k: v for k, v in os.environ.items() if k not in MOTION_ENV}
-    env.update(HF_HUB_OFFLINE="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}")
-    proc = subprocess.run(
-        [str(Path(sys.executable).parent / "llamafactory-cli"), "train", str(tmp_path / "recipe.yaml")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
-    )
+    proc, out = run_sft(tiny_model_dir, tmp_path, moving_bar_clip, template="qwen2_vl_motion", learning_rate=0.05,
+                        vau_motion_m=0.5, vau_motion_n=0.1, vau_motion_learnable=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     saved = json.loads((out / "motion_prompt.json").read_text())
     assert (saved["m"], saved["n"]) != (0.5, 0.1) and math.isfinite(saved["m"]) and math.isfinite(saved["n"])

@@ -502,14 +502,7 @@ class _Row:
         return cell
 
     def text(self, column: str) -> Optional[str]:
-        i = self.index[column]  # raw(), inlined: ten calls a row
-        if i >= len(self.cells):
-            return None
-        cell = self.cells[i]
-        if self.result_has_undecoded and _has_undecoded(cell):
-            self.warn(column, "not valid UTF-8; read as Windows-1252/Latin-1 (re-save the file as UTF-8)")
-            cell = _repair(cell)
-        return clean_text(cell)
+        return clean_text(self.raw(column))
 
 
 def _read_answer(row: _Row, options: list[Optional[str]]) -> Optional[str]:
