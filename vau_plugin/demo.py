@@ -100,6 +100,7 @@ def run_demo(workdir: str | Path) -> int:
     summary = run_grpo_demo(root)
     print(f"GRPO ({summary['steps']} steps): mean total reward {summary['reward_first']:.3f} -> {summary['reward_last']:.3f}")
     print(f"checkpoint: {summary['output_dir']}")
+    print(f"recipe (absolute paths, runs from any folder): llamafactory-cli train {summary['recipe']}")
 
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; files under {root}")
     return 0
