@@ -350,7 +350,7 @@ def test_validate_videos_lists_the_search_notes(tmp_path):
 
 
 def test_progress_is_rate_limited_and_goes_to_stderr(capsys):
-    from vau_plugin.data.videos import Progress
+    from vau_plugin.progress import Progress
 
     quiet = Progress("reading x.csv", every_s=3600)
     for i in range(1000):
@@ -368,7 +368,7 @@ def test_progress_is_rate_limited_and_goes_to_stderr(capsys):
 
 
 def test_progress_heartbeat_reports_a_silent_step(capsys):
-    from vau_plugin.data.videos import Progress
+    from vau_plugin.progress import Progress
 
     progress = Progress("making", every_s=0.05)
     with progress.ticking():

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _tag_fragments import TAG_FRAGMENTS
+
 from vau_plugin.data.schema import CLASSES, LETTERS
 from vau_plugin.parsing import (
     MAX_SCAN_CHARS,
@@ -569,19 +571,8 @@ def test_long_texts_use_the_same_format_rule():
 
 
 _FRAGMENTS = st.sampled_from(
-    [
-        "<think>",
-        "</think>",
-        "<answer>",
-        "</answer>",
-        "<glue>",
-        "</glue>",
-        "<THINK>",
-        "</Think>",
-        "<ANSWER>",
-        "</Answer>",
-        "<GLUE>",
-        "</gLue>",
+    TAG_FRAGMENTS
+    + [
         "[1, 2]",
         "[2, 1]",
         "[-1, -1]",

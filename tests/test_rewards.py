@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _tag_fragments import TAG_FRAGMENTS
+
 from vau_plugin.metrics import cls_accuracy, qa_accuracy, temporal_grounding, temporal_iou
 from vau_plugin.parsing import parse_span
 from vau_plugin.rewards import (
@@ -274,19 +276,8 @@ def test_empty_and_odd_completion_containers(reward, expected):
 # ------------------------------------------------------------------------------------- properties
 
 _FRAGMENT = st.sampled_from(
-    [
-        "<think>",
-        "</think>",
-        "<answer>",
-        "</answer>",
-        "<glue>",
-        "</glue>",
-        "<THINK>",
-        "</Think>",
-        "<ANSWER>",
-        "</Answer>",
-        "<GLUE>",
-        "</gLue>",
+    TAG_FRAGMENTS
+    + [
         "[1, 2]",
         "[2, 1]",
         "[-1, -1]",

@@ -397,10 +397,10 @@ def make_tiny_model(out: str | Path, seed: int = 0, *, overwrite: bool = False) 
     video processor configs, the chat template and README.md; the same seed gives identical weights. A folder
     `out` that already holds files (another checkpoint, say) raises FileExistsError before anything is built,
     unless `overwrite`. Callers that reuse a tiny model check for `out / "config.json"` first. The ~10-20 s of
-    building report progress on stderr (see `vau_plugin.data.videos.Progress`).
+    building report progress on stderr (see `vau_plugin.progress.Progress`).
     """
     from vau_plugin.data.mini_bench import check_output_dir
-    from vau_plugin.data.videos import Progress
+    from vau_plugin.progress import Progress
 
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {seed!r}")

@@ -31,7 +31,8 @@ from vau_plugin.data.schema import (
     VAURecord,
     canonical_class,
 )
-from vau_plugin.data.videos import Progress, unsafe_video_name
+from vau_plugin.data.videos import unsafe_video_name
+from vau_plugin.progress import Progress
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from typing import Iterable, Optional
 
 from vau_plugin.data.reader import AnnotationError, PathLike, cross_file_duplicates, read_source
 from vau_plugin.data.schema import TASKS, VAURecord
-from vau_plugin.data.videos import Progress, resolve_videos
+from vau_plugin.data.videos import resolve_videos
+from vau_plugin.progress import Progress
 
 # How many messages of each kind the human-readable report lists (the JSON report lists them all).
 REPORT_EXAMPLES = 20

@@ -1,0 +1,94 @@
+"""Progress lines on stderr for steps that may run long (reading big CSVs, looking up and probing videos, building
+the tiny model): silent when quick, rate-limited otherwise, never on stdout."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, Union
+
+PROGRESS_ENV = "VAU_PROGRESS_S"
+DEFAULT_PROGRESS_S = 5.0
+
+
+def progress_interval_s() -> Optional[float]:
+    """`progress_interval_s() -> seconds | None`: the time between progress lines, from $VAU_PROGRESS_S.
+
+    Unset or not a number: DEFAULT_PROGRESS_S; 0: every update prints; negative or "off": no progress lines.
+    """
+    text = os.environ.get(PROGRESS_ENV, "").strip().lower()
+    if text in ("off", "none", "no", "false"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return DEFAULT_PROGRESS_S
+    return value if value >= 0 else None
+
+
+class Progress:
+    """Progress lines on stderr for a step that may run long: ``[vau-plugin] <label>: <message> (<n> s)``.
+
+    Silent for the first `every_s` seconds (default: $VAU_PROGRESS_S or 5 s), then at most one line every
+    `every_s` seconds, so a quick step prints nothing; `done()` closes with one line only when lines were
+    printed. Never writes to stdout (a `--json` report stays one JSON object). `update` takes a string or a
+    function making one, called only when a line is due; `ticking()` reports the current `step()` from a
+    background thread while a call that cannot report (building a model, say) is busy.
+    """
+
+    def __init__(self, label: str, every_s: Optional[float] = None):
+        self.label = label
+        self.every_s = progress_interval_s() if every_s is None else every_s
+        self.started = self._last = time.monotonic()
+        self.printed = False
+        self.current = ""
+        self._lock = threading.Lock()
+
+    def _emit(self, message: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._last = now
+            self.printed = True
+            try:
+                print(f"[vau-plugin] {self.label}: {message} ({now - self.started:.0f} s)", file=sys.stderr, flush=True)
+            except (OSError, ValueError):  # stderr closed or gone: progress is not worth failing for
+                pass
+
+    def update(self, message: Union[str, Callable[[], str]]) -> None:
+        """Print `message` when a line is due (the first after `every_s` seconds, then every `every_s`)."""
+        if self.every_s is None or time.monotonic() - self._last < self.every_s:
+            return
+        self._emit(message() if callable(message) else message)
+
+    def step(self, message: str) -> None:
+        """Name the step now running (what `ticking()` reports) and print it when a line is due."""
+        self.current = message
+        self.update(message)
+
+    def done(self, message: str = "") -> None:
+        """A closing line, only when earlier lines were printed (a quick step stays silent)."""
+        if self.printed and self.every_s is not None:
+            self._emit(f"{message}, done" if message else "done")
+
+    @contextmanager
+    def ticking(self) -> Iterator["Progress"]:
+        """While the block runs, a background thread reports the current step every `every_s` seconds."""
+        if self.every_s is None:
+            yield self
+            return
+        stop = threading.Event()
+
+        def tick() -> None:
+            while not stop.wait(max(self.every_s, 0.05)):
+                self.update(lambda: self.current or "working")
+
+        thread = threading.Thread(target=tick, name="vau-progress", daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
