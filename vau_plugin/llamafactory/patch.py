@@ -51,19 +51,29 @@ def extend_stage_choices(finetuning_args_cls: type) -> None:
     finetuning_args_cls.__dataclass_fields__["stage"].type = extended
 
 
-def stage_of(args: Any) -> Optional[str]:
-    """stage_of(args) -> the `stage` of LLaMA-Factory's raw train arguments (a dict from YAML/JSON plus
-    `key=value` overrides, or an argv list), or None when it is not given."""
+def raw_values(args: Any) -> dict[str, Any]:
+    """raw_values(args) -> LLaMA-Factory's raw train arguments as a dict: the YAML/JSON dict itself (plus its
+    `key=value` overrides), or the `--key value` / `--key=value` pairs of an argv list (empty for anything else)."""
     if isinstance(args, dict):
-        stage = args.get("stage")
-        return stage if isinstance(stage, str) else None
-    if isinstance(args, (list, tuple)):
-        for i, item in enumerate(args):
-            if item == "--stage" and i + 1 < len(args):
-                return args[i + 1]
-            if isinstance(item, str) and item.startswith("--stage="):
-                return item.split("=", 1)[1]
-    return None
+        return args
+    values: dict[str, Any] = {}
+    items = list(args) if isinstance(args, (list, tuple)) else []
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.startswith("--"):
+            continue
+        key, sep, value = item[2:].partition("=")
+        if sep:
+            values[key.replace("-", "_")] = value
+        elif i + 1 < len(items) and not str(items[i + 1]).startswith("--"):
+            values[key.replace("-", "_")] = items[i + 1]
+    return values
+
+
+def stage_of(args: Any) -> Optional[str]:
+    """stage_of(args) -> the `stage` of LLaMA-Factory's raw train arguments (see `raw_values`), or None when it is
+    not given."""
+    stage = raw_values(args).get("stage")
+    return stage if isinstance(stage, str) else None
 
 
 def motion_module() -> Optional[Any]:

@@ -16,7 +16,8 @@ import sys
 import typing
 from typing import Any, Optional
 
-GRPO_STAGE = "grpo"
+from vau_plugin.llamafactory.patch import GRPO_STAGE, raw_values
+
 # LLaMA-Factory 0.9.5's stages (FinetuningArguments.stage), used when its module is not imported yet.
 _LF_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
 # Keys whose value may be a local path or a hub id: a value that looks like a path must exist.
@@ -57,23 +58,6 @@ def unknown_stage_message(stage: Any) -> Optional[str]:
     if candidate == GRPO_STAGE or best == [GRPO_STAGE]:
         return f"unknown stage {stage!r} (did you mean {GRPO_STAGE}?)"
     return None
-
-
-def _raw_values(args: Any) -> dict[str, Any]:
-    """The raw train arguments as a dict: the YAML/JSON dict itself, or `--key value` / `--key=value` of an argv."""
-    if isinstance(args, dict):
-        return args
-    values: dict[str, Any] = {}
-    items = list(args or [])
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not item.startswith("--"):
-            continue
-        key, sep, value = item[2:].partition("=")
-        if sep:
-            values[key.replace("-", "_")] = value
-        elif i + 1 < len(items) and not str(items[i + 1]).startswith("--"):
-            values[key.replace("-", "_")] = items[i + 1]
-    return values
 
 
 def looks_like_local_path(value: str) -> bool:
@@ -133,7 +117,7 @@ def check_recipe(args: Any) -> None:
     loads. Raises RecipeError for a misspelt `stage: grpo` ("unknown stage 'gpro' (did you mean grpo?)") and for
     every local path that does not exist (model_name_or_path, adapter_name_or_path: only values that look like
     paths, hub ids stay hub ids; dataset_dir, media_dir, resume_from_checkpoint, deepspeed), naming the key."""
-    values = _raw_values(args)
+    values = raw_values(args)
     message = unknown_stage_message(values.get("stage"))
     if message:
         raise RecipeError(message)
