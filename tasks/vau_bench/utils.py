@@ -5,8 +5,10 @@ answer is scored here exactly as the GRPO rewards score it. lmms-eval runs `proc
 function here is pure (the judge's cache is thread-safe).
 """
 
+import logging
 import math
 import os
+from collections import Counter
 
 from vau_plugin import metrics, parsing, prompts
 from vau_plugin.lmms.docs import task_dataset
@@ -283,13 +285,7 @@ def aggregate_judge_coverage(items):
         return math.nan
     judged = sum(bool(i["judge_ok"]) for i in items)
     if judged < len(items):
-        kinds = {}
-        for i in items:
-            if not i["judge_ok"]:
-                kind = (i["judge_error"] or "unknown").split(": ", 1)[0]
-                kinds[kind] = kinds.get(kind, 0) + 1
-        import logging
-
+        kinds = Counter((i["judge_error"] or "unknown").split(": ", 1)[0] for i in items if not i["judge_ok"])
         logging.getLogger("vau_plugin.lmms.judge").warning(
             "vau_bench_reason: the judge scored %d of %d samples (%.1f%%); the scores are means over those only; "
             "not scored: %s", judged, len(items), 100.0 * judged / len(items),
