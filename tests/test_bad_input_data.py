@@ -111,6 +111,19 @@ def test_make_motion_bench_refuses_a_folder_that_holds_files(tmp_path, capsys):
     assert (out / "train.csv").read_text() == "mine\n"
 
 
+def test_make_colour_bench_refuses_a_folder_that_holds_files_and_force_writes(tmp_path, capsys):
+    from vau_plugin.cli import main
+
+    out = tmp_path / "colour"
+    out.mkdir()
+    (out / "train.csv").write_text("mine\n")
+    assert main(["make-colour-bench", str(out), "--train", "2", "--test", "2"]) != 0
+    assert "--force" in capsys.readouterr().err
+    assert (out / "train.csv").read_text() == "mine\n" and not (out / "videos").exists()
+    assert main(["make-colour-bench", str(out), "--train", "2", "--test", "2", "--force"]) == 0
+    assert (out / "train.csv").read_text().startswith("Video Name,") and len(list((out / "videos").iterdir())) == 4
+
+
 # ------------------------------------------------------------------------------- 2. validate every file
 
 

@@ -48,6 +48,17 @@ def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_make_colour_bench(args: argparse.Namespace) -> int:
+    from vau_plugin.data.colour_bench import make_colour_bench
+
+    try:
+        bench = make_colour_bench(args.out, n_train=args.train, n_test=args.test, seed=args.seed, overwrite=args.force)
+    except (FileExistsError, NotADirectoryError, ValueError) as error:
+        return _refused("make-colour-bench", error)
+    print(f"colour bench written to {bench.root}: {args.train} train / {args.test} test clips, control labels in {bench.control}")
+    return 0
+
+
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from vau_plugin.tiny_model import make_tiny_model
 
@@ -95,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", type=int, default=200, help="number of held-out clips")
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
     p.set_defaults(func=_cmd_make_motion_bench)
+
+    p = sub.add_parser("make-colour-bench", help="write the colour bench (red -> A, blue -> B): does training use the video?")
+    p.add_argument("out", help="output directory (new or empty, unless --force)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--train", type=int, default=64, help="number of training clips")
+    p.add_argument("--test", type=int, default=40, help="number of held-out clips")
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    p.set_defaults(func=_cmd_make_colour_bench)
 
     p = sub.add_parser("make-tiny-model", help="write a tiny random-initialised Qwen2.5-VL checkpoint")
     p.add_argument("out", help="output directory (new or empty, unless --force)")

@@ -1,19 +1,20 @@
-"""`vau-plugin demo` (what `make demo` runs): the main jobs on the bundled mini bench and the tiny model.
+"""`vau-plugin demo` (what `make demo` runs): a tiny model learns a video-dependent answer through the real CLIs.
 
-1. check the bundled mini bench with the VAU-Bench validator;
-2. build the tiny random Qwen2.5-VL checkpoint;
-3. evaluate it with the real `lmms-eval` CLI (`--model vau_qwen2_5_vl`, the plugin's decoder) on the
-   `vau_bench_mini` group and print the metrics table (video_errors included);
-4. run a short GRPO fine-tuning through `llamafactory-cli train` and print the reward before and after.
-The tiny model is random, so its scores are near zero: the demo shows the pipeline, not a result.
+1. write the colour bench (`vau_plugin.data.colour_bench`: red clip -> A, blue clip -> B) and check it with the
+   VAU-Bench validator; also the bundled mini bench, and the `_tiny` recipes' inputs (tiny model, mini-bench
+   datasets) that the README's recipe commands read from `.demo/`;
+2. teach the tiny random Qwen2.5-VL the VAU-R1 answer format: SFT through `llamafactory-cli train` on random
+   letters (the format, not the colour);
+3. evaluate it with `lmms-eval --model vau_qwen2_5_vl --tasks vau_bench_qa_think` on the 40 held-out clips: chance;
+4. GRPO through `llamafactory-cli train` (`stage: grpo`, rewards format + accuracy): the per-step reward, as text
+   and as a PNG;
+5. evaluate again: the accuracy GRPO reached.
+A 2.7 M-parameter model on synthetic clips, not VAU-Bench: the demo shows that the pipeline learns from the video
+(`vau_plugin.learning`), not a VAU-Bench result.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,19 +22,10 @@ from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.validate import validate_path
 
 LMMS_MODEL = "vau_qwen2_5_vl"
-LMMS_TASKS = "vau_bench_mini"
-# Small enough for a CPU: few frames, small frames, short answers (they replace the tasks' paper budgets).
-CPU_MODEL_ARGS = "device=cpu,device_map=cpu,max_num_frames=4,min_pixels=3136,max_pixels=12544"
-MAX_NEW_TOKENS = 16
 
 
 def _step(title: str) -> None:
     print(f"\n== {title}", flush=True)
-
-
-def _tool(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    return str(candidate) if candidate.exists() else name
 
 
 def metrics_table(results: dict) -> str:
@@ -47,60 +39,50 @@ def metrics_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def run_lmms_eval(model_dir: Path, out_dir: Path) -> dict:
-    """Evaluate a checkpoint on the mini bench with the real lmms-eval CLI; returns the results JSON."""
-    cmd = [
-        _tool("lmms-eval"), "--model", LMMS_MODEL, "--model_args", f"pretrained={model_dir},{CPU_MODEL_ARGS}",
-        "--tasks", LMMS_TASKS, "--gen_kwargs", f"max_new_tokens={MAX_NEW_TOKENS}",
-        "--output_path", str(out_dir), "--log_samples", "--verbosity", "DEBUG",
-    ]  # fmt: skip
-    print("$ " + " ".join(cmd), flush=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = out_dir / "lmms_eval.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with open(log, "w", encoding="utf-8") as handle:
-        proc = subprocess.run(cmd, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    found = sorted(out_dir.rglob("*_results.json"))
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}); see {log}")
-    return json.loads(found[-1].read_text(encoding="utf-8"))
-
-
 def run_demo(workdir: str | Path) -> int:
+    from vau_plugin.learning import CHANCE, evaluate, plot_rewards, prepare_workspace, reward_log, reward_table, train_stage
+    from vau_plugin.llamafactory.demo import demo_recipes, prepare_demo_inputs
+
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    _step("1. the bundled mini bench, checked by `vau-plugin validate`")
-    bench = bundled_mini_bench()
-    for split in ("train", "test"):
-        report = validate_path(bench / f"{split}.csv", video_root=bench / "videos")
+    _step("1. the colour bench (red clip -> A, blue clip -> B), checked by `vau-plugin validate`")
+    space = prepare_workspace(root / "colour")
+    for name, csv in (("train", space.bench.train), ("test", space.bench.test), ("bundled mini bench test", bundled_mini_bench() / "test.csv")):
+        report = validate_path(csv, video_root=csv.parent / "videos")
         videos = report.get("videos", {})
-        print(
-            f"{split}: {report['rows']} rows, usable {report['usable']}, "
-            f"{len(report['errors'])} errors, videos found {videos.get('found', '?')}/{report['rows']}"
-        )
+        print(f"{name}: {report['rows']} rows, usable {report['usable']}, {len(report['errors'])} errors, "
+              f"videos found {videos.get('found', '?')}/{report['rows']}")  # fmt: skip
+    prepare_demo_inputs(root)  # what the README's `_tiny` recipe commands read from .demo/
+    demo_recipes(root)
 
-    _step("2. the tiny random Qwen2.5-VL checkpoint")
-    from vau_plugin.tiny_model import make_tiny_model
+    _step("2. the tiny random Qwen2.5-VL learns the answer format (SFT on random letters)")
+    print(f"$ llamafactory-cli train {space.recipe('sft')}", flush=True)
+    sft = train_stage(space, "sft")
 
-    model_dir = root / "tiny_model"
-    if not (model_dir / "config.json").is_file():
-        make_tiny_model(model_dir, seed=0)
-    print(f"checkpoint: {model_dir}")
+    _step(f"3. lmms-eval --model {LMMS_MODEL} --tasks vau_bench_qa_think, held-out clips, before GRPO")
+    before = evaluate(space, sft, "before_grpo")
+    print(metrics_table({"results": before["results"]}))
+    print(f"answers: {before['answers']} (chance {CHANCE:.0f} %)")
 
-    _step(f"3. lmms-eval --model {LMMS_MODEL} --tasks {LMMS_TASKS}")
-    eval_dir = root / "lmms_eval"
-    results = run_lmms_eval(model_dir, eval_dir / time.strftime("%Y%m%d-%H%M%S"))
-    print(metrics_table(results))
+    _step("4. GRPO through llamafactory-cli train (stage: grpo, rewards format + accuracy)")
+    print(f"$ llamafactory-cli train {space.recipe('grpo')}", flush=True)
+    grpo = train_stage(space, "grpo")
+    log = reward_log(grpo)
+    print(reward_table(log))
+    png = plot_rewards({"GRPO": log}, root / "grpo_reward.png")
+    print(f"reward curve: {png}" if png else "(matplotlib missing: no reward PNG)")
 
-    _step("4. GRPO through llamafactory-cli train")
-    from vau_plugin.llamafactory.demo import run_grpo_demo
+    _step("5. lmms-eval again, after GRPO")
+    after = evaluate(space, grpo, "after_grpo")
+    print(metrics_table({"results": after["results"]}))
+    print(f"answers: {after['answers']}")
 
-    summary = run_grpo_demo(root)
-    print(f"GRPO ({summary['steps']} steps): mean total reward {summary['reward_first']:.3f} -> {summary['reward_last']:.3f}")
-    print(f"checkpoint: {summary['output_dir']}")
-    print(f"recipe (absolute paths, runs from any folder): llamafactory-cli train {summary['recipe']}")
-
+    first, last = log[: min(5, len(log))], log[-min(5, len(log)) :]
+    mean = lambda rows: sum(r["accuracy"] for r in rows) / len(rows)  # noqa: E731
+    print(f"\nheld-out accuracy {before['accuracy']:.1f} % -> {after['accuracy']:.1f} % (chance {CHANCE:.0f} %); "
+          f"GRPO accuracy reward, mean of the first / last 5 steps: {mean(first):.2f} -> {mean(last):.2f}")  # fmt: skip
+    print(f"checkpoint: {grpo}\nrecipes (absolute paths, run from any folder): {space.recipe('sft').parent}")
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; files under {root}")
     return 0
