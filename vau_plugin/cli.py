@@ -76,6 +76,17 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.workdir)
 
 
+def _add_output_parser(sub: argparse._SubParsersAction, name: str, help_text: str,
+                       handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:  # fmt: skip
+    """A `make-*` sub-command: OUT, --seed, --force."""
+    p = sub.add_parser(name, help=help_text)
+    p.add_argument("out", help="output directory (new or empty, unless --force)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true", help=FORCE_HELP)
+    p.set_defaults(func=handler)
+    return p
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vau-plugin",
@@ -89,37 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--videos", default=None, help="video root: also report which videos are found / missing")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser("make-mini-bench", help="write the synthetic mini bench (mp4 clips + VAU-Bench CSVs)")
-    p.add_argument("out", help="output directory (new or empty, unless --force)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=16, help="number of training clips")
-    p.add_argument("--test", type=int, default=12, help="number of test clips")
-    p.add_argument("--force", action="store_true", help=FORCE_HELP)
-    p.set_defaults(func=_cmd_make_mini_bench)
-
-    p = sub.add_parser(
-        "make-motion-bench", help="write the synthetic motion-dependent bench (timing / event-kind questions)"
-    )
-    p.add_argument("out", help="output directory (new or empty, unless --force)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=400, help="number of training clips")
-    p.add_argument("--test", type=int, default=200, help="number of held-out clips")
-    p.add_argument("--force", action="store_true", help=FORCE_HELP)
-    p.set_defaults(func=_cmd_make_motion_bench)
-
-    p = sub.add_parser("make-colour-bench", help="write the colour bench (red -> A, blue -> B): does training use the video?")
-    p.add_argument("out", help="output directory (new or empty, unless --force)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--train", type=int, default=64, help="number of training clips")
-    p.add_argument("--test", type=int, default=40, help="number of held-out clips")
-    p.add_argument("--force", action="store_true", help=FORCE_HELP)
-    p.set_defaults(func=_cmd_make_colour_bench)
-
-    p = sub.add_parser("make-tiny-model", help="write a tiny random-initialised Qwen2.5-VL checkpoint")
-    p.add_argument("out", help="output directory (new or empty, unless --force)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true", help=FORCE_HELP)
-    p.set_defaults(func=_cmd_make_tiny_model)
+    benches = (  # name, help, default train / test clips, handler
+        ("make-mini-bench", "write the synthetic mini bench (mp4 clips + VAU-Bench CSVs)", 16, 12, _cmd_make_mini_bench),
+        ("make-motion-bench", "write the synthetic motion-dependent bench (timing / event-kind questions)", 400, 200,
+         _cmd_make_motion_bench),
+        ("make-colour-bench", "write the colour bench (red -> A, blue -> B): does training use the video?", 64, 40,
+         _cmd_make_colour_bench),
+    )  # fmt: skip
+    for name, help_text, n_train, n_test, handler in benches:
+        p = _add_output_parser(sub, name, help_text, handler)
+        p.add_argument("--train", type=int, default=n_train, help="number of training clips")
+        p.add_argument("--test", type=int, default=n_test, help="number of held-out clips")
+    _add_output_parser(sub, "make-tiny-model", "write a tiny random-initialised Qwen2.5-VL checkpoint", _cmd_make_tiny_model)
 
     from vau_plugin.motion_preview import add_motion_preview_parser
 
