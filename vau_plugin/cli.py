@@ -59,6 +59,18 @@ def _cmd_make_colour_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_make_order_bench(args: argparse.Namespace) -> int:
+    from vau_plugin.data.order_bench import make_order_bench
+
+    try:
+        summary = make_order_bench(args.out, tier=args.tier, n_train=args.train, n_val=args.val, n_test=args.test,
+                                   seed=args.seed, overwrite=args.force)  # fmt: skip
+    except (FileExistsError, NotADirectoryError, ValueError) as error:
+        return _refused("make-order-bench", error)
+    print(summary.describe())
+    return 0
+
+
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from vau_plugin.tiny_model import make_tiny_model
 
@@ -106,11 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
          _cmd_make_motion_bench),
         ("make-colour-bench", "write the colour bench (red -> A, blue -> B): does training use the video?", 64, 40,
          _cmd_make_colour_bench),
+        ("make-order-bench", "write the order bench (direction / moves / start of a square; needs the frame order)", 300, 200,
+         _cmd_make_order_bench),
     )  # fmt: skip
+    bench_parsers = {}
     for name, help_text, n_train, n_test, handler in benches:
-        p = _add_output_parser(sub, name, help_text, handler)
+        p = bench_parsers[name] = _add_output_parser(sub, name, help_text, handler)
         p.add_argument("--train", type=int, default=n_train, help="number of training clips")
         p.add_argument("--test", type=int, default=n_test, help="number of held-out clips")
+    # No `choices` for --tier: make_order_bench's ValueError names the tiers, and the refusal exits 1 like the others.
+    bench_parsers["make-order-bench"].add_argument("--tier", default="large", help="large (28-px square, one video token) or small (14 px)")
+    bench_parsers["make-order-bench"].add_argument("--val", type=int, default=100, help="number of validation clips (for sweeps)")
     _add_output_parser(sub, "make-tiny-model", "write a tiny random-initialised Qwen2.5-VL checkpoint", _cmd_make_tiny_model)
 
     from vau_plugin.motion_preview import add_motion_preview_parser

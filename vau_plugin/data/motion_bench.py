@@ -144,7 +144,7 @@ def render_in_window(kind: str, base_seed: int, window: tuple[float, float], spe
     )
 
 
-def _shuffled_cycle(values: Sequence[str], n: int, rng: np.random.Generator) -> list[str]:
+def shuffled_cycle(values: Sequence[str], n: int, rng: np.random.Generator) -> list[str]:
     """`n` values cycling through `values` (each equally often, ±1), in a shuffled order."""
     cycle = [values[i % len(values)] for i in range(n)]
     return [cycle[i] for i in rng.permutation(n)]
@@ -283,7 +283,7 @@ def make_motion_bench(
         n_timing = round(n * timing_share)
         question_types = [QUESTION_TYPES[0]] * n_timing + [QUESTION_TYPES[1]] * (n - n_timing)
         question_types = [question_types[i] for i in rng.permutation(n)]
-        clip_kinds = _shuffled_cycle(kinds, n, rng)
+        clip_kinds = shuffled_cycle(kinds, n, rng)
         window_letters = balanced_letters(n, rng)
         rows, counts[split] = [], {}
         for index in range(n):

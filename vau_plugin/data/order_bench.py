@@ -1,0 +1,341 @@
+"""The order bench: a synthetic VAU-Bench-schema bench whose answers need the order of the frames.
+
+Every clip is a dark grey frame (value 40, fresh Gaussian noise of std 8 in every frame) with one bright square
+(value 230) in it, and asks one of three questions, each equally often in every split:
+
+- direction, "Which way does the square move?" (Left / Right / Up / Down): the square moves at constant speed
+  along a straight path of 40 % of the frame width or more, from the first frame to the last. The path's
+  midpoint is drawn from the same positions for every direction (given the clip seed, all four directions share
+  it), so any one frame's position says nothing about the answer, and an unordered set of frames tells at most
+  the axis (horizontal or vertical), not the sign: that needs the order.
+- moves, "Does the square move?" (answer A "It moves" or B "It stays still"): a moving square as above, or a still
+  one placed where a moving square would be at a random frame, so one frame cannot tell the two apart; telling
+  them apart takes comparing frames.
+- start, "When does the square start moving?": four 1-s start windows (`motion_bench.start_windows`), the start
+  drawn uniformly over the frame times inside the window; still before, after it moving at constant speed over
+  the same path length to the last frame. One frame shows where the square is, not when it left.
+
+Why a square of at least one video token: the tiny Qwen2.5-VL sees frames of at most ~112x112 px, where one
+merged video token covers 28x28 px and two consecutive frames. The motion bench's objects were ~2 px wide at that
+resolution, which no model could read. Tier "large" draws a 28-px square (one token), tier "small" a 14-px one.
+
+Annotations: clips where the square moves get the class "Object_falling", the one non-Normal VAU-Bench class for
+a moving object (the bench does not claim anything falls; it needs some anomaly class so the TAG task has a span),
+with the span from the motion's start (the last still frame) to the last frame; still clips are "Normal" with
+0.0/0.0, as the mini bench's normal rows. The Reasoning column is one short sentence with the event and its times,
+the SFT `<think>` text (`vau_plugin.data.prepare`).
+
+Layout written by `make_order_bench(out)`::
+
+    out/videos/order_<split>_<nnnn>.mp4   16 frames at 2 fps, 112x112 px by default (H.264)
+    out/train.csv, out/val.csv, out/test.csv
+                                          VAU-Bench columns; val is for hyper-parameter sweeps, test is held out
+                                          (lmms-eval: VAU_BENCH_ROOT=out VAU_BENCH_SPLITS=test)
+    out/manifest.json                     per clip: question type, answer, direction, start, square side, seeds,
+                                          hashes of the raw frames and the mp4
+    out/README.md                         what this is and how it was generated
+
+Determinism: the question types go round-robin, the answers per type come from a generator seeded by (seed,
+split) and each clip is rendered by `render_order_clip` from its own seed (`mini_bench.clip_seed`). The same
+arguments give byte-identical CSVs and README and identical raw frames; the mp4 bytes (and so their hashes in the
+manifest) are stable only for widths that are a multiple of 128 px (see the mini bench module doc on libx264).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vau_plugin.data.mini_bench import (
+    ClipSpec,
+    check_output_dir,
+    clip_hashes,
+    clip_seed,
+    write_bench_csv,
+    write_manifest,
+)
+from vau_plugin.data.motion_bench import shuffled_cycle, start_windows, window_option
+from vau_plugin.data.schema import COLUMNS, LETTERS, MISSING, NORMAL_CLASS
+
+GENERATOR_VERSION = 1
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+VIDEO_DIR = "videos"
+LMMS_SPLIT = "test"
+TIERS: dict[str, int] = {"large": 28, "small": 14}  # square side in px: one merged video token, a quarter of one
+TOKEN_PX = 28
+BACKGROUND = 40.0
+SQUARE = 230.0
+NOISE_STD = 8.0
+PATH_SHARE = 0.4  # the shortest path, as a share of the frame width
+MOVING_CLASS = "Object_falling"
+KEY_OBJECT = "a white square"
+
+DIRECTION, MOVES, START = "direction", "moves", "start"
+QUESTION_TYPES: tuple[str, ...] = (DIRECTION, MOVES, START)
+QUESTIONS: dict[str, str] = {
+    DIRECTION: "Which way does the square move?",
+    MOVES: "Does the square move?",
+    START: "When does the square start moving?",
+}
+DIRECTIONS: tuple[str, ...] = ("Left", "Right", "Up", "Down")
+MOVES_OPTIONS: tuple[str, ...] = ("It moves", "It stays still", "It disappears", "It changes colour")
+# direction -> (axis of the position (x, y) it changes, sign); y grows downwards as in the image.
+_STEPS: dict[str, tuple[int, int]] = {"Left": (0, -1), "Right": (0, 1), "Up": (1, -1), "Down": (1, 1)}
+_PHRASES: dict[str, str] = {"Left": "to the left", "Right": "to the right", "Up": "up", "Down": "down"}
+
+
+@dataclass(frozen=True)
+class OrderClip:
+    """One rendered clip: frames uint8 [T, size, size, 3]; positions int [T, 2], the square's top-left (x, y)
+    per frame; direction None when still; start_frame the last still frame (0 when it moves from the first
+    frame), None when still; side the square's side in px."""
+
+    frames: np.ndarray
+    positions: np.ndarray
+    direction: str | None
+    start_frame: int | None
+    side: int
+
+
+def _spec(size: int, fps: float, seconds: float) -> ClipSpec:
+    return ClipSpec(size, size, float(fps), float(seconds))
+
+
+def check_settings(tier: str, size: int, fps: float, seconds: float) -> ClipSpec:
+    """check_settings(tier, size, fps, seconds) -> ClipSpec, or ValueError naming the argument and what was expected."""
+    if tier not in TIERS:
+        raise ValueError(f"order bench: tier must be one of {', '.join(TIERS)}, got {tier!r}")
+    if not isinstance(size, int) or size < 2 * TOKEN_PX or size % TOKEN_PX:
+        raise ValueError(f"order bench: size must be a multiple of {TOKEN_PX} px (a merged video token) and at least {2 * TOKEN_PX}, got {size}")
+    if not fps > 0 or not seconds > 0:
+        raise ValueError(f"order bench: fps and seconds must be positive, got fps={fps} seconds={seconds}")
+    spec = _spec(size, fps, seconds)
+    # motion_bench.start_windows: four windows between 1 s and 3 s before the end, each needs 2 frames or more.
+    if (spec.seconds - 4.0) / 4 * spec.fps < 2:
+        raise ValueError(f"order bench: seconds must be at least {4 + 8 / spec.fps:g} at {spec.fps:g} fps (start windows of 2 frames or more), got {seconds}")
+    return spec
+
+
+def path_length(size: int) -> int:
+    """path_length(size) -> px a moving square travels: the smallest even number >= PATH_SHARE of the width
+    (even, so that the path's midpoint is a whole pixel)."""
+    return 2 * int(np.ceil(PATH_SHARE * size / 2))
+
+
+def options(question_type: str, spec: ClipSpec) -> tuple[str, ...]:
+    """options(question_type, spec) -> the four option texts, in letter order."""
+    if question_type == DIRECTION:
+        return DIRECTIONS
+    if question_type == MOVES:
+        return MOVES_OPTIONS
+    if question_type == START:
+        return tuple(window_option(w) for w in start_windows(spec))
+    raise ValueError(f"order bench: question type must be one of {', '.join(QUESTION_TYPES)}, got {question_type!r}")
+
+
+def answer_letters(question_type: str) -> tuple[str, ...]:
+    """The letters that occur as answers: A/B for "moves" (moves / stays still), all four otherwise."""
+    return LETTERS[:2] if question_type == MOVES else LETTERS
+
+
+def _path(rng: np.random.Generator, direction: str, n_frames: int, start_frame: int, size: int, side: int) -> np.ndarray:
+    """Positions [T, 2] of a square still up to `start_frame`, then moving `path_length(size)` px in `direction`
+    at constant speed to the last frame. The midpoint is drawn before, and independently of, the direction."""
+    length = path_length(size)
+    middle = rng.integers(length // 2, size - side - length // 2, size=2, endpoint=True)
+    axis, sign = _STEPS[direction]
+    travelled = np.zeros(n_frames)
+    travelled[start_frame:] = np.linspace(0.0, length, n_frames - start_frame)
+    positions = np.repeat(middle[None, :], n_frames, axis=0)
+    positions[:, axis] += sign * (np.rint(travelled).astype(int) - length // 2)
+    return positions
+
+
+def render_order_clip(question_type: str, letter: str, seed: int, *, tier: str = "large", size: int = 112,
+                      fps: float = 2.0, seconds: float = 8.0) -> OrderClip:  # fmt: skip
+    """render_order_clip(question_type, letter, seed, *, tier="large", size=112, fps=2.0, seconds=8.0) -> OrderClip.
+
+    The clip whose answer to `question_type` is `letter`, all its randomness from `seed` (a pure function)."""
+    spec = check_settings(tier, size, fps, seconds)
+    if letter not in answer_letters(question_type):
+        raise ValueError(f"order bench: a {question_type!r} answer must be one of {', '.join(answer_letters(question_type))}, got {letter!r}")
+    side, n_frames = TIERS[tier], spec.n_frames
+    rng = np.random.default_rng(seed)
+    direction = DIRECTIONS[LETTERS.index(letter)] if question_type == DIRECTION else str(rng.choice(DIRECTIONS))
+    start_frame: int | None = 0
+    if question_type == START:
+        lo, hi = start_windows(spec)[LETTERS.index(letter)]
+        start_frame = int(rng.choice([f for f in range(n_frames) if lo <= f / spec.fps < hi]))
+    positions = _path(rng, direction, n_frames, start_frame, size, side)
+    if question_type == MOVES and letter == "B":
+        # Where a moving square would be at a random frame: one frame cannot tell still from moving.
+        positions = np.repeat(positions[rng.integers(n_frames)][None, :], n_frames, axis=0)
+        direction, start_frame = None, None
+    canvas = np.full((n_frames, size, size, 3), BACKGROUND, dtype=np.float32)
+    for frame, (x, y) in zip(canvas, positions):
+        frame[y : y + side, x : x + side] = SQUARE
+    canvas += NOISE_STD * rng.standard_normal(canvas.shape, dtype=np.float32)
+    frames = np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+    return OrderClip(frames, positions, direction, start_frame, side)
+
+
+def annotation_row(name: str, question_type: str, letter: str, clip: OrderClip, spec: ClipSpec) -> dict[str, str]:
+    """annotation_row(name, question_type, letter, clip, spec) -> the VAU-Bench CSV row of one clip."""
+    end = spec.seconds_at(spec.n_frames - 1)
+    if clip.direction is None:
+        reasoning, description = "The square stays still.", "A white square stays in one place on a dark background."
+        anomaly_class, span = NORMAL_CLASS, (0.0, 0.0)
+    else:
+        start, where = spec.seconds_at(clip.start_frame), _PHRASES[clip.direction]
+        if question_type == START:
+            reasoning = f"The square starts moving at {start:.1f} s and moves {where} until {end:.1f} s."
+            description = f"A white square on a dark background stays still, then moves {where}."
+        else:
+            reasoning = f"The square moves {where} from {start:.1f} s to {end:.1f} s."
+            description = f"A white square on a dark background moves {where}."
+        anomaly_class, span = MOVING_CLASS, (start, end)
+    row = {column: MISSING for column in COLUMNS}
+    row.update({
+        "Video Name": name, "Question": QUESTIONS[question_type],
+        **dict(zip(("Option 1", "Option 2", "Option 3", "Option 4"), options(question_type, spec))),
+        "Correct Option": letter, "Key Object": KEY_OBJECT, "Description": description, "Reasoning": reasoning,
+        "Anomaly Class": anomaly_class, "Start Time": f"{span[0]:.1f}", "End Time": f"{span[1]:.1f}",
+    })  # fmt: skip
+    return row
+
+
+@dataclass(frozen=True)
+class OrderBenchSummary:
+    """What `make_order_bench` wrote: paths, counts per split and question type, the generation parameters."""
+
+    root: Path
+    videos_dir: Path
+    csvs: dict[str, Path]  # split -> CSV
+    manifest: Path
+    readme: Path
+    seed: int
+    tier: str
+    spec: ClipSpec
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> question type -> clips
+
+    @property
+    def train_csv(self) -> Path:
+        return self.csvs["train"]
+
+    @property
+    def val_csv(self) -> Path:
+        return self.csvs["val"]
+
+    @property
+    def test_csv(self) -> Path:
+        return self.csvs["test"]
+
+    def n(self, split: str) -> int:
+        """Clips in one split."""
+        return sum(self.counts.get(split, {}).values())
+
+    def describe(self) -> str:
+        """A short human-readable report for the CLI."""
+        lines = [
+            (f"order bench written to {self.root} (seed {self.seed}, tier {self.tier}: {TIERS[self.tier]}-px square, "
+             f"{self.spec.width}x{self.spec.height} px, {self.spec.n_frames} frames at {self.spec.fps:g} fps)"),
+            f"  videos:   {self.videos_dir} ({sum(self.n(s) for s in SPLITS)} mp4)",
+        ]
+        for split in SPLITS:
+            detail = ", ".join(f"{t} {self.counts[split][t]}" for t in QUESTION_TYPES)
+            lines.append(f"  {split + ':':9} {self.csvs[split]} ({self.n(split)} rows: {detail})")
+        lines.append(f"  manifest: {self.manifest}")
+        lines.append(
+            f"  lmms-eval: VAU_BENCH_ROOT={self.root} VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT={self.videos_dir} "
+            "--tasks vau_bench_qa,vau_bench_tag"
+        )
+        return "\n".join(lines)
+
+
+def _readme_text(seed: int, tier: str, spec: ClipSpec, counts: dict[str, dict[str, int]]) -> str:
+    table = "\n".join(f"| {split} | " + " | ".join(str(c[t]) for t in QUESTION_TYPES) + " |" for split, c in counts.items())
+    questions = "\n".join(
+        f"- {t}: \"{QUESTIONS[t]}\" " + "; ".join(f"{letter}. {text}" for letter, text in zip(LETTERS, options(t, spec)))
+        for t in QUESTION_TYPES
+    )
+    return f"""# Order bench (synthetic, not VAU-Bench)
+
+Generated by `vau-plugin make-order-bench` (`vau_plugin.data.order_bench`, generator version {GENERATOR_VERSION}),
+seed {seed}, tier {tier}. Each clip: {spec.width}x{spec.height} px, {spec.n_frames} frames at {spec.fps:g} fps
+(H.264 in `videos/`), a dark grey background (value {BACKGROUND:g}, fresh noise of std {NOISE_STD:g} per frame) and
+one bright square of {TIERS[tier]} px that moves in a straight line, stays still, or stays still and then moves.
+The answers need the order of the frames; see the module doc for why.
+
+Questions (answers balanced per type; "moves" only A or B):
+{questions}
+
+Moving clips are "{MOVING_CLASS}" with the motion span (start, last frame), still clips "{NORMAL_CLASS}" 0.0/0.0.
+`val.csv` is for hyper-parameter sweeps; `test.csv` is held out
+(lmms-eval: `VAU_BENCH_ROOT=<this folder> VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT=<this folder>/videos`).
+`manifest.json` records each clip's question type, answer, direction, start, seed and hashes.
+
+| split | {' | '.join(QUESTION_TYPES)} |
+|---|---|---|---|
+{table}
+"""
+
+
+def make_order_bench(out: str | Path, *, tier: str = "large", n_train: int = 300, n_val: int = 100, n_test: int = 200,
+                     seed: int = 0, size: int = 112, fps: float = 2.0, seconds: float = 8.0,
+                     overwrite: bool = False) -> OrderBenchSummary:  # fmt: skip
+    """make_order_bench(out, *, tier="large", n_train=300, n_val=100, n_test=200, seed=0, size=112, fps=2.0,
+    seconds=8.0, overwrite=False) -> OrderBenchSummary.
+
+    Writes the layout of the module doc. In each split the question types go round-robin (direction, moves,
+    start, ...) and within each type the answer letters are balanced in a seeded order. Refuses a folder that
+    holds files unless `overwrite`; ValueError names a bad argument."""
+    from vau_plugin.video import write_mp4
+
+    root = check_output_dir(out, overwrite=overwrite)
+    spec = check_settings(tier, size, fps, seconds)
+    counts_in = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
+    for name, n in counts_in.items():
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"order bench: {name} must be a non-negative integer, got {n!r}")
+    if sum(counts_in.values()) == 0:
+        raise ValueError("order bench: n_train, n_val and n_test are all 0; need at least one clip")
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"order bench: seed must be a non-negative integer, got {seed!r}")
+    videos = root / VIDEO_DIR
+    videos.mkdir(parents=True, exist_ok=True)
+    clips: list[dict] = []
+    csvs: dict[str, Path] = {}
+    counts: dict[str, dict[str, int]] = {}
+    for split_index, (split, n) in enumerate(zip(SPLITS, counts_in.values())):
+        rng = np.random.default_rng([seed, split_index, 13 << 20])  # a salt apart from the other benches'
+        types = [QUESTION_TYPES[i % len(QUESTION_TYPES)] for i in range(n)]
+        letters = {t: iter(shuffled_cycle(answer_letters(t), types.count(t), rng)) for t in QUESTION_TYPES}
+        rows = []
+        for index, question_type in enumerate(types):
+            letter = next(letters[question_type])
+            name = f"order_{split}_{index:04d}.mp4"
+            cseed = clip_seed(seed, split_index + 32, index)
+            clip = render_order_clip(question_type, letter, cseed, tier=tier, size=size, fps=fps, seconds=seconds)
+            path = write_mp4(videos / name, clip.frames, spec.fps)
+            rows.append(annotation_row(name, question_type, letter, clip, spec))
+            clips.append({
+                "name": name, "split": split, "question_type": question_type, "correct_option": letter,
+                "answer": options(question_type, spec)[LETTERS.index(letter)], "direction": clip.direction,
+                "start_s": None if clip.start_frame is None else spec.seconds_at(clip.start_frame),
+                "start_frame": clip.start_frame, "square_side": clip.side, "seed": seed, "clip_seed": cseed,
+                **clip_hashes(clip.frames, path),
+            })  # fmt: skip
+        counts[split] = {t: types.count(t) for t in QUESTION_TYPES}
+        csvs[split] = root / f"{split}.csv"
+        write_bench_csv(csvs[split], rows)
+    readme = root / "README.md"
+    readme.write_text(_readme_text(seed, tier, spec, counts), encoding="utf-8")
+    manifest = root / "manifest.json"
+    write_manifest(
+        manifest, generator="vau_plugin.data.order_bench", version=GENERATOR_VERSION, seed=seed, spec=spec,
+        files=[*csvs.values(), readme], clips=clips, tier=tier, square_side=TIERS[tier], path_px=path_length(size),
+        questions={t: {"question": QUESTIONS[t], "options": list(options(t, spec))} for t in QUESTION_TYPES},
+    )  # fmt: skip
+    return OrderBenchSummary(root, videos, csvs, manifest, readme, seed, tier, spec, counts)
