@@ -22,64 +22,61 @@ def _refused(command: str, error: Exception) -> int:
     return 1
 
 
+# What a `make-*` command turns into one line on stderr and exit 1: a folder it must not write into, bad arguments.
+REFUSALS = (FileExistsError, NotADirectoryError, ValueError)
+
+
+def _make(command: str, build: Callable[[], str], refusals: tuple[type[Exception], ...] = REFUSALS) -> int:
+    """Run `build` (it writes the output and returns what to print); `refusals` become `_refused(command, error)`."""
+    try:
+        report = build()
+    except refusals as error:
+        return _refused(command, error)
+    print(report)
+    return 0
+
+
 def _cmd_make_mini_bench(args: argparse.Namespace) -> int:
     from vau_plugin.data.mini_bench import make_mini_bench
 
-    try:
-        summary = make_mini_bench(
-            args.out, seed=args.seed, n_train=args.train, n_test=args.test, overwrite=args.force
-        )
-    except (FileExistsError, NotADirectoryError, ValueError) as error:
-        return _refused("make-mini-bench", error)
-    print(summary.describe())
-    return 0
+    return _make("make-mini-bench", lambda: make_mini_bench(
+        args.out, seed=args.seed, n_train=args.train, n_test=args.test, overwrite=args.force).describe())  # fmt: skip
 
 
 def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
     from vau_plugin.data.mini_bench import check_output_dir
     from vau_plugin.data.motion_bench import make_motion_bench
 
-    try:
-        check_output_dir(args.out, overwrite=args.force)
-    except (FileExistsError, NotADirectoryError) as error:
-        return _refused("make-motion-bench", error)
-    summary = make_motion_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test)
-    print(summary.describe())
-    return 0
+    def build() -> str:
+        check_output_dir(args.out, overwrite=args.force)  # make_motion_bench itself does not refuse a full folder
+        return make_motion_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test).describe()
+
+    return _make("make-motion-bench", build, refusals=(FileExistsError, NotADirectoryError))
 
 
 def _cmd_make_colour_bench(args: argparse.Namespace) -> int:
     from vau_plugin.data.colour_bench import make_colour_bench
 
-    try:
+    def build() -> str:
         bench = make_colour_bench(args.out, n_train=args.train, n_test=args.test, seed=args.seed, overwrite=args.force)
-    except (FileExistsError, NotADirectoryError, ValueError) as error:
-        return _refused("make-colour-bench", error)
-    print(f"colour bench written to {bench.root}: {args.train} train / {args.test} test clips, control labels in {bench.control}")
-    return 0
+        return f"colour bench written to {bench.root}: {args.train} train / {args.test} test clips, control labels in {bench.control}"
+
+    return _make("make-colour-bench", build)
 
 
 def _cmd_make_order_bench(args: argparse.Namespace) -> int:
     from vau_plugin.data.order_bench import make_order_bench
 
-    try:
-        summary = make_order_bench(args.out, tier=args.tier, n_train=args.train, n_val=args.val, n_test=args.test,
-                                   seed=args.seed, overwrite=args.force)  # fmt: skip
-    except (FileExistsError, NotADirectoryError, ValueError) as error:
-        return _refused("make-order-bench", error)
-    print(summary.describe())
-    return 0
+    return _make("make-order-bench", lambda: make_order_bench(
+        args.out, tier=args.tier, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,
+        overwrite=args.force).describe())  # fmt: skip
 
 
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
     from vau_plugin.tiny_model import make_tiny_model
 
-    try:
-        path = make_tiny_model(args.out, seed=args.seed, overwrite=args.force)
-    except (FileExistsError, NotADirectoryError) as error:
-        return _refused("make-tiny-model", error)
-    print(f"tiny Qwen2.5-VL checkpoint written to {path}")
-    return 0
+    return _make("make-tiny-model", lambda: f"tiny Qwen2.5-VL checkpoint written to {make_tiny_model(args.out, seed=args.seed, overwrite=args.force)}",
+                 refusals=(FileExistsError, NotADirectoryError))  # fmt: skip
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
