@@ -119,7 +119,7 @@ def test_report_redraws_table_and_reward_plot_from_a_summary(run, tmp_path):
     assert (tmp_path / "results.md").read_text().startswith(table + "\n") and "SFT+GRPO, motion=learnable | 2 | 31.0 ± 0.0" in table
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size[0] > 1000
-    assert run.moving_average([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
+    assert run.moving_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
     assert run.write_report(tmp_path, {"runs": [dict(r, rewards=[]) for r in runs], "baselines": {}})[1] is None
 
 

@@ -40,7 +40,7 @@ def metrics_table(results: dict) -> str:
 
 
 def run_demo(workdir: str | Path) -> int:
-    from vau_plugin.learning import CHANCE, evaluate, plot_rewards, prepare_workspace, reward_log, reward_table, train_stage
+    from vau_plugin.learning import CHANCE, accuracy_trend, evaluate, plot_rewards, prepare_workspace, reward_log, reward_table, train_stage
     from vau_plugin.llamafactory.demo import demo_recipes, prepare_demo_inputs
 
     root = Path(workdir).resolve()
@@ -79,10 +79,9 @@ def run_demo(workdir: str | Path) -> int:
     print(metrics_table({"results": after["results"]}))
     print(f"answers: {after['answers']}")
 
-    first, last = log[: min(5, len(log))], log[-min(5, len(log)) :]
-    mean = lambda rows: sum(r["accuracy"] for r in rows) / len(rows)  # noqa: E731
+    first, last = accuracy_trend(log)
     print(f"\nheld-out accuracy {before['accuracy']:.1f} % -> {after['accuracy']:.1f} % (chance {CHANCE:.0f} %); "
-          f"GRPO accuracy reward, mean of the first / last 5 steps: {mean(first):.2f} -> {mean(last):.2f}")  # fmt: skip
+          f"GRPO accuracy reward, mean of the first / last 5 steps: {first:.2f} -> {last:.2f}")  # fmt: skip
     print(f"checkpoint: {grpo}\nrecipes (absolute paths, run from any folder): {space.recipe('sft').parent}")
     print(f"\ndemo finished in {time.monotonic() - started:.0f} s; files under {root}")
     return 0

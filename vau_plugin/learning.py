@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import sys
 from collections import Counter
@@ -150,19 +151,10 @@ def write_recipes(space: LearningWorkspace, config: LearningConfig = LearningCon
 
 def train_stage(space: LearningWorkspace, name: str) -> Path:
     """train_stage(space, "sft" | "grpo" | "grpo_control") -> its output folder, after `llamafactory-cli train
-    RECIPE` (skipped when the folder already holds the trained model). Raises RuntimeError with the log's tail."""
-    from vau_plugin.llamafactory.demo import train
+    RECIPE` (`train_once`: skipped when the folder already holds the trained model)."""
+    from vau_plugin.llamafactory.demo import train_once
 
-    out = space.output(name)
-    if (out / "trainer_state.json").is_file() and (out / "model.safetensors").is_file():
-        return out
-    result = train(space.recipe(name), cwd=space.root)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train.log").write_text(result.stdout, encoding="utf-8")
-    if result.returncode != 0:
-        raise RuntimeError(f"llamafactory-cli train {space.recipe(name)} failed (exit {result.returncode}); "
-                           f"log: {out / 'train.log'}\n{result.stdout[-3000:]}")  # fmt: skip
-    return out
+    return train_once(space.recipe(name), space.output(name), cwd=space.root)
 
 
 def lmms_eval_command(checkpoint: Path, out: Path, config: LearningConfig = LearningConfig()) -> list[str]:
@@ -180,8 +172,10 @@ def lmms_eval_command(checkpoint: Path, out: Path, config: LearningConfig = Lear
 
 def lmms_eval_env(bench: ColourBench) -> dict[str, str]:
     """The environment that points the VAU-Bench tasks at the colour bench's held-out split."""
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "VAU_BENCH_ROOT": str(bench.root),
-            "VAU_BENCH_SPLITS": "test", "VAU_BENCH_VIDEO_ROOT": str(bench.videos)}  # fmt: skip
+    from vau_plugin.lmms.docs import bench_environment
+
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+            **bench_environment(bench.root, bench.videos, "test")}  # fmt: skip
 
 
 def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: LearningConfig = LearningConfig()) -> dict[str, Any]:
@@ -205,18 +199,25 @@ def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: Lear
 
 def reward_log(output_dir: Path) -> list[dict[str, float]]:
     """reward_log(GRPO output folder) -> per step {"step", "reward", "format", "accuracy"} (means over the
-    step's completions) from trainer_state.json."""
-    state = json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
+    step's completions), from `reward_history`."""
+    from vau_plugin.llamafactory.demo import reward_history
+
     return [
         {"step": e["step"], "reward": e["reward"], "format": e.get("rewards/format_reward/mean", float("nan")),
          "accuracy": e.get("rewards/accuracy_reward/mean", float("nan"))}  # fmt: skip
-        for e in state.get("log_history", []) if "reward" in e
+        for e in reward_history(output_dir)
     ]
 
 
 def moving_mean(values: list[float], window: int) -> list[float]:
     """moving_mean(values, window) -> the trailing mean of up to `window` values at each position."""
-    return [sum(values[max(0, i - window + 1) : i + 1]) / len(values[max(0, i - window + 1) : i + 1]) for i in range(len(values))]
+    return [statistics.fmean(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
+
+
+def accuracy_trend(log: list[dict[str, float]], steps: int = 5) -> tuple[float, float]:
+    """accuracy_trend(reward_log(...), steps=5) -> the mean accuracy reward of the first and of the last `steps`
+    steps (fewer when the run logged fewer)."""
+    return statistics.fmean(r["accuracy"] for r in log[:steps]), statistics.fmean(r["accuracy"] for r in log[-steps:])
 
 
 def reward_table(log: list[dict[str, float]], window: int = 5) -> str:

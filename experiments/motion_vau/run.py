@@ -33,6 +33,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from vau_plugin.learning import moving_mean
+from vau_plugin.lmms.docs import bench_environment
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "config.json"
 DEFAULT_RESULTS = HERE / "results"
@@ -182,19 +185,11 @@ def motion_keys(variant: str, motion: dict, start_from: Path | None) -> dict[str
 
 def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Path:
     """train_stage(recipe, overrides, output_dir) -> output_dir, after `llamafactory-cli train` succeeded
-    (skipped when output_dir already holds a finished model); the log goes to output_dir/train.log."""
+    (`train_once`: skipped when output_dir already holds a finished model); the log goes to output_dir/train.log."""
+    from vau_plugin.llamafactory.demo import train_once
     from vau_plugin.recipes import recipe_path
 
-    from vau_plugin.llamafactory.demo import train
-
-    if (output_dir / "trainer_state.json").is_file() and (output_dir / "model.safetensors").is_file():
-        return output_dir
-    output_dir.mkdir(parents=True, exist_ok=True)
-    result = train(recipe_path(recipe), {**overrides, "output_dir": output_dir})
-    (output_dir / "train.log").write_text(result.stdout, encoding="utf-8")
-    if result.returncode != 0:
-        raise RuntimeError(f"llamafactory-cli train {recipe} failed (exit {result.returncode}); log: {output_dir}/train.log\n{result.stdout[-3000:]}")
-    return output_dir
+    return train_once(recipe_path(recipe), output_dir, {**overrides, "output_dir": output_dir})
 
 
 def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: str, stage_cfg: dict) -> dict[str, Any]:
@@ -271,7 +266,7 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
         cmd += ["--limit", str(config["eval"]["limit"])]
     env = {
         **os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-        "VAU_BENCH_ROOT": str(bench), "VAU_BENCH_SPLITS": LMMS_SPLIT, "VAU_BENCH_VIDEO_ROOT": str(bench / "videos"),
+        **bench_environment(bench, bench / "videos", LMMS_SPLIT),
     }  # fmt: skip
     with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
@@ -467,11 +462,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def moving_average(values: list[float], window: int) -> list[float]:
-    """moving_average(values, window) -> the trailing mean over up to `window` values at each position."""
-    return [statistics.fmean(values[max(0, i + 1 - window) : i + 1]) for i in range(len(values))]
-
-
 CURVES = (
     ("reward", "GRPO total reward (format + accuracy + tIoU)"),
     ("rewards/accuracy_reward/mean", "GRPO accuracy reward"),
@@ -501,7 +491,7 @@ def plot_rewards(runs: list[dict], path: Path, window: int = 8) -> Path | None:
                 points = [(e["step"], e[key]) for e in run["rewards"] if e.get(key) is not None]
                 if points:
                     steps, values = zip(*points)
-                    smooth = moving_average(list(values), window)
+                    smooth = moving_mean(list(values), window)
                     ax.plot(steps, smooth, color=COLOURS[variant], alpha=0.25, linewidth=0.8)
                     series.append((steps, smooth))
             if series:

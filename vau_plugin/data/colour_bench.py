@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from vau_plugin.data.mini_bench import check_output_dir, write_bench_csv
-from vau_plugin.data.schema import COLUMNS, MISSING, NORMAL_CLASS
+from vau_plugin.data.schema import COLUMNS, MISSING, NORMAL_CLASS, OPTION_COLUMNS
 
 QUESTION = "What colour fills the video?"
 OPTIONS: tuple[str, str, str, str] = ("Red", "Blue", "Green", "Yellow")
@@ -67,7 +67,7 @@ class ColourBench:
 def _row(name: str, letter: str) -> dict[str, str]:
     row = {column: MISSING for column in COLUMNS}
     row.update({
-        "Video Name": name, "Question": QUESTION, **dict(zip(("Option 1", "Option 2", "Option 3", "Option 4"), OPTIONS)),
+        "Video Name": name, "Question": QUESTION, **dict(zip(OPTION_COLUMNS, OPTIONS)),
         "Correct Option": letter, "Key Object": "the colour of the frame", "Description": "A frame filled with one colour.",
         "Reasoning": REASONING, "Anomaly Class": NORMAL_CLASS, "Start Time": "0.0", "End Time": "0.0",
     })  # fmt: skip

@@ -57,7 +57,7 @@ from vau_plugin.data.mini_bench import (
     write_manifest,
 )
 from vau_plugin.data.motion_bench import shuffled_cycle, start_windows, window_option
-from vau_plugin.data.schema import COLUMNS, LETTERS, MISSING, NORMAL_CLASS
+from vau_plugin.data.schema import COLUMNS, LETTERS, MISSING, NORMAL_CLASS, OPTION_COLUMNS
 
 GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
@@ -199,7 +199,7 @@ def annotation_row(name: str, question_type: str, letter: str, clip: OrderClip, 
     row = {column: MISSING for column in COLUMNS}
     row.update({
         "Video Name": name, "Question": QUESTIONS[question_type],
-        **dict(zip(("Option 1", "Option 2", "Option 3", "Option 4"), options(question_type, spec))),
+        **dict(zip(OPTION_COLUMNS, options(question_type, spec))),
         "Correct Option": letter, "Key Object": KEY_OBJECT, "Description": description, "Reasoning": reasoning,
         "Anomaly Class": anomaly_class, "Start Time": f"{span[0]:.1f}", "End Time": f"{span[1]:.1f}",
     })  # fmt: skip

@@ -1,10 +1,10 @@
-"""A short GRPO run for `make demo` / `vau-plugin demo`: mini bench → dataset → `llamafactory-cli train`.
+"""Running `llamafactory-cli train` from Python, as a user would (a subprocess), and the `.demo/` layout.
 
-`run_grpo_demo(workdir)` uses the layout the `_tiny` recipes expect (relative to `workdir`): `tiny_model/`
-(created with `make_tiny_model` if absent), `data/` (prepared from the bundled mini bench), and
-`out/vau_r1_grpo_tiny/`. It writes the recipes into `workdir/recipes/` with absolute paths into `workdir`
-(`demo_recipes`), so `llamafactory-cli train WORKDIR/recipes/vau_r1_grpo_tiny.yaml` runs again from any folder,
-and trains from there through the real CLI in a subprocess, as a user would run it.
+`train` / `train_once` run a recipe (once: a finished output folder is kept); `reward_history` reads a GRPO run's
+per-step rewards. `prepare_demo_inputs(workdir)` makes what the `_tiny` recipes expect relative to `workdir`:
+`tiny_model/` (made with `make_tiny_model` if absent) and `data/` (prepared from the bundled mini bench);
+`demo_recipes(workdir)` writes the recipes into `workdir/recipes/` with absolute paths into `workdir`, so
+`llamafactory-cli train WORKDIR/recipes/vau_r1_grpo_tiny.yaml` runs from any folder. `vau-plugin demo` uses both.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
-
-GRPO_TINY_RECIPE = "vau_r1_grpo_tiny.yaml"
+from typing import Any, Optional, Union
 
 
 def llamafactory_cli() -> str:
@@ -48,6 +46,24 @@ def train(recipe: Union[str, Path], overrides: Optional[dict[str, Any]] = None, 
     return subprocess.run(
         args, cwd=cwd, env=env or cli_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout
     )
+
+
+def train_once(recipe: Union[str, Path], output_dir: Union[str, Path], overrides: Optional[dict[str, Any]] = None, *,
+               cwd: Optional[Union[str, Path]] = None) -> Path:  # fmt: skip
+    """train_once(recipe, output_dir, overrides, *, cwd) -> output_dir, after `llamafactory-cli train recipe k=v ...`
+    succeeded; skipped when output_dir already holds a finished model (trainer_state.json and model.safetensors),
+    so a stopped pipeline resumes. The log goes to output_dir/train.log; a failure raises RuntimeError with its
+    tail. `overrides` should name output_dir when the recipe does not."""
+    output_dir = Path(output_dir)
+    if (output_dir / "trainer_state.json").is_file() and (output_dir / "model.safetensors").is_file():
+        return output_dir
+    output_dir.mkdir(parents=True, exist_ok=True)
+    result = train(recipe, overrides, cwd=cwd)
+    (output_dir / "train.log").write_text(result.stdout, encoding="utf-8")
+    if result.returncode != 0:
+        raise RuntimeError(f"llamafactory-cli train {recipe} failed (exit {result.returncode}); "
+                           f"log: {output_dir / 'train.log'}\n{result.stdout[-3000:]}")  # fmt: skip
+    return output_dir
 
 
 def reward_history(output_dir: Union[str, Path]) -> list[dict[str, float]]:
@@ -88,34 +104,3 @@ def demo_recipes(workdir: Union[str, Path]) -> Path:
     folder = workdir / "recipes"
     copy_recipes(folder, overwrite=True, workdir=workdir)
     return folder
-
-
-def run_grpo_demo(workdir: Union[str, Path] = ".demo", *, extra: Sequence[str] = ()) -> dict[str, Any]:
-    """run_grpo_demo(workdir=".demo") -> {"reward_first", "reward_last", "steps", "output_dir", "rewards",
-    "recipe"}.
-
-    Prepares the inputs, writes the recipes (`demo_recipes`), runs `workdir/recipes/vau_r1_grpo_tiny.yaml`
-    through `llamafactory-cli train` and returns the mean total reward of the first and the last logged step and
-    the recipe's path. Raises RuntimeError with the log's tail if the run fails.
-    """
-    workdir = Path(workdir).resolve()
-    prepare_demo_inputs(workdir)
-    recipe = demo_recipes(workdir) / GRPO_TINY_RECIPE
-    output_dir = workdir / "out" / "vau_r1_grpo_tiny"  # the recipe's output_dir
-    overrides: dict[str, Any] = dict(item.split("=", 1) for item in extra)
-    output_dir = Path(overrides.get("output_dir", output_dir))
-    result = train(recipe, overrides, cwd=workdir)
-    (workdir / "grpo_demo.log").write_text(result.stdout, encoding="utf-8")
-    if result.returncode != 0:
-        raise RuntimeError(f"llamafactory-cli train failed (exit {result.returncode}):\n{result.stdout[-3000:]}")
-    history = reward_history(output_dir)
-    if not history:
-        raise RuntimeError(f"no reward was logged in {output_dir}/trainer_state.json")
-    return {
-        "reward_first": history[0]["reward"],
-        "reward_last": history[-1]["reward"],
-        "steps": history[-1]["step"],
-        "output_dir": output_dir,
-        "rewards": history,
-        "recipe": recipe,
-    }

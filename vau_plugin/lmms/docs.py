@@ -27,6 +27,14 @@ from vau_plugin.data.videos import resolve_videos
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
 ENV_VIDEOS = "VAU_BENCH_VIDEO_ROOT"
 ENV_SPLITS = "VAU_BENCH_SPLITS"
+
+
+def bench_environment(annotations: str | Path, videos: str | Path, splits: str) -> dict[str, str]:
+    """bench_environment(annotations, videos, splits) -> the variables that point the VAU-Bench tasks at the
+    annotation folder `annotations`, its `splits` (comma-separated) and the video root `videos`."""
+    return {ENV_ANNOTATIONS: str(annotations), ENV_VIDEOS: str(videos), ENV_SPLITS: splits}
+
+
 DEFAULT_HUB_ID = "7xiang/VAU-Bench"
 MINI = "mini"
 ALL = "all"
