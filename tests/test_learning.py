@@ -82,3 +82,13 @@ def test_grpo_on_labels_unrelated_to_the_video_stays_at_chance(demo):
     assert abs(control["accuracy"] - CHANCE) <= 25, control
     assert control["unparsed"] == 0  # the format survived: the control learnt, just nothing about the colour
 
+
+def test_an_evaluation_over_fewer_clips_than_the_split_holds_is_an_error(demo, monkeypatch):
+    import vau_plugin.learning as learning
+
+    _, root = demo
+    space = LearningWorkspace(root / "colour")
+    held_out = learning.load_records(space.bench.test, split="test")
+    monkeypatch.setattr(learning, "load_records", lambda *a, **k: held_out + held_out[:1])  # the split "holds" 41
+    with pytest.raises(RuntimeError, match="scored 40 samples, but .* holds 41"):
+        evaluate(space, space.output("grpo"), "short_base")

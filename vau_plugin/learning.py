@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vau_plugin.data.colour_bench import ColourBench, make_colour_bench
+from vau_plugin.data.reader import load_records
 
 # The video budget of this check, for LLaMA-Factory (recipe keys) and lmms-eval (model_args) alike: both
 # frames of the clip, at its own size (LearningConfig.frame_size).
@@ -192,6 +193,9 @@ def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: Lear
         raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}); see {out / 'lmms_eval.log'}")
     metrics = json.loads(found[-1].read_text(encoding="utf-8"))["results"][EVAL_TASK]
     rows = [json.loads(line) for line in samples[-1].read_text(encoding="utf-8").splitlines() if line.strip()]
+    expected = len(load_records(space.bench.test, split="test"))
+    if len(rows) != expected:  # a mean over fewer clips than the held-out split must not pass as the split's
+        raise RuntimeError(f"lmms-eval scored {len(rows)} samples, but {space.bench.test} holds {expected}; see {out}")
     answers = Counter(str(row["accuracy"]["pred"]) for row in rows)  # the task's parsed letter (None: unparsed)
     return {"accuracy": metrics["accuracy,none"], "unparsed": metrics["unparsed,none"], "video_errors": metrics["video_errors,none"],
             "samples": len(rows), "answers": dict(answers), "results": {EVAL_TASK: metrics}}  # fmt: skip
