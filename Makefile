@@ -8,7 +8,7 @@ DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test install clean bench experiment experiment-quick
+.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep
 
 install: $(STAMP)
 
@@ -28,9 +28,13 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
-# Issue 7's experiment (motion prompts x GRPO on the synthetic motion bench); see experiments/motion_vau/README.md.
+# Motion prompts x GRPO x the matched extra-SFT control on the order bench (issue 13); see experiments/motion_vau/README.md.
 experiment: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py
+
+# The optimisation sweep on the order bench's val split that chose the experiment's Adam beta2 and learning rates.
+experiment-sweep: $(STAMP)
+	$(BIN)/python experiments/motion_vau/run.py --sweep
 
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --quick

@@ -1,6 +1,7 @@
-"""experiments/motion_vau/run.py (issue 7): the parts that decide what is trained and reported, checked without
-training: config merging, the recipe keys of each variant, the lmms-eval model arguments, the stage-0 caption
-rows, baselines from annotations, and the mean ± std table."""
+"""experiments/motion_vau/run.py (issue 13's redesign): the parts that decide what is trained and reported, checked
+without training: config merging, the recipe keys of each variant and stage (the extra SFT matched to GRPO's
+steps), the lmms-eval model arguments, the count guard of the evaluation, baselines from annotations, the
+mean ± std table with GRPO minus its matched control, and the sweep table."""
 
 from __future__ import annotations
 
@@ -11,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vau_plugin.data.motion_bench import make_motion_bench
-from vau_plugin.data.prepare import prepare_dataset
+from vau_plugin.data.order_bench import make_order_bench
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,7 +28,7 @@ def run():
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("runner") / "bench"
-    make_motion_bench(root, seed=2, n_train=8, n_test=8)
+    make_order_bench(root, seed=2, n_train=12, n_val=3, n_test=6, size=56)
     return root
 
 
@@ -39,7 +39,40 @@ def test_quick_config_overrides_only_what_it_names(run):
     assert quick["sft"]["max_steps"] < full["sft"]["max_steps"]
     assert quick["sft"]["learning_rate"] == full["sft"]["learning_rate"]  # merged, not replaced
     assert quick["video"] == full["video"] and set(full["variants"]) <= set(run.VARIANTS)
-    assert len(full["seeds"]) >= 3 and full["bench"]["n_train"] >= 400 and full["bench"]["n_test"] >= 200
+    assert len(full["seeds"]) >= 3 and full["bench"]["n_val"] > 0 and full["bench"]["n_test"] >= 150
+    sweep = full["sweep"]  # the configured values are among those the sweep tried
+    assert full["finetune"]["adam_beta2"] in sweep["adam_beta2"]
+    assert full["grpo"]["learning_rate"] in sweep["grpo_learning_rate"]
+    assert full["more_sft"]["learning_rate"] in sweep["more_sft_learning_rate"]
+
+
+def test_the_extra_sft_runs_as_many_steps_as_grpo(run):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    config["more_sft"]["max_steps"] = 999  # a stray setting cannot unmatch the control
+    assert run.stage_settings(config, "more_sft")["max_steps"] == config["grpo"]["max_steps"]
+    assert run.stage_settings(config, "sft") == config["sft"]
+    quick = run.load_config(run.DEFAULT_CONFIG, quick=True)
+    assert run.stage_settings(quick, "more_sft")["max_steps"] == quick["grpo"]["max_steps"] == 2
+
+
+def test_each_stage_trains_from_the_right_checkpoint_with_the_right_keys(run, tmp_path, monkeypatch):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    calls = []
+    monkeypatch.setattr(run, "train_stage", lambda recipe, keys, out: calls.append((recipe, keys, out)) or out)
+    sft = tmp_path / "sft"
+    sft.mkdir()
+    (sft / "motion_prompt.json").write_text("{}")
+    for stage, start in (("sft", tmp_path / "model"), ("grpo", sft), ("more_sft", sft)):
+        run.train_checkpoint(config, stage, start, tmp_path / "data", 1, "learnable", tmp_path / stage)
+    (sft_recipe, sft_keys, _), (grpo_recipe, grpo_keys, _), (more_recipe, more_keys, _) = calls
+    assert (sft_recipe, grpo_recipe, more_recipe) == (run.SFT_RECIPE, run.GRPO_RECIPE, run.SFT_RECIPE)
+    assert sft_keys["model_name_or_path"] == tmp_path / "model" and sft_keys["dataset"] == run.SFT_DATASET
+    assert "vau_motion_weights" not in sft_keys and sft_keys["vau_motion_m"] == config["motion"]["m"]
+    assert grpo_keys["model_name_or_path"] == more_keys["model_name_or_path"] == sft
+    assert grpo_keys["dataset"] == run.GRPO_DATASET and more_keys["dataset"] == run.SFT_DATASET
+    assert grpo_keys["vau_motion_weights"] == more_keys["vau_motion_weights"] == sft  # the learnt (m, n) continues
+    assert all(keys["adam_beta2"] == config["finetune"]["adam_beta2"] and keys["seed"] == 1 for _, keys, _ in calls)
+    assert grpo_keys["learning_rate"] == config["grpo"]["learning_rate"] and more_keys["learning_rate"] == config["more_sft"]["learning_rate"]
 
 
 def test_each_variant_trains_and_evaluates_with_its_own_motion_settings(run, tmp_path):
@@ -65,88 +98,100 @@ def test_each_variant_trains_and_evaluates_with_its_own_motion_settings(run, tmp
     assert "motion_weights=/ckpt" in run.lmms_model_args(Path("/ckpt"), "learnable", config)
 
 
-def test_stage0_caption_rows_cover_the_train_split_once(run, bench, tmp_path):
-    data = tmp_path / "data"
-    prepare_dataset(bench, bench / "videos", data, tasks=("qa", "tag"), split="train", prompt_style="eval")
-    assert run.ensure_caption_dataset(bench, data) == run.CAPTION_DATASET
-    assert run.ensure_caption_dataset(bench, data) == run.CAPTION_DATASET  # idempotent
-    info = json.loads((data / "dataset_info.json").read_text())
-    rows = json.loads((data / info[run.CAPTION_DATASET]["file_name"]).read_text())
-    manifest = json.loads((bench / "manifest.json").read_text())
-    train = {c["name"] for c in manifest["clips"] if c["split"] == "train"}
-    assert {Path(r["videos"][0]).name for r in rows} == train and len(rows) == len(train)
-    for row in rows:
-        user, assistant = row["messages"]
-        assert user["content"] == "<video>" + run.CAPTION_PROMPT and Path(row["videos"][0]).is_file()
-        assert " s to " in assistant["content"]  # the Reasoning sentence carries the event's times
+def fake_lmms_eval(run, bench, monkeypatch, split: str, scored: int) -> None:
+    """Replace the lmms-eval subprocess by one that writes its result files, with `scored` samples of `split`."""
+    clips = list(run.split_clips(bench, split).values())[:scored]
+
+    def fake(cmd, stdout, stderr, env, check):
+        out = Path(cmd[cmd.index("--output_path") + 1]) / "model"
+        out.mkdir(parents=True, exist_ok=True)
+        assert env["VAU_BENCH_SPLITS"] == split and env["VAU_BENCH_ROOT"] == str(bench)
+        (out / "x_results.json").write_text(json.dumps({"results": {run.EVAL_TASK: {"accuracy,none": 50.0, "accuracy_stderr,none": 1.0}}}))
+        samples = [{"accuracy": {"video": c["name"], "pred": "A", "score": float(c["correct_option"] == "A")}} for c in clips]
+        (out / f"samples_{run.EVAL_TASK}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+        return type("Done", (), {"returncode": 0})()
+
+    monkeypatch.setattr(run.subprocess, "run", fake)
+
+
+def test_evaluation_scores_every_clip_of_the_split_or_stops(run, bench, tmp_path, monkeypatch):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=True)
+    fake_lmms_eval(run, bench, monkeypatch, "val", scored=3)
+    metrics = run.evaluate(tmp_path / "ckpt", "none", config, bench, tmp_path / "eval", "val")
+    assert metrics["qa_samples"] == 3 and metrics["qa_accuracy"] == 50.0
+    assert set(metrics) >= {"qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start"}
+    assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
+    fake_lmms_eval(run, bench, monkeypatch, "test", scored=5)  # one of the six test clips lost
+    with pytest.raises(RuntimeError, match="scored 5 clips of the test split, which holds 6"):
+        run.evaluate(tmp_path / "ckpt", "none", config, bench, tmp_path / "eval_short")
+    assert not (tmp_path / "eval_short" / "metrics.json").exists()
 
 
 def test_baselines_come_from_the_annotations(run, bench):
     base = run.baselines(bench)
-    assert base["chance"]["qa_accuracy"] == 25.0
-    assert 0 < base["chance"]["tag_mIoU"] < 50 and 0 <= base["chance"]["tag_R@0.5"] <= 100
-    manifest = json.loads((bench / "manifest.json").read_text())
-    test = [c for c in manifest["clips"] if c["split"] == "test"]
+    assert base["chance"]["qa_accuracy"] == 25.0 and base["chance"]["qa_accuracy_moves"] == 25.0
+    test = list(run.split_clips(bench, "test").values())
     assert base["majority"]["qa_accuracy"] in {100.0 * k / len(test) for k in range(len(test) + 1)}
-    assert base["majority"]["mean_train_span"][0] < base["majority"]["mean_train_span"][1]
+    train = [c for c in run.split_clips(bench, "train").values() if c["question_type"] == "moves"]
+    top = max(sorted({c["correct_option"] for c in train}), key=[c["correct_option"] for c in train].count)
+    moves = [c for c in test if c["question_type"] == "moves"]
+    assert base["majority"]["qa_accuracy_moves"] == 100.0 * sum(c["correct_option"] == top for c in moves) / len(moves)
 
 
-def test_table_reports_mean_and_sample_std_over_seeds(run):
+def test_table_reports_mean_std_and_grpo_minus_its_matched_control(run):
     runs = [
-        {"seed": s, "variant": "none", "sft": {"qa_accuracy": acc, "tag_mIoU": 10.0}, "grpo": {"qa_accuracy": acc + 1}}
+        {"seed": s, "variant": "none", "sft": {"qa_accuracy": acc}, "grpo": {"qa_accuracy": acc + 1 + s}, "more_sft": {"qa_accuracy": acc + 2}}
         for s, acc in enumerate([30.0, 40.0, 50.0])
     ]
     rows = run.aggregate(runs, {"chance": {"qa_accuracy": 25.0}})
     by_method = {r["method"]: r for r in rows}
-    sft = by_method["SFT, motion=none"]
-    assert sft["n"] == 3 and sft["qa_accuracy"] == [40.0, 10.0] and sft["tag_mIoU"] == [10.0, 0.0]
-    assert by_method["SFT+GRPO, motion=none"]["qa_accuracy"][0] == 41.0
+    assert by_method["SFT, motion=none"]["n"] == 3 and by_method["SFT, motion=none"]["qa_accuracy"] == [40.0, 10.0]
+    assert by_method["SFT+GRPO, motion=none"]["qa_accuracy"][0] == 42.0
+    assert by_method["SFT+more SFT, motion=none"]["qa_accuracy"][0] == 42.0
+    assert by_method["GRPO − more SFT, motion=none"]["qa_accuracy"] == [0.0, 1.0]  # paired by seed: -1, 0, +1
     table = run.markdown_table(rows)
-    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 |" in table and "| chance | – | 25.0 |" in table
+    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 | – | – | – |" in table and "| chance | – | 25.0 |" in table
     assert math.isclose(run.mean_std([1.0])[1], 0.0)
 
 
 def test_report_redraws_table_and_reward_plot_from_a_summary(run, tmp_path):
     from PIL import Image
 
-    rewards = [{"step": s, "reward": 1.0 + s / 10, "rewards/accuracy_reward/mean": 0.5, "rewards/tiou_reward/mean": 0.1} for s in range(1, 9)]
+    rewards = [{"step": s, "reward": 1.0 + s / 10, "rewards/accuracy_reward/mean": 0.5, "rewards/format_reward/mean": 1.0} for s in range(1, 9)]
     runs = [
-        {"seed": seed, "variant": variant, "sft": {"qa_accuracy": 30.0}, "grpo": {"qa_accuracy": 31.0},
+        {"seed": seed, "variant": variant, "sft": {"qa_accuracy": 30.0}, "grpo": {"qa_accuracy": 31.0}, "more_sft": {"qa_accuracy": 30.5},
          "rewards": rewards, "sft_loss": [{"step": 10, "loss": 1.0}, {"step": 20, "loss": 0.5}]}
         for seed in (0, 1) for variant in ("none", "learnable")
     ]  # fmt: skip
     table, plot = run.write_report(tmp_path, {"runs": runs, "baselines": {"chance": {"qa_accuracy": 25.0}}})
     assert (tmp_path / "results.md").read_text().startswith(table + "\n") and "SFT+GRPO, motion=learnable | 2 | 31.0 ± 0.0" in table
+    assert "GRPO − more SFT, motion=learnable | 2 | 0.5 ± 0.0" in table
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.size[0] > 1000
-    assert run.moving_mean([1.0, 3.0, 5.0, 7.0], 2) == [1.0, 2.0, 4.0, 6.0]
     assert run.write_report(tmp_path, {"runs": [dict(r, rewards=[]) for r in runs], "baselines": {}})[1] is None
 
 
 def test_prediction_stats_expose_a_model_that_answers_the_same_for_every_clip(run, tmp_path):
     eval_dir = tmp_path / "seed0" / "none" / "eval_sft"
     (eval_dir / "model").mkdir(parents=True)
-    qa = [{"accuracy": {"pred": p, "gt": "A", "score": float(p == "A")}} for p in "AAAB"]
-    tag = [{"mIoU": {"pred": span, "gt": [1.0, 2.0], "iou": 0.0}} for span in ([1.0, 3.0], [1.0, 3.0], [2.0, 5.0], None)]
+    qa = [{"accuracy": {"pred": p, "gt": "A", "score": float(p == "A")}} for p in ("A", "A", "A", "B", None)]
     (eval_dir / "model" / "samples_vau_bench_qa_think.jsonl").write_text("".join(json.dumps(r) + "\n" for r in qa))
-    (eval_dir / "model" / "samples_vau_bench_tag_think.jsonl").write_text("".join(json.dumps(r) + "\n" for r in tag))
-    assert run.prediction_stats(eval_dir) == {"qa_top_answer_share": 75.0, "tag_distinct_spans": 2, "tag_mean_span": [1.33, 3.67]}
+    assert run.prediction_stats(eval_dir) == {"qa_top_answer_share": 60.0, "qa_unparsed_share": 20.0}
     table = run.prediction_table(tmp_path, [{"seed": 0, "variant": "none"}])
-    assert "| SFT, motion=none | 1 | 75.0 % | 2.0 | [1.33, 3.67] |" in table
+    assert "| SFT, motion=none | 1 | 60.0 % | 20.0 % |" in table
 
 
-def test_caption_probe_scores_every_held_out_clip_and_caches(run, bench, tiny_model_dir, tmp_path):
-    import shutil
-
-    checkpoint = tmp_path / "ckpt"
-    shutil.copytree(tiny_model_dir, checkpoint)
-    config = run.load_config(run.DEFAULT_CONFIG, quick=True)
-    probe = run.caption_probe(checkpoint, bench, config)
-    assert probe["clips"] == 8 and sum(probe["kinds_named"].values()) == 8
-    assert 0 <= probe["kind_accuracy"] <= 100 and 0 <= probe["start_window_accuracy"] <= 100
-    assert json.loads((checkpoint / "probe_test.json").read_text()) == probe
-    (checkpoint / "model.safetensors").unlink()  # a second call reads the cache, not the model
-    assert run.caption_probe(checkpoint, bench, config) == probe
+def test_sweep_table_names_each_run_and_the_best_values(run):
+    rows = [
+        {"stage": "sft", "setting": "adam_beta2", "value": 0.95, "qa_accuracy": 70.0, "qa_accuracy_direction": 60.0},
+        {"stage": "grpo", "setting": "learning_rate", "value": 0.0002, "qa_accuracy": 72.0, "accuracy_reward_first5": 0.5,
+         "accuracy_reward_last5": 0.7, "format_reward_first5": 1.0, "format_reward_last5": 0.9},
+    ]  # fmt: skip
+    summary = {"rows": rows, "best": {"adam_beta2": 0.95, "grpo learning_rate": 0.0002}, "configured": {"adam_beta2": 0.95, "grpo learning_rate": 0.0001}}
+    table = run.sweep_table(summary)
+    assert "| SFT | adam_beta2 0.95 | 70.0 | 60.0 | – | – | – | – |" in table
+    assert "| SFT+GRPO | learning_rate 0.0002 | 72.0 | – | – | – | 0.50 -> 0.70 | 0.90 |" in table
+    assert "- grpo learning_rate: best on val 0.0002, configured 0.0001" in table
 
 
 def test_a_results_folder_made_with_other_settings_is_not_reused(run, tmp_path, capsys):

@@ -1,8 +1,8 @@
 """What a model is trained on (LLaMA-Factory, template `qwen2_vl_vau`, `prepare --prompt-style eval`) is what it is
 evaluated on (lmms-eval's `vau_bench_*_think` tasks through `vau_qwen2_5_vl`): the same token ids, the same video
 grid, the same time step of the temporal position ids and the same pixels, because one decoder serves both.
-Checked on a motion-bench clip (128x96, 8 s at 5 fps) with the video settings of experiments/motion_vau/config.json
-and with the VAU-R1 paper's evaluation budgets (vau_plugin.budget), expressed as LLaMA-Factory keys."""
+Checked on an order-bench clip (56x56, 8 s at 2 fps) with the video settings of experiments/motion_vau/config.json,
+and on a motion-bench clip (128x96, 8 s at 5 fps) with the VAU-R1 paper's evaluation budgets (vau_plugin.budget), expressed as LLaMA-Factory keys."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, budget_for
 from vau_plugin.data.motion_bench import LMMS_SPLIT, make_motion_bench
+from vau_plugin.data.order_bench import make_order_bench
 from vau_plugin.data.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,6 +27,16 @@ def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("align") / "bench"
     make_motion_bench(root, seed=1, n_train=8, n_test=8)
     prepare_dataset(root, root / "videos", root / "lf", tasks=("qa", "tag"), split=LMMS_SPLIT, prompt_style="eval")
+    return root
+
+
+@pytest.fixture(scope="module")
+def order_bench(tmp_path_factory):
+    """The experiment's bench at its settings, three held-out clips."""
+    root = tmp_path_factory.mktemp("align") / "order"
+    settings = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["bench"]
+    make_order_bench(root, **{**settings, "n_train": 0, "n_val": 0, "n_test": 3})
+    prepare_dataset(root / "test.csv", root / "videos", root / "lf", tasks=("qa",), split="test", prompt_style="eval")
     return root
 
 
@@ -89,16 +100,16 @@ def assert_same(evaluated: dict, train_ids: list[int], train_video: dict) -> Non
     assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])  # one decoder: same pixels
 
 
-@pytest.mark.parametrize("task", ["qa", "tag"])
-def test_experiment_settings_agree(bench, tiny_model_dir, evaluators, monkeypatch, task):
-    row = json.loads((bench / "lf" / f"sft_{task}.json").read_text())[0]
+def test_experiment_settings_agree(order_bench, tiny_model_dir, evaluators, monkeypatch):
+    row = json.loads((order_bench / "lf" / "sft_qa.json").read_text())[0]
     train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, EXPERIMENT)
     model = evaluators(fps=EXPERIMENT["video_fps"], max_num_frames=EXPERIMENT["video_maxlen"],
                        min_pixels=EXPERIMENT["video_min_pixels"], max_pixels=EXPERIMENT["video_max_pixels"])  # fmt: skip
-    evaluated = lmms_eval_inputs(model, f"vau_bench_{task}_think", row["video_id"], monkeypatch, bench)
+    evaluated = lmms_eval_inputs(model, "vau_bench_qa_think", row["video_id"], monkeypatch, order_bench)
     assert_same(evaluated, train_ids, train_video)
-    assert evaluated["video_grid_thw"][0, 0].item() * 2 == 14  # 8 s at 1.75 fps -> 14 frames (video_maxlen)
-    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(2 / (14 / 8.0))
+    # 8 s at 2 fps -> 16 frames (video_maxlen) -> 8 temporal patches of 2 frames; 56x56 px -> 4x4 patches
+    assert evaluated["video_grid_thw"].tolist() == [[8, 4, 4]]
+    assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(1.0)
 
 
 def paper_keys(task: str) -> dict:

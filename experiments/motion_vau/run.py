@@ -1,22 +1,30 @@
-"""Motion prompts × GRPO on the synthetic motion bench (issue 7): one command, fixed seeds, every stage timed.
+"""Motion prompts × GRPO on the order bench (issue 13's redesign of issue 7): one command, fixed seeds, every stage timed.
 
     python experiments/motion_vau/run.py [--quick] [--seeds 0,1,2] [--variants none,fixed,learnable]
-                                         [--no-align] [--config experiments/motion_vau/config.json] [--out DIR]
+                                         [--sweep] [--report] [--config experiments/motion_vau/config.json] [--out DIR]
 
-For each seed:
-  0. a random-initialised tiny Qwen2.5-VL (`vau_plugin.tiny_model.make_tiny_model(seed)`), aligned to video by a
-     short caption SFT (`<video>Describe the anomaly.` -> the Reasoning sentence) through `llamafactory-cli train
-     recipes/vau_r1_sft_tiny.yaml`, plain frames; shared by the three variants (`--no-align` skips it);
-and for each variant (none / fixed motion prompt / learnable motion prompt), from that checkpoint:
+The bench (`vau-plugin make-order-bench`): a bright square on a noisy frame, three questions whose answers need
+the order of the frames (which way it moves, whether it moves, in which 1-s window it starts); train / val /
+test splits. The val split is for the sweep, the test split is held out and only read by the final evaluations.
+
+For each seed and each variant (none / fixed motion prompt / learnable motion prompt), from a random-initialised
+tiny Qwen2.5-VL made from the seed (`vau_plugin.tiny_model.make_tiny_model`):
   1. SFT on the train split (prompts of the lmms-eval `_think` tasks) through `llamafactory-cli train`;
-  2. lmms-eval (QA + TAG in one call) of the SFT checkpoint on the held-out split;
-  3. GRPO from the SFT checkpoint through `llamafactory-cli train recipes/vau_r1_grpo_tiny.yaml k=v ...`;
-  4. lmms-eval of the GRPO checkpoint.
-The bench (`vau_plugin.data.motion_bench`) and the LLaMA-Factory dataset (`vau_plugin.data.prepare`) are made
-once per bench setting and reused. Chance / majority baselines come from the annotations. Everything goes under
-results/<run>/ (git-ignored): summary.json (every number, timings), results.md (mean ± std table),
-reward_curves.png, and per run the training and evaluation logs. A finished stage (its output file exists) is
-not run again, so an interrupted run continues where it stopped; delete the folder to start over.
+  2. from the SFT checkpoint, GRPO (`stage: grpo`, rewards format + accuracy) for N steps;
+  3. from the SFT checkpoint, N more SFT steps with a fresh optimiser: the matched control (without it, "GRPO
+     helps" could mean "more training helps");
+  4. lmms-eval (`vau_qwen2_5_vl`, `vau_bench_qa_think`) of the three checkpoints on the test split.
+Chance and majority come from the annotations.
+
+`--sweep` picks the optimisation on the val split, never the test split: SFT for each Adam beta2, then from the
+best SFT checkpoint GRPO for each learning rate and the extra SFT for each learning rate (seed and variant from
+the config's "sweep" block); it writes sweep.md / sweep.json and says which values are best. The config holds
+the values `make experiment` uses; README records the sweep that chose them.
+
+Everything goes under results/<run>/ (git-ignored): summary.json (every number, timings), results.md (mean ± std
+table, GRPO minus its matched control, what the models answer), reward_curves.png, and per run the training and
+evaluation logs. A finished stage (its output exists) is not run again, so an interrupted run continues where it
+stopped; a folder made with other settings is refused.
 """
 
 from __future__ import annotations
@@ -41,14 +49,12 @@ DEFAULT_CONFIG = HERE / "config.json"
 DEFAULT_RESULTS = HERE / "results"
 VARIANTS = ("none", "fixed", "learnable")
 SFT_RECIPE = "vau_r1_sft_tiny.yaml"
-# Alignment pre-training (stage 0, as an MLLM is pre-trained before instruction tuning): video, then this short
-# instruction -> the clip's Reasoning sentence. Short sequences put the answer next to the video tokens, which
-# is what lets a randomly initialised model start reading the video at all (see README, "Why stage 0").
-CAPTION_PROMPT = "Describe the anomaly."
-CAPTION_DATASET = "motion_caption"
 GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
-# lmms-eval result keys (metric,filter) reported in the table, per task kind.
-REPORTED = {"qa": ("accuracy",), "tag": ("mIoU", "R@0.5")}
+SFT_DATASET = "vau_r1_sft_qa"
+GRPO_DATASET = "vau_r1_qa"
+EVAL_TASK = "vau_bench_qa_think"
+# The checkpoints of one (seed, variant) and their names in the table.
+STAGES = {"sft": "SFT", "grpo": "SFT+GRPO", "more_sft": "SFT+more SFT"}
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -102,51 +108,26 @@ def bench_dir(results: Path, bench: dict) -> Path:
 
 
 def ensure_bench(results: Path, bench: dict) -> Path:
-    """ensure_bench(results, bench settings) -> bench root (generated unless its manifest exists)."""
-    from vau_plugin.data.motion_bench import make_motion_bench
+    """ensure_bench(results, bench settings) -> order-bench root (generated unless its manifest exists)."""
+    from vau_plugin.data.order_bench import make_order_bench
 
     root = bench_dir(results, bench)
     if not (root / "manifest.json").is_file():
-        summary = make_motion_bench(root, **bench)
+        summary = make_order_bench(root, overwrite=True, **bench)
         print(summary.describe(), flush=True)
     return root
 
 
-def ensure_dataset(bench: Path, tasks: list[str], prompt_style: str) -> Path:
-    """ensure_dataset(bench root, tasks, prompt_style) -> LLaMA-Factory dataset folder prepared from its train
+def ensure_dataset(bench: Path, prompt_style: str) -> Path:
+    """ensure_dataset(bench root, prompt_style) -> LLaMA-Factory dataset folder (QA rows) prepared from the train
     split (see `vau_plugin.data.prepare.PROMPT_STYLES`)."""
     from vau_plugin.data.prepare import prepare_dataset
 
     out = bench / f"lf_data_{prompt_style}"
     if not (out / "dataset_info.json").is_file():
-        summary = prepare_dataset(bench, bench / "videos", out, tasks=tasks, split="train", prompt_style=prompt_style)
+        summary = prepare_dataset(bench / "train.csv", bench / "videos", out, tasks=("qa",), split="train", prompt_style=prompt_style)
         print(summary.describe(), flush=True)
     return out
-
-
-def ensure_caption_dataset(bench: Path, data: Path) -> str:
-    """ensure_caption_dataset(bench root, LLaMA-Factory folder) -> dataset name of the stage-0 rows (one per
-    train clip: `<video>` + CAPTION_PROMPT -> the Reasoning sentence), added to the folder's dataset_info.json."""
-    from vau_plugin.data.prepare import DATASET_INFO, VIDEO_PLACEHOLDER, dataset_info_entry
-    from vau_plugin.data.reader import load_records
-
-    file_name = f"{CAPTION_DATASET}.json"
-    info = json.loads((data / DATASET_INFO).read_text(encoding="utf-8"))
-    if CAPTION_DATASET not in info:
-        rows = [
-            {
-                "messages": [
-                    {"role": "user", "content": VIDEO_PLACEHOLDER + CAPTION_PROMPT},
-                    {"role": "assistant", "content": record.reasoning},
-                ],
-                "videos": [str((bench / "videos" / record.video).resolve())],
-            }
-            for record in load_records(bench, split="train")
-        ]
-        (data / file_name).write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
-        info[CAPTION_DATASET] = dataset_info_entry(file_name)
-        (data / DATASET_INFO).write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    return CAPTION_DATASET
 
 
 def ensure_model(results: Path, seed: int) -> Path:
@@ -155,7 +136,7 @@ def ensure_model(results: Path, seed: int) -> Path:
 
     out = results / "models" / f"tiny_seed{seed}"
     if not (out / "config.json").is_file():
-        make_tiny_model(out, seed=seed)
+        make_tiny_model(out, seed=seed, overwrite=True)
     return out
 
 
@@ -166,7 +147,7 @@ def motion_keys(variant: str, motion: dict, start_from: Path | None) -> dict[str
     """motion_keys(variant, motion settings, start_from) -> the recipe keys of a variant.
 
     none: qwen2_vl_vau (qwen2_vl with the plugin's video decoder). fixed: qwen2_vl_motion with (m, n) fixed. learnable: qwen2_vl_motion with
-    (m, n) trained in the model, starting from `start_from`'s motion_prompt.json when given (GRPO after SFT)."""
+    (m, n) trained in the model, starting from `start_from`'s motion_prompt.json when given (after SFT)."""
     if variant == "none":
         return {"template": "qwen2_vl_vau"}
     keys: dict[str, Any] = {"template": "qwen2_vl_motion", "vau_motion_fill": motion["fill"]}
@@ -193,9 +174,9 @@ def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Pat
 
 
 def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: str, stage_cfg: dict) -> dict[str, Any]:
-    """The recipe keys shared by SFT and GRPO: model, data, video sampling, what trains, seed, the stage's own
-    settings. The vision tower and projector train too (LLaMA-Factory freezes them by default, which would leave
-    a randomly initialised model with random visual features)."""
+    """The recipe keys shared by every stage: model, data, video sampling, what trains and how (config
+    "finetune": the vision tower and projector train too, since LLaMA-Factory's default of freezing them would
+    leave a random model with random visual features; Adam beta2), seed, then the stage's own settings."""
     return {
         "model_name_or_path": model,
         "dataset_dir": data,
@@ -207,6 +188,24 @@ def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: 
         **config["finetune"],
         **stage_cfg,
     }
+
+
+def stage_settings(config: dict, stage: str) -> dict[str, Any]:
+    """stage_settings(config, "sft" | "grpo" | "more_sft") -> the stage's recipe keys. The extra SFT always runs
+    as many steps as GRPO (the match is not a setting that can drift)."""
+    if stage == "more_sft":
+        return {**config["more_sft"], "max_steps": config["grpo"]["max_steps"]}
+    return dict(config[stage])
+
+
+def train_checkpoint(config: dict, stage: str, start: Path, data: Path, seed: int, variant: str, out: Path) -> Path:
+    """train_checkpoint(config, stage, start checkpoint, data, seed, variant, out) -> out, trained by `stage`
+    from `start` (SFT and the extra SFT on the SFT rows, GRPO on the QA rows); a learnable motion prompt
+    continues from `start`'s."""
+    recipe, dataset = (GRPO_RECIPE, GRPO_DATASET) if stage == "grpo" else (SFT_RECIPE, SFT_DATASET)
+    keys = {**common_overrides(config, start, data, seed, dataset, stage_settings(config, stage)),
+            **motion_keys(variant, config["motion"], None if stage == "sft" else start)}  # fmt: skip
+    return train_stage(recipe, keys, out)
 
 
 def log_history(output_dir: Path) -> list[dict[str, Any]]:
@@ -228,6 +227,11 @@ def grpo_log(grpo_dir: Path) -> list[dict[str, Any]]:
     ]
 
 
+def loss_log(output_dir: Path) -> list[dict[str, float]]:
+    """loss_log(SFT output folder) -> [{"step", "loss"}] per logged step."""
+    return [{"step": e["step"], "loss": e["loss"]} for e in log_history(output_dir) if "loss" in e]
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
@@ -246,11 +250,17 @@ def lmms_model_args(checkpoint: Path, variant: str, config: dict) -> str:
     return ",".join(args)
 
 
-def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Path) -> dict[str, float]:
-    """evaluate(checkpoint, variant, config, bench, out) -> {"qa_accuracy", "tag_mIoU", "tag_R@0.5", ...}: one
-    lmms-eval call (QA + TAG tasks) on the bench's held-out split; cached in out/metrics.json."""
-    from vau_plugin.data.motion_bench import LMMS_SPLIT
+def split_clips(bench: Path, split: str) -> dict[str, dict]:
+    """split_clips(bench, split) -> {video name: manifest entry} of the clips in `split`."""
+    manifest = json.loads((bench / "manifest.json").read_text(encoding="utf-8"))
+    return {c["name"]: c for c in manifest["clips"] if c["split"] == split}
 
+
+def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Path, split: str = "test") -> dict[str, float]:
+    """evaluate(checkpoint, variant, config, bench, out, split="test") -> {"qa_accuracy", "qa_accuracy_<type>",
+    "qa_samples", ...}: one lmms-eval call on the bench's `split`; cached in out/metrics.json. Raises when
+    lmms-eval scored another number of clips than the split holds (a mean over a smaller base must not pass as
+    the split's)."""
     cached = out / "metrics.json"
     if cached.is_file():
         return json.loads(cached.read_text(encoding="utf-8"))
@@ -258,169 +268,150 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
     tool = Path(sys.executable).with_name("lmms-eval")
     cmd = [
         str(tool), "--model", "vau_qwen2_5_vl", "--model_args", lmms_model_args(checkpoint, variant, config),
-        "--tasks", ",".join(config["eval"]["tasks"]), "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}",
+        "--tasks", EVAL_TASK, "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}",
         "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG", "--seed", "0",
         "--batch_size", str(config["eval"].get("batch_size", 1)),
     ]  # fmt: skip
-    if config["eval"].get("limit"):
-        cmd += ["--limit", str(config["eval"]["limit"])]
-    env = {
-        **os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-        **bench_environment(bench, bench / "videos", LMMS_SPLIT),
-    }  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **bench_environment(bench, bench / "videos", split)}
     with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
     found = sorted(out.rglob("*_results.json"))
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}); see {out / 'lmms_eval.log'}")
-    results = json.loads(found[-1].read_text(encoding="utf-8"))["results"]
-    metrics: dict[str, float] = {}
-    for task, values in results.items():
-        kind = "qa" if "_qa_" in task else "tag" if "_tag_" in task else None
-        if kind is None:
-            continue
-        for key, value in values.items():
-            if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float)):
-                metrics[f"{kind}_{key[: -len(',none')]}"] = float(value)
-    metrics.update(qa_by_question_type(out, bench))
+    values = json.loads(found[-1].read_text(encoding="utf-8"))["results"][EVAL_TASK]
+    metrics = {f"qa_{key[: -len(',none')]}": float(value) for key, value in values.items()
+               if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
+    per_type, scored = qa_by_question_type(out, split_clips(bench, split))
+    expected = len(split_clips(bench, split))
+    if scored != expected:
+        raise RuntimeError(f"lmms-eval scored {scored} clips of the {split} split, which holds {expected}; see {out / 'lmms_eval.log'}")
+    metrics.update(per_type, qa_samples=scored)
     cached.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     return metrics
 
 
-def qa_by_question_type(out: Path, bench: Path) -> dict[str, float]:
-    """qa_by_question_type(eval folder, bench) -> {"qa_accuracy_timing", "qa_accuracy_kind"} (percent) from
-    lmms-eval's per-sample log and the bench manifest; {} when the samples are not found."""
-    manifest = json.loads((bench / "manifest.json").read_text(encoding="utf-8"))
-    qtype = {c["name"]: c["question_type"] for c in manifest["clips"]}
+def qa_by_question_type(out: Path, clips: dict[str, dict]) -> tuple[dict[str, float], int]:
+    """qa_by_question_type(eval folder, clips of the split) -> ({"qa_accuracy_<type>": percent}, clips scored),
+    from lmms-eval's per-sample log and the bench manifest."""
     scores: dict[str, list[float]] = {}
     for path in out.rglob("*samples_*qa*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             scored = json.loads(line).get("accuracy")  # the task's per-sample record: video, raw, pred, gt, score
-            if isinstance(scored, dict) and scored.get("video") in qtype and isinstance(scored.get("score"), (int, float)):
-                scores.setdefault(qtype[scored["video"]], []).append(float(scored["score"]))
-    return {f"qa_accuracy_{t}": 100.0 * sum(v) / len(v) for t, v in scores.items() if v}
+            if isinstance(scored, dict) and scored.get("video") in clips and isinstance(scored.get("score"), (int, float)):
+                scores.setdefault(clips[scored["video"]]["question_type"], []).append(float(scored["score"]))
+    return {f"qa_accuracy_{t}": 100.0 * sum(v) / len(v) for t, v in scores.items() if v}, sum(map(len, scores.values()))
 
 
 # ------------------------------------------------------------------------------------------------ baselines
 
 
-def baselines(bench: Path) -> dict[str, dict[str, float]]:
-    """baselines(bench) -> {"chance": ..., "majority": ...} on the held-out split, from the annotations only.
+def baselines(bench: Path, split: str = "test") -> dict[str, dict[str, float]]:
+    """baselines(bench, split="test") -> {"chance": ..., "majority": ...} on `split`, from the annotations only.
 
-    chance: QA 25 %; TAG the mean over 1000 uniformly random spans inside the clip (seed 0).
-    majority: QA the most frequent train answer per question type; TAG the mean train span for every video."""
-    import numpy as np
+    chance: a uniform guess among the four options (25 % for every question type).
+    majority: per question type, the train split's most frequent answer letter."""
+    train, held_out = list(split_clips(bench, "train").values()), list(split_clips(bench, split).values())
+    types = sorted({c["question_type"] for c in held_out})
+    majority_letter = {}
+    for qtype in types:
+        letters = sorted(c["correct_option"] for c in train if c["question_type"] == qtype)
+        majority_letter[qtype] = max(sorted(set(letters)), key=letters.count) if letters else None
 
-    from vau_plugin.metrics import temporal_grounding
+    def score(pick) -> dict[str, float]:
+        hits = {t: [pick(c) for c in held_out if c["question_type"] == t] for t in types}
+        overall = [h for values in hits.values() for h in values]
+        return {"qa_accuracy": 100.0 * statistics.fmean(overall), **{f"qa_accuracy_{t}": 100.0 * statistics.fmean(v) for t, v in hits.items() if v}}
 
-    manifest = json.loads((bench / "manifest.json").read_text(encoding="utf-8"))
-    train = [c for c in manifest["clips"] if c["split"] == "train"]
-    test = [c for c in manifest["clips"] if c["split"] == "test"]
-    gt = [c["span"] for c in test]
-    duration = manifest["spec"]["n_frames"] / manifest["spec"]["fps"]
-    rng = np.random.default_rng(0)
-    draws = [temporal_grounding([sorted(rng.uniform(0, duration, 2)) for _ in gt], gt) for _ in range(1000)]
-    chance = {"qa_accuracy": 100.0 / 4, "tag_mIoU": float(np.mean([d["mIoU"] for d in draws])), "tag_R@0.5": float(np.mean([d["R@0.5"] for d in draws]))}
-    majority_answer = {}
-    for qtype in {c["question_type"] for c in train}:
-        answers = [c["correct_option"] for c in train if c["question_type"] == qtype]
-        majority_answer[qtype] = max(sorted(set(answers)), key=answers.count)
-    qa = 100.0 * float(np.mean([c["correct_option"] == majority_answer.get(c["question_type"]) for c in test]))
-    mean_span = [float(np.mean([c["span"][0] for c in train])), float(np.mean([c["span"][1] for c in train]))]
-    tag = temporal_grounding([mean_span] * len(gt), gt)
-    majority = {"qa_accuracy": qa, "tag_mIoU": tag["mIoU"], "tag_R@0.5": tag["R@0.5"], "mean_train_span": mean_span}
-    return {"chance": chance, "majority": majority}
+    chance = {"qa_accuracy": 25.0, **{f"qa_accuracy_{t}": 25.0 for t in types}}
+    return {"chance": chance, "majority": score(lambda c: float(c["correct_option"] == majority_letter[c["question_type"]]))}
 
 
 # ------------------------------------------------------------------------------------------------ one pipeline
 
 
-def align_stage(config: dict, results: Path, run_dir: Path, data: Path, seed: int, timer: Timer) -> Path:
-    """align_stage(...) -> the stage-0 checkpoint of `seed`: the random model trained on the caption rows with
-    plain frames, shared by the three variants (motion prompts enter at fine-tuning, as in the motion-prompt
-    paper, where a pre-trained model gets the layer)."""
-    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
-    if not config.get("align"):
-        return model  # ablation: fine-tune the random model directly
-    keys = {**common_overrides(config, model, data, seed, CAPTION_DATASET, config["align"]), "template": "qwen2_vl_vau"}
-    return timer.run(f"seed{seed} align", train_stage, SFT_RECIPE, keys, run_dir / f"seed{seed}" / "align")
-
-
-KIND_WORDS = {  # words of each kind's Reasoning sentence (vau_plugin.data.motion_bench) that no other kind uses
-    "object_falling": "object",
-    "car_crash": "car",
-    "person_falling": "walking person",
-    "snatch_run": "snatch",
-}
-
-
-def caption_probe(checkpoint: Path, bench: Path, config: dict, split: str = "test", batch_size: int = 16) -> dict[str, Any]:
-    """caption_probe(stage-0 checkpoint, bench, config) -> does the aligned model read the video? It captions
-    every clip of `split` as in stage 0 (greedy, the evaluation's frame sampling) and scores the caption's kind
-    (KIND_WORDS) and start time (inside the clip's 1-s start window); chance is 25 % for both. Cached in
-    checkpoint/probe_<split>.json."""
-    import re
-
-    import torch
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-
-    from vau_plugin.llamafactory.mm_plugin import sampling_config
-    from vau_plugin.video import load_video
-
-    cached = checkpoint / f"probe_{split}.json"
-    if cached.is_file():
-        return json.loads(cached.read_text(encoding="utf-8"))
-    processor = AutoProcessor.from_pretrained(checkpoint)
-    processor.tokenizer.padding_side = "left"
-    for key, value in config["video"].items():  # the frames training saw (the plugin's decoder, qwen2_vl_vau)
-        setattr(processor, key, value)
-    sampling = sampling_config(processor)
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(checkpoint).eval()
-    clips = [c for c in json.loads((bench / "manifest.json").read_text(encoding="utf-8"))["clips"] if c["split"] == split]
-    kind_hits = start_hits = 0
-    named: Counter[str] = Counter()
-    for first in range(0, len(clips), batch_size):
-        batch = clips[first : first + batch_size]
-        messages = [[{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": CAPTION_PROMPT}]}] for _ in batch]
-        texts = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        videos = [load_video(bench / "videos" / c["name"], sampling) for c in batch]
-        inputs = processor(text=texts, videos=[v.frames for v in videos], fps=[v.sample_fps for v in videos],
-                           padding=True, return_tensors="pt")  # fmt: skip
-        with torch.no_grad():
-            output = model.generate(**inputs, max_new_tokens=48, do_sample=False)
-        for clip, ids in zip(batch, output[:, inputs["input_ids"].shape[1] :]):
-            caption = processor.tokenizer.decode(ids, skip_special_tokens=True)
-            kind = next((kind for kind, word in KIND_WORDS.items() if word in caption), "none")
-            named[kind] += 1
-            kind_hits += kind == clip["kind"]
-            start = re.search(r"from (\d+(?:\.\d+)?) s", caption)
-            start_hits += bool(start) and clip["start_window"][0] <= float(start.group(1)) < clip["start_window"][1]
-    result = {"clips": len(clips), "kind_accuracy": 100.0 * kind_hits / len(clips),
-              "start_window_accuracy": 100.0 * start_hits / len(clips), "kinds_named": dict(named)}  # fmt: skip
-    cached.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+def run_pipeline(config: dict, model: Path, run_dir: Path, bench: Path, data: Path, seed: int, variant: str, timer: Timer) -> dict:
+    """run_pipeline(...) -> {"seed", "variant", "sft" / "grpo" / "more_sft": test metrics, "rewards", "sft_loss",
+    "more_sft_loss", "motion_prompt"} for one (seed, variant): SFT from the random model, then GRPO and the
+    matched extra SFT, both from the SFT checkpoint; each checkpoint evaluated on the test split."""
+    where = run_dir / f"seed{seed}" / variant
+    label = f"seed{seed}/{variant}"
+    result: dict[str, Any] = {"seed": seed, "variant": variant}
+    for stage in STAGES:
+        start = model if stage == "sft" else where / "sft"
+        checkpoint = timer.run(f"{label} {stage}", train_checkpoint, config, stage, start, data, seed, variant, where / stage)
+        result[stage] = timer.run(f"{label} eval {stage}", evaluate, checkpoint, variant, config, bench, where / f"eval_{stage}")
+    result["rewards"] = grpo_log(where / "grpo")
+    result["sft_loss"], result["more_sft_loss"] = loss_log(where / "sft"), loss_log(where / "more_sft")
+    result["motion_prompt"] = {
+        stage: json.loads((where / stage / "motion_prompt.json").read_text(encoding="utf-8"))
+        for stage in STAGES
+        if (where / stage / "motion_prompt.json").is_file()
+    }
     return result
 
 
-def run_pipeline(config: dict, aligned: Path, run_dir: Path, bench: Path, data: Path, seed: int, variant: str, timer: Timer) -> dict:
-    """run_pipeline(...) -> {"sft": metrics, "grpo": metrics, "rewards": [...], "sft_loss": [...]} for one
-    (seed, variant): SFT from the stage-0 checkpoint `aligned`, eval, GRPO from the SFT checkpoint, eval."""
-    where = run_dir / f"seed{seed}" / variant
-    label = f"seed{seed}/{variant}"
-    sft_dir = where / "sft"
-    sft_keys = {**common_overrides(config, aligned, data, seed, "vau_r1_sft_mixed", config["sft"]), **motion_keys(variant, config["motion"], None)}
-    timer.run(f"{label} sft", train_stage, SFT_RECIPE, sft_keys, sft_dir)
-    sft_metrics = timer.run(f"{label} eval sft", evaluate, sft_dir, variant, config, bench, where / "eval_sft")
-    grpo_dir = where / "grpo"
-    grpo_keys = {**common_overrides(config, sft_dir, data, seed, "vau_r1_mixed", config["grpo"]), **motion_keys(variant, config["motion"], sft_dir)}
-    timer.run(f"{label} grpo", train_stage, GRPO_RECIPE, grpo_keys, grpo_dir)
-    grpo_metrics = timer.run(f"{label} eval grpo", evaluate, grpo_dir, variant, config, bench, where / "eval_grpo")
-    rewards = grpo_log(grpo_dir)
-    sft_loss = [{"step": e["step"], "loss": e["loss"]} for e in log_history(sft_dir) if "loss" in e]
-    motion = {}
-    for stage, folder in (("sft", sft_dir), ("grpo", grpo_dir)):
-        if (folder / "motion_prompt.json").is_file():
-            motion[stage] = json.loads((folder / "motion_prompt.json").read_text(encoding="utf-8"))
-    return {"seed": seed, "variant": variant, "sft": sft_metrics, "grpo": grpo_metrics, "rewards": rewards, "sft_loss": sft_loss, "motion_prompt": motion}
+# ------------------------------------------------------------------------------------------------ sweep
+
+
+def run_sweep(config: dict, results: Path, bench: Path, data: Path) -> dict[str, Any]:
+    """run_sweep(config, results, bench, data) -> the sweep's numbers, all on the val split: SFT for each Adam
+    beta2 of config["sweep"]["adam_beta2"]; from the best of those (val QA accuracy), with its beta2, GRPO for
+    each "grpo_learning_rate" and the extra SFT for each "more_sft_learning_rate". Written to
+    results/sweep/sweep.json and sweep.md; finished runs are reused."""
+    sweep = config["sweep"]
+    seed, variant = sweep["seed"], sweep["variant"]
+    where = results / "sweep"
+    where.mkdir(parents=True, exist_ok=True)
+    timer = Timer(where / "timings.json")
+    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
+    rows: list[dict[str, Any]] = []
+
+    def one(stage: str, setting: str, value: float, tuned: dict, start: Path) -> dict:
+        name = f"{stage}_{setting}{value:g}"
+        checkpoint = timer.run(name, train_checkpoint, tuned, stage, start, data, seed, variant, where / name)
+        metrics = timer.run(f"eval {name}", evaluate, checkpoint, variant, tuned, bench, where / f"eval_{name}", "val")
+        row = {"stage": stage, "setting": setting, "value": value, "checkpoint": str(checkpoint), **metrics}
+        if stage == "grpo":
+            rewards = grpo_log(checkpoint)
+            for key, short in (("rewards/accuracy_reward/mean", "accuracy"), ("rewards/format_reward/mean", "format")):
+                row[f"{short}_reward_first5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[:5])
+                row[f"{short}_reward_last5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[-5:])
+        rows.append(row)
+        return row
+
+    for beta2 in sweep["adam_beta2"]:
+        one("sft", "adam_beta2", beta2, merge(config, {"finetune": {"adam_beta2": beta2}}), model)
+    best_sft = max(rows, key=lambda r: r["qa_accuracy"])
+    base = merge(config, {"finetune": {"adam_beta2": best_sft["value"]}})
+    for lr in sweep["grpo_learning_rate"]:
+        one("grpo", "learning_rate", lr, merge(base, {"grpo": {"learning_rate": lr}}), Path(best_sft["checkpoint"]))
+    for lr in sweep["more_sft_learning_rate"]:
+        one("more_sft", "learning_rate", lr, merge(base, {"more_sft": {"learning_rate": lr}}), Path(best_sft["checkpoint"]))
+    best = {stage: max((r for r in rows if r["stage"] == stage), key=lambda r: r["qa_accuracy"]) for stage in STAGES}
+    summary = {
+        "seed": seed, "variant": variant, "rows": rows, "timings": timer.rows,
+        "best": {"adam_beta2": best["sft"]["value"], "grpo learning_rate": best["grpo"]["value"], "more_sft learning_rate": best["more_sft"]["value"]},
+        "configured": {"adam_beta2": config["finetune"]["adam_beta2"], "grpo learning_rate": config["grpo"]["learning_rate"],
+                       "more_sft learning_rate": config["more_sft"]["learning_rate"]},
+    }  # fmt: skip
+    (where / "sweep.json").write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+    (where / "sweep.md").write_text(sweep_table(summary) + "\n", encoding="utf-8")
+    return summary
+
+
+def sweep_table(summary: dict) -> str:
+    """sweep_table(sweep summary) -> markdown: one row per sweep run (val split), then the best values against
+    the configured ones."""
+    lines = ["| stage | setting | val QA acc | direction | moves | start | accuracy reward, first 5 -> last 5 steps | format reward, last 5 |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for row in summary["rows"]:
+        reward = f"{row['accuracy_reward_first5']:.2f} -> {row['accuracy_reward_last5']:.2f}" if "accuracy_reward_first5" in row else "–"
+        fmt = f"{row['format_reward_last5']:.2f}" if "format_reward_last5" in row else "–"
+        per_type = [f"{row[f'qa_accuracy_{t}']:.1f}" if f"qa_accuracy_{t}" in row else "–" for t in ("direction", "moves", "start")]
+        lines.append(f"| {STAGES[row['stage']]} | {row['setting']} {row['value']:g} | {row['qa_accuracy']:.1f} | {' | '.join(per_type)} | {reward} | {fmt} |")
+    lines.append("")
+    lines += [f"- {key}: best on val {value:g}, configured {summary['configured'][key]:g}" for key, value in summary["best"].items()]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -431,30 +422,36 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-METRICS = ("qa_accuracy", "qa_accuracy_timing", "qa_accuracy_kind", "tag_mIoU", "tag_R@0.5")
+METRICS = ("qa_accuracy", "qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start")
 
 
 def aggregate(runs: list[dict], base: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    """aggregate(runs, baselines) -> table rows {"method", "n", metric: [mean, std]} for baselines and for each
-    (stage, variant) over seeds."""
+    """aggregate(runs, baselines) -> table rows {"method", "n", metric: [mean, std]} for the baselines, for each
+    (stage, variant) over seeds, and for GRPO minus its matched extra SFT (paired by seed; std of the
+    differences)."""
     rows = [{"method": name, "n": None, **{m: [v[m], None] for m in METRICS if m in v}} for name, v in base.items()]
-    for stage in ("sft", "grpo"):
+    for stage, label in STAGES.items():
         for variant in VARIANTS:
-            chosen = [r[stage] for r in runs if r["variant"] == variant]
-            if not chosen:
-                continue
-            row: dict[str, Any] = {"method": f"{'SFT' if stage == 'sft' else 'SFT+GRPO'}, motion={variant}", "n": len(chosen)}
+            chosen = [r[stage] for r in runs if r["variant"] == variant and stage in r]
+            if chosen:
+                row: dict[str, Any] = {"method": f"{label}, motion={variant}", "n": len(chosen)}
+                row.update({m: list(mean_std([c[m] for c in chosen if m in c])) for m in METRICS if any(m in c for c in chosen)})
+                rows.append(row)
+    for variant in VARIANTS:
+        paired = [r for r in runs if r["variant"] == variant and "grpo" in r and "more_sft" in r]
+        if paired:
+            row = {"method": f"GRPO − more SFT, motion={variant}", "n": len(paired)}
             for metric in METRICS:
-                values = [c[metric] for c in chosen if metric in c]
-                if values:
-                    row[metric] = list(mean_std(values))
+                diffs = [r["grpo"][metric] - r["more_sft"][metric] for r in paired if metric in r["grpo"] and metric in r["more_sft"]]
+                if diffs:
+                    row[metric] = list(mean_std(diffs))
             rows.append(row)
     return rows
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """markdown_table(rows) -> the results table (mean ± std over seeds, percent)."""
-    header = "| method | seeds | QA acc | QA acc (timing) | QA acc (kind) | TAG mIoU | TAG R@0.5 |\n|---|---|---|---|---|---|---|"
+    header = "| method | seeds | QA acc | direction | moves | start |\n|---|---|---|---|---|---|"
     lines = [header]
     for row in rows:
         cells = [("–" if m not in row else f"{row[m][0]:.1f}" if row[m][1] is None else f"{row[m][0]:.1f} ± {row[m][1]:.1f}") for m in METRICS]
@@ -463,28 +460,28 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 CURVES = (
-    ("reward", "GRPO total reward (format + accuracy + tIoU)"),
+    ("reward", "GRPO total reward (format + accuracy)"),
     ("rewards/accuracy_reward/mean", "GRPO accuracy reward"),
-    ("rewards/tiou_reward/mean", "GRPO tIoU reward"),
+    ("rewards/format_reward/mean", "GRPO format reward"),
     ("entropy", "policy entropy (nats / token)"),
 )
 COLOURS = {"none": "tab:grey", "fixed": "tab:blue", "learnable": "tab:orange"}
 
 
-def plot_rewards(runs: list[dict], path: Path, window: int = 8) -> Path | None:
-    """plot_rewards(runs, path, window=8) -> path of a PNG: per GRPO step, the total, accuracy and tIoU rewards
-    (thin: each seed; thick: mean over seeds; both a trailing `window`-step mean, since one step sees few
-    prompts) and the SFT loss per logged step; None when no reward was logged."""
+def plot_rewards(runs: list[dict], path: Path, window: int = 5) -> Path | None:
+    """plot_rewards(runs, path, window=5) -> path of a PNG: per GRPO step, the total, accuracy and format rewards
+    and the policy entropy (thin: each seed; thick: mean over seeds; both a trailing `window`-step mean, since
+    one step sees few prompts) and the SFT loss per logged step; None when no reward was logged."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not any(r["rewards"] for r in runs):
+    if not any(r.get("rewards") for r in runs):
         return None
     fig, axes = plt.subplots(1, len(CURVES) + 1, figsize=(20, 3.8))
     for variant in VARIANTS:
-        chosen = [r for r in runs if r["variant"] == variant and r["rewards"]]
+        chosen = [r for r in runs if r["variant"] == variant and r.get("rewards")]
         for ax, (key, title) in zip(axes, CURVES):
             series = []
             for run in chosen:
@@ -515,53 +512,40 @@ def plot_rewards(runs: list[dict], path: Path, window: int = 8) -> Path | None:
 
 def prediction_stats(eval_dir: Path) -> dict[str, Any]:
     """prediction_stats(eval folder) -> what the model answered, from lmms-eval's per-sample logs: the share of
-    the most frequent QA letter, the number of distinct TAG spans and their mean (a model that ignores the video
-    gives one answer and one span for every clip)."""
-    letters: list[str] = []
-    spans: list[tuple[float, float]] = []
+    the most frequent QA letter and the share of answers that could not be parsed (a model that ignores the
+    video gives one answer for every clip)."""
+    letters: list[str | None] = []
     for path in eval_dir.rglob("*samples_*.jsonl"):
         for line in path.read_text(encoding="utf-8").splitlines():
             sample = json.loads(line)
             if isinstance(sample.get("accuracy"), dict):
-                letters.append(str(sample["accuracy"].get("pred")))
-            elif isinstance(sample.get("mIoU"), dict) and sample["mIoU"].get("pred"):
-                spans.append(tuple(sample["mIoU"]["pred"]))
-    stats: dict[str, Any] = {}
-    if letters:
-        stats["qa_top_answer_share"] = 100.0 * Counter(letters).most_common(1)[0][1] / len(letters)
-    if spans:
-        stats["tag_distinct_spans"] = len(set(spans))
-        stats["tag_mean_span"] = [round(statistics.fmean(s[0] for s in spans), 2), round(statistics.fmean(s[1] for s in spans), 2)]
-    return stats
+                letters.append(sample["accuracy"].get("pred"))
+    if not letters:
+        return {}
+    parsed = [p for p in letters if p]
+    top = Counter(parsed).most_common(1)[0][1] if parsed else 0
+    return {"qa_top_answer_share": 100.0 * top / len(letters), "qa_unparsed_share": 100.0 * (len(letters) - len(parsed)) / len(letters)}
 
 
 def prediction_table(run_dir: Path, runs: list[dict]) -> str:
     """prediction_table(run_dir, runs) -> markdown: per (stage, variant), mean over seeds of `prediction_stats`."""
-    lines = ["| checkpoint | seeds | QA: share of the most frequent letter | TAG: distinct spans (of 200) | TAG: mean span (s) |", "|---|---|---|---|---|"]
-    for stage in ("sft", "grpo"):
+    lines = ["| checkpoint | seeds | share of the most frequent letter | unparsed answers |", "|---|---|---|---|"]
+    for stage, label in STAGES.items():
         for variant in VARIANTS:
             stats = [prediction_stats(run_dir / f"seed{r['seed']}" / variant / f"eval_{stage}") for r in runs if r["variant"] == variant]
             stats = [s for s in stats if s]
-            if not stats:
-                continue
-            share = statistics.fmean(s.get("qa_top_answer_share", float("nan")) for s in stats)
-            distinct = statistics.fmean(s.get("tag_distinct_spans", 0) for s in stats)
-            spans = [s["tag_mean_span"] for s in stats if "tag_mean_span" in s]
-            mean_span = f"[{statistics.fmean(x[0] for x in spans):.2f}, {statistics.fmean(x[1] for x in spans):.2f}]" if spans else "–"
-            lines.append(f"| {'SFT' if stage == 'sft' else 'SFT+GRPO'}, motion={variant} | {len(stats)} | {share:.1f} % | {distinct:.1f} | {mean_span} |")
+            if stats:
+                share = statistics.fmean(s["qa_top_answer_share"] for s in stats)
+                unparsed = statistics.fmean(s["qa_unparsed_share"] for s in stats)
+                lines.append(f"| {label}, motion={variant} | {len(stats)} | {share:.1f} % | {unparsed:.1f} % |")
     return "\n".join(lines)
 
 
 def write_report(run_dir: Path, summary: dict) -> tuple[str, Path | None]:
     """write_report(run_dir, summary) -> (markdown table, plot path): results.md and reward_curves.png from the
     numbers in `summary` (as saved in summary.json)."""
-    rows = aggregate(summary["runs"], summary["baselines"])
-    table = markdown_table(rows)
-    predictions = prediction_table(run_dir, summary["runs"])
-    probes = summary.get("align_probe") or {}
-    probe_lines = ["| stage-0 checkpoint | held-out clips | caption names the right kind | caption's start in the right 1-s window |", "|---|---|---|---|"]
-    probe_lines += [f"| seed {seed} | {p['clips']} | {p['kind_accuracy']:.1f} % | {p['start_window_accuracy']:.1f} % |" for seed, p in probes.items()]
-    report = table + "\n\n" + predictions + ("\n\n" + "\n".join(probe_lines) if probes else "")
+    table = markdown_table(aggregate(summary["runs"], summary["baselines"]))
+    report = table + "\n\n" + prediction_table(run_dir, summary["runs"])
     (run_dir / "results.md").write_text(report + "\n", encoding="utf-8")
     return table, plot_rewards(summary["runs"], run_dir / "reward_curves.png")
 
@@ -569,14 +553,28 @@ def write_report(run_dir: Path, summary: dict) -> tuple[str, Path | None]:
 # ------------------------------------------------------------------------------------------------ main
 
 
+def settings(values: dict) -> dict:
+    """What decides the outputs of a stage (seeds and variants only pick runs; the sweep block only the sweep)."""
+    return {k: v for k, v in values.items() if k not in ("seeds", "variants", "sweep")}
+
+
+def check_results_folder(run_dir: Path, config: dict, parser: argparse.ArgumentParser) -> None:
+    """Finished stages are reused, so a results folder must come from the same settings: exit 2 otherwise."""
+    saved = run_dir / "config.json"
+    if saved.is_file():
+        earlier, current = settings(json.loads(saved.read_text(encoding="utf-8"))), settings(config)
+        if earlier != current:
+            changed = sorted(k for k in current.keys() | earlier.keys() if current.get(k) != earlier.get(k))
+            parser.error(f"{run_dir} holds a run made with other settings ({', '.join(changed)} differ); delete that folder or pass --out DIR")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 seed, 1 variant: the pipeline in < 5 minutes")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 seed, 1 variant: the pipeline in a few minutes")
     parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
     parser.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)} (default: the config's)")
+    parser.add_argument("--sweep", action="store_true", help="the optimisation sweep on the val split (results/sweep/)")
     parser.add_argument("--report", action="store_true", help="only redraw results.md and reward_curves.png from an earlier run's summary.json")
-    parser.add_argument("--probe", action="store_true", help="caption-probe the stage-0 checkpoints of an earlier run, then --report")
-    parser.add_argument("--no-align", action="store_true", help="ablation: skip stage 0 (SFT starts from the random model); results go to full_no_align/")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/motion_vau/results)")
     args = parser.parse_args(argv)
@@ -587,53 +585,32 @@ def main(argv: list[str] | None = None) -> int:
     for variant in variants:
         if variant not in VARIANTS:
             parser.error(f"unknown variant {variant!r}; expected some of {','.join(VARIANTS)}")
-    if args.no_align:
-        config["align"] = None
     results = args.out.resolve()
-    run_dir = results / (("quick" if args.quick else "full") + ("_no_align" if args.no_align else ""))
-    if args.report or args.probe:
+    run_dir = results / ("quick" if args.quick else "full")
+    if args.report:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-        for run in summary["runs"]:  # re-read: summaries written before GRPO_LOGGED grew lack entropy
-            grpo_dir = run_dir / f"seed{run['seed']}" / run["variant"] / "grpo"
-            if (grpo_dir / "trainer_state.json").is_file():
-                run["rewards"] = grpo_log(grpo_dir)
-        if args.probe:  # for a run made before the probe was part of the pipeline
-            bench = bench_dir(results, config["bench"])
-            summary["align_probe"] = {s: caption_probe(run_dir / f"seed{s}" / "align", bench, config) for s in summary["seeds"]}
-            (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
         table, plot = write_report(run_dir, summary)
         print(table + (f"\nreward curves: {plot}" if plot else ""))
         return 0
+    check_results_folder(run_dir, config, parser)
+    bench = ensure_bench(results, config["bench"])
+    data = ensure_dataset(bench, config["prompt_style"])
+    if args.sweep:
+        summary = run_sweep(config, results, bench, data)
+        print(sweep_table(summary))
+        return 0
     run_dir.mkdir(parents=True, exist_ok=True)
-    def settings(values: dict) -> dict:  # what decides the outputs of a stage (seeds and variants only pick runs)
-        return {k: v for k, v in values.items() if k not in ("seeds", "variants")}
-
-    saved = run_dir / "config.json"
-    if saved.is_file():
-        earlier, current = settings(json.loads(saved.read_text(encoding="utf-8"))), settings(config)
-        if earlier != current:  # finished stages are reused, so they must come from the same settings
-            changed = sorted(k for k in current.keys() | earlier.keys() if current.get(k) != earlier.get(k))
-            parser.error(f"{run_dir} holds a run made with other settings ({', '.join(changed)} differ); "
-                         f"delete that folder or pass --out DIR")
-    saved.write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
+    (run_dir / "config.json").write_text(json.dumps({**config, "seeds": seeds, "variants": variants}, indent=1) + "\n")
     timer = Timer(run_dir / "timings.json")
     started = time.monotonic()
-
-    bench = timer.run("bench", ensure_bench, results, config["bench"])
-    data = timer.run("prepare", ensure_dataset, bench, config["tasks"], config["prompt_style"])
-    ensure_caption_dataset(bench, data)
-    base = baselines(bench)
     runs = []
-    probes: dict[int, dict] = {}
     for seed in seeds:
-        aligned = align_stage(config, results, run_dir, data, seed, timer)
-        if config.get("align"):
-            probes[seed] = timer.run(f"seed{seed} probe", caption_probe, aligned, bench, config)
+        model = timer.run(f"seed{seed} model", ensure_model, results, seed)
         for variant in variants:
-            runs.append(run_pipeline(config, aligned, run_dir, bench, data, seed, variant, timer))
+            runs.append(run_pipeline(config, model, run_dir, bench, data, seed, variant, timer))
     summary = {
-        "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": base,
-        "runs": runs, "align_probe": probes, "table": aggregate(runs, base), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
+        "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": baselines(bench),
+        "runs": runs, "table": aggregate(runs, baselines(bench)), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
     table, plot = write_report(run_dir, summary)
