@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace, grpo_workspace  # noqa: F401
+from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace
 from vau_plugin.llamafactory.demo import cli_env, reward_history, train
 
 TIMEOUT_S = 300
