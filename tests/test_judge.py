@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-from _chat_server import ScriptedServer, Step, chat_body, running
-from _lmms_cli import DUMMY_REASONING, LMMS_EVAL, lmms_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _chat_server import ScriptedServer, Step, chat_body, running
+from _lmms_cli import DUMMY_REASONING, LMMS_EVAL, lmms_env
 from vau_plugin.lmms import judge as judge_module
 from vau_plugin.lmms.judge import (
     DEFAULT_MODEL,

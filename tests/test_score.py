@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
 
+from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.reader import load_records
 from vau_plugin.lmms.docs import wants

@@ -12,12 +12,11 @@ from collections import Counter
 from functools import partial
 
 from vau_plugin import metrics, parsing, prompts
-from vau_plugin.lmms.docs import task_dataset
-from vau_plugin.lmms.judge import judge_sample
 
 # Set by the plugin's model wrapper when a video cannot be decoded (the sample is kept and scored as wrong).
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
-
+from vau_plugin.lmms.docs import task_dataset
+from vau_plugin.lmms.judge import judge_sample
 
 # ------------------------------------------------------------------ documents (one per task and source)
 # `process_docs: !function utils.qa_docs` calls these with lmms-eval's stand-in split, which task_dataset ignores.
