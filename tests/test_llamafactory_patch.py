@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from vau_plugin.llamafactory import patch
-from vau_plugin.recipes import copy_recipes, recipe_names, recipe_path, add_recipes_parser
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
 
 HEAVY = ("torch", "transformers", "trl", "llamafactory", "datasets")
 

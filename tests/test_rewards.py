@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _tag_fragments import TAG_FRAGMENTS
-
 from vau_plugin.metrics import cls_accuracy, qa_accuracy, temporal_grounding, temporal_iou
 from vau_plugin.parsing import parse_span
 from vau_plugin.rewards import (
