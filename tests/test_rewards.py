@@ -294,7 +294,7 @@ def test_reward_functions_name_their_columns_as_parameters():
 
 def test_docstring_examples_hold():
     assert doctest.testmod(rewards, raise_on_error=False).failed == 0
-    for func in [*REWARD_FUNCS.values(), FormatReward, get_reward_func]:
+    for func in [*REWARD_FUNCS.values(), FormatReward, get_reward_func, completion_text]:
         doc = func.__doc__
         assert "Args:" in doc and "Returns:" in doc and "Example:" in doc, func
 

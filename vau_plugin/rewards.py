@@ -97,10 +97,21 @@ def _content_text(content: Any) -> str:
 
 
 def completion_text(completion: Any) -> str:
-    """completion_text(completion) -> str: the generated text of one completion.
+    """The generated text of one completion, as every reward reads it.
 
-    A string is returned as is; a message list gives the content of its last assistant message (or of
-    its last message when none has a role); a single message dict its content. Anything else gives "".
+    Args:
+        completion: a string (returned as is); a message list (the content of its last assistant message, or of
+            its last message when none has a role); a single message dict (its content). Content is a string or
+            a list of ``{"type": "text", "text": ...}`` parts, joined.
+
+    Returns:
+        The text; "" for anything else (None, numbers, messages without text).
+
+    Example:
+        >>> completion_text([{"role": "user", "content": "q"}, {"role": "assistant", "content": "<answer>B</answer>"}])
+        '<answer>B</answer>'
+        >>> completion_text(None)
+        ''
     """
     if isinstance(completion, str):
         return completion
