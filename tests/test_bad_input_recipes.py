@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
 
 from vau_plugin.llamafactory.demo import train
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
 
 CLI_TIMEOUT_S = 180
 TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml")
