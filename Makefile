@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 	@touch $(STAMP)
 
 test: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: $(STAMP)
@@ -40,4 +41,4 @@ experiment-quick: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --quick
 
 clean:
-	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache
+	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache

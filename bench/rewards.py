@@ -7,7 +7,6 @@ conversational form (`[{"role": "assistant", "content": ...}]`) TRL passes for c
 Rows:
 - the plugin's three TRL reward functions, `format_reward + accuracy_reward + tiou_reward`, called as TRL calls them
   (one call each per batch of `--batch` completions); the target is 100k completions/s on one core;
-- `combined_reward` (the same three scores in one pass);
 - each parser alone (`is_well_formatted`, `parse_choice`, `parse_anomaly`, `parse_class`, `parse_span`);
 - the floor: a bare-regex scorer (one fullmatch for the layout, one search for the answer, one for the span, IoU)
   with none of the plugin's tolerance (option text, class spellings, ambiguity checks, bounded scans).
@@ -27,7 +26,7 @@ from _common import RESULTS, environment, time_best, write_result
 
 from vau_plugin.data.schema import CLASSES, LETTERS
 from vau_plugin.parsing import is_well_formatted, parse_anomaly, parse_choice, parse_class, parse_span
-from vau_plugin.rewards import accuracy_reward, combined_reward, completion_text, format_reward, tiou_reward
+from vau_plugin.rewards import REWARD_FUNCS, completion_text
 
 DEFAULT_OUT = RESULTS / "rewards.json"
 TARGET_PER_S = 100_000
@@ -125,13 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     chars = sum(map(len, texts))
 
     def three_rewards():
-        for fn in (format_reward, accuracy_reward, tiou_reward):
+        for fn in REWARD_FUNCS.values():
             batched(fn, completions, columns, args.batch)
 
     methods = {
         "bare regex scorer (floor)": lambda: floor_scores(completions, columns),
         "format+accuracy+tiou (3 TRL calls)": three_rewards,
-        "combined_reward (1 pass)": lambda: batched(combined_reward, completions, columns, args.batch),
         "is_well_formatted": lambda: [is_well_formatted(t) for t in texts],
         "parse_choice": lambda: [parse_choice(t) for t in texts],
         "parse_anomaly": lambda: [parse_anomaly(t) for t in texts],

@@ -1,6 +1,6 @@
 """Session fixtures for the GRPO-stage tests: the tiny model and LLaMA-Factory datasets made from the mini bench.
 
-Import the fixtures into a test module (`from _fixtures_grpo import grpo_workspace  # noqa: F401`).
+conftest.py imports `grpo_workspace`, so every test module can ask for it by name.
 `diversity_reward` is a reward function for the tests: with a random model every VAU-R1 reward is 0 for
 every completion, so advantages (and gradients) would be 0; this one varies within a group.
 """

@@ -22,9 +22,9 @@ from pathlib import Path
 import decord
 import pytest
 from PIL import Image
-from test_judge import ScriptedServer, Step, running
-from test_lmms_cli import LMMS_EVAL, _results, _run, _samples
 
+from _chat_server import ScriptedServer, Step, running
+from _lmms_cli import LMMS_EVAL, results_json, run_offline, samples_jsonl
 from vau_plugin import prompts
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.reader import load_records
@@ -41,7 +41,7 @@ VIDEO_MIN_PIXELS, VIDEO_MAX_PIXELS = 128 * PATCH * PATCH, 768 * PATCH * PATCH
 
 
 class ChatStub(ScriptedServer):
-    """test_judge's server, answering each request from its prompt: a span for TAG, a letter otherwise."""
+    """The scripted chat server (_chat_server), answering each request from its prompt: a span for TAG, a letter otherwise."""
 
     def next_step(self, record: dict) -> Step:
         with self.lock:
@@ -135,14 +135,14 @@ def test_openai_backend_sends_sampled_frames_and_scores_the_answers(tmp_path, st
     records = _mini_records()
     videos = bundled_mini_bench() / "videos"
     out = tmp_path / "out"
-    proc = _run(_openai_cmd(stub, out, TASKS, video_fps=1), tmp_path, NO_PROXY="127.0.0.1,localhost")
+    proc = run_offline(_openai_cmd(stub, out, TASKS, video_fps=1), tmp_path, NO_PROXY="127.0.0.1,localhost")
     assert proc.returncode == 0, proc.stderr[-3000:]
 
     expected = _expected_metrics(records)
     assert expected["vau_bench_tag_mini"]["R@0.7"] == 12.5  # the mini bench gives every metric a non-trivial value
-    _check_metrics(_results(out), expected)
+    _check_metrics(results_json(out), expected)
     for task, reply in (("vau_bench_qa_mini", QA_REPLY), ("vau_bench_tag_mini", TAG_REPLY)):
-        samples = _samples(out, task)
+        samples = samples_jsonl(out, task)
         assert len(samples) == 12 and {s["filtered_resps"] for s in samples} == {reply}
 
     # One request per sample: the task prompt, after the video's frames sampled at video_fps (6 s at 1 fps: 6).
@@ -173,9 +173,9 @@ def test_openai_backend_with_pass_video_url_lets_the_server_decode(tmp_path, stu
     videos = bundled_mini_bench() / "videos"
     out = tmp_path / "out"
     cmd = _openai_cmd(stub, out, "vau_bench_qa_mini", pass_video_url="true", max_frames_num=12)
-    proc = _run(cmd, tmp_path, NO_PROXY="127.0.0.1,localhost")
+    proc = run_offline(cmd, tmp_path, NO_PROXY="127.0.0.1,localhost")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    _check_metrics(_results(out), {"vau_bench_qa_mini": _expected_metrics(records)["vau_bench_qa_mini"]})
+    _check_metrics(results_json(out), {"vau_bench_qa_mini": _expected_metrics(records)["vau_bench_qa_mini"]})
 
     assert len(stub.requests) == 12
     sent = {}
@@ -197,7 +197,7 @@ def test_vllm_backend_without_vllm_fails_with_an_unhelpful_message_and_exit_0(tm
         LMMS_EVAL, "--model", "vllm", "--model_args", "model=Qwen/Qwen2.5-VL-3B-Instruct,fps=1",
         "--tasks", "vau_bench_qa_mini", "--output_path", str(out),
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path)
+    proc = run_offline(cmd, tmp_path)
     log = proc.stdout + proc.stderr
     assert "Error during evaluation: 'NoneType' object is not callable" in log, log[-3000:]
     assert "self.client = LLM(" in log  # vllm.LLM was imported optionally, as None

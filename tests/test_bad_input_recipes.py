@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
 
 from vau_plugin.llamafactory.demo import train
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
 
 CLI_TIMEOUT_S = 180
 TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml")
@@ -253,6 +253,65 @@ def test_reward_functions_trl_cannot_call_are_refused(func, reason):
 
     with pytest.raises(ValueError, match=rf"reward_funcs: 'x:f' .*({reason})"):
         check_reward_func("x:f", func)
+
+
+def test_every_registered_reward_and_option_is_one_trl_can_call():
+    from vau_plugin.llamafactory.args import check_reward_func
+    from vau_plugin.rewards import REWARD_FUNCS, FormatReward
+
+    for name, func in REWARD_FUNCS.items():
+        check_reward_func(name, func)
+    for require_glue in (None, True, False):
+        check_reward_func("x:glue", FormatReward(require_glue))
+
+
+def test_a_format_reward_option_is_reachable_from_a_recipe_by_import_path():
+    """A module-level FormatReward(...) is named like any own reward: reward_funcs: mymodule:glue_always."""
+    import sys
+    import types
+
+    from vau_plugin.llamafactory.args import resolve_reward_func
+    from vau_plugin.rewards import FormatReward
+
+    module = types.ModuleType("_vau_test_rewards")
+    module.glue_always = FormatReward(require_glue=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, module.__name__, module)
+        assert resolve_reward_func("_vau_test_rewards:glue_always") is module.glue_always
+
+
+@pytest.mark.parametrize(
+    "spelling", ["format", "format_reward", "accuracy", "accuracy_reward", "iou", "tiou", "tiou_reward", " iou "]
+)
+def test_recipe_reward_names_resolve_through_the_registry(spelling):
+    from vau_plugin.llamafactory.args import resolve_reward_func
+    from vau_plugin.rewards import REWARD_ALIASES, REWARD_FUNCS
+
+    assert resolve_reward_func(spelling) is REWARD_FUNCS[REWARD_ALIASES[spelling.strip()]]
+
+
+@pytest.mark.parametrize("name", ["bleu", "Format", "reward"])
+def test_an_unknown_recipe_reward_lists_the_registry_names(name):
+    from vau_plugin.llamafactory.args import resolve_reward_func
+    from vau_plugin.rewards import REWARD_FUNCS
+
+    choices = ", ".join(sorted(REWARD_FUNCS))
+    expected = f"reward_funcs: unknown reward {name!r}; expected one of {choices} or 'package.module:function'"
+    with pytest.raises(ValueError) as info:
+        resolve_reward_func(name)
+    assert str(info.value) == expected
+
+
+def test_the_default_reward_funcs_are_every_registered_reward(tmp_path):
+    from vau_plugin.llamafactory.args import DEFAULT_REWARD_FUNCS, GRPOTrainingArguments, get_grpo_train_args
+    from vau_plugin.rewards import REWARD_FUNCS
+
+    assert DEFAULT_REWARD_FUNCS == "format,accuracy,iou" == ",".join(REWARD_FUNCS)
+    assert GRPOTrainingArguments.__dataclass_fields__["reward_funcs"].default == DEFAULT_REWARD_FUNCS
+    args = _recipe_args(tmp_path)
+    args.pop("reward_funcs", None)
+    training_args = get_grpo_train_args(args)[2]
+    assert training_args.reward_funcs == DEFAULT_REWARD_FUNCS
 
 
 def _recipe_args(tmp_path: Path, **overrides) -> dict:

@@ -40,16 +40,8 @@ def _same(a, b) -> None:
     assert a.info.fps == pytest.approx(b.info.fps) and a.info.duration == pytest.approx(b.info.duration)
 
 
-def _best(fn, repeats: int = 5) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def test_hit_returns_the_decoded_frames_and_is_10x_faster(videos, tmp_path):
+def test_hit_returns_the_decoded_frames(videos, tmp_path):
+    """A hit gives what decoding gives. How much faster it is (the 10x target) is measured by bench/cache.py."""
     cache = FrameCache(tmp_path / "cache")
     reference = load_video(videos[0], CONFIG, cache=False)
     first = load_video(videos[0], CONFIG, cache=cache)
@@ -59,10 +51,6 @@ def test_hit_returns_the_decoded_frames_and_is_10x_faster(videos, tmp_path):
     _same(first, reference)
     _same(second, reference)
     assert second.info.path == Path(videos[0])
-
-    decode = _best(lambda: load_video(videos[0], CONFIG, cache=False))
-    hit = _best(lambda: load_video(videos[0], CONFIG, cache=cache))
-    assert decode / hit >= 10, f"warm hit {hit * 1e3:.2f} ms vs decode {decode * 1e3:.2f} ms"
 
 
 def test_entries_are_npy_and_json_readable_without_pickle(videos, tmp_path):

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _fixtures_grpo import GRPOWorkspace, grpo_workspace  # noqa: F401
-from test_lmms_cli import CPU_ARGS, LMMS_EVAL, _custom_bench, _results, _run, _samples
+from _fixtures_grpo import GRPOWorkspace
+from _lmms_cli import CPU_ARGS, LMMS_EVAL, custom_bench, results_json, run_offline, samples_jsonl
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.llamafactory.demo import cli_env, llamafactory_cli
 from vau_plugin.video import load_video, write_mp4
@@ -42,7 +42,7 @@ def _truncated_faststart_copy(target: Path) -> None:
 def test_truncated_and_zero_length_videos_are_recorded_per_sample_and_the_rest_is_scored(
     tmp_path, tiny_model_dir, shared_vau_bench
 ):
-    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=4, corrupt=0)
+    annotations, videos = custom_bench(tmp_path, shared_vau_bench, rows=4, corrupt=0)
     names = sorted(p.name for p in videos.iterdir())
     rows = [r for r in (annotations / "test_msad.csv").read_text(encoding="utf-8").splitlines()[1:]]
     order = [row.split(",")[0] for row in rows]
@@ -57,10 +57,10 @@ def test_truncated_and_zero_length_videos_are_recorded_per_sample_and_the_rest_i
         "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=4", "--batch_size", "2",
         "--output_path", str(out), "--log_samples", "--verbosity", "INFO",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    proc = run_offline(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert _results(out)["n-samples"]["vau_bench_qa_msad"]["effective"] == 4
-    samples = {s["accuracy"]["video"]: s["accuracy"] for s in _samples(out, "vau_bench_qa_msad")}
+    assert results_json(out)["n-samples"]["vau_bench_qa_msad"]["effective"] == 4
+    samples = {s["accuracy"]["video"]: s["accuracy"] for s in samples_jsonl(out, "vau_bench_qa_msad")}
     assert set(samples) == set(order)
     for broken in (truncated_tail, faststart_half, empty):
         assert samples[broken.name]["video_error"] is True and samples[broken.name]["score"] == 0.0, broken.name
@@ -99,7 +99,7 @@ def test_unusual_videos_are_read_and_video_errors_are_counted_in_the_results(tmp
     """A 1-frame clip, a PNG named .mp4 and a file missing its last frames used to be flagged video_error (qwen-vl-utils'
     torchvision fallback is gone in torchvision 0.26) although the plugin's decoder reads them; and no results file
     said how many samples had a video error."""
-    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=5, corrupt=0)
+    annotations, videos = custom_bench(tmp_path, shared_vau_bench, rows=5, corrupt=0)
     order = [row.split(",")[0] for row in (annotations / "test_msad.csv").read_text(encoding="utf-8").splitlines()[1:]]
     _one_frame_clip(videos / order[0])
     _png_named_mp4(videos / order[1])
@@ -111,17 +111,17 @@ def test_unusual_videos_are_read_and_video_errors_are_counted_in_the_results(tmp
         "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=4", "--batch_size", "2",
         "--output_path", str(out), "--log_samples",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    proc = run_offline(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    samples = {s["accuracy"]["video"]: s["accuracy"] for s in _samples(out, "vau_bench_qa_msad")}
+    samples = {s["accuracy"]["video"]: s["accuracy"] for s in samples_jsonl(out, "vau_bench_qa_msad")}
     assert [samples[name]["video_error"] for name in order] == [False, False, False, True, False]
-    assert _results(out)["results"]["vau_bench_qa_msad"]["video_errors,none"] == 1.0
+    assert results_json(out)["results"]["vau_bench_qa_msad"]["video_errors,none"] == 1.0
     assert "read_video" not in proc.stdout + proc.stderr
 
 
 def test_a_run_whose_videos_all_fail_stops_with_one_message(tmp_path, tiny_model_dir, shared_vau_bench):
     """720 empty files used to give "accuracy 0" and exit status 0."""
-    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=3, corrupt=0)
+    annotations, videos = custom_bench(tmp_path, shared_vau_bench, rows=3, corrupt=0)
     for video in videos.iterdir():
         video.write_bytes(b"")
     out = tmp_path / "out"
@@ -129,7 +129,7 @@ def test_a_run_whose_videos_all_fail_stops_with_one_message(tmp_path, tiny_model
         LMMS_EVAL, "--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir},{CPU_ARGS}",
         "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=4", "--output_path", str(out),
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    proc = run_offline(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert proc.returncode != 0
     assert "none of the 3 samples could be run" in proc.stderr and "video file is empty" in proc.stderr
     assert not list(out.rglob("*_results.json"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace, grpo_workspace  # noqa: F401
+from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace
 from vau_plugin.llamafactory.demo import cli_env, reward_history, train
 
 TIMEOUT_S = 300
@@ -158,14 +158,13 @@ def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
     from vau_plugin.llamafactory import patch
 
     patch.apply()
+    import yaml
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.model import load_model, load_tokenizer
 
     from vau_plugin.llamafactory.args import get_grpo_train_args, reward_funcs_of
     from vau_plugin.llamafactory.dataset import load_grpo_datasets
     from vau_plugin.llamafactory.trainer import VideoGRPOTrainer
-
-    import yaml
 
     args = yaml.safe_load((ws.recipes / "vau_r1_grpo_lora_tiny.yaml").read_text())
     args.update({k: str(v) for k, v in ws.overrides(ws.root / "inproc").items()}, max_samples=4)

@@ -11,10 +11,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Optional
 
@@ -22,6 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _chat_server import ScriptedServer, Step, chat_body, running
+from _lmms_cli import DUMMY_REASONING, LMMS_EVAL, lmms_env
 from vau_plugin.lmms import judge as judge_module
 from vau_plugin.lmms.judge import (
     DEFAULT_MODEL,
@@ -67,92 +67,6 @@ def reply_json(scores: Optional[dict] = None, total: object = 40, **extra) -> st
 
 def fenced(text: str, tag: str = "json") -> str:
     return f"Here is my evaluation.\n```{tag}\n{text}\n```\nHope this helps."
-
-
-def chat_body(content: str) -> bytes:
-    return json.dumps(
-        {"id": "x", "object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-    ).encode()
-
-
-class Step:
-    """One scripted answer: HTTP status, body, headers, and how long to stall before answering."""
-
-    def __init__(self, status: int = 200, body: bytes = b"", headers: Optional[dict] = None, delay_s: float = 0.0):
-        self.status, self.body, self.headers, self.delay_s = status, body, headers or {}, delay_s
-
-    @classmethod
-    def reply(cls, content: str) -> "Step":
-        return cls(200, chat_body(content), {"Content-Type": "application/json"})
-
-
-class ScriptedServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.script: list[Step] = []
-        self.requests: list[dict] = []
-        self.lock = threading.Lock()
-        self.release = threading.Event()  # set at teardown so that stalled handlers end at once
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    @property
-    def hits(self) -> int:
-        with self.lock:
-            return len(self.requests)
-
-    def next_step(self, record: dict) -> Step:
-        """Record the request; the script's steps are used in order, the last one repeats."""
-        with self.lock:
-            self.requests.append(record)
-            index = min(len(self.requests), len(self.script)) - 1
-            return self.script[index]
-
-    def handle_error(self, request, client_address):
-        pass  # a client that timed out closes the socket before a stalled handler writes: expected here
-
-
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        raw = self.rfile.read(length)
-        step = self.server.next_step(
-            {"path": self.path, "headers": dict(self.headers.items()), "body": json.loads(raw) if raw else None}
-        )
-        if step.delay_s:
-            self.server.release.wait(step.delay_s)
-        body = step.body
-        if step.status == 401 and body == b"echo":  # a careless proxy that echoes the credentials
-            body = json.dumps({"error": "bad key " + self.headers.get("Authorization", "")}).encode()
-        self.send_response(step.status)
-        for name, value in step.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST
-
-
-@contextlib.contextmanager
-def running(srv: ScriptedServer):
-    """Serve `srv` on a thread for the duration of the block, then release any held request and close it."""
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield srv
-    finally:
-        srv.release.set()
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -832,15 +746,10 @@ def test_reason_task_fails_with_system_exit_when_the_breaker_opens(task_utils, m
 
 # ---------------------------------------------------------------- the real lmms-eval CLI
 
-LMMS_EVAL = str(Path(sys.executable).parent / "lmms-eval")
-DUMMY_REASONING = "Description: a person walks and then falls down. Analysis: the fall is an anomaly."
-
 
 def run_lmms_eval(tmp_path: Path, out: Path, **judge_env: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "LMMS_EVAL_DATASETS_CACHE": str(tmp_path / "datasets"), "TOKENIZERS_PARALLELISM": "false",
-           "VAU_JUDGE_CACHE": str(tmp_path / "judge_cache"), "VAU_JUDGE_API_KEY": API_KEY,
-           "no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"}
+    env = lmms_env(tmp_path, VAU_JUDGE_CACHE=str(tmp_path / "judge_cache"), VAU_JUDGE_API_KEY=API_KEY,
+                   no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")
     for name in ("VAU_JUDGE_TIMEOUT", "VAU_JUDGE_RETRIES", "VAU_JUDGE_BREAKER", "VAU_JUDGE_MODEL"):
         env.pop(name, None)
     env.update(judge_env)

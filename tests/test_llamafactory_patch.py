@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
 
 from vau_plugin.llamafactory import patch
-from vau_plugin.recipes import copy_recipes, recipe_names, recipe_path, add_recipes_parser
 
 HEAVY = ("torch", "transformers", "trl", "llamafactory", "datasets")
 

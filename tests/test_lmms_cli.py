@@ -3,8 +3,6 @@ bench, the plugin's model wrapper, and a plain (non-editable) wheel install in a
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -12,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from _lmms_cli import CPU_ARGS, DUMMY_REASONING, LMMS_EVAL, custom_bench, lmms_env, results_json, run_offline, samples_jsonl
 from vau_plugin.data.mini_bench import bundled_mini_bench
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-LMMS_EVAL = str(BIN / "lmms-eval")
-CPU_ARGS = "device=cpu,device_map=cpu,max_num_frames=4,min_pixels=3136,max_pixels=12544"
 TASKS = [
     f"vau_bench_{task}{source}{mode}"
     for task in ("qa", "tag", "cls")
@@ -27,40 +24,12 @@ TASKS = [
 GROUPS = ["vau_bench", "vau_bench_think", "vau_bench_mini", "vau_bench_msad", "vau_bench_ucf", "vau_bench_ecva"]
 
 
-def _env(tmp_path: Path, **extra: str) -> dict:
-    env = dict(os.environ)
-    env.update(
-        HF_HUB_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        HF_HOME=str(tmp_path / "hf"),
-        LMMS_EVAL_DATASETS_CACHE=str(tmp_path / "datasets"),
-        TOKENIZERS_PARALLELISM="false",
-    )
-    env.update(extra)
-    return env
-
-
-def _run(cmd: list, tmp_path: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=tmp_path, env=_env(tmp_path, **env), capture_output=True, text=True, timeout=timeout)
-
-
-def _results(out: Path) -> dict:
-    found = sorted(out.rglob("*_results.json"))
-    assert len(found) == 1, f"expected one results file under {out}, found {found}"
-    return json.loads(found[0].read_text())
-
-
-def _samples(out: Path, task: str) -> list[dict]:
-    (path,) = out.rglob(f"*_samples_{task}.jsonl")
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def _listed(stdout: str) -> set:
     return {line.strip()[2:] for line in stdout.splitlines() if line.strip().startswith("- ")}
 
 
 def test_tasks_are_listed_without_include_path(tmp_path):
-    proc = _run([LMMS_EVAL, "--tasks", "list"], tmp_path)
+    proc = run_offline([LMMS_EVAL, "--tasks", "list"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     listed = _listed(proc.stdout)
     missing = [name for name in TASKS + GROUPS if name not in listed]
@@ -74,9 +43,9 @@ def test_mini_group_runs_on_the_tiny_model_and_reports_paper_metrics(tmp_path, t
         "--tasks", "vau_bench_mini", "--gen_kwargs", "max_new_tokens=12",
         "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, timeout=600)
+    proc = run_offline(cmd, tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = _results(out)
+    results = results_json(out)
     expected = {
         "vau_bench_qa_mini": ["accuracy", "unparsed"],
         "vau_bench_tag_mini": ["mIoU", "R@0.3", "R@0.5", "R@0.7", "normal_accuracy"],
@@ -88,38 +57,17 @@ def test_mini_group_runs_on_the_tiny_model_and_reports_paper_metrics(tmp_path, t
             value = results["results"][task][f"{name},none"]
             assert isinstance(value, float) and 0.0 <= value <= 100.0, (task, name, value)
     # Per-sample logs carry the raw output, the parsed answer and the score inputs.
-    tag = _samples(out, "vau_bench_tag_mini")
+    tag = samples_jsonl(out, "vau_bench_tag_mini")
     assert len(tag) == 12
     assert {"raw", "pred", "gt", "iou", "video"} <= set(tag[0]["mIoU"])
-    qa = _samples(out, "vau_bench_qa_mini")
+    qa = samples_jsonl(out, "vau_bench_qa_mini")
     assert {"raw", "pred", "gt", "score"} <= set(qa[0]["accuracy"])
     # The table is printed.
     assert "vau_bench_tag_mini" in proc.stdout and "mIoU" in proc.stdout
 
 
-def _custom_bench(tmp_path: Path, shared_vau_bench: Path, rows: int, corrupt: int) -> tuple[Path, Path]:
-    """A VAU_BENCH_ROOT with the first `rows` MSAD test rows; the first `corrupt` videos are garbage."""
-    annotations, videos = tmp_path / "annotations", tmp_path / "videos"
-    annotations.mkdir()
-    videos.mkdir()
-    with open(shared_vau_bench / "test_msad.csv", newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        kept = [next(reader) for _ in range(rows)]
-    with open(annotations / "test_msad.csv", "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerows([header, *kept])
-    clip = bundled_mini_bench() / "videos" / "mini_test_0001.mp4"
-    for index, row in enumerate(kept):
-        target = videos / row[0]
-        if index < corrupt:
-            target.write_bytes(b"\x00\x00\x00\x18ftypmp42" + os.urandom(2048))
-        else:
-            shutil.copy(clip, target)
-    return annotations, videos
-
-
 def test_wrapper_applies_motion_prompts_and_survives_a_broken_video(tmp_path, tiny_model_dir, shared_vau_bench):
-    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=3, corrupt=1)
+    annotations, videos = custom_bench(tmp_path, shared_vau_bench, rows=3, corrupt=1)
     out = tmp_path / "out"
     cmd = [
         LMMS_EVAL, "--model", "vau_qwen2_5_vl",
@@ -127,24 +75,24 @@ def test_wrapper_applies_motion_prompts_and_survives_a_broken_video(tmp_path, ti
         "--tasks", "vau_bench_qa_msad", "--gen_kwargs", "max_new_tokens=8",
         "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    proc = run_offline(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "motion prompts on (m=0.5, n=0.1, fill=mean)" in proc.stdout + proc.stderr
-    results = _results(out)
+    results = results_json(out)
     assert results["n-samples"]["vau_bench_qa_msad"]["effective"] == 3
-    samples = sorted(_samples(out, "vau_bench_qa_msad"), key=lambda s: s["doc_id"])
+    samples = sorted(samples_jsonl(out, "vau_bench_qa_msad"), key=lambda s: s["doc_id"])
     assert [s["accuracy"]["video_error"] for s in samples] == [True, False, False]
     assert samples[0]["accuracy"]["video"] == "Assault_2.mp4" and samples[0]["accuracy"]["score"] == 0.0
 
 
 def test_missing_videos_stop_the_task_with_one_clear_message(tmp_path, tiny_model_dir, shared_vau_bench):
-    annotations, videos = _custom_bench(tmp_path, shared_vau_bench, rows=4, corrupt=0)
+    annotations, videos = custom_bench(tmp_path, shared_vau_bench, rows=4, corrupt=0)
     (videos / "Assault_7.mp4").unlink()
     cmd = [
         LMMS_EVAL, "--model", "qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir},{CPU_ARGS}",
         "--tasks", "vau_bench_cls_msad", "--output_path", str(tmp_path / "out"), "--verbosity", "DEBUG",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
+    proc = run_offline(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert proc.returncode != 0
     log = proc.stdout + proc.stderr
     assert "1 of 4 videos not found" in log and "Assault_7.mp4" in log
@@ -177,7 +125,7 @@ def test_plain_wheel_install_in_a_fresh_venv_finds_tasks_and_runs(tmp_path, tiny
     Path(site, "zz_test_dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     where = subprocess.run(
         [str(fresh_python), "-c", "import lmms_eval.models, vau_plugin.lmms.entry as e; print(e.task_dir(), e.task_dir_registered())"],
-        capture_output=True, text=True, timeout=120, env=_env(tmp_path), cwd=tmp_path,
+        capture_output=True, text=True, timeout=120, env=lmms_env(tmp_path), cwd=tmp_path,
     )  # fmt: skip
     assert where.returncode == 0, where.stderr[-3000:]
     assert where.stdout.split() == [str(Path(site) / "vau_plugin" / "tasks"), "True"]
@@ -187,9 +135,9 @@ def test_plain_wheel_install_in_a_fresh_venv_finds_tasks_and_runs(tmp_path, tiny
         "--tasks", "vau_bench_qa_mini", "--limit", "2", "--gen_kwargs", "max_new_tokens=4",
         "--output_path", str(out), "--verbosity", "DEBUG",
     ]  # fmt: skip
-    proc = _run(cmd, tmp_path)
+    proc = run_offline(cmd, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    results = _results(out)
+    results = results_json(out)
     assert results["n-samples"]["vau_bench_qa_mini"] == {"original": 12, "effective": 2}
     assert 0.0 <= results["results"]["vau_bench_qa_mini"]["accuracy,none"] <= 100.0
 
@@ -236,8 +184,6 @@ class _JudgeServer:
         self.httpd.server_close()
 
 
-DUMMY_REASONING = "Description: a person walks and then falls down. Analysis: the fall is an anomaly."
-
 
 def test_reason_task_is_judged_through_a_local_endpoint_and_cached(tmp_path):
     docs = list(csv.DictReader(open(bundled_mini_bench() / "test.csv", newline="", encoding="utf-8")))
@@ -257,14 +203,14 @@ def test_reason_task_is_judged_through_a_local_endpoint_and_cached(tmp_path):
                 "--tasks", "vau_bench_reason_mini",
                 "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG",
             ]  # fmt: skip
-            proc = _run(cmd, tmp_path, **judge_env)
+            proc = run_offline(cmd, tmp_path, **judge_env)
             assert proc.returncode == 0, proc.stderr[-3000:]
             assert "sk-test-secret-123" not in proc.stdout + proc.stderr
             runs.append((out, len(server.prompts)))
     finally:
         server.close()
     (first, requests_first), (rerun, requests_after_rerun) = runs
-    results = _results(first)["results"]["vau_bench_reason_mini"]
+    results = results_json(first)["results"]["vau_bench_reason_mini"]
     assert results["judge_failures,none"] == 1.0
     assert results["total_score,none"] == pytest.approx(35.0)
     assert results["classification_score,none"] == pytest.approx(5.0)
@@ -272,9 +218,9 @@ def test_reason_task_is_judged_through_a_local_endpoint_and_cached(tmp_path):
     assert requests_first == 12
     # The rerun asks only for the sample whose reply was malformed (failures are not cached).
     assert requests_after_rerun == requests_first + 1
-    assert _results(rerun)["results"]["vau_bench_reason_mini"]["total_score,none"] == pytest.approx(35.0)
+    assert results_json(rerun)["results"]["vau_bench_reason_mini"]["total_score,none"] == pytest.approx(35.0)
     assert any(docs[0]["Reasoning"][:60] in p and "the fall is an anomaly." in p for p in server.prompts)
-    samples = _samples(first, "vau_bench_reason_mini")
+    samples = samples_jsonl(first, "vau_bench_reason_mini")
     by_video = {s["total_score"]["video"]: s["total_score"] for s in samples}
     assert by_video[docs[0]["Video Name"]]["judge_error"] == "malformed json"
     assert by_video[docs[1]["Video Name"]]["total"] == pytest.approx(35.0)

@@ -9,7 +9,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _tag_fragments import TAG_FRAGMENTS
-
 from vau_plugin.data.schema import CLASSES, LETTERS
 from vau_plugin.parsing import (
     MAX_SCAN_CHARS,

@@ -1,27 +1,30 @@
-"""vau_plugin.rewards: VAU-R1's format, accuracy and temporal-IoU rewards with TRL's signature."""
+"""vau_plugin.rewards: VAU-R1's format, accuracy and temporal-IoU rewards with TRL's signature, and the registry of
+their names."""
 
 import csv
+import doctest
 import inspect
-import math
+import pickle
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from _tag_fragments import TAG_FRAGMENTS
-
+from vau_plugin import rewards
 from vau_plugin.metrics import cls_accuracy, qa_accuracy, temporal_grounding, temporal_iou
 from vau_plugin.parsing import parse_span
 from vau_plugin.rewards import (
-    REWARD_NAMES,
-    RewardConfig,
+    REWARD_ALIASES,
+    REWARD_FUNCS,
+    FormatReward,
     accuracy_reward,
-    combined_reward,
     completion_text,
     format_reward,
-    make_reward_funcs,
+    get_reward_func,
     tiou_reward,
-    weighted_rewards,
 )
 
 THINK = "<think>A man walks, then a car hits him.</think>"
@@ -71,9 +74,8 @@ def test_format_reward_reads_conversational_completions():
     assert format_reward([_message(QA_RIGHT), _message("nope")], task=["qa", "qa"]) == [1.0, 0.0]
 
 
-def test_format_reward_with_a_config_that_forces_glue():
-    forced, _, _ = make_reward_funcs(RewardConfig(require_glue=True))
-    never, _, _ = make_reward_funcs(RewardConfig(require_glue=False))
+def test_format_reward_with_a_glue_rule_of_its_own():
+    forced, never = FormatReward(require_glue=True), FormatReward(require_glue=False)
     assert forced.__name__ == never.__name__ == "format_reward"
     assert forced([QA_RIGHT, TAG_RIGHT], task=["qa", "qa"]) == [0.0, 1.0]
     assert never([QA_RIGHT, TAG_RIGHT], task=["tag", "tag"]) == [1.0, 0.0]
@@ -110,7 +112,6 @@ def test_other_case_and_unclosed_tags_score_accuracy_but_not_format(completion, 
     assert accuracy_reward([completion], **columns) == [1.0]
     assert format_reward([completion], **columns) == [0.0]
     assert tiou_reward([completion], **columns) == [1.0 if task == "tag" else 0.0]
-    assert weighted_rewards([completion], **columns)["format"] == [0.0]
 
 
 def test_other_case_and_unclosed_tags_score_the_same_in_metrics():
@@ -201,51 +202,100 @@ def test_tiou_reward_applies_to_tag_samples():
     assert tiou_reward([TAG_RIGHT, TAG_RIGHT], task=["tag", "tag"], span=[[3.0, 7.5]]) == [1.0, 0.0]
 
 
-# ------------------------------------------------------------------------------- config, combined
+# ------------------------------------------------------------------------------------------ registry
+
+_README = Path(__file__).resolve().parent.parent / "README.md"
 
 
-def test_reward_config_defaults_follow_vau_r1():
-    config = RewardConfig()
-    assert config.weights() == [1.0, 1.0, 1.0]
-    assert config.require_glue is None
-    assert [f.__name__ for f in config.reward_funcs()] == ["format_reward", "accuracy_reward", "tiou_reward"]
-    assert REWARD_NAMES == ("format", "accuracy", "iou")
+def test_the_registry_names_vau_r1s_three_rewards_in_order():
+    assert list(REWARD_FUNCS) == ["format", "accuracy", "iou"]
+    assert [f.__name__ for f in REWARD_FUNCS.values()] == ["format_reward", "accuracy_reward", "tiou_reward"]
+    assert list(REWARD_FUNCS.values()) == [format_reward, accuracy_reward, tiou_reward]
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    "spelling, name",
     [
-        {"format_weight": float("nan")},
-        {"format_weight": float("inf")},
-        {"accuracy_weight": -1.0},
-        {"iou_weight": "1"},
-        {"accuracy_weight": True},
-        {"require_glue": "yes"},
+        ("format", "format"),
+        ("format_reward", "format"),
+        ("accuracy", "accuracy"),
+        ("accuracy_reward", "accuracy"),
+        ("iou", "iou"),
+        ("tiou", "iou"),
+        ("tiou_reward", "iou"),
+        (" iou ", "iou"),
     ],
 )
-def test_reward_config_rejects_bad_values(kwargs):
-    with pytest.raises(ValueError, match="RewardConfig"):
-        RewardConfig(**kwargs)
+def test_every_accepted_spelling_maps_through_the_registry(spelling, name):
+    assert REWARD_ALIASES[spelling.strip()] == name
+    assert get_reward_func(spelling) is REWARD_FUNCS[name]
 
 
-def test_combined_reward_is_the_weighted_sum():
-    completions = [QA_RIGHT, TAG_RIGHT, CLS_RIGHT, "garbage"]
-    columns = {
-        "task": ["qa", "tag", "cls", "qa"],
-        "answer": ["B", "Anomaly", "Traffic_accident", "B"],
-        "span": [None, [2.0, 8.0], None, None],
-    }
-    assert combined_reward(completions, **columns) == pytest.approx([2.0, 2.75, 2.0, 0.0])
-    config = RewardConfig(format_weight=0.5, accuracy_weight=2.0, iou_weight=0.0)
-    parts = weighted_rewards(completions, config, **columns)
-    assert list(parts) == list(REWARD_NAMES)
-    assert parts["format"] == [0.5, 0.5, 0.5, 0.0]
-    assert parts["accuracy"] == [2.0, 2.0, 2.0, 0.0]
-    assert parts["iou"] == [0.0, 0.0, 0.0, 0.0]
-    combined = combined_reward(completions, config, **columns)
-    assert combined == pytest.approx([sum(values) for values in zip(*parts.values())])
-    unweighted = [format_reward(completions, **columns), accuracy_reward(completions, **columns)]
-    assert combined == pytest.approx([0.5 * f + 2.0 * a for f, a in zip(*unweighted)])
+def test_the_aliases_are_the_seven_spellings_recipes_have_used():
+    assert sorted(REWARD_ALIASES) == sorted(
+        ["format", "format_reward", "accuracy", "accuracy_reward", "iou", "tiou", "tiou_reward"]
+    )
+    assert set(REWARD_ALIASES.values()) == set(REWARD_FUNCS)
+
+
+@pytest.mark.parametrize("name", ["bleu", "", "Format", "reward", "format,accuracy", None, 3])
+def test_an_unknown_name_lists_the_registry(name):
+    with pytest.raises(ValueError, match=r"unknown reward .*; expected one of accuracy, format, iou$"):
+        get_reward_func(name)
+
+
+def test_the_readme_lists_the_registry_names():
+    row = next(line for line in _README.read_text(encoding="utf-8").splitlines() if line.startswith("| `reward_funcs`"))
+    default, spellings = row.split("|")[2:4]
+    assert default.strip() == f"`{','.join(REWARD_FUNCS)}`"
+    listed = spellings.split("(`vau_plugin.rewards")[0].split(":", 1)[1]  # "`format`, `accuracy`, `iou` "
+    assert re.findall(r"`(\w+)`", listed) == list(REWARD_FUNCS)
+
+
+@pytest.mark.parametrize("require_glue", [None, True, False])
+def test_format_reward_options_pickle_and_keep_their_name(require_glue):
+    reward = FormatReward(require_glue=require_glue)
+    copy = pickle.loads(pickle.dumps(reward))
+    assert copy.__name__ == "format_reward" and copy.require_glue is require_glue
+    completions = [QA_RIGHT, TAG_RIGHT, "B"]
+    for tasks in (["qa", "tag", "qa"], ["tag", "qa", "cls"]):
+        assert copy(completions, task=tasks) == reward(completions, task=tasks)
+    assert repr(copy) == f"FormatReward(require_glue={require_glue!r})"
+
+
+def test_the_default_format_option_is_format_reward():
+    completions = [QA_RIGHT, TAG_RIGHT, THINK + "<answer>Anomaly</answer>", QA_RIGHT + "<glue>[1, 2]</glue>", "B"]
+    for tasks in (["qa", "tag", "tag", "qa", "qa"], ["tag"] * 5, None):
+        assert FormatReward()(completions, task=tasks) == format_reward(completions, task=tasks)
+
+
+@pytest.mark.parametrize("require_glue", ["yes", 1, 0, [True]])
+def test_format_reward_option_rejects_values_other_than_none_true_false(require_glue):
+    with pytest.raises(ValueError, match="FormatReward.require_glue"):
+        FormatReward(require_glue=require_glue)
+
+
+def test_registry_functions_pickle_by_reference():
+    for reward in REWARD_FUNCS.values():
+        assert pickle.loads(pickle.dumps(reward)) is reward
+
+
+def test_reward_functions_name_their_columns_as_parameters():
+    # TRL style: def accuracy_reward(completions, answer, **kwargs); defaults keep a direct call without columns total.
+    def parameters(func):
+        return [p.name for p in inspect.signature(func).parameters.values()]
+
+    assert parameters(format_reward) == ["completions", "task", "kwargs"]
+    assert parameters(accuracy_reward) == ["completions", "task", "answer", "kwargs"]
+    assert parameters(tiou_reward) == ["completions", "span", "task", "kwargs"]
+    assert parameters(FormatReward(True)) == ["completions", "task", "kwargs"]
+
+
+def test_docstring_examples_hold():
+    assert doctest.testmod(rewards, raise_on_error=False).failed == 0
+    for func in [*REWARD_FUNCS.values(), FormatReward, get_reward_func, completion_text]:
+        doc = func.__doc__
+        assert "Args:" in doc and "Returns:" in doc and "Example:" in doc, func
 
 
 def test_rewards_accept_the_arguments_trl_passes():
@@ -253,7 +303,7 @@ def test_rewards_accept_the_arguments_trl_passes():
     # **columns, trainer_state=...).
     columns = {"task": ["qa"], "answer": ["B"], "span": [None], "video": ["v.mp4"]}
     extra = {"prompts": [[{"role": "user", "content": "q"}]], "completion_ids": [[1, 2]], "trainer_state": object()}
-    for reward in make_reward_funcs():
+    for reward in [*REWARD_FUNCS.values(), FormatReward(True), FormatReward(False)]:
         assert "completions" in inspect.signature(reward).parameters
         values = reward(completions=[_message(QA_RIGHT)], **columns, **extra)
         assert len(values) == 1 and isinstance(values[0], float)
@@ -261,7 +311,7 @@ def test_rewards_accept_the_arguments_trl_passes():
 
 @pytest.mark.parametrize(
     "reward, expected",
-    [(format_reward, [1.0]), (accuracy_reward, [1.0]), (tiou_reward, [0.0]), (combined_reward, [2.0])],
+    [(format_reward, [1.0]), (accuracy_reward, [1.0]), (tiou_reward, [0.0]), (FormatReward(True), [0.0])],
 )
 def test_empty_and_odd_completion_containers(reward, expected):
     columns = {"task": ["qa"], "answer": ["B"], "span": [None]}
@@ -314,12 +364,10 @@ _SPAN = st.one_of(
 )
 def test_rewards_are_total_and_bounded(completions, tasks, answers, spans):
     columns = {"task": tasks, "answer": answers, "span": spans}
-    for reward in (format_reward, accuracy_reward, tiou_reward):
+    for reward in [*REWARD_FUNCS.values(), FormatReward(True), FormatReward(False)]:
         values = reward(completions, **columns)
         assert len(values) == len(completions)
         assert all(isinstance(v, float) and 0.0 <= v <= 1.0 for v in values)
-    totals = combined_reward(completions, **columns)
-    assert all(0.0 <= v <= 3.0 and not math.isnan(v) for v in totals)
 
 
 @settings(max_examples=200, deadline=None)

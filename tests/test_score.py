@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
 from vau_plugin.data.mini_bench import bundled_mini_bench
 from vau_plugin.data.reader import load_records
 from vau_plugin.lmms.docs import wants
@@ -21,8 +21,6 @@ from vau_plugin.score import TASK_METRICS
 
 BIN = Path(sys.executable).parent
 VAU_PLUGIN = str(BIN / "vau-plugin")
-LMMS_EVAL = str(BIN / "lmms-eval")
-CPU_ARGS = "device=cpu,device_map=cpu,max_num_frames=4,min_pixels=3136,max_pixels=12544"
 MINI_CSV = bundled_mini_bench() / "test.csv"
 
 
@@ -357,15 +355,12 @@ def test_samples_that_keep_the_doc_older_lmms_eval(tmp_path):
 def lmms_run(tmp_path_factory, tiny_model_dir) -> Path:
     """One real lmms-eval run (tiny model, CPU, the three mini tasks; ~15 s) with --log_samples."""
     work = tmp_path_factory.mktemp("lmms_score")
-    env = dict(os.environ)
-    env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(work / "hf"),
-               LMMS_EVAL_DATASETS_CACHE=str(work / "datasets"), TOKENIZERS_PARALLELISM="false")  # fmt: skip
     cmd = [
         LMMS_EVAL, "--model", "qwen2_5_vl", "--model_args", f"pretrained={tiny_model_dir},{CPU_ARGS}",
         "--tasks", "vau_bench_qa_mini,vau_bench_tag_mini,vau_bench_cls_mini", "--gen_kwargs", "max_new_tokens=12",
         "--batch_size", "1", "--output_path", str(work / "out"), "--log_samples",
     ]  # fmt: skip
-    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    proc = run_offline(cmd, work, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return work / "out"
 

@@ -502,8 +502,9 @@ VFR_TIMES = [i * 0.02 for i in range(30)] + [float(s) for s in range(1, 11)]
 @pytest.fixture(scope="module")
 def vfr_clip(tmp_path_factory) -> Path:
     """Written with PyAV directly (not write_mp4), frame i at VFR_TIMES[i]; its red level tells its time."""
-    import av
     from fractions import Fraction
+
+    import av
 
     path = tmp_path_factory.mktemp("vfr") / "vfr.mp4"
     with av.open(str(path), "w") as container:

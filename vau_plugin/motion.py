@@ -37,9 +37,8 @@ from torch import nn
 
 # ITU-R BT.601 luma weights, in RGB order.
 LUMA_RGB = (0.299, 0.587, 0.114)
-# The published layer de-normalises with one mean/std for all channels.
+# The published layer's one mean for all channels: the fill colour when no mean is given.
 VMP_MEAN = (0.45, 0.45, 0.45)
-VMP_STD = (0.225, 0.225, 0.225)
 # What Qwen2/2.5-VL processors normalise with (transformers' OPENAI_CLIP_MEAN / OPENAI_CLIP_STD).
 QWEN_VL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 QWEN_VL_STD = (0.26862954, 0.26130258, 0.27577711)

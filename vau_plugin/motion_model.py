@@ -29,7 +29,6 @@ from torch import nn
 from vau_plugin.motion import (
     QWEN_VL_MEAN,
     QWEN_VL_STD,
-    WEIGHTS_FILE,
     Fill,
     PatchGeometry,
     VideoPatchMotionPrompt,
@@ -167,11 +166,3 @@ def take_regulariser(model: nn.Module) -> torch.Tensor | None:
         return None
     reg, motion.pending_reg = motion.pending_reg, None
     return reg
-
-
-def save_motion_prompt(model: nn.Module, directory: str | Path) -> Path:
-    """save_motion_prompt(model, directory) -> path of the `motion_prompt.json` written."""
-    motion = get_motion_prompt(model)
-    if motion is None:
-        raise ValueError(f"{type(model).__name__}: no motion prompt attached; nothing to save to {directory}/{WEIGHTS_FILE}")
-    return motion.layer.save(directory)

@@ -1,28 +1,31 @@
-"""GRPO rewards of VAU-R1 with TRL's reward signature ``f(completions, **kwargs) -> list[float]``.
+"""GRPO rewards of VAU-R1 in TRL's reward-function shape, and `REWARD_FUNCS`, the one registry of their names.
 
-Completions are strings, or conversational message lists (``[{"role": "assistant", "content": …}]``,
-content a string or a list of ``{"type": "text", "text": …}`` parts). The dataset columns arrive as
-keyword lists, one value per completion (TRL repeats them for each generation):
+A reward function is ``f(completions, <its columns>, **kwargs) -> list[float]``, as TRL 0.24's GRPOTrainer calls
+it (``prompts=, completions=, completion_ids=, trainer_state=`` and every dataset column, all by keyword; what a
+function does not read lands in ``**kwargs``). Completions are strings, or conversational message lists
+(``[{"role": "assistant", "content": …}]``, content a string or a list of ``{"type": "text", "text": …}`` parts).
+The columns come as lists, one value per completion (TRL repeats them for each generation):
 
 - ``task``: "qa" | "tag" | "cls";
 - ``answer``: the letter for qa (option text such as "D. Green trash bin" also resolves), "Anomaly"/
   "Normal" for tag, the class name for cls;
 - ``span``: [start, end] in seconds; None or [-1, -1] for a normal video.
 
-Rewards (each in [0, 1], summed with weight 1 each in VAU-R1):
+Rewards (each in [0, 1]; VAU-R1 sums them with weight 1 each):
 
-- format: `parsing.is_well_formatted`; the ``<glue>`` span is required for tag samples (as in VAU-R1's
-  grounding training) unless `RewardConfig.require_glue` says otherwise.
-- accuracy: qa compares letters (`parse_choice`), tag compares the yes/no verdict (`parse_anomaly`;
-  VAU-R1's reference code reduced "Anomaly" to the letter "A", which this does not copy), cls compares
-  classes (`parse_class`).
-- tIoU (tag samples): `metrics.temporal_iou` of the predicted and true spans: both normal → 1, exactly
-  one normal → 0, else the IoU. A completion that gives no (valid) span scores 0, also on a normal
+- ``format`` (`format_reward`): `parsing.is_well_formatted`; the ``<glue>`` span is required for tag samples (as
+  in VAU-R1's grounding training); `FormatReward` (a picklable class) sets another ``require_glue`` rule.
+- ``accuracy`` (`accuracy_reward`): qa compares letters (`parse_choice`), tag compares the yes/no verdict
+  (`parse_anomaly`; VAU-R1's reference code reduced "Anomaly" to the letter "A", which this does not copy), cls
+  compares classes (`parse_class`).
+- ``iou`` (`tiou_reward`, tag samples): `metrics.temporal_iou` of the predicted and true spans: both normal → 1,
+  exactly one normal → 0, else the IoU. A completion that gives no (valid) span scores 0, also on a normal
   video: the prompt asks for [-1, -1] there, and rewarding silence would teach the model to omit spans.
   qa/cls samples score 0 (a constant within a GRPO group, so it does not move the advantages).
 
-`combined_reward` sums them with `RewardConfig` weights (VAU-R1: 1 each, so [0, 3]); `make_reward_funcs`
-gives the three functions for TRL's GRPOTrainer, whose `reward_weights` take `RewardConfig.weights()`.
+`REWARD_FUNCS` maps each name to its function; a recipe's ``reward_funcs`` names them (`get_reward_func` also
+takes the function's own name, with or without ``_reward``: ``tiou_reward``, ``tiou``). Weights are TRL's
+``reward_weights`` (one per function, default 1 each): TRL sums ``weight * reward`` over the functions.
 
 Every function is total: any completion (also None or odd types) and any column values give floats in
 [0, 1]; a sample whose needed column is missing or unusable scores 0.0.
@@ -30,8 +33,6 @@ Every function is total: any completion (also None or odd types) and any column 
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Optional, Sequence
 
@@ -47,54 +48,31 @@ from vau_plugin.parsing import (
 )
 
 __all__ = [
-    "RewardConfig",
-    "REWARD_NAMES",
+    "REWARD_ALIASES",
+    "REWARD_FUNCS",
+    "FormatReward",
+    "RewardFunc",
+    "accuracy_reward",
     "completion_text",
     "format_reward",
-    "accuracy_reward",
+    "get_reward_func",
     "tiou_reward",
-    "combined_reward",
-    "weighted_rewards",
-    "make_reward_funcs",
 ]
 
-REWARD_NAMES: tuple[str, str, str] = ("format", "accuracy", "iou")
-_MISSING = object()  # a column that is absent, or shorter than the completions
+RewardFunc = Callable[..., list]  # f(completions, **columns) -> list[float], TRL's reward-function shape
 _GROUNDING_TASK = "tag"
 
 
-@dataclass(frozen=True)
-class RewardConfig:
-    """Weights of the three rewards and the grounding-format rule.
+class _Missing:
+    """The value of a column that is absent, or shorter than the completions (scores 0.0)."""
 
-    require_glue: True → every sample needs ``<glue>[s, e]</glue>`` for the format reward; False → none
-    may have it after the answer; None (default) → tag samples need it, qa/cls samples must not have it
-    (VAU-R1's per-task format rewards).
-    """
+    __slots__ = ()
 
-    format_weight: float = 1.0
-    accuracy_weight: float = 1.0
-    iou_weight: float = 1.0
-    require_glue: Optional[bool] = None
-
-    def __post_init__(self) -> None:
-        for name in ("format_weight", "accuracy_weight", "iou_weight"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"RewardConfig.{name}: expected a finite number >= 0, got {value!r}")
-        if self.require_glue not in (None, True, False):
-            raise ValueError(f"RewardConfig.require_glue: expected None, True or False, got {self.require_glue!r}")
-
-    def weights(self) -> list[float]:
-        """Weights in REWARD_NAMES order, e.g. for TRL's `GRPOConfig.reward_weights`."""
-        return [self.format_weight, self.accuracy_weight, self.iou_weight]
-
-    def reward_funcs(self) -> list[Callable[..., list[float]]]:
-        """The three reward functions bound to this config (see `make_reward_funcs`)."""
-        return make_reward_funcs(self)
+    def __repr__(self) -> str:
+        return "<no column>"
 
 
-DEFAULT_CONFIG = RewardConfig()
+_MISSING: Any = _Missing()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -119,10 +97,21 @@ def _content_text(content: Any) -> str:
 
 
 def completion_text(completion: Any) -> str:
-    """completion_text(completion) -> str: the generated text of one completion.
+    """The generated text of one completion, as every reward reads it.
 
-    A string is returned as is; a message list gives the content of its last assistant message (or of
-    its last message when none has a role); a single message dict its content. Anything else gives "".
+    Args:
+        completion: a string (returned as is); a message list (the content of its last assistant message, or of
+            its last message when none has a role); a single message dict (its content). Content is a string or
+            a list of ``{"type": "text", "text": ...}`` parts, joined.
+
+    Returns:
+        The text; "" for anything else (None, numbers, messages without text).
+
+    Example:
+        >>> completion_text([{"role": "user", "content": "q"}, {"role": "assistant", "content": "<answer>B</answer>"}])
+        '<answer>B</answer>'
+        >>> completion_text(None)
+        ''
     """
     if isinstance(completion, str):
         return completion
@@ -157,14 +146,12 @@ def _as_list(completions: Any) -> Sequence[Any]:
         return []
 
 
-def _column(kwargs: dict, name: str, n: int) -> Sequence[Any]:
-    """The per-sample values of column `name`, padded with _MISSING to length `n`.
+def _column(values: Any, n: int) -> Sequence[Any]:
+    """The per-sample values of one column, padded with _MISSING to length `n`.
 
-    TRL passes lists; a scalar (a str, None, a number) is broadcast to every sample for direct calls.
+    TRL passes lists; a scalar (a str, None, a number, _MISSING for an absent column) is broadcast to every
+    sample, for direct calls.
     """
-    if name not in kwargs:
-        return [_MISSING] * n
-    values = kwargs[name]
     if not isinstance(values, (list, tuple)):
         return [values] * n
     if len(values) >= n:
@@ -209,14 +196,15 @@ def _true_span(value: Any) -> Optional[tuple[float, float]]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def _format_score(text: str, task: Optional[str], require_glue: Optional[bool]) -> float:
-    glue = (task == _GROUNDING_TASK) if require_glue is None else require_glue
+def _format_score(text: str, task: Any, require_glue: Optional[bool] = None) -> float:
+    glue = (_task_of(task) == _GROUNDING_TASK) if require_glue is None else require_glue
     return 1.0 if is_well_formatted(text, require_glue=glue) else 0.0
 
 
-def _accuracy_score(text: str, task: Optional[str], answer: Any) -> float:
+def _accuracy_score(text: str, task: Any, answer: Any) -> float:
     if not isinstance(answer, str):
         return 0.0
+    task = _task_of(task)
     if task == "qa":
         truth = _true_letter(answer)
         return 1.0 if truth is not None and parse_choice(text) == truth else 0.0
@@ -229,7 +217,8 @@ def _accuracy_score(text: str, task: Optional[str], answer: Any) -> float:
     return 0.0
 
 
-def _iou_score(text: str, task: Optional[str], span: Any) -> float:
+def _iou_score(text: str, span: Any, task: Any) -> float:
+    task = _task_of(task)
     if task is not None and task != _GROUNDING_TASK:
         return 0.0
     truth = _true_span(span)
@@ -238,111 +227,164 @@ def _iou_score(text: str, task: Optional[str], span: Any) -> float:
     return _span_iou(parse_span(text), truth)
 
 
+def _score_each(score: Callable[..., float], completions: Any, *columns: Any) -> list[float]:
+    """The per-sample loop of every reward: ``score(text, value, ...)`` for each completion's text and its value
+    in each of `columns`, in order (`_as_list` reads the completions, `_column` each column: a list per column
+    as TRL passes them, a scalar broadcast to every sample)."""
+    completions = _as_list(completions)
+    n = len(completions)
+    return list(map(score, map(completion_text, completions), *(_column(column, n) for column in columns)))
+
+
 # ---------------------------------------------------------------------------------------------------
 # TRL reward functions
 # ---------------------------------------------------------------------------------------------------
 
 
-def _format_rewards(completions: Sequence[Any], config: RewardConfig, kwargs: dict) -> list[float]:
-    completions = _as_list(completions)
-    tasks = _column(kwargs, "task", len(completions))
-    return [_format_score(completion_text(c), _task_of(t), config.require_glue) for c, t in zip(completions, tasks)]
+def format_reward(completions: Sequence[Any], task: Any = None, **kwargs: Any) -> list[float]:
+    """1.0 for each completion in VAU-R1's answer layout, else 0.0.
 
+    The layout is ``<think>…</think><answer>…</answer>``; tag samples need ``<glue>[s, e]</glue>`` after it
+    and qa/cls samples must not have it (VAU-R1's per-task format rewards; `FormatReward` sets another rule).
+    The tags are case-sensitive and must be closed (`parsing.is_well_formatted`).
 
-def _accuracy_rewards(completions: Sequence[Any], kwargs: dict) -> list[float]:
-    completions = _as_list(completions)
-    n = len(completions)
-    tasks, answers = _column(kwargs, "task", n), _column(kwargs, "answer", n)
-    return [_accuracy_score(completion_text(c), _task_of(t), a) for c, t, a in zip(completions, tasks, answers)]
+    Args:
+        completions: one completion per sample: a string or a conversational message list.
+        task: the ``task`` column ("qa" | "tag" | "cls"), one value per completion; missing → no glue wanted.
+        **kwargs: what else TRL passes (``prompts``, ``completion_ids``, ``trainer_state``, other columns); unused.
 
+    Returns:
+        One float per completion, 1.0 or 0.0.
 
-def _iou_rewards(completions: Sequence[Any], kwargs: dict) -> list[float]:
-    completions = _as_list(completions)
-    n = len(completions)
-    tasks, spans = _column(kwargs, "task", n), _column(kwargs, "span", n)
-    return [_iou_score(completion_text(c), _task_of(t), s) for c, t, s in zip(completions, tasks, spans)]
-
-
-def format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """format_reward(completions, **kwargs) -> list[float]: 1.0 for the VAU-R1 answer layout, else 0.0.
-
-    Reads the `task` column (tag samples need the ``<glue>`` span); default RewardConfig.
+    Example:
+        >>> format_reward(["<think>Two cars.</think><answer>B</answer>", "B"], task=["qa", "qa"])
+        [1.0, 0.0]
+        >>> format_reward(["<think>A crash.</think><answer>Anomaly</answer><glue>[3.0, 7.5]</glue>"], task=["tag"])
+        [1.0]
     """
-    return _format_rewards(completions, DEFAULT_CONFIG, kwargs)
+    return _score_each(_format_score, completions, task)
 
 
-def accuracy_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """accuracy_reward(completions, **kwargs) -> list[float]: 1.0 when the answer matches `answer`.
+def accuracy_reward(completions: Sequence[Any], task: Any = None, answer: Any = None, **kwargs: Any) -> list[float]:
+    """1.0 for each completion whose answer matches the ``answer`` column, else 0.0.
 
-    Reads `task` and `answer`; qa compares letters, tag the Anomaly/Normal verdict, cls the class.
+    qa compares letters (`parse_choice`; option text such as "D. Green trash bin" resolves to its letter), tag
+    the Anomaly/Normal verdict (`parse_anomaly`), cls the class (`parse_class`); other tasks score 0.0.
+
+    Args:
+        completions: one completion per sample: a string or a conversational message list.
+        task: the ``task`` column ("qa" | "tag" | "cls"), one value per completion.
+        answer: the ``answer`` column: a letter (qa), "Anomaly"/"Normal" (tag) or a class name (cls).
+        **kwargs: what else TRL passes (``prompts``, ``completion_ids``, ``trainer_state``, other columns); unused.
+
+    Returns:
+        One float per completion, 1.0 or 0.0; 0.0 where `task` or `answer` is missing or unusable.
+
+    Example:
+        >>> accuracy_reward(["<answer>B</answer>", "The answer is (c)."], task=["qa", "qa"], answer=["B", "B"])
+        [1.0, 0.0]
+        >>> accuracy_reward(["<answer>traffic accident</answer>"], task=["cls"], answer=["Traffic_accident"])
+        [1.0]
     """
-    return _accuracy_rewards(completions, kwargs)
+    return _score_each(_accuracy_score, completions, task, answer)
 
 
-def tiou_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-    """tiou_reward(completions, **kwargs) -> list[float]: temporal IoU of the predicted span with `span`.
+def tiou_reward(completions: Sequence[Any], span: Any = _MISSING, task: Any = None, **kwargs: Any) -> list[float]:
+    """The temporal IoU of each completion's span with the ``span`` column, for tag samples.
 
-    Reads `span` (and `task`: non-tag samples score 0.0). Both normal → 1.0, one normal → 0.0.
+    Both spans normal (None, [-1, -1] or zero-length for the truth, [-1, -1] for the prediction) → 1.0, exactly
+    one normal → 0.0, else the IoU. A completion with no valid span scores 0.0; qa/cls samples score 0.0.
+
+    Args:
+        completions: one completion per sample: a string or a conversational message list.
+        span: the ``span`` column, [start, end] in seconds (also as text); None or [-1, -1] for a normal video.
+            Missing → every sample scores 0.0.
+        task: the ``task`` column; samples whose task is given and is not "tag" score 0.0.
+        **kwargs: what else TRL passes (``prompts``, ``completion_ids``, ``trainer_state``, other columns); unused.
+
+    Returns:
+        One float per completion in [0, 1].
+
+    Example:
+        >>> tiou_reward(["<glue>[3.0, 7.5]</glue>", "<glue>[0, 4.5]</glue>"], span=[[3.0, 7.5], [1.5, 6.0]])
+        [1.0, 0.5]
+        >>> tiou_reward(["<answer>Normal</answer><glue>[-1, -1]</glue>"], span=[None], task=["tag"])
+        [1.0]
     """
-    return _iou_rewards(completions, kwargs)
+    return _score_each(_iou_score, completions, span, task)
 
 
-def weighted_rewards(
-    completions: Sequence[Any], config: RewardConfig = DEFAULT_CONFIG, **kwargs: Any
-) -> dict[str, list[float]]:
-    """weighted_rewards(completions, config, **kwargs) -> {name: [weight * reward, ...]} for REWARD_NAMES.
+class FormatReward:
+    """`format_reward` with another ``<glue>`` rule, as a picklable callable named "format_reward" for TRL.
 
-    A reward with weight 0 is not computed (all zeros).
+    Args:
+        require_glue: True → every sample needs ``<glue>[s, e]</glue>`` after the answer; False → none may have
+            it; None (default) → tag samples need it and qa/cls samples must not have it (`format_reward`).
+
+    Returns:
+        A reward function ``f(completions, task=None, **kwargs) -> list[float]`` (1.0 or 0.0 per completion);
+        its ``__name__`` is "format_reward", the name TRL logs (``rewards/format_reward/mean``).
+
+    Raises:
+        ValueError: for a `require_glue` other than None, True or False.
+
+    Example:
+        >>> always = FormatReward(require_glue=True)
+        >>> always(["<think>.</think><answer>B</answer>", "<think>.</think><answer>B</answer><glue>[1, 2]</glue>"])
+        [0.0, 1.0]
     """
-    completions = _as_list(completions)
-    n = len(completions)
-    tasks = [_task_of(t) for t in _column(kwargs, "task", n)]
-    answers, spans = _column(kwargs, "answer", n), _column(kwargs, "span", n)
-    texts = [completion_text(c) for c in completions]
-    fw, aw, iw = config.weights()
-    glue = config.require_glue
-    return {
-        "format": [fw * _format_score(x, t, glue) for x, t in zip(texts, tasks)] if fw else [0.0] * n,
-        "accuracy": [aw * _accuracy_score(x, t, a) for x, t, a in zip(texts, tasks, answers)] if aw else [0.0] * n,
-        "iou": [iw * _iou_score(x, t, s) for x, t, s in zip(texts, tasks, spans)] if iw else [0.0] * n,
-    }
+
+    def __init__(self, require_glue: Optional[bool] = None) -> None:
+        if require_glue is not None and not isinstance(require_glue, bool):
+            raise ValueError(f"FormatReward.require_glue: expected None, True or False, got {require_glue!r}")
+        self.require_glue = require_glue
+        self.__name__ = format_reward.__name__
+
+    def __call__(self, completions: Sequence[Any], task: Any = None, **kwargs: Any) -> list[float]:
+        return _score_each(_format_score, completions, task, self.require_glue)  # a scalar: the same for every sample
+
+    def __repr__(self) -> str:
+        return f"FormatReward(require_glue={self.require_glue!r})"
 
 
-def combined_reward(completions: Sequence[Any], config: RewardConfig = DEFAULT_CONFIG, **kwargs: Any) -> list[float]:
-    """combined_reward(completions, config, **kwargs) -> list[float]: the weighted sum of the three
-    rewards per completion, in [0, sum of weights] (VAU-R1: weight 1 each, so [0, 3])."""
-    completions = _as_list(completions)
-    n = len(completions)
-    tasks, answers, spans = _column(kwargs, "task", n), _column(kwargs, "answer", n), _column(kwargs, "span", n)
-    fw, aw, iw = config.weights()
-    glue = config.require_glue
-    totals = []
-    for completion, raw_task, answer, span in zip(completions, tasks, answers, spans):
-        text = completion_text(completion)
-        task = _task_of(raw_task)
-        total = 0.0
-        if fw:
-            total += fw * _format_score(text, task, glue)
-        if aw:
-            total += aw * _accuracy_score(text, task, answer)
-        if iw:
-            total += iw * _iou_score(text, task, span)
-        totals.append(total)
-    return totals
+# ---------------------------------------------------------------------------------------------------
+# The registry
+# ---------------------------------------------------------------------------------------------------
+
+# The one registry of reward names: a recipe's `reward_funcs: format,accuracy,iou` names these; all three, in
+# this order, by default (the order of TRL's `reward_weights`).
+REWARD_FUNCS: dict[str, RewardFunc] = {
+    "format": format_reward,
+    "accuracy": accuracy_reward,
+    "iou": tiou_reward,
+}
+
+# Every accepted spelling -> its name in REWARD_FUNCS: the name itself, the function's __name__ (what TRL logs)
+# and that without "_reward" (format_reward, format; accuracy_reward, accuracy; tiou_reward, tiou).
+REWARD_ALIASES: dict[str, str] = {
+    spelling: name
+    for name, func in REWARD_FUNCS.items()
+    for spelling in (name, func.__name__, func.__name__.removesuffix("_reward"))
+}
 
 
-def make_reward_funcs(config: RewardConfig = DEFAULT_CONFIG) -> list[Callable[..., list[float]]]:
-    """make_reward_funcs(config) -> [format_reward, accuracy_reward, tiou_reward] bound to `config`.
+def get_reward_func(name: str) -> RewardFunc:
+    """The reward function registered as `name` (or one of its `REWARD_ALIASES`), surrounding spaces ignored.
 
-    Pass them to TRL's GRPOTrainer(reward_funcs=...) with GRPOConfig(reward_weights=config.weights());
-    their __name__ values are the names TRL logs.
+    Args:
+        name: a key of `REWARD_FUNCS` ("format", "accuracy", "iou") or an alias ("tiou", "tiou_reward", ...).
+
+    Returns:
+        The function, e.g. `tiou_reward` for "iou".
+
+    Raises:
+        ValueError: for any other name, listing the names of `REWARD_FUNCS`.
+
+    Example:
+        >>> get_reward_func(" tiou ").__name__
+        'tiou_reward'
     """
-    if config.require_glue is None:  # the weights do not change the functions, only how TRL sums them
-        return [format_reward, accuracy_reward, tiou_reward]
-
-    def bound_format_reward(completions: Sequence[Any], **kwargs: Any) -> list[float]:
-        return _format_rewards(completions, config, kwargs)
-
-    bound_format_reward.__name__ = bound_format_reward.__qualname__ = "format_reward"
-    bound_format_reward.__doc__ = format_reward.__doc__
-    return [bound_format_reward, accuracy_reward, tiou_reward]
+    key = REWARD_ALIASES.get(name.strip()) if isinstance(name, str) else None
+    if key is None:
+        raise ValueError(f"unknown reward {name!r}; expected one of {', '.join(sorted(REWARD_FUNCS))}")
+    return REWARD_FUNCS[key]

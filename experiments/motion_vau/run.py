@@ -167,8 +167,9 @@ def motion_keys(variant: str, motion: dict, start_from: Path | None) -> dict[str
 def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Path:
     """train_stage(recipe, overrides, output_dir) -> output_dir, after `llamafactory-cli train` succeeded
     (`train_once`: skipped when output_dir already holds a finished model); the log goes to output_dir/train.log."""
-    from vau_plugin.llamafactory.demo import train_once
     from vau_plugin.recipes import recipe_path
+
+    from vau_plugin.llamafactory.demo import train_once
 
     return train_once(recipe_path(recipe), output_dir, {**overrides, "output_dir": output_dir})
 

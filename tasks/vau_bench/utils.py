@@ -9,94 +9,37 @@ import logging
 import math
 import os
 from collections import Counter
+from functools import partial
 
 from vau_plugin import metrics, parsing, prompts
-from vau_plugin.lmms.docs import task_dataset
-from vau_plugin.lmms.judge import judge_sample
 
 # Set by the plugin's model wrapper when a video cannot be decoded (the sample is kept and scored as wrong).
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
-
+from vau_plugin.lmms.docs import task_dataset
+from vau_plugin.lmms.judge import judge_sample
 
 # ------------------------------------------------------------------ documents (one per task and source)
-def qa_docs(dataset):
-    return task_dataset("qa", "all")
-
-
-def qa_msad_docs(dataset):
-    return task_dataset("qa", "msad")
-
-
-def qa_ucf_docs(dataset):
-    return task_dataset("qa", "ucf")
-
-
-def qa_ecva_docs(dataset):
-    return task_dataset("qa", "ecva")
-
-
-def qa_mini_docs(dataset):
-    return task_dataset("qa", "mini")
-
-
-def tag_docs(dataset):
-    return task_dataset("tag", "all")
-
-
-def tag_msad_docs(dataset):
-    return task_dataset("tag", "msad")
-
-
-def tag_ucf_docs(dataset):
-    return task_dataset("tag", "ucf")
-
-
-def tag_ecva_docs(dataset):
-    return task_dataset("tag", "ecva")
-
-
-def tag_mini_docs(dataset):
-    return task_dataset("tag", "mini")
-
-
-def cls_docs(dataset):
-    return task_dataset("cls", "all")
-
-
-def cls_msad_docs(dataset):
-    return task_dataset("cls", "msad")
-
-
-def cls_ucf_docs(dataset):
-    return task_dataset("cls", "ucf")
-
-
-def cls_ecva_docs(dataset):
-    return task_dataset("cls", "ecva")
-
-
-def cls_mini_docs(dataset):
-    return task_dataset("cls", "mini")
-
-
-def reason_docs(dataset):
-    return task_dataset("reason", "all")
-
-
-def reason_msad_docs(dataset):
-    return task_dataset("reason", "msad")
-
-
-def reason_ucf_docs(dataset):
-    return task_dataset("reason", "ucf")
-
-
-def reason_ecva_docs(dataset):
-    return task_dataset("reason", "ecva")
-
-
-def reason_mini_docs(dataset):
-    return task_dataset("reason", "mini")
+# `process_docs: !function utils.qa_docs` calls these with lmms-eval's stand-in split, which task_dataset ignores.
+qa_docs = partial(task_dataset, "qa", "all")
+qa_msad_docs = partial(task_dataset, "qa", "msad")
+qa_ucf_docs = partial(task_dataset, "qa", "ucf")
+qa_ecva_docs = partial(task_dataset, "qa", "ecva")
+qa_mini_docs = partial(task_dataset, "qa", "mini")
+tag_docs = partial(task_dataset, "tag", "all")
+tag_msad_docs = partial(task_dataset, "tag", "msad")
+tag_ucf_docs = partial(task_dataset, "tag", "ucf")
+tag_ecva_docs = partial(task_dataset, "tag", "ecva")
+tag_mini_docs = partial(task_dataset, "tag", "mini")
+cls_docs = partial(task_dataset, "cls", "all")
+cls_msad_docs = partial(task_dataset, "cls", "msad")
+cls_ucf_docs = partial(task_dataset, "cls", "ucf")
+cls_ecva_docs = partial(task_dataset, "cls", "ecva")
+cls_mini_docs = partial(task_dataset, "cls", "mini")
+reason_docs = partial(task_dataset, "reason", "all")
+reason_msad_docs = partial(task_dataset, "reason", "msad")
+reason_ucf_docs = partial(task_dataset, "reason", "ucf")
+reason_ecva_docs = partial(task_dataset, "reason", "ecva")
+reason_mini_docs = partial(task_dataset, "reason", "mini")
 
 
 # ------------------------------------------------------------------ model inputs

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
+from vau_plugin.budget import budget_for
 from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.videos import resolve_videos
 from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
-from vau_plugin.budget import budget_for
 from vau_plugin.prompts import eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)

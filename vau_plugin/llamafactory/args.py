@@ -23,12 +23,14 @@ from llamafactory.hparams.training_args import RayArguments
 from llamafactory.hparams.training_args import TrainingArguments as LFTrainingArguments
 from trl import GRPOConfig
 
+from vau_plugin.rewards import REWARD_FUNCS, get_reward_func
+
 # GeneratingArguments owns these names (HfArgumentParser rejects duplicates); GRPO copies them from there.
 SAMPLING_FIELDS: tuple[str, ...] = ("temperature", "top_p", "top_k", "repetition_penalty")
 # TRL's defaults, used when the recipe does not set a sampling key (LLaMA-Factory's are tuned for chat, e.g.
 # top_p 0.7, which would narrow GRPO's exploration silently).
 TRL_SAMPLING_DEFAULTS: dict[str, Any] = {"temperature": 1.0, "top_p": 1.0, "top_k": None, "repetition_penalty": 1.0}
-DEFAULT_REWARD_FUNCS = "format,accuracy,iou"
+DEFAULT_REWARD_FUNCS = ",".join(REWARD_FUNCS)  # every registered reward: "format,accuracy,iou"
 
 
 @dataclasses.dataclass
@@ -50,8 +52,8 @@ class GRPOTrainingArguments(LFTrainingArguments, GRPOConfig):
     reward_funcs: str = dataclasses.field(  # a YAML list is accepted too (joined in __post_init__)
         default=DEFAULT_REWARD_FUNCS,
         metadata={
-            "help": "Comma-separated reward functions: format, accuracy, iou (vau_plugin.rewards), or "
-            "'package.module:function' for your own (TRL signature f(completions, **columns) -> list[float])."
+            "help": f"Comma-separated reward functions: {', '.join(REWARD_FUNCS)} (vau_plugin.rewards.REWARD_FUNCS), "
+            "or 'package.module:function' for your own (TRL signature f(completions, **columns) -> list[float])."
         },
     )
 
@@ -63,17 +65,6 @@ class GRPOTrainingArguments(LFTrainingArguments, GRPOConfig):
 
 
 # ------------------------------------------------------------------------------------------------ rewards
-
-_BUILTIN_REWARDS: dict[str, str] = {
-    "format": "format_reward",
-    "format_reward": "format_reward",
-    "accuracy": "accuracy_reward",
-    "accuracy_reward": "accuracy_reward",
-    "iou": "tiou_reward",
-    "tiou": "tiou_reward",
-    "tiou_reward": "tiou_reward",
-}
-
 
 # What TRL 0.24's GRPOTrainer passes to a reward function, all by keyword (plus every dataset column).
 TRL_REWARD_KEYWORDS = ("prompts", "completions", "completion_ids", "trainer_state")
@@ -117,14 +108,10 @@ def check_reward_func(name: str, func: Any) -> None:
 
 
 def resolve_reward_func(name: str) -> Callable[..., list]:
-    """resolve_reward_func(name) -> the reward callable: a built-in name (format, accuracy, iou/tiou) or
-    "package.module:function", checked with `check_reward_func`. Raises ValueError naming the key and the
-    choices."""
+    """resolve_reward_func(name) -> the reward callable: a name in `vau_plugin.rewards.REWARD_FUNCS` (or one of its
+    aliases, see `get_reward_func`) or "package.module:function", checked with `check_reward_func`. Raises
+    ValueError naming the key and the choices."""
     name = name.strip()
-    if name in _BUILTIN_REWARDS:
-        from vau_plugin import rewards
-
-        return getattr(rewards, _BUILTIN_REWARDS[name])
     if ":" in name:
         module_name, _, attr = name.partition(":")
         try:
@@ -133,8 +120,10 @@ def resolve_reward_func(name: str) -> Callable[..., list]:
             raise ValueError(f"reward_funcs: cannot import {name!r} ({err})") from err
         check_reward_func(name, func)
         return func
-    choices = ", ".join(sorted({"format", "accuracy", "iou"}))
-    raise ValueError(f"reward_funcs: unknown reward {name!r}; expected one of {choices} or 'package.module:function'")
+    try:
+        return get_reward_func(name)
+    except ValueError as err:  # "unknown reward 'x'; expected one of <the registry's names>"
+        raise ValueError(f"reward_funcs: {err} or 'package.module:function'") from None
 
 
 def reward_weights_of(value: Any, count: int) -> Optional[list[float]]:

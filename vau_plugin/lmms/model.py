@@ -28,13 +28,12 @@ from dataclasses import replace
 from typing import Any, List, Optional
 
 import torch
-from loguru import logger as eval_logger
-
 from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
 from lmms_eval.protocol import ChatMessages
+from loguru import logger as eval_logger
 
-from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, TAG, VideoBudget, budget_for, BUDGETS
+from vau_plugin.budget import BUDGETS, PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, TAG, VideoBudget, budget_for
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
 
 

@@ -1,0 +1,249 @@
+"""Every upstream name the plugin relies on, checked in seconds: LLaMA-Factory 0.9.5 (the private names it
+patches or calls), TRL 0.24 (the GRPOTrainer methods VideoGRPOTrainer overrides and the helpers it calls),
+lmms-eval 0.7.3 (the model it subclasses, `Instance.args`, `ModelManifest`, the entry-point registry, the task
+loader) and transformers. An upgrade that removes, renames or re-signs one of them fails here, with the name as the
+case id, instead of deep inside a five-minute subprocess test.
+
+A signature case lists the leading parameters in order (what the plugin passes by position, or the parameters
+of a method it overrides) and the parameters it passes by keyword. A source case asserts a line of upstream code
+the plugin depends on but cannot see through a signature (e.g. that `run_exp` looks `_training_function` up at
+call time), so it fails on a rewrite that may still be compatible: read the upstream change, then update it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import re
+import typing
+
+import pytest
+
+# (upstream name "module:attribute.path", leading parameters in order, parameters passed by keyword)
+SIGNATURES = [
+    # --- LLaMA-Factory: the patches (vau_plugin.llamafactory.patch, args, dataset, motion)
+    ("llamafactory.train.tuner:_training_function", ["config"], []),
+    ("llamafactory.hparams.parser:read_args", ["args"], []),
+    ("llamafactory.hparams.parser:get_train_args", ["args"], []),
+    ("llamafactory.hparams.training_args:RayArguments.__post_init__", ["self"], []),
+    ("llamafactory.data.converter:SharegptDatasetConverter.__call__", ["self", "example"], []),
+    ("llamafactory.data.loader:_get_merged_dataset",
+     ["dataset_names", "model_args", "data_args", "training_args"], ["stage", "return_dict"]),
+    ("llamafactory.data:split_dataset", ["dataset", "eval_dataset", "data_args"], ["seed"]),
+    ("llamafactory.train.sft.workflow:load_model", ["tokenizer", "model_args", "finetuning_args", "is_trainable"], []),
+    # --- LLaMA-Factory: the mm_plugin subclass (vau_plugin.llamafactory.mm_plugin) and the template API
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin._get_mm_inputs", ["self", "images", "videos", "audios", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin._get_video_token_metadata", ["self", "videos", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin._regularize_images", ["self", "images"], []),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin.process_messages",
+     ["self", "messages", "images", "videos", "audios", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin.process_token_ids",
+     ["self", "input_ids", "labels", "images", "videos", "audios", "tokenizer", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin.get_mm_inputs",
+     ["self", "images", "videos", "audios", "imglens", "vidlens", "audlens", "batch_ids", "processor"], []),
+    ("llamafactory.data.mm_plugin:_check_video_is_nested_images", ["video"], []),
+    ("llamafactory.data.mm_plugin:register_mm_plugin", ["name", "plugin_class"], []),
+    ("llamafactory.data.mm_plugin:get_mm_plugin", ["name"], ["image_token", "video_token", "audio_token"]),
+    ("llamafactory.data.template:register_template", ["name"], ["mm_plugin", "template_class"]),
+    ("llamafactory.data.template:Template.encode_oneturn", ["self", "tokenizer", "messages", "system", "tools"], []),
+    # --- LLaMA-Factory: what the grpo stage calls as run_sft does (vau_plugin.llamafactory.workflow)
+    ("llamafactory.model:load_tokenizer", ["model_args"], []),
+    ("llamafactory.model:load_model", ["tokenizer", "model_args", "finetuning_args", "is_trainable"], []),
+    ("llamafactory.data:get_template_and_fix_tokenizer", ["tokenizer", "data_args"], []),
+    ("llamafactory.train.callbacks:LogCallback.__init__", ["self"], []),
+    ("llamafactory.train.callbacks:PissaConvertCallback.__init__", ["self"], []),
+    ("llamafactory.train.callbacks:ReporterCallback.__init__",
+     ["self", "model_args", "data_args", "finetuning_args", "generating_args"], []),
+    ("llamafactory.train.callbacks:TorchProfilerCallback.__init__", ["self", "training_args"], []),
+    ("llamafactory.train.callbacks:ModuleProfilerCallback.__init__", ["self", "profile_modules"], []),
+    ("llamafactory.train.trainer_utils:get_swanlab_callback", ["finetuning_args"], []),
+    ("llamafactory.extras.packages:is_ray_available", [], []),
+    ("llamafactory.extras.ploting:plot_loss", ["save_dictionary"], ["keys"]),
+    # --- TRL: the GRPOTrainer methods VideoGRPOTrainer overrides, and the helpers it calls
+    ("trl:GRPOTrainer.__init__", ["self"],
+     ["model", "reward_funcs", "args", "train_dataset", "eval_dataset", "processing_class", "callbacks"]),
+    ("trl:GRPOTrainer._generate_and_score_completions", ["self", "inputs"], []),
+    ("trl:GRPOTrainer._generate_single_turn", ["self", "prompts", "images"], []),
+    ("trl:GRPOTrainer.compute_loss", ["self", "model", "inputs", "return_outputs", "num_items_in_batch"], []),
+    ("trl:GRPOTrainer._get_per_token_logps_and_entropies",
+     ["self", "model", "input_ids", "attention_mask", "logits_to_keep", "batch_size", "compute_entropy"], []),
+    ("trl:GRPOConfig.__post_init__", ["self"], []),
+    ("trl.models:unwrap_model_for_generation", ["model", "accelerator"], ["gather_deepspeed3_params"]),
+    ("trl.trainer.utils:pad", ["tensors"], ["padding_value", "padding_side"]),
+    ("trl.trainer.utils:entropy_from_logits", ["logits"], []),
+    ("trl.trainer.utils:selective_log_softmax", ["logits", "index"], []),
+    # --- lmms-eval: the model wrapper (vau_plugin.lmms.model), the entry point and task folder (lmms.entry)
+    ("lmms_eval.models.chat.qwen2_5_vl:Qwen2_5_VL.__init__", ["self"],
+     ["pretrained", "device", "device_map", "min_pixels", "max_pixels"]),
+    ("lmms_eval.models.chat.qwen2_5_vl:Qwen2_5_VL.generate_until", ["self", "requests"], []),
+    ("lmms_eval.protocol:ChatMessages.extract_media", ["self"], []),
+    ("lmms_eval.protocol:ChatMessages.to_hf_messages", ["self"], []),
+    ("lmms_eval.tasks:TaskManager.initialize_tasks", ["self", "include_path", "include_defaults"], []),
+    ("lmms_eval.models.registry_v2:ModelRegistryV2.load_entrypoint_manifests", ["self", "group"], []),
+    ("lmms_eval.utils:import_function", ["loader", "node"], []),  # `!function utils.qa_docs` in the task YAMLs
+]
+
+# (upstream dataclass, fields the plugin reads, sets or passes)
+FIELDS = [
+    ("llamafactory.data.converter:SharegptDatasetConverter", ["dataset_attr"]),
+    ("llamafactory.data.parser:DatasetAttr",
+     ["messages", "system", "tools", "images", "videos", "audios", "chosen", "rejected", "kto_tag"]),
+    ("llamafactory.hparams:FinetuningArguments",
+     ["stage", "finetuning_type", "pissa_convert", "use_swanlab", "early_stopping_steps", "plot_loss"]),
+    ("llamafactory.hparams:DataArguments",
+     ["dataset", "eval_dataset", "streaming", "eval_on_each_dataset", "preprocessing_num_workers", "overwrite_cache",
+      "cutoff_len"]),
+    ("llamafactory.hparams:ModelArguments",
+     ["compute_dtype", "video_fps", "video_maxlen", "video_max_pixels", "video_min_pixels"]),
+    ("llamafactory.hparams.training_args:TrainingArguments", ["resume_from_checkpoint", "do_train", "do_eval", "seed"]),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin", ["image_token", "video_token", "audio_token"]),
+    ("trl:GRPOConfig",
+     ["use_vllm", "use_transformers_paged", "use_liger_loss", "ds3_gather_for_generation", "temperature", "top_p",
+      "top_k", "repetition_penalty", "model_init_kwargs", "beta", "reward_weights"]),
+    ("lmms_eval.api.instance:Instance", ["arguments"]),
+    ("lmms_eval.api.instance:GenerationResult", ["text", "token_counts"]),
+    ("lmms_eval.api.instance:TokenCounts", ["output_tokens"]),
+    ("lmms_eval.models.registry_v2:ModelManifest", ["model_id", "chat_class_path"]),
+]
+
+# (upstream function or class, regular expression its source must match, what the plugin relies on)
+SOURCES = [
+    ("llamafactory.train.tuner:run_exp", r"\b_training_function\(",
+     "run_exp calls the module global _training_function, which the plugin wraps"),
+    ("llamafactory.train.sft.workflow:run_sft", r"\bload_model\(",
+     "run_sft calls the module global load_model, which the motion prompt's SFT patch wraps"),
+    ("llamafactory.model.patcher:patch_processor", r"setattr\(processor, \"video_fps\"",
+     "the processor carries video_fps/video_maxlen/video_*_pixels, read by mm_plugin.sampling_config"),
+    ("trl:GRPOTrainer.__init__", r"self\.model_kwarg_keys\s*=",
+     "VideoGRPOTrainer keeps only the visual inputs the model's forward accepts (model_kwarg_keys)"),
+    ("trl:GRPOTrainer.__init__", r"self\._metrics\s*=", "VideoGRPOTrainer logs skipped_samples in _metrics"),
+    ("trl:GRPOTrainer._generate", r"prompt_ids, completion_ids, logprobs, forward_kwargs = self\._generate_single_turn\(",
+     "_generate_single_turn returns (prompt_ids, completion_ids, logprobs, forward_kwargs)"),
+    ("trl:GRPOTrainer._generate_and_score_completions", r"\*\*forward_kwargs",
+     "forward_kwargs (the plugin's mm_inputs) reach _get_per_token_logps_and_entropies"),
+    ("trl:GRPOTrainer._calculate_rewards", r"prompts=prompts, completions=completions, completion_ids=",
+     "reward functions are called with the keywords of args.TRL_REWARD_KEYWORDS"),
+    ("trl:GRPOTrainer._calculate_rewards", r"\[\"trainer_state\"\]", "reward functions also get trainer_state"),
+    ("transformers:Trainer", r"self\.current_gradient_accumulation_steps\s*=",
+     "the motion regulariser is divided by current_gradient_accumulation_steps"),
+    ("lmms_eval.api.task",
+     r"arguments = \(ctx, self\.doc_to_messages, copy\.deepcopy\(self\.config\.generation_kwargs\), doc_id, "
+     r"self\.config\.task, split\)",
+     "a chat request's Instance.args is (context, doc_to_messages, gen_kwargs, doc_id, task, split)"),
+    ("lmms_eval.api.model:lmms.__init__", r"self\.task_dict\s*=", "the model wrapper reads task_dict[task][split][doc_id]"),
+    ("lmms_eval.api.model:lmms.__init__", r"self\.cache_hook\s*=", "the model wrapper calls cache_hook.add_partial"),
+    ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.processor\s*=", "the wrapper uses processor"),
+    ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.use_cache\s*=", "the wrapper uses use_cache"),
+    ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.device_map\s*=", "the wrapper uses device_map"),
+]
+
+
+def resolve(name: str):
+    """resolve("package.module:Class.attribute") -> the object; AttributeError/ImportError name what is missing."""
+    module_name, _, path = name.partition(":")
+    obj = importlib.import_module(module_name)
+    for part in filter(None, path.split(".")):
+        obj = getattr(obj, part)
+    return obj
+
+
+@pytest.mark.parametrize("name, leading, keywords", SIGNATURES, ids=[case[0] for case in SIGNATURES])
+def test_signature(name, leading, keywords):
+    parameters = inspect.signature(resolve(name)).parameters  # follows __wrapped__ through the plugin's own wraps
+    names = list(parameters)
+    assert names[: len(leading)] == leading, f"{name}{inspect.signature(resolve(name))}: expected to start with {leading}"
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    missing = [k for k in keywords if k not in parameters]
+    assert not missing or takes_any, f"{name}: no parameter {missing}"
+
+
+@pytest.mark.parametrize("name, fields", FIELDS, ids=[case[0] for case in FIELDS])
+def test_dataclass_fields(name, fields):
+    cls = resolve(name)
+    known = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set(cls.model_fields)
+    missing = [f for f in fields if f not in known]
+    assert not missing, f"{name}: no field {missing}"
+
+
+@pytest.mark.parametrize("name, pattern, why", SOURCES, ids=[f"{case[0]}~{case[2][:40]}" for case in SOURCES])
+def test_source(name, pattern, why):
+    source = inspect.getsource(resolve(name))
+    assert re.search(pattern, source), f"{name} no longer matches {pattern!r}; the plugin relies on it: {why}"
+
+
+# ------------------------------------------------------------------ contracts that need more than a name
+
+
+def test_stage_is_a_literal_the_patch_can_extend():
+    from llamafactory.hparams.finetuning_args import FinetuningArguments
+
+    stage = typing.get_type_hints(FinetuningArguments)["stage"]
+    assert typing.get_origin(stage) is typing.Literal
+    assert {"pt", "sft", "rm", "ppo", "dpo", "kto"} <= set(typing.get_args(stage))
+    assert "stage" in FinetuningArguments.__dataclass_fields__
+
+
+def test_train_args_list_holds_the_training_arguments_the_grpo_parser_swaps():
+    from llamafactory.hparams import parser
+    from llamafactory.hparams.training_args import TrainingArguments
+
+    assert isinstance(parser._TRAIN_ARGS, list) and TrainingArguments in parser._TRAIN_ARGS
+    assert len(parser._TRAIN_ARGS) == 5  # get_train_args returns five argument objects
+
+
+def test_sharegpt_converter_is_looked_up_in_a_mutable_table():
+    from llamafactory.data import converter
+
+    assert converter.DATASET_CONVERTERS["sharegpt"] is converter.SharegptDatasetConverter
+    assert "DATASET_CONVERTERS[" in inspect.getsource(converter.get_dataset_converter)
+
+
+def test_template_and_mm_plugin_registries():
+    from llamafactory.data import mm_plugin, template
+
+    from vau_plugin.llamafactory.mm_plugin import BASE_TEMPLATE
+
+    assert isinstance(mm_plugin.PLUGINS, dict) and isinstance(template.TEMPLATES, dict)
+    base = template.TEMPLATES[BASE_TEMPLATE]
+    assert dataclasses.is_dataclass(base) and dataclasses.is_dataclass(base.mm_plugin)
+    assert isinstance(base.mm_plugin, mm_plugin.Qwen2VLPlugin)
+    # register() passes every field of the base template but mm_plugin back to register_template
+    fields = {f.name for f in dataclasses.fields(base)} - {"mm_plugin"}
+    assert fields <= set(inspect.signature(template.register_template).parameters)
+
+
+def test_grpo_arguments_combine_llamafactory_and_trl():
+    from llamafactory.hparams.training_args import TrainingArguments
+    from transformers import Seq2SeqTrainingArguments
+    from trl import GRPOConfig
+
+    from vau_plugin.llamafactory.args import GRPOTrainingArguments
+
+    assert issubclass(TrainingArguments, Seq2SeqTrainingArguments)
+    mro = GRPOTrainingArguments.__mro__
+    assert mro.index(TrainingArguments) < mro.index(GRPOConfig)
+
+
+def test_instance_args_is_a_property():
+    from lmms_eval.api.instance import Instance
+
+    assert isinstance(inspect.getattr_static(Instance, "args"), property)
+
+
+def test_lmms_model_attributes_the_wrapper_reads():
+    from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
+
+    for name in ("tokenizer", "model", "batch_size", "device", "rank"):
+        assert isinstance(inspect.getattr_static(Qwen2_5_VL, name), property), f"Qwen2_5_VL.{name}"
+    assert hasattr(Qwen2_5_VL, "is_simple")
+
+
+def test_entry_point_registers_the_plugin_model():
+    import lmms_eval.models
+
+    from vau_plugin.lmms.entry import MODEL_CLASS_PATH, MODEL_ID, task_dir_registered
+
+    manifest = lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(MODEL_ID)
+    assert manifest.chat_class_path == MODEL_CLASS_PATH
+    assert task_dir_registered()
