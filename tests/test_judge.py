@@ -149,12 +149,17 @@ def test_other_reply_shapes_are_accepted(server, tmp_path, content):
     assert result.total == 37.0
 
 
-def test_no_auth_header_without_a_key_and_custom_endpoint(server, tmp_path):
+def test_no_auth_header_without_a_key_and_custom_endpoint(server, tmp_path, monkeypatch):
+    # The openai client would read these; a JudgeConfig without a key sends none, nor the OpenAI account's ids.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-x")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-x")
     server.script = [Step.reply(fenced(reply_json()))]
     judge, _ = make_judge(server, tmp_path, api_key=None, model="local-judge", base_url=server.base_url + "/v1/")
     assert judge.score(**SAMPLE).ok
     (request,) = server.requests
-    assert "Authorization" not in request["headers"]
+    headers = {name.lower() for name in request["headers"]}
+    assert not headers & {"authorization", "openai-organization", "openai-project"}
     assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "local-judge"
 
 

@@ -607,50 +607,12 @@ def _retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> O
     return max(0.0, seconds)
 
 
-def _error_chain(err: BaseException) -> list[BaseException]:
-    """`err` and the exceptions it was raised from (`__cause__`, else `__context__`), outermost first."""
-    chain: list[BaseException] = []
-    while err is not None and err not in chain and len(chain) < 16:
-        chain.append(err)
-        err = err.__cause__ or err.__context__
-    return chain
-
-
-def _connection_detail(err: BaseException) -> str:
-    """What is under an `openai.APIConnectionError` (whose own text is "Connection error."): the innermost `OSError`,
-    e.g. "[Errno 111] Connection refused", else the first cause with a message."""
-    causes = [cause for cause in _error_chain(err)[1:] if str(cause)]
-    os_errors = [cause for cause in causes if isinstance(cause, OSError)]
-    chosen = os_errors[-1] if os_errors else causes[0] if causes else err
-    return (str(chosen) or type(chosen).__name__)[:_ERROR_SNIPPET_CHARS]
-
-
-def _openai_client(config: JudgeConfig) -> Any:
-    """The `openai.OpenAI` client that carries the requests of a `Judge` (imported here: only a judge needs it).
-
-    Its base URL is `config.endpoint` less `/chat/completions`, which the client appends; `timeout_s` bounds the
-    connection and each read; `max_retries=0` because `Judge._ask` retries (per kind of failure, and not once the
-    breaker is open); redirects are not followed (they would carry the key to another URL) but raise as `http 3xx`.
-    Without a key a stand-in starts the client (it requires one) and `_extra_headers` omits the header.
-    """
-    import openai
-
-    return openai.OpenAI(
-        api_key=config.api_key or "no-key",
-        base_url=config.endpoint[: -len(CHAT_COMPLETIONS_PATH)],
-        timeout=config.timeout_s,
-        max_retries=0,
-        http_client=openai.DefaultHttpxClient(follow_redirects=False, timeout=config.timeout_s),
-    )
-
-
-def _extra_headers(config: JudgeConfig) -> dict[str, Any]:
-    """Headers the openai client would add and the judge must not send: the `Authorization` stand-in without a key,
-    and the OpenAI organisation and project of `OPENAI_ORG_ID` / `OPENAI_PROJECT_ID` (the judge is often not OpenAI)."""
-    import openai
-
-    omitted = ["OpenAI-Organization", "OpenAI-Project"] + ([] if config.api_key else ["Authorization"])
-    return {name: openai.Omit() for name in omitted}
+def _causes(err: BaseException) -> list[BaseException]:
+    """The exceptions `err` was raised from, outermost first (e.g. httpx's ConnectError, then the OSError)."""
+    causes: list[BaseException] = []
+    while (err := err.__cause__ or err.__context__) is not None and len(causes) < 16:
+        causes.append(err)
+    return causes
 
 
 # ---------------------------------------------------------------- the judge
@@ -673,8 +635,19 @@ class Judge:
         self._cache = _ScoreCache(self.config.cache_dir)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._client = _openai_client(self.config)
-        self._extra_headers = _extra_headers(self.config)
+        import openai  # here: only a judge needs it
+
+        # The transport, to the endpoint (the client appends /chat/completions). No retries of its own (`_ask`
+        # retries); redirects are not followed (they would carry the key elsewhere) and fail as `http 3xx`. It needs
+        # a key to start: without one a stand-in, omitted from the requests like the OpenAI organisation and
+        # project that it would read from the environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID).
+        self._client = openai.OpenAI(
+            api_key=self.config.api_key or "no-key", base_url=self._url[: -len(CHAT_COMPLETIONS_PATH)],
+            timeout=self.config.timeout_s, max_retries=0,
+            http_client=openai.DefaultHttpxClient(follow_redirects=False, timeout=self.config.timeout_s),
+        )
+        omitted = ["OpenAI-Organization", "OpenAI-Project"] + ([] if self.config.api_key else ["Authorization"])
+        self._omitted_headers = {name: openai.Omit() for name in omitted}
         self._lock = threading.Lock()
         self._requests = 0
         self._cache_hits = 0
@@ -895,34 +868,28 @@ class Judge:
         return text.replace(key, "***") if key else text
 
     def _post_once(self, payload: Mapping[str, Any]) -> _Attempt:
-        """One request (the openai client's own retries are off: `_ask` retries) → an `_Attempt`."""
+        """One request → an `_Attempt` (`error` by kind, as listed on `JudgeResult`)."""
         import openai
 
         with self._lock:
             self._requests += 1
         try:
-            response = self._client.chat.completions.with_raw_response.create(**payload, extra_headers=self._extra_headers)
-            raw = response.content
+            raw = self._client.chat.completions.with_raw_response.create(**payload, extra_headers=self._omitted_headers).content
         except openai.APITimeoutError:  # before APIConnectionError, its base class
-            return _Attempt(error="timeout", retryable=True,
-                            detail=f"no answer within {self.config.timeout_s:g} s ({ENV_TIMEOUT})")
-        except openai.APIStatusError as err:  # any status but 2xx, redirects included (they are not followed)
-            return self._http_error(err)
-        except openai.APIConnectionError as err:
-            detail = self._redact(_connection_detail(err))
-            if any(isinstance(cause, ssl.SSLError) for cause in _error_chain(err)):
-                return _Attempt(error="tls error", retryable=False, detail=detail)
-            return _Attempt(error="connection error", retryable=True, detail=detail)
+            return _Attempt(error="timeout", retryable=True, detail=f"no answer within {self.config.timeout_s:g} s ({ENV_TIMEOUT})")
+        except openai.APIStatusError as err:  # any status but 2xx, redirects included
+            status, body = err.status_code, err.response.text[:_ERROR_SNIPPET_CHARS]
+            if body:
+                logger.debug("VAU judge: http %d body: %s", status, self._redact(body))
+            retry_after = _retry_after_seconds(err.response.headers.get("Retry-After")) if status == 429 else None
+            return _Attempt(error=f"http {status}", retryable=status in RETRYABLE_STATUSES, retry_after_s=retry_after)
+        except openai.APIConnectionError as err:  # its own text is "Connection error.": the detail is in its causes
+            causes = _causes(err)
+            reason = next((cause for cause in reversed(causes) if isinstance(cause, OSError)), causes[0] if causes else err)
+            kind = "tls error" if any(isinstance(cause, ssl.SSLError) for cause in causes) else "connection error"
+            return _Attempt(error=kind, retryable=kind == "connection error",
+                            detail=self._redact(str(reason)[:_ERROR_SNIPPET_CHARS] or type(reason).__name__))
         return self._read_reply(raw)
-
-    def _http_error(self, err: Any) -> _Attempt:
-        """An `openai.APIStatusError` → `http NNN` (its body is logged at debug level, without the key)."""
-        status = err.status_code
-        snippet = err.response.text[:_ERROR_SNIPPET_CHARS]
-        if snippet:
-            logger.debug("VAU judge: http %d body: %s", status, self._redact(snippet))
-        retry_after = _retry_after_seconds(err.response.headers.get("Retry-After")) if status == 429 else None
-        return _Attempt(error=f"http {status}", retryable=status in RETRYABLE_STATUSES, retry_after_s=retry_after)
 
     @staticmethod
     def _read_reply(raw: bytes) -> _Attempt:
