@@ -119,8 +119,9 @@ def test_fenced_json_reply_is_scored_and_request_is_the_vau_eval_one(server, tmp
 
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
-    assert request["headers"]["Content-Type"] == "application/json"
+    headers = {name.lower(): value for name, value in request["headers"].items()}  # names are case-insensitive
+    assert headers["authorization"] == f"Bearer {API_KEY}"
+    assert headers["content-type"] == "application/json"
     body = request["body"]
     assert body["model"] == DEFAULT_MODEL and body["temperature"] == 0
     system, user = body["messages"]
@@ -410,7 +411,8 @@ def test_api_key_never_appears_in_repr_logs_results_or_cache(server, tmp_path, c
     assert refused.error == "http 401"
     ok = judge.score(**SAMPLE)
     assert ok.ok
-    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"  # it was sent, though
+    assert {name.lower(): value for name, value in server.requests[0]["headers"].items()}["authorization"] == (
+        f"Bearer {API_KEY}")  # it was sent, though
 
     assert "bad key Bearer ***" in caplog.text  # the echoed body was logged, redacted
     texts = [caplog.text, repr(judge), repr(judge.config), str(judge.config), repr(refused), repr(ok),
