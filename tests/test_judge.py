@@ -119,8 +119,9 @@ def test_fenced_json_reply_is_scored_and_request_is_the_vau_eval_one(server, tmp
 
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
-    assert request["headers"]["Authorization"] == f"Bearer {API_KEY}"
-    assert request["headers"]["Content-Type"] == "application/json"
+    headers = {name.lower(): value for name, value in request["headers"].items()}  # names are case-insensitive
+    assert headers["authorization"] == f"Bearer {API_KEY}"
+    assert headers["content-type"] == "application/json"
     body = request["body"]
     assert body["model"] == DEFAULT_MODEL and body["temperature"] == 0
     system, user = body["messages"]
@@ -149,12 +150,17 @@ def test_other_reply_shapes_are_accepted(server, tmp_path, content):
     assert result.total == 37.0
 
 
-def test_no_auth_header_without_a_key_and_custom_endpoint(server, tmp_path):
+def test_no_auth_header_without_a_key_and_custom_endpoint(server, tmp_path, monkeypatch):
+    # The openai client would read these; a JudgeConfig without a key sends none, nor the OpenAI account's ids.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-from-the-environment")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-x")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj-x")
     server.script = [Step.reply(fenced(reply_json()))]
     judge, _ = make_judge(server, tmp_path, api_key=None, model="local-judge", base_url=server.base_url + "/v1/")
     assert judge.score(**SAMPLE).ok
     (request,) = server.requests
-    assert "Authorization" not in request["headers"]
+    headers = {name.lower() for name in request["headers"]}
+    assert not headers & {"authorization", "openai-organization", "openai-project"}
     assert request["path"] == "/v1/chat/completions" and request["body"]["model"] == "local-judge"
 
 
@@ -405,7 +411,8 @@ def test_api_key_never_appears_in_repr_logs_results_or_cache(server, tmp_path, c
     assert refused.error == "http 401"
     ok = judge.score(**SAMPLE)
     assert ok.ok
-    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {API_KEY}"  # it was sent, though
+    assert {name.lower(): value for name, value in server.requests[0]["headers"].items()}["authorization"] == (
+        f"Bearer {API_KEY}")  # it was sent, though
 
     assert "bad key Bearer ***" in caplog.text  # the echoed body was logged, redacted
     texts = [caplog.text, repr(judge), repr(judge.config), str(judge.config), repr(refused), repr(ok),

@@ -1,7 +1,7 @@
 """Every upstream name the plugin relies on, checked in seconds: LLaMA-Factory 0.9.5 (the private names it
 patches or calls), TRL 0.24 (the GRPOTrainer methods VideoGRPOTrainer overrides and the helpers it calls),
 lmms-eval 0.7.3 (the model it subclasses, `Instance.args`, `ModelManifest`, the entry-point registry, the task
-loader) and transformers. An upgrade that removes, renames or re-signs one of them fails here, with the name as the
+loader), transformers and openai (the judge's client). An upgrade that removes, renames or re-signs one of them fails here, with the name as the
 case id, instead of deep inside a five-minute subprocess test.
 
 A signature case lists the leading parameters in order (what the plugin passes by position, or the parameters
@@ -82,6 +82,10 @@ SIGNATURES = [
     ("lmms_eval.tasks:TaskManager.initialize_tasks", ["self", "include_path", "include_defaults"], []),
     ("lmms_eval.models.registry_v2:ModelRegistryV2.load_entrypoint_manifests", ["self", "group"], []),
     ("lmms_eval.utils:import_function", ["loader", "node"], []),  # `!function utils.qa_docs` in the task YAMLs
+    # --- openai: the judge's transport (vau_plugin.lmms.judge)
+    ("openai:OpenAI.__init__", ["self"], ["api_key", "base_url", "timeout", "max_retries", "http_client"]),
+    ("openai.resources.chat.completions:Completions.create", ["self"],
+     ["model", "messages", "temperature", "stream", "extra_headers"]),
 ]
 
 # (upstream dataclass, fields the plugin reads, sets or passes)
@@ -247,3 +251,14 @@ def test_entry_point_registers_the_plugin_model():
     manifest = lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(MODEL_ID)
     assert manifest.chat_class_path == MODEL_CLASS_PATH
     assert task_dir_registered()
+
+
+def test_openai_names_the_judge_uses():
+    import openai
+
+    for name in ("APIStatusError", "APITimeoutError", "APIConnectionError", "Omit", "DefaultHttpxClient"):
+        assert hasattr(openai, name), f"openai.{name}"
+    # The judge tells a timeout from another connection error by testing the subclass first.
+    assert issubclass(openai.APITimeoutError, openai.APIConnectionError)
+    client = openai.OpenAI(api_key="k", base_url="http://127.0.0.1:9/v1", max_retries=0)
+    assert hasattr(client.chat.completions.with_raw_response, "create")

@@ -2,8 +2,9 @@
 
 The reference (VAU-R1 `src/evaluation/evaluate_reasoning_deepseek.py`) sends the VAU-Eval prompt
 (`vau_plugin.prompts.judge_prompt`) to `deepseek-chat` through the OpenAI client and reads five 0-10 scores
-and a 0-50 total from a ```json fenced block. This module does the same over plain HTTP (standard library
-only), for any OpenAI-compatible chat-completions server, with what a long evaluation needs:
+and a 0-50 total from a ```json fenced block. This module does the same, through the same `openai` client (the
+transport: HTTP, TLS, proxies, timeouts, errors by kind), for any OpenAI-compatible chat-completions server, with
+what a long evaluation needs:
 
 - configuration in one place (`JudgeConfig`, `JudgeConfig.from_env()`; variables listed on `ENV_*`);
 - per-request timeouts; retries with exponential backoff and bounded jitter, per kind of failure (below);
@@ -27,6 +28,10 @@ Retries (defaults; every request waits at most `timeout_s` = 30 s for the connec
 - no retry on other 4xx, a redirect (refused: it would carry the key elsewhere), a TLS error or a reply that
   cannot be read (at temperature 0 the same prompt gives the same reply).
 `max_retries` (`VAU_JUDGE_RETRIES`) bounds all three.
+The openai client's own retries are off (`max_retries=0`) and `Judge._ask` does these: the client has one budget
+for every kind of failure and retries a timeout too (a hanging judge would cost `timeout_s` × 5 per sample instead
+of the minute this module promises), it keeps retrying a sample after the breaker has opened, and its backoff
+(0.5 s doubling to 8 s) cannot be set, nor observed by tests.
 
 Circuit breaker (`breaker_after` = 3, `VAU_JUDGE_BREAKER`; 0 turns it off): after that many consecutive samples
 whose last request failed at the endpoint, the judge stops: no further request, and every later `score` call
@@ -76,7 +81,6 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import http.client
 import json
 import logging
 import math
@@ -86,9 +90,7 @@ import ssl
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,7 +146,8 @@ SCORE_MIN, SCORE_MAX = 0.0, 10.0
 CHAT_COMPLETIONS_PATH = "/chat/completions"
 # Statuses worth another try: the server is overloaded or hiccuped, the request itself was fine.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
-# Bounds on untrusted input: a response body and the reply text parsed for JSON.
+# Bounds on untrusted input: a response body (the client reads it whole; a longer one is not parsed) and the
+# reply text parsed for JSON.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_REPLY_CHARS = 200_000
 MAX_JSON_STARTS = 200  # `{` positions tried when looking for the first JSON object in free text
@@ -572,7 +575,7 @@ class _ScoreCache:
                     pass
 
 
-# ---------------------------------------------------------------- HTTP
+# ---------------------------------------------------------------- requests (through the openai client)
 
 
 @dataclass(frozen=True)
@@ -582,13 +585,6 @@ class _Attempt:
     retryable: bool = False
     retry_after_s: Optional[float] = None
     detail: Optional[str] = None  # for the breaker's message, e.g. "[Errno 111] Connection refused"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are refused (reported as `http 3xx`): following one would send the key to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
 
 
 def _retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
@@ -611,14 +607,12 @@ def _retry_after_seconds(value: Optional[str], now: Optional[float] = None) -> O
     return max(0.0, seconds)
 
 
-def _is_timeout(err: BaseException) -> bool:
-    return isinstance(err, TimeoutError) or (isinstance(err, urllib.error.URLError) and isinstance(err.reason, TimeoutError))
-
-
-def _os_error_text(err: BaseException) -> str:
-    reason = err.reason if isinstance(err, urllib.error.URLError) else err
-    text = str(reason) if str(reason) else type(reason).__name__
-    return text[:_ERROR_SNIPPET_CHARS]
+def _causes(err: BaseException) -> list[BaseException]:
+    """The exceptions `err` was raised from, outermost first (e.g. httpx's ConnectError, then the OSError)."""
+    causes: list[BaseException] = []
+    while (err := err.__cause__ or err.__context__) is not None and len(causes) < 16:
+        causes.append(err)
+    return causes
 
 
 # ---------------------------------------------------------------- the judge
@@ -641,7 +635,19 @@ class Judge:
         self._cache = _ScoreCache(self.config.cache_dir)
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._opener = urllib.request.build_opener(_NoRedirect())
+        import openai  # here: only a judge needs it
+
+        # The transport, to the endpoint (the client appends /chat/completions). No retries of its own (`_ask`
+        # retries); redirects are not followed (they would carry the key elsewhere) and fail as `http 3xx`. It needs
+        # a key to start: without one a stand-in, omitted from the requests like the OpenAI organisation and
+        # project that it would read from the environment (OPENAI_ORG_ID, OPENAI_PROJECT_ID).
+        self._client = openai.OpenAI(
+            api_key=self.config.api_key or "no-key", base_url=self._url[: -len(CHAT_COMPLETIONS_PATH)],
+            timeout=self.config.timeout_s, max_retries=0,
+            http_client=openai.DefaultHttpxClient(follow_redirects=False, timeout=self.config.timeout_s),
+        )
+        omitted = ["OpenAI-Organization", "OpenAI-Project"] + ([] if self.config.api_key else ["Authorization"])
+        self._omitted_headers = {name: openai.Omit() for name in omitted}
         self._lock = threading.Lock()
         self._requests = 0
         self._cache_hits = 0
@@ -832,13 +838,12 @@ class Judge:
         Stops (raising `JudgeUnavailableError`) before any retry once the breaker is open, e.g. tripped by other
         threads while this one waited.
         """
-        body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         attempt = _Attempt(error="not attempted")
         attempts = 0
         while True:
             self._raise_if_open()
             attempts += 1
-            attempt = self._post_once(body)
+            attempt = self._post_once(payload)
             if attempt.error is None or attempt.error not in BREAKER_KINDS:
                 self._endpoint_answered()
             if attempt.error is None:
@@ -858,53 +863,33 @@ class Judge:
         base = min(self.config.max_backoff_s, self.config.backoff_s * (2.0 ** min(retry, 60)))
         return base * self._rng.uniform(0.5, 1.0)
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": "vau-plugin-judge"}
-        if self.config.api_key:
-            headers["Authorization"] = f"Bearer {self.config.api_key}"
-        return headers
-
     def _redact(self, text: str) -> str:
         key = self.config.api_key
         return text.replace(key, "***") if key else text
 
-    def _post_once(self, body: bytes) -> _Attempt:
-        request = urllib.request.Request(self._url, data=body, headers=self._headers(), method="POST")
+    def _post_once(self, payload: Mapping[str, Any]) -> _Attempt:
+        """One request → an `_Attempt` (`error` by kind, as listed on `JudgeResult`)."""
+        import openai
+
         with self._lock:
             self._requests += 1
         try:
-            with self._opener.open(request, timeout=self.config.timeout_s) as response:
-                raw = response.read(MAX_BODY_BYTES + 1)
-        except urllib.error.HTTPError as err:
-            return self._http_error(err)
-        except urllib.error.URLError as err:
-            if _is_timeout(err):
-                return self._timeout()
-            if isinstance(err.reason, ssl.SSLError):
-                return _Attempt(error="tls error", retryable=False, detail=self._redact(_os_error_text(err)))
-            return _Attempt(error="connection error", retryable=True, detail=self._redact(_os_error_text(err)))
-        except TimeoutError:
-            return self._timeout()
-        except (http.client.HTTPException, OSError) as err:
-            return _Attempt(error="connection error", retryable=True, detail=self._redact(_os_error_text(err)))
+            raw = self._client.chat.completions.with_raw_response.create(**payload, extra_headers=self._omitted_headers).content
+        except openai.APITimeoutError:  # before APIConnectionError, its base class
+            return _Attempt(error="timeout", retryable=True, detail=f"no answer within {self.config.timeout_s:g} s ({ENV_TIMEOUT})")
+        except openai.APIStatusError as err:  # any status but 2xx, redirects included
+            status, body = err.status_code, err.response.text[:_ERROR_SNIPPET_CHARS]
+            if body:
+                logger.debug("VAU judge: http %d body: %s", status, self._redact(body))
+            retry_after = _retry_after_seconds(err.response.headers.get("Retry-After")) if status == 429 else None
+            return _Attempt(error=f"http {status}", retryable=status in RETRYABLE_STATUSES, retry_after_s=retry_after)
+        except openai.APIConnectionError as err:  # its own text is "Connection error.": the detail is in its causes
+            causes = _causes(err)
+            reason = next((cause for cause in reversed(causes) if isinstance(cause, OSError)), causes[0] if causes else err)
+            kind = "tls error" if any(isinstance(cause, ssl.SSLError) for cause in causes) else "connection error"
+            return _Attempt(error=kind, retryable=kind == "connection error",
+                            detail=self._redact(str(reason)[:_ERROR_SNIPPET_CHARS] or type(reason).__name__))
         return self._read_reply(raw)
-
-    def _timeout(self) -> _Attempt:
-        return _Attempt(error="timeout", retryable=True,
-                        detail=f"no answer within {self.config.timeout_s:g} s ({ENV_TIMEOUT})")
-
-    def _http_error(self, err: urllib.error.HTTPError) -> _Attempt:
-        retry_after = _retry_after_seconds(err.headers.get("Retry-After")) if err.headers is not None else None
-        try:
-            snippet = err.read(_ERROR_SNIPPET_CHARS * 4).decode("utf-8", "replace")[:_ERROR_SNIPPET_CHARS]
-        except (OSError, http.client.HTTPException, ValueError):
-            snippet = ""
-        finally:
-            err.close()
-        if snippet:
-            logger.debug("VAU judge: http %d body: %s", err.code, self._redact(snippet))
-        return _Attempt(error=f"http {err.code}", retryable=err.code in RETRYABLE_STATUSES,
-                        retry_after_s=retry_after if err.code == 429 else None)
 
     @staticmethod
     def _read_reply(raw: bytes) -> _Attempt:
