@@ -14,13 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from vau_plugin.data.mini_bench import (
-    EVENT_KINDS,
-    NORMAL_KIND,
-    ClipSpec,
-    make_mini_bench,
-    render_clip,
-)
+from vau_plugin.benches.events import EVENT_KINDS, NORMAL_KIND, render_clip
+from vau_plugin.benches.mini import make_mini_bench
+from vau_plugin.benches.scene import ClipSpec
 from vau_plugin.data.schema import CLASSES, COLUMNS, LETTERS, NORMAL_CLASS, OPTION_COLUMNS
 
 N_TRAIN, N_TEST = 16, 12
