@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 
 LMMS_EVAL = str(Path(sys.executable).parent / "lmms-eval")
 # Model args that keep the tiny model's runs small and on the CPU.

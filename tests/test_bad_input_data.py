@@ -44,8 +44,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 def test_make_mini_bench_refuses_a_folder_that_holds_files(tmp_path, capsys):
+    from vau_plugin.benches.mini import make_mini_bench
     from vau_plugin.cli import main
-    from vau_plugin.data.mini_bench import make_mini_bench
 
     out = tmp_path / "bench"
     out.mkdir()

@@ -311,7 +311,7 @@ def _drawn_text(monkeypatch) -> list[str]:
 def test_motion_preview_labels_rows_times_settings_and_the_bench_span(tmp_path, monkeypatch):
     from PIL import Image
 
-    from vau_plugin.data.mini_bench import bundled_mini_bench
+    from vau_plugin.benches.mini import bundled_mini_bench
     from vau_plugin.motion_preview import (
         HEADER_HEIGHT,
         LABEL_WIDTH,

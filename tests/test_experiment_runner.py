@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vau_plugin.data.order_bench import make_order_bench
+from vau_plugin.benches.order import make_order_bench
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from _lmms_cli import CPU_ARGS, DUMMY_REASONING, LMMS_EVAL, custom_bench, lmms_env, results_json, run_offline, samples_jsonl
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

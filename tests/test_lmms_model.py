@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from lmms_eval.api.instance import Instance
 
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
 
 TASK, SPLIT = "vau_bench_qa_mini", "test"

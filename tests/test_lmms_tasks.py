@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from vau_plugin import prompts
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.reader import AnnotationError
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
 from vau_plugin.lmms.docs import MissingVideosError, load_task_docs

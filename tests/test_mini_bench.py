@@ -14,13 +14,9 @@ import av
 import numpy as np
 import pytest
 
-from vau_plugin.data.mini_bench import (
-    EVENT_KINDS,
-    NORMAL_KIND,
-    ClipSpec,
-    make_mini_bench,
-    render_clip,
-)
+from vau_plugin.benches.events import EVENT_KINDS, NORMAL_KIND, render_clip
+from vau_plugin.benches.mini import BUNDLED_DIR, make_mini_bench
+from vau_plugin.benches.scene import ClipSpec
 from vau_plugin.data.schema import CLASSES, COLUMNS, LETTERS, NORMAL_CLASS, OPTION_COLUMNS
 
 N_TRAIN, N_TEST = 16, 12
@@ -210,6 +206,17 @@ def test_same_seed_same_bench(bench, bench_again):
     assert {n: c["frames_sha256"] for n, c in first.items()} == {n: c["frames_sha256"] for n, c in second.items()}
     for name in sorted(first):
         assert np.array_equal(decode(bench.videos_dir / name), decode(bench_again.videos_dir / name)), name
+
+
+def test_the_bundled_bench_is_byte_for_byte_what_make_mini_bench_writes(bench):
+    """The wheel's mini bench is `make_mini_bench` with the defaults (seed 0, 16 / 12 clips, 128x96 px, where the
+    mp4 bytes are stable too), so a change to the scenes, events, texts or writer that alters any output fails here."""
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+
+    shipped, written = files(BUNDLED_DIR), files(bench.root)
+    assert sorted(shipped) == sorted(written)
+    assert [name for name in shipped if shipped[name] != written[name]] == []
 
 
 def test_different_seed_different_bench(bench, bench_seed1):

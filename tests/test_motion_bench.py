@@ -11,16 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vau_plugin.data.mini_bench import EVENT_KINDS, ClipSpec, render_clip
-from vau_plugin.data.motion_bench import (
+from vau_plugin.benches.events import EVENT_KINDS, render_clip
+from vau_plugin.benches.motion import (
     DEFAULT_KINDS,
     KIND_QUESTION,
     LMMS_SPLIT,
     TIMING_QUESTION,
     check_kinds,
     make_motion_bench,
-    start_windows,
 )
+from vau_plugin.benches.scene import ClipSpec
+from vau_plugin.benches.text import start_windows
 from vau_plugin.data.schema import COLUMNS, LETTERS, OPTION_COLUMNS
 from vau_plugin.data.validate import validate_path
 

@@ -11,9 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vau_plugin.cli import main
-from vau_plugin.data.mini_bench import sha256_hex
-from vau_plugin.data.order_bench import (
+from vau_plugin.benches.order import (
     DIRECTIONS,
     LMMS_SPLIT,
     MOVING_CLASS,
@@ -25,6 +23,8 @@ from vau_plugin.data.order_bench import (
     path_length,
     render_order_clip,
 )
+from vau_plugin.benches.writer import sha256_hex
+from vau_plugin.cli import main
 from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import COLUMNS, LETTERS, NORMAL_CLASS
 from vau_plugin.data.validate import validate_path

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.reader import load_records
 from vau_plugin.lmms.docs import wants
 from vau_plugin.score import TASK_METRICS

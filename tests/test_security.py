@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.prepare import prepare_dataset
 from vau_plugin.data.schema import COLUMNS
 

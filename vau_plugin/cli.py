@@ -37,25 +37,21 @@ def _make(command: str, build: Callable[[], str], refusals: tuple[type[Exception
 
 
 def _cmd_make_mini_bench(args: argparse.Namespace) -> int:
-    from vau_plugin.data.mini_bench import make_mini_bench
+    from vau_plugin.benches.mini import make_mini_bench
 
     return _make("make-mini-bench", lambda: make_mini_bench(
         args.out, seed=args.seed, n_train=args.train, n_test=args.test, overwrite=args.force).describe())  # fmt: skip
 
 
 def _cmd_make_motion_bench(args: argparse.Namespace) -> int:
-    from vau_plugin.data.mini_bench import check_output_dir
-    from vau_plugin.data.motion_bench import make_motion_bench
+    from vau_plugin.benches.motion import make_motion_bench
 
-    def build() -> str:
-        check_output_dir(args.out, overwrite=args.force)  # make_motion_bench itself does not refuse a full folder
-        return make_motion_bench(args.out, seed=args.seed, n_train=args.train, n_test=args.test).describe()
-
-    return _make("make-motion-bench", build, refusals=(FileExistsError, NotADirectoryError))
+    return _make("make-motion-bench", lambda: make_motion_bench(
+        args.out, seed=args.seed, n_train=args.train, n_test=args.test, overwrite=args.force).describe())  # fmt: skip
 
 
 def _cmd_make_colour_bench(args: argparse.Namespace) -> int:
-    from vau_plugin.data.colour_bench import make_colour_bench
+    from vau_plugin.benches.colour import make_colour_bench
 
     def build() -> str:
         bench = make_colour_bench(args.out, n_train=args.train, n_test=args.test, seed=args.seed, overwrite=args.force)
@@ -65,7 +61,7 @@ def _cmd_make_colour_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_order_bench(args: argparse.Namespace) -> int:
-    from vau_plugin.data.order_bench import make_order_bench
+    from vau_plugin.benches.order import make_order_bench
 
     return _make("make-order-bench", lambda: make_order_bench(
         args.out, tier=args.tier, n_train=args.train, n_val=args.val, n_test=args.test, seed=args.seed,

@@ -1,6 +1,6 @@
 """`vau-plugin demo` (what `make demo` runs): a tiny model learns a video-dependent answer through the real CLIs.
 
-1. write the colour bench (`vau_plugin.data.colour_bench`: red clip -> A, blue clip -> B) and check it with the
+1. write the colour bench (`vau_plugin.benches.colour`: red clip -> A, blue clip -> B) and check it with the
    VAU-Bench validator; also the bundled mini bench, and the `_tiny` recipes' inputs (tiny model, mini-bench
    datasets) that the README's recipe commands read from `.demo/`;
 2. teach the tiny random Qwen2.5-VL the VAU-R1 answer format: SFT through `llamafactory-cli train` on random
@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from vau_plugin.data.mini_bench import bundled_mini_bench
+from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.validate import validate_path
 
 LMMS_MODEL = "vau_qwen2_5_vl"

@@ -1,6 +1,6 @@
 """Does training use the video? The colour check: format-only SFT, then GRPO, through the real CLIs.
 
-On the colour bench (`vau_plugin.data.colour_bench`: red clip -> A, blue clip -> B, one fixed question) the tiny
+On the colour bench (`vau_plugin.benches.colour`: red clip -> A, blue clip -> B, one fixed question) the tiny
 random Qwen2.5-VL first learns the VAU-R1 answer format by SFT on *random* letters, so it answers A or B about
 equally often whatever the clip (held-out accuracy ~50 %, chance). GRPO through `llamafactory-cli train`
 (`stage: grpo`, rewards format + accuracy) must then raise held-out accuracy, measured by `lmms-eval --model
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from vau_plugin.data.colour_bench import ColourBench, make_colour_bench
+from vau_plugin.benches.colour import ColourBench, make_colour_bench
 from vau_plugin.data.reader import load_records
 
 # The video budget of this check, for LLaMA-Factory (recipe keys) and lmms-eval (model_args) alike: both

@@ -399,7 +399,7 @@ def make_tiny_model(out: str | Path, seed: int = 0, *, overwrite: bool = False) 
     unless `overwrite`. Callers that reuse a tiny model check for `out / "config.json"` first. The ~10-20 s of
     building report progress on stderr (see `vau_plugin.progress.Progress`).
     """
-    from vau_plugin.data.mini_bench import check_output_dir
+    from vau_plugin.benches.writer import check_output_dir
     from vau_plugin.progress import Progress
 
     if isinstance(seed, bool) or not isinstance(seed, int):

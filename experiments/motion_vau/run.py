@@ -109,7 +109,7 @@ def bench_dir(results: Path, bench: dict) -> Path:
 
 def ensure_bench(results: Path, bench: dict) -> Path:
     """ensure_bench(results, bench settings) -> order-bench root (generated unless its manifest exists)."""
-    from vau_plugin.data.order_bench import make_order_bench
+    from vau_plugin.benches.order import make_order_bench
 
     root = bench_dir(results, bench)
     if not (root / "manifest.json").is_file():

@@ -120,7 +120,7 @@ def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
     (a single CSV is one split: it never stands in for the others).
     """
     if source == MINI:
-        from vau_plugin.data.mini_bench import bundled_mini_bench
+        from vau_plugin.benches.mini import bundled_mini_bench
 
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"

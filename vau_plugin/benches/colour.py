@@ -19,13 +19,15 @@ The same arguments write the same annotations and frames (the noise comes from `
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vau_plugin.data.mini_bench import check_output_dir, write_bench_csv
-from vau_plugin.data.schema import COLUMNS, MISSING, NORMAL_CLASS, OPTION_COLUMNS
+from vau_plugin.benches.scene import ClipSpec
+from vau_plugin.benches.writer import VIDEO_DIR, BenchClip, bench_row, write_bench, write_bench_csv
+from vau_plugin.data.schema import NORMAL_CLASS, OPTION_COLUMNS
 
 QUESTION = "What colour fills the video?"
 OPTIONS: tuple[str, str, str, str] = ("Red", "Blue", "Green", "Yellow")
@@ -37,7 +39,6 @@ FPS = 2.0
 N_FRAMES = 2  # one temporal patch pair of Qwen2.5-VL: the smallest video it takes
 NOISE_STD = 20.0
 CONTROL_DIR = "control"
-VIDEO_DIR = "videos"
 SPLITS: tuple[str, ...] = ("train", "test")
 
 
@@ -65,13 +66,11 @@ class ColourBench:
 
 
 def _row(name: str, letter: str) -> dict[str, str]:
-    row = {column: MISSING for column in COLUMNS}
-    row.update({
+    return bench_row({
         "Video Name": name, "Question": QUESTION, **dict(zip(OPTION_COLUMNS, OPTIONS)),
         "Correct Option": letter, "Key Object": "the colour of the frame", "Description": "A frame filled with one colour.",
         "Reasoning": REASONING, "Anomaly Class": NORMAL_CLASS, "Start Time": "0.0", "End Time": "0.0",
     })  # fmt: skip
-    return row
 
 
 def _control_rows(rows: list[dict[str, str]], rng: np.random.Generator) -> list[dict[str, str]]:
@@ -93,35 +92,35 @@ def make_colour_bench(out: str | Path, *, n_train: int = 64, n_test: int = 40, s
     Writes the layout of the module doc. Colours alternate (A, B, A, ...) in each split; the control letters are,
     within each colour, as many A as B in a seeded order (`_control_rows`). `size` is the frame side in pixels (112:
     4x4 merged video tokens; 56, the tiny model's minimum, gives 2x2, which GRPO learnt from too slowly). Refuses a folder that holds files unless `overwrite`."""
-    from vau_plugin.video import write_mp4
-
     if n_train < 2 or n_test < 2:
         raise ValueError(f"colour bench: need at least 2 clips per split, got train={n_train} test={n_test}")
     if size < 28 or size % 28:
         raise ValueError(f"colour bench: size must be a multiple of 28 px (a merged video token), got {size}")
-    root = check_output_dir(out, overwrite=overwrite)
-    bench = ColourBench(root)
-    bench.videos.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for split, n in zip(SPLITS, (n_train, n_test)):
+    bench = ColourBench(Path(out).expanduser())
+    rng = np.random.default_rng(seed)  # one generator for both splits: train noise, control letters, test noise
+
+    def plan(split_index: int, split: str, names: list[str]) -> Iterator[BenchClip]:
         rows = []
-        for index in range(n):
+        for index, name in enumerate(names):
             letter = "AB"[index % 2]
-            name = f"colour_{split}_{index:04d}.mp4"
             noise = rng.normal(0.0, NOISE_STD, size=(N_FRAMES, size, size, 3))
             frames = np.clip(np.asarray(COLOURS[letter], dtype=np.float64) + noise, 0, 255).astype(np.uint8)
-            write_mp4(bench.videos / name, frames, fps=FPS)
             rows.append(_row(name, letter))
-        write_bench_csv(root / f"{split}.csv", rows)
+            yield BenchClip(frames, rows[-1])
         if split == "train":
             bench.control.parent.mkdir(exist_ok=True)
             write_bench_csv(bench.control, _control_rows(rows, rng))
-    (root / "README.md").write_text(
+
+    readme = (
         f"# Colour bench (vau-plugin make-colour-bench, seed {seed})\n\n"
         f"{n_train} train / {n_test} test clips of {N_FRAMES} frames at {FPS:g} fps, {size}x{size} px, filled with red"
         f" (answer A) or blue (answer B) plus Gaussian noise (std {NOISE_STD:g}). Question: \"{QUESTION}\".\n"
         f"control/train.csv: the train clips with answers drawn independently of the colour.\n"
-        "A synthetic check that training and evaluation use the video; not VAU-Bench.\n",
-        encoding="utf-8",
+        "A synthetic check that training and evaluation use the video; not VAU-Bench.\n"
     )
+    write_bench(
+        out, title="colour bench", prefix="colour", sizes=dict(zip(SPLITS, (n_train, n_test), strict=True)), plan=plan,
+        spec=ClipSpec(size, size, FPS, N_FRAMES / FPS), seed=seed, readme=lambda counts: readme,
+        settings=f"{size}x{size} px, {N_FRAMES} frames at {FPS:g} fps", overwrite=overwrite,
+    )  # fmt: skip
     return bench

@@ -11,7 +11,7 @@ Every clip is a dark grey frame (value 40, fresh Gaussian noise of std 8 in ever
 - moves, "Does the square move?" (answer A "It moves" or B "It stays still"): a moving square as above, or a still
   one placed where a moving square would be at a random frame, so one frame cannot tell the two apart; telling
   them apart takes comparing frames.
-- start, "When does the square start moving?": four 1-s start windows (`motion_bench.start_windows`), the start
+- start, "When does the square start moving?": four 1-s start windows (`text.start_windows`), the start
   drawn uniformly over the frame times inside the window; still before, after it moving at constant speed over
   the same path length to the last frame. One frame shows where the square is, not when it left.
 
@@ -36,32 +36,29 @@ Layout written by `make_order_bench(out)`::
     out/README.md                         what this is and how it was generated
 
 Determinism: the question types go round-robin, the answers per type come from a generator seeded by (seed,
-split) and each clip is rendered by `render_order_clip` from its own seed (`mini_bench.clip_seed`). The same
+split) and each clip is rendered by `render_order_clip` from its own seed (`writer.clip_seed`). The same
 arguments give byte-identical CSVs and README and identical raw frames; the mp4 bytes (and so their hashes in the
-manifest) are stable only for widths that are a multiple of 128 px (see the mini bench module doc on libx264).
+manifest) are stable only for widths that are a multiple of 128 px (see `vau_plugin.benches.writer` on libx264).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from vau_plugin.data.mini_bench import (
-    ClipSpec,
-    check_output_dir,
-    clip_hashes,
-    clip_seed,
-    write_bench_csv,
-    write_manifest,
-)
-from vau_plugin.data.motion_bench import shuffled_cycle, start_windows, window_option
-from vau_plugin.data.schema import COLUMNS, LETTERS, MISSING, NORMAL_CLASS, OPTION_COLUMNS
+from vau_plugin.benches.scene import ClipSpec
+from vau_plugin.benches.text import start_windows, window_option
+from vau_plugin.benches.writer import BenchClip, BenchSummary, bench_row, clip_seed, shuffled_cycle, write_bench
+from vau_plugin.data.schema import LETTERS, NORMAL_CLASS, OPTION_COLUMNS
 
+# The generator's name in manifests and READMEs: the module that wrote version 1, kept so that output stays
+# byte-identical.
+GENERATOR = "vau_plugin.data.order_bench"
 GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-VIDEO_DIR = "videos"
 LMMS_SPLIT = "test"
 TIERS: dict[str, int] = {"large": 28, "small": 14}  # square side in px: one merged video token, a quarter of one
 TOKEN_PX = 28
@@ -112,7 +109,7 @@ def check_settings(tier: str, size: int, fps: float, seconds: float) -> ClipSpec
     if not fps > 0 or not seconds > 0:
         raise ValueError(f"order bench: fps and seconds must be positive, got fps={fps} seconds={seconds}")
     spec = _spec(size, fps, seconds)
-    # motion_bench.start_windows: four windows between 1 s and 3 s before the end, each needs 2 frames or more.
+    # text.start_windows: four windows between 1 s and 3 s before the end, each needs 2 frames or more.
     if (spec.seconds - 4.0) / 4 * spec.fps < 2:
         raise ValueError(f"order bench: seconds must be at least {4 + 8 / spec.fps:g} at {spec.fps:g} fps (start windows of 2 frames or more), got {seconds}")
     return spec
@@ -196,62 +193,12 @@ def annotation_row(name: str, question_type: str, letter: str, clip: OrderClip, 
             reasoning = f"The square moves {where} from {start:.1f} s to {end:.1f} s."
             description = f"A white square on a dark background moves {where}."
         anomaly_class, span = MOVING_CLASS, (start, end)
-    row = {column: MISSING for column in COLUMNS}
-    row.update({
+    return bench_row({
         "Video Name": name, "Question": QUESTIONS[question_type],
         **dict(zip(OPTION_COLUMNS, options(question_type, spec))),
         "Correct Option": letter, "Key Object": KEY_OBJECT, "Description": description, "Reasoning": reasoning,
         "Anomaly Class": anomaly_class, "Start Time": f"{span[0]:.1f}", "End Time": f"{span[1]:.1f}",
     })  # fmt: skip
-    return row
-
-
-@dataclass(frozen=True)
-class OrderBenchSummary:
-    """What `make_order_bench` wrote: paths, counts per split and question type, the generation parameters."""
-
-    root: Path
-    videos_dir: Path
-    csvs: dict[str, Path]  # split -> CSV
-    manifest: Path
-    readme: Path
-    seed: int
-    tier: str
-    spec: ClipSpec
-    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> question type -> clips
-
-    @property
-    def train_csv(self) -> Path:
-        return self.csvs["train"]
-
-    @property
-    def val_csv(self) -> Path:
-        return self.csvs["val"]
-
-    @property
-    def test_csv(self) -> Path:
-        return self.csvs["test"]
-
-    def n(self, split: str) -> int:
-        """Clips in one split."""
-        return sum(self.counts.get(split, {}).values())
-
-    def describe(self) -> str:
-        """A short human-readable report for the CLI."""
-        lines = [
-            (f"order bench written to {self.root} (seed {self.seed}, tier {self.tier}: {TIERS[self.tier]}-px square, "
-             f"{self.spec.width}x{self.spec.height} px, {self.spec.n_frames} frames at {self.spec.fps:g} fps)"),
-            f"  videos:   {self.videos_dir} ({sum(self.n(s) for s in SPLITS)} mp4)",
-        ]
-        for split in SPLITS:
-            detail = ", ".join(f"{t} {self.counts[split][t]}" for t in QUESTION_TYPES)
-            lines.append(f"  {split + ':':9} {self.csvs[split]} ({self.n(split)} rows: {detail})")
-        lines.append(f"  manifest: {self.manifest}")
-        lines.append(
-            f"  lmms-eval: VAU_BENCH_ROOT={self.root} VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT={self.videos_dir} "
-            "--tasks vau_bench_qa,vau_bench_tag"
-        )
-        return "\n".join(lines)
 
 
 def _readme_text(seed: int, tier: str, spec: ClipSpec, counts: dict[str, dict[str, int]]) -> str:
@@ -262,7 +209,7 @@ def _readme_text(seed: int, tier: str, spec: ClipSpec, counts: dict[str, dict[st
     )
     return f"""# Order bench (synthetic, not VAU-Bench)
 
-Generated by `vau-plugin make-order-bench` (`vau_plugin.data.order_bench`, generator version {GENERATOR_VERSION}),
+Generated by `vau-plugin make-order-bench` (`{GENERATOR}`, generator version {GENERATOR_VERSION}),
 seed {seed}, tier {tier}. Each clip: {spec.width}x{spec.height} px, {spec.n_frames} frames at {spec.fps:g} fps
 (H.264 in `videos/`), a dark grey background (value {BACKGROUND:g}, fresh noise of std {NOISE_STD:g} per frame) and
 one bright square of {TIERS[tier]} px that moves in a straight line, stays still, or stays still and then moves.
@@ -284,58 +231,48 @@ Moving clips are "{MOVING_CLASS}" with the motion span (start, last frame), stil
 
 def make_order_bench(out: str | Path, *, tier: str = "large", n_train: int = 300, n_val: int = 100, n_test: int = 200,
                      seed: int = 0, size: int = 112, fps: float = 2.0, seconds: float = 8.0,
-                     overwrite: bool = False) -> OrderBenchSummary:  # fmt: skip
+                     overwrite: bool = False) -> BenchSummary:  # fmt: skip
     """make_order_bench(out, *, tier="large", n_train=300, n_val=100, n_test=200, seed=0, size=112, fps=2.0,
-    seconds=8.0, overwrite=False) -> OrderBenchSummary.
+    seconds=8.0, overwrite=False) -> BenchSummary.
 
     Writes the layout of the module doc. In each split the question types go round-robin (direction, moves,
     start, ...) and within each type the answer letters are balanced in a seeded order. Refuses a folder that
-    holds files unless `overwrite`; ValueError names a bad argument."""
-    from vau_plugin.video import write_mp4
-
-    root = check_output_dir(out, overwrite=overwrite)
+    holds files unless `overwrite`; ValueError names a bad argument. Summary counts: split -> question type -> clips."""
     spec = check_settings(tier, size, fps, seconds)
-    counts_in = {"n_train": n_train, "n_val": n_val, "n_test": n_test}
-    for name, n in counts_in.items():
+    sizes = dict(zip(SPLITS, (n_train, n_val, n_test), strict=True))
+    for split, n in sizes.items():
         if not isinstance(n, int) or n < 0:
-            raise ValueError(f"order bench: {name} must be a non-negative integer, got {n!r}")
-    if sum(counts_in.values()) == 0:
+            raise ValueError(f"order bench: n_{split} must be a non-negative integer, got {n!r}")
+    if sum(sizes.values()) == 0:
         raise ValueError("order bench: n_train, n_val and n_test are all 0; need at least one clip")
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"order bench: seed must be a non-negative integer, got {seed!r}")
-    videos = root / VIDEO_DIR
-    videos.mkdir(parents=True, exist_ok=True)
-    clips: list[dict] = []
-    csvs: dict[str, Path] = {}
-    counts: dict[str, dict[str, int]] = {}
-    for split_index, (split, n) in enumerate(zip(SPLITS, counts_in.values())):
+
+    def plan(split_index: int, split: str, names: list[str]) -> Iterator[BenchClip]:
         rng = np.random.default_rng([seed, split_index, 13 << 20])  # a salt apart from the other benches'
-        types = [QUESTION_TYPES[i % len(QUESTION_TYPES)] for i in range(n)]
+        types = [QUESTION_TYPES[i % len(QUESTION_TYPES)] for i in range(len(names))]
         letters = {t: iter(shuffled_cycle(answer_letters(t), types.count(t), rng)) for t in QUESTION_TYPES}
-        rows = []
-        for index, question_type in enumerate(types):
+        for index, (name, question_type) in enumerate(zip(names, types, strict=True)):
             letter = next(letters[question_type])
-            name = f"order_{split}_{index:04d}.mp4"
             cseed = clip_seed(seed, split_index + 32, index)
             clip = render_order_clip(question_type, letter, cseed, tier=tier, size=size, fps=fps, seconds=seconds)
-            path = write_mp4(videos / name, clip.frames, spec.fps)
-            rows.append(annotation_row(name, question_type, letter, clip, spec))
-            clips.append({
-                "name": name, "split": split, "question_type": question_type, "correct_option": letter,
+            entry = {
+                "question_type": question_type, "correct_option": letter,
                 "answer": options(question_type, spec)[LETTERS.index(letter)], "direction": clip.direction,
                 "start_s": None if clip.start_frame is None else spec.seconds_at(clip.start_frame),
                 "start_frame": clip.start_frame, "square_side": clip.side, "seed": seed, "clip_seed": cseed,
-                **clip_hashes(clip.frames, path),
-            })  # fmt: skip
-        counts[split] = {t: types.count(t) for t in QUESTION_TYPES}
-        csvs[split] = root / f"{split}.csv"
-        write_bench_csv(csvs[split], rows)
-    readme = root / "README.md"
-    readme.write_text(_readme_text(seed, tier, spec, counts), encoding="utf-8")
-    manifest = root / "manifest.json"
-    write_manifest(
-        manifest, generator="vau_plugin.data.order_bench", version=GENERATOR_VERSION, seed=seed, spec=spec,
-        files=[*csvs.values(), readme], clips=clips, tier=tier, square_side=TIERS[tier], path_px=path_length(size),
-        questions={t: {"question": QUESTIONS[t], "options": list(options(t, spec))} for t in QUESTION_TYPES},
+            }  # fmt: skip
+            yield BenchClip(clip.frames, annotation_row(name, question_type, letter, clip, spec), entry, counts=(question_type,))
+
+    return write_bench(
+        out, title="order bench", prefix="order", sizes=sizes, plan=plan, spec=spec, seed=seed,
+        readme=lambda counts: _readme_text(seed, tier, spec, counts),
+        settings=(f"tier {tier}: {TIERS[tier]}-px square, {spec.width}x{spec.height} px, {spec.n_frames} frames "
+                  f"at {spec.fps:g} fps"),
+        manifest={
+            "generator": GENERATOR, "version": GENERATOR_VERSION, "tier": tier, "square_side": TIERS[tier],
+            "path_px": path_length(size),
+            "questions": {t: {"question": QUESTIONS[t], "options": list(options(t, spec))} for t in QUESTION_TYPES},
+        },
+        count_keys=QUESTION_TYPES, lmms_split=LMMS_SPLIT, overwrite=overwrite,
     )  # fmt: skip
-    return OrderBenchSummary(root, videos, csvs, manifest, readme, seed, tier, spec, counts)
