@@ -349,10 +349,6 @@ def is_normal_span(span: Optional[tuple[float, float]]) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 _CLASS_BY_SPELLING = {c: c for c in CLASSES}
-# Lower-case spellings with "_" or " " between words: a dict hit spares `canonical_class` its regex.
-_CLASS_BY_LOWER = {
-    variant: c for c in CLASSES for variant in (c.lower(), c.lower().replace("_", " "), c.lower().replace(" ", "_"))
-}
 _DECORATION = " \t\r\n.,;:!?\"'*`()[]{}"
 
 
@@ -391,7 +387,7 @@ def parse_class(text: object) -> Optional[str]:
         return exact
     if len(answer) <= 64:
         bare = answer.strip(_DECORATION)
-        exact = _CLASS_BY_LOWER.get(bare.lower()) or canonical_class(bare)
+        exact = canonical_class(bare)
         if exact is not None:
             return exact
     answer = _clip(answer)
@@ -460,7 +456,7 @@ def parse_anomaly(text: object) -> Optional[str]:
         verdict = _ANOMALY_WORDS.get(bare.lower())
         if verdict is not None:
             return verdict
-        cls = _CLASS_BY_LOWER.get(bare.lower()) or canonical_class(bare)
+        cls = canonical_class(bare)
         if cls is not None:
             return NORMAL if cls == NORMAL_CLASS else ANOMALY
     answer = _clip(answer).replace("_", " ")  # "Absence_of_anomaly" reads as words
