@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
-from vau_plugin.data.schema import NORMAL_CLASS, SPLIT_FILE_SOURCES, VAURecord
+from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TEST_SPLIT_SOURCE
 from vau_plugin.data.videos import resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
@@ -38,8 +39,6 @@ def bench_environment(annotations: str | Path, videos: str | Path, splits: str) 
 DEFAULT_HUB_ID = "7xiang/VAU-Bench"
 MINI = "mini"
 ALL = "all"
-# Task source name -> the published test split holding it.
-TEST_SPLITS: dict[str, str] = {source: split for split, source in SPLIT_FILE_SOURCES.items()}
 NO_SPAN = [-1.0, -1.0]
 logger = logging.getLogger(__name__)
 
@@ -125,11 +124,11 @@ def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"
     if source == ALL:
-        splits = configured_splits() or list(TEST_SPLITS.values())
-    elif source in TEST_SPLITS:
-        splits = [TEST_SPLITS[source]]
+        splits = configured_splits() or list(SOURCE_TEST_SPLIT.values())
+    elif source in SOURCE_TEST_SPLIT:
+        splits = [SOURCE_TEST_SPLIT[source]]
     else:
-        raise ValueError(f"unknown VAU-Bench source {source!r}; expected one of all, mini, {', '.join(TEST_SPLITS)}")
+        raise ValueError(f"unknown VAU-Bench source {source!r}; expected one of all, mini, {', '.join(SOURCE_TEST_SPLIT)}")
     annotations = _annotation_source()
     try:
         files = split_files(annotations)
@@ -138,8 +137,8 @@ def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
     absent = [split for split in splits if split not in files]
     if absent:
         hint = (
-            f"the task of that split, {task_name(task, SPLIT_FILE_SOURCES[next(iter(files))])}"
-            if len(files) == 1 and next(iter(files)) in SPLIT_FILE_SOURCES
+            f"the task of that split, {task_name(task, TEST_SPLIT_SOURCE[next(iter(files))])}"
+            if len(files) == 1 and next(iter(files)) in TEST_SPLIT_SOURCE
             else f"{ENV_SPLITS}=<stems> with the all-source tasks"
         )
         raise AnnotationError(
@@ -148,12 +147,12 @@ def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
             f"or use {hint}."
         )
     records = [record for split in splits for record in load_records(files[split])]
-    if source in TEST_SPLITS:
+    if source in SOURCE_TEST_SPLIT:
         foreign = [r for r in records if r.source not in (None, source)]
         if foreign:
             examples = ", ".join(f"{r.file} row {r.row} ({r.video!r}: {r.source})" for r in foreign[:3])
             raise AnnotationError(
-                f"{task_name(task, source)}: {len(foreign)} row(s) of {TEST_SPLITS[source]} name videos of another "
+                f"{task_name(task, source)}: {len(foreign)} row(s) of {SOURCE_TEST_SPLIT[source]} name videos of another "
                 f"source, e.g. {examples}"
             )
     return records, _video_root()
