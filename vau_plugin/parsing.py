@@ -32,6 +32,10 @@ import re
 from typing import Optional, Sequence
 
 from vau_plugin.data.schema import CLASSES, LETTERS, NORMAL_CLASS, canonical_class
+
+# The TAG answers ("Is there any anomaly in the video?") and the span a model gives for a normal video, as in the
+# VAU-R1 training prompts: defined with the training targets that carry them (vau_plugin.data.targets).
+from vau_plugin.data.targets import ANOMALY, NORMAL, NORMAL_SPAN
 from vau_plugin.prompts import REASON_ANALYSIS_HEADING, REASON_DESCRIPTION_HEADING
 
 __all__ = [
@@ -53,12 +57,6 @@ __all__ = [
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 GLUE_OPEN, GLUE_CLOSE = "<glue>", "</glue>"
-
-# TAG answers (the VAU-R1 yes/no question "Is there any anomaly in the video?").
-ANOMALY = "Anomaly"
-NORMAL = "Normal"
-# The span a model gives for a normal video, as in the VAU-R1 training prompts.
-NORMAL_SPAN: tuple[float, float] = (-1.0, -1.0)
 
 # Longer texts are scanned only at their head and tail (half each): answers sit at one end or the other.
 MAX_SCAN_CHARS = 16_384

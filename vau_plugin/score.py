@@ -2,7 +2,7 @@
 
 Scores prediction files made elsewhere with the plugin's own parser (`vau_plugin.parsing`) and metrics
 (`vau_plugin.metrics`), exactly as the lmms-eval tasks (tasks/vau_bench/utils.py) score a run, on exactly the
-rows those tasks evaluate (`vau_plugin.lmms.docs.wants`).
+rows those tasks evaluate (`vau_plugin.data.targets.serves`).
 
 Predictions may be
 - VAU-R1's CSV layout: `Video Name` plus `QA answer` / `Temporal Grounding` / `CLS answer`;
@@ -33,8 +33,8 @@ from typing import Any, Optional
 from vau_plugin import metrics, parsing
 from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
 from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.targets import serves
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
-from vau_plugin.lmms.docs import wants
 
 __all__ = [
     "TASKS",
@@ -380,7 +380,7 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
     task_rows: dict[str, VAURecord] = {}
     conflicting: list[str] = []
     for record in records:
-        if not wants(record, task):
+        if not serves(record, task):
             continue
         key = video_key(record.video)
         first = task_rows.get(key)

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
-from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
-from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TEST_SPLIT_SOURCE
+from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TEST_SPLIT_SOURCE, doc_span, serves
 from vau_plugin.data.videos import resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
@@ -39,19 +39,11 @@ def bench_environment(annotations: str | Path, videos: str | Path, splits: str) 
 DEFAULT_HUB_ID = "7xiang/VAU-Bench"
 MINI = "mini"
 ALL = "all"
-NO_SPAN = [-1.0, -1.0]
 logger = logging.getLogger(__name__)
 
 
 class MissingVideosError(FileNotFoundError):
     """Videos named by the annotations are not under the video root."""
-
-
-def wants(record: VAURecord, task: str) -> bool:
-    """Whether a record is evaluated by a task. TAG also asks normal videos (their answer should be no span)."""
-    if task == "tag":
-        return record.usable_tag or (record.is_normal is True)
-    return record.usable(task)
 
 
 def _doc(record: VAURecord, task: str, video_path: Path, source: str) -> dict:
@@ -68,8 +60,8 @@ def _doc(record: VAURecord, task: str, video_path: Path, source: str) -> dict:
         "options": list(record.options) if record.options else ["", "", "", ""],
         "answer": record.answer or "",
         "anomaly_class": record.anomaly_class or "",
-        "is_normal": record.anomaly_class == NORMAL_CLASS,
-        "span": [float(record.span[0]), float(record.span[1])] if record.span else list(NO_SPAN),
+        "is_normal": record.is_normal is True,
+        "span": doc_span(record),
         "key_object": record.key_object or "",
         "description": record.description or "",
         "reasoning": record.reasoning or "",
@@ -170,7 +162,7 @@ def _log_once(message: str) -> None:
 
 def load_task_docs(task: str, source: str) -> list[dict]:
     """The lmms-eval documents of one VAU-Bench task ("qa", "tag", "cls", "reason") on one source: one per
-    annotation row the task uses, each carrying its true source, split, file and row.
+    annotation row the task uses (`targets.serves`), each carrying its true source, split, file and row.
 
     Raises AnnotationError when the annotations cannot serve the task, MissingVideosError naming how many
     videos are missing and where they were looked for.
@@ -179,7 +171,7 @@ def load_task_docs(task: str, source: str) -> list[dict]:
     try:
         with _LOCK:
             records, video_root = _records(task, source)
-        selected = [r for r in records if wants(r, task)]
+        selected = [r for r in records if serves(r, task)]
         if not selected:
             raise AnnotationError(f"{name}: none of the {len(records)} annotation rows is usable for {task}")
         resolution = resolve_videos(selected, video_root)
