@@ -120,8 +120,8 @@ def ensure_bench(results: Path, bench: dict) -> Path:
 
 def ensure_dataset(bench: Path, prompt_style: str) -> Path:
     """ensure_dataset(bench root, prompt_style) -> LLaMA-Factory dataset folder (QA rows) prepared from the train
-    split (see `vau_plugin.data.prepare.PROMPT_STYLES`)."""
-    from vau_plugin.data.prepare import prepare_dataset
+    split (see `vau_plugin.llamafactory.prepare.PROMPT_STYLES`)."""
+    from vau_plugin.llamafactory.prepare import prepare_dataset
 
     out = bench / f"lf_data_{prompt_style}"
     if not (out / "dataset_info.json").is_file():
@@ -167,9 +167,8 @@ def motion_keys(variant: str, motion: dict, start_from: Path | None) -> dict[str
 def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Path:
     """train_stage(recipe, overrides, output_dir) -> output_dir, after `llamafactory-cli train` succeeded
     (`train_once`: skipped when output_dir already holds a finished model); the log goes to output_dir/train.log."""
-    from vau_plugin.recipes import recipe_path
-
     from vau_plugin.llamafactory.demo import train_once
+    from vau_plugin.recipes import recipe_path
 
     return train_once(recipe_path(recipe), output_dir, {**overrides, "output_dir": output_dir})
 

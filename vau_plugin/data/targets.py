@@ -1,6 +1,6 @@
 """Record → task translation: where a VAU-Bench row comes from, which tasks use it and what its ground truth is.
 
-The lmms-eval documents (`vau_plugin.lmms.docs`), the LLaMA-Factory exporter (`vau_plugin.data.prepare`)
+The lmms-eval documents (`vau_plugin.lmms.docs`), the LLaMA-Factory exporter (`vau_plugin.llamafactory.prepare`)
 and `vau-plugin score` all read these; none of them decides it for itself.
 
 - A row's source (the dataset it comes from: msad, ucf or ecva): the video name's prefix (`source_from_name`),
