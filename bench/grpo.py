@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
 
     from vau_plugin.benches.mini import bundled_mini_bench
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
     from vau_plugin.tiny_model import make_tiny_model
 
     rows = []

@@ -69,7 +69,7 @@ def _write_broken_dataset(data: Path, root: Path) -> tuple[Path, Path]:
 def grpo_workspace(tmp_path_factory: pytest.TempPathFactory) -> GRPOWorkspace:
     """The tiny model and the prepared mini-bench datasets, made once per test session."""
     from vau_plugin.benches.mini import bundled_mini_bench
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
     from vau_plugin.tiny_model import make_tiny_model
 
     root = tmp_path_factory.mktemp("grpo")

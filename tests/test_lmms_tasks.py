@@ -204,9 +204,9 @@ def test_single_csv_root_serves_only_its_own_split(tmp_path, monkeypatch, shared
     docs = load_task_docs("qa", "msad")
     assert len(docs) == 240 == len({(d["file"], d["row"]) for d in docs})
     assert {(d["source"], d["split"]) for d in docs} == {("msad", "test_msad")}
-    for source in ("all", "ucf", "ecva"):
+    for subset in ("all", "ucf", "ecva"):
         with pytest.raises(AnnotationError, match="holds test_msad only") as error:
-            load_task_docs("qa", source)
+            load_task_docs("qa", subset)
         assert "vau_bench_qa_msad" in str(error.value) and "VAU_BENCH_ROOT" in str(error.value)
     monkeypatch.setenv("VAU_BENCH_SPLITS", "test_msad")  # asked for explicitly: the all-source task reads it once
     assert len(load_task_docs("qa", "all")) == 240

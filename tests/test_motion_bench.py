@@ -127,7 +127,7 @@ def test_lmms_tasks_read_the_held_out_split(bench, monkeypatch):
 
 
 def test_prepare_makes_short_sft_targets_from_the_train_split(bench, tmp_path):
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
 
     summary = prepare_dataset(bench.root, bench.videos_dir, tmp_path / "lf", tasks=("qa", "tag"), split="train")
     assert summary.rows["vau_r1_sft_mixed"] == 2 * N and summary.rows["vau_r1_mixed"] == 2 * N

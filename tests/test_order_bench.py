@@ -172,7 +172,7 @@ def test_bad_arguments_are_refused_with_the_argument_named(tmp_path):
 
 
 def test_lmms_tasks_and_prepare_read_the_bench(bench, monkeypatch, tmp_path):
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
     from vau_plugin.lmms.docs import load_task_docs
 
     monkeypatch.setenv("VAU_BENCH_ROOT", str(bench.root))

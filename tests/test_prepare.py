@@ -13,7 +13,7 @@ import pytest
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.budget import budget_for
 from vau_plugin.data import load_records
-from vau_plugin.data.prepare import add_prepare_parser, prepare_dataset
+from vau_plugin.llamafactory.prepare import add_prepare_parser, prepare_dataset
 from vau_plugin.prompts import train_prompt
 from vau_plugin.rewards import accuracy_reward, format_reward, tiou_reward
 

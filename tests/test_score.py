@@ -16,7 +16,7 @@ import pytest
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.reader import load_records
-from vau_plugin.lmms.docs import wants
+from vau_plugin.data.targets import serves
 from vau_plugin.score import TASK_METRICS
 
 BIN = Path(sys.executable).parent
@@ -231,8 +231,8 @@ def test_tag_scores_normal_videos_apart_and_missing_wrong_keeps_both_bases(tmp_p
 def test_rows_a_task_does_not_evaluate_are_ignored_with_a_warning(tmp_path, shared_vau_bench):
     # UCF-Crime test: 39 rows are all -1 (no class, no span): vau_bench_tag_ucf does not evaluate them.
     records = load_records(shared_vau_bench / "test_ucf_crime.csv")
-    unused = next(r for r in records if not wants(r, "tag"))
-    used = next(r for r in records if wants(r, "tag"))
+    unused = next(r for r in records if not serves(r, "tag"))
+    used = next(r for r in records if serves(r, "tag"))
     path = write_predictions(tmp_path / "ucf.csv", "Temporal Grounding", [(unused.video, "[1, 2]"), (used.video, "[1, 2]")])
     report = score_json(path, "--annotations", shared_vau_bench / "test_ucf_crime.csv", "--task", "tag", "--missing", "skip")
     assert (report["ignored"], report["predicted"], report["scored"]) == (1, 1, 1)

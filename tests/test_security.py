@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from vau_plugin.benches.mini import bundled_mini_bench
-from vau_plugin.data.prepare import prepare_dataset
 from vau_plugin.data.schema import COLUMNS
+from vau_plugin.llamafactory.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 SCANNED = ["vau_plugin", "tasks", "recipes", "bench"]

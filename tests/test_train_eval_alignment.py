@@ -14,7 +14,7 @@ import pytest
 from vau_plugin.benches.motion import LMMS_SPLIT, make_motion_bench
 from vau_plugin.benches.order import make_order_bench
 from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, budget_for
-from vau_plugin.data.prepare import prepare_dataset
+from vau_plugin.llamafactory.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 EXPERIMENT = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["video"]

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_motion_preview_parser(sub)
 
-    from vau_plugin.data.prepare import add_prepare_parser
+    from vau_plugin.llamafactory.prepare import add_prepare_parser
     from vau_plugin.recipes import add_recipes_parser
     from vau_plugin.score import add_score_parser
 

@@ -91,7 +91,7 @@ def prepare_workspace(workdir: str | Path, config: LearningConfig = LearningConf
     """prepare_workspace(workdir, config) -> LearningWorkspace: the colour bench, the tiny model (seed
     `config.seed`), both datasets (`vau-plugin prepare --tasks qa --prompt-style eval`) and the recipes; what
     exists is kept."""
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
     from vau_plugin.tiny_model import make_tiny_model
 
     space = LearningWorkspace(Path(workdir).resolve())

@@ -32,6 +32,10 @@ import re
 from typing import Optional, Sequence
 
 from vau_plugin.data.schema import CLASSES, LETTERS, NORMAL_CLASS, canonical_class
+
+# The TAG answers ("Is there any anomaly in the video?") and the span a model gives for a normal video, as in the
+# VAU-R1 training prompts: defined with the training targets that carry them (vau_plugin.data.targets).
+from vau_plugin.data.targets import ANOMALY, NORMAL, NORMAL_SPAN
 from vau_plugin.prompts import REASON_ANALYSIS_HEADING, REASON_DESCRIPTION_HEADING
 
 __all__ = [
@@ -53,12 +57,6 @@ __all__ = [
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 ANSWER_OPEN, ANSWER_CLOSE = "<answer>", "</answer>"
 GLUE_OPEN, GLUE_CLOSE = "<glue>", "</glue>"
-
-# TAG answers (the VAU-R1 yes/no question "Is there any anomaly in the video?").
-ANOMALY = "Anomaly"
-NORMAL = "Normal"
-# The span a model gives for a normal video, as in the VAU-R1 training prompts.
-NORMAL_SPAN: tuple[float, float] = (-1.0, -1.0)
 
 # Longer texts are scanned only at their head and tail (half each): answers sit at one end or the other.
 MAX_SCAN_CHARS = 16_384
@@ -349,10 +347,6 @@ def is_normal_span(span: Optional[tuple[float, float]]) -> bool:
 # ---------------------------------------------------------------------------------------------------
 
 _CLASS_BY_SPELLING = {c: c for c in CLASSES}
-# Lower-case spellings with "_" or " " between words: a dict hit spares `canonical_class` its regex.
-_CLASS_BY_LOWER = {
-    variant: c for c in CLASSES for variant in (c.lower(), c.lower().replace("_", " "), c.lower().replace(" ", "_"))
-}
 _DECORATION = " \t\r\n.,;:!?\"'*`()[]{}"
 
 
@@ -391,7 +385,7 @@ def parse_class(text: object) -> Optional[str]:
         return exact
     if len(answer) <= 64:
         bare = answer.strip(_DECORATION)
-        exact = _CLASS_BY_LOWER.get(bare.lower()) or canonical_class(bare)
+        exact = canonical_class(bare)
         if exact is not None:
             return exact
     answer = _clip(answer)
@@ -460,7 +454,7 @@ def parse_anomaly(text: object) -> Optional[str]:
         verdict = _ANOMALY_WORDS.get(bare.lower())
         if verdict is not None:
             return verdict
-        cls = _CLASS_BY_LOWER.get(bare.lower()) or canonical_class(bare)
+        cls = canonical_class(bare)
         if cls is not None:
             return NORMAL if cls == NORMAL_CLASS else ANOMALY
     answer = _clip(answer).replace("_", " ")  # "Absence_of_anomaly" reads as words

@@ -2,7 +2,7 @@
 
 Scores prediction files made elsewhere with the plugin's own parser (`vau_plugin.parsing`) and metrics
 (`vau_plugin.metrics`), exactly as the lmms-eval tasks (tasks/vau_bench/utils.py) score a run, on exactly the
-rows those tasks evaluate (`vau_plugin.lmms.docs.wants`).
+rows those tasks evaluate (`vau_plugin.data.targets.serves`).
 
 Predictions may be
 - VAU-R1's CSV layout: `Video Name` plus `QA answer` / `Temporal Grounding` / `CLS answer`;
@@ -33,8 +33,8 @@ from typing import Any, Optional
 from vau_plugin import metrics, parsing
 from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
 from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.targets import NORMAL, serves, target
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
-from vau_plugin.lmms.docs import wants
 
 __all__ = [
     "TASKS",
@@ -272,12 +272,13 @@ def _parse(task: str, raw: Optional[str], record: VAURecord) -> Any:
 
 
 def _truth(task: str, record: VAURecord) -> Any:
-    """The record's ground truth for the task, in the form the lmms-eval documents carry it."""
-    if task == "qa":
-        return record.answer
+    """The ground truth of a row the task uses (`targets.target`), in the form the lmms-eval documents carry it:
+    the answer; for tag (is normal, [start, end] or None for a normal video)."""
+    truth = target(record, task)
     if task == "tag":
-        return (record.anomaly_class == NORMAL_CLASS, list(record.span) if record.span else None)
-    return record.anomaly_class
+        normal = truth.answer == NORMAL
+        return (normal, None if normal else list(truth.span))
+    return truth.answer
 
 
 def _span_list(value: Any) -> Any:
@@ -380,7 +381,7 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
     task_rows: dict[str, VAURecord] = {}
     conflicting: list[str] = []
     for record in records:
-        if not wants(record, task):
+        if not serves(record, task):
             continue
         key = video_key(record.video)
         first = task_rows.get(key)

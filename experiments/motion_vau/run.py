@@ -120,8 +120,8 @@ def ensure_bench(results: Path, bench: dict) -> Path:
 
 def ensure_dataset(bench: Path, prompt_style: str) -> Path:
     """ensure_dataset(bench root, prompt_style) -> LLaMA-Factory dataset folder (QA rows) prepared from the train
-    split (see `vau_plugin.data.prepare.PROMPT_STYLES`)."""
-    from vau_plugin.data.prepare import prepare_dataset
+    split (see `vau_plugin.llamafactory.prepare.PROMPT_STYLES`)."""
+    from vau_plugin.llamafactory.prepare import prepare_dataset
 
     out = bench / f"lf_data_{prompt_style}"
     if not (out / "dataset_info.json").is_file():

@@ -18,7 +18,7 @@ from vau_plugin.lmms import VIDEO_ERROR_PREFIX
 from vau_plugin.lmms.docs import task_dataset
 from vau_plugin.lmms.judge import judge_sample
 
-# ------------------------------------------------------------------ documents (one per task and source)
+# ------------------------------------------------------------------ documents (one per task and subset)
 # `process_docs: !function utils.qa_docs` calls these with lmms-eval's stand-in split, which task_dataset ignores.
 qa_docs = partial(task_dataset, "qa", "all")
 qa_msad_docs = partial(task_dataset, "qa", "msad")

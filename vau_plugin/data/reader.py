@@ -26,11 +26,10 @@ from vau_plugin.data.schema import (
     LETTERS,
     NORMAL_CLASS,
     OPTION_COLUMNS,
-    SOURCES,
-    SPLIT_FILE_SOURCES,
     VAURecord,
     canonical_class,
 )
+from vau_plugin.data.targets import infer_source
 from vau_plugin.data.videos import unsafe_video_name
 from vau_plugin.progress import Progress
 
@@ -176,25 +175,6 @@ def resolve_correct_option(raw: Optional[str], options: Sequence[Optional[str]])
     if len(matches) > 1:
         return AnswerResolution(None, f"{text!r} matches several options ({', '.join(matches)})", "error")
     return AnswerResolution(None, f"expected a letter A-D or the text of one option, got {text!r}", "error")
-
-
-def source_from_name(video: str) -> Optional[str]:
-    """`source_from_name(video) -> source | None`: the source named by a `msad_` / `ucf_` / `ecva_` prefix."""
-    prefix = video.split("_", 1)[0].lower() if "_" in video else ""
-    return prefix if prefix in SOURCES else None
-
-
-def source_from_split(split: str) -> Optional[str]:
-    """`source_from_split(stem) -> source | None`: test_msad -> msad, test_ucf_crime -> ucf, test_ecva -> ecva."""
-    if split in SPLIT_FILE_SOURCES:
-        return SPLIT_FILE_SOURCES[split]
-    named = {token for token in re.split(r"[_\-.\s]+", split.lower()) if token in SOURCES}
-    return named.pop() if len(named) == 1 else None
-
-
-def infer_source(video: str, split: str) -> Optional[str]:
-    """`infer_source(video, split) -> source | None`: from the video name prefix, else from the split name."""
-    return source_from_name(video) or source_from_split(split)
 
 
 # --------------------------------------------------------------------------------------------- file decoding

@@ -49,14 +49,9 @@ CLASSES: tuple[str, ...] = (
     "Water_incident",
 )
 
-# Source datasets of VAU-Bench; the value is the name prefix used in train/val video names.
+# Source datasets of VAU-Bench (where a row comes from); the value is the name prefix used in train/val video
+# names. Which test split holds which source, and a row's source: `vau_plugin.data.targets`.
 SOURCES: tuple[str, ...] = ("msad", "ucf", "ecva")
-# File-name stems of the published test splits and the source each one holds.
-SPLIT_FILE_SOURCES: dict[str, str] = {
-    "test_msad": "msad",
-    "test_ucf_crime": "ucf",
-    "test_ecva": "ecva",
-}
 # Sub-folder names under a video root that hold one source's videos.
 SOURCE_DIR_ALIASES: dict[str, tuple[str, ...]] = {
     "msad": ("msad", "MSAD"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from vau_plugin.data.schema import SOURCE_DIR_ALIASES, SOURCES, VAURecord
+from vau_plugin.data.targets import source_from_name
 from vau_plugin.progress import Progress
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -250,7 +251,7 @@ def resolve_videos(records: Iterable[Union[VAURecord, str]], video_root: PathLik
         if unsafe:
             resolution.errors.append(f"{where} field 'Video Name': {video!r} {unsafe}; not looked up")
             continue
-        source = source or next((s for s in SOURCES if video.startswith(f"{s}_")), None)
+        source = source or source_from_name(video)
         dirs = [root, *_source_dirs(root, [source] if source else SOURCES)]
         candidates = name_candidates(video, source)
         path = next(

@@ -81,7 +81,7 @@ def prepare_demo_inputs(workdir: Union[str, Path]) -> dict[str, Path]:
     """prepare_demo_inputs(workdir) -> {"model", "data"}: the tiny model (made once) and the GRPO/SFT datasets
     prepared from the bundled mini bench's train split."""
     from vau_plugin.benches.mini import bundled_mini_bench
-    from vau_plugin.data.prepare import prepare_dataset
+    from vau_plugin.llamafactory.prepare import prepare_dataset
     from vau_plugin.tiny_model import make_tiny_model
 
     workdir = Path(workdir)

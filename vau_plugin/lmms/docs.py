@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Optional
 
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
-from vau_plugin.data.schema import NORMAL_CLASS, SPLIT_FILE_SOURCES, VAURecord
+from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TEST_SPLIT_SOURCE, doc_span, serves
 from vau_plugin.data.videos import resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
@@ -36,11 +37,10 @@ def bench_environment(annotations: str | Path, videos: str | Path, splits: str) 
 
 
 DEFAULT_HUB_ID = "7xiang/VAU-Bench"
+# The subset of VAU-Bench a task variant reads (the suffix of its name): all published test splits (or those
+# VAU_BENCH_SPLITS names), the bundled mini bench, or one source's test split (msad, ucf, ecva; SOURCE_TEST_SPLIT).
 MINI = "mini"
 ALL = "all"
-# Task source name -> the published test split holding it.
-TEST_SPLITS: dict[str, str] = {source: split for split, source in SPLIT_FILE_SOURCES.items()}
-NO_SPAN = [-1.0, -1.0]
 logger = logging.getLogger(__name__)
 
 
@@ -48,19 +48,12 @@ class MissingVideosError(FileNotFoundError):
     """Videos named by the annotations are not under the video root."""
 
 
-def wants(record: VAURecord, task: str) -> bool:
-    """Whether a record is evaluated by a task. TAG also asks normal videos (their answer should be no span)."""
-    if task == "tag":
-        return record.usable_tag or (record.is_normal is True)
-    return record.usable(task)
-
-
-def _doc(record: VAURecord, task: str, video_path: Path, source: str) -> dict:
+def _doc(record: VAURecord, task: str, video_path: Path, subset: str) -> dict:
     return {
         "video": record.video,
         "video_path": str(video_path),
-        # the dataset the row comes from (video-name prefix, else its file), never the task's label
-        "source": record.source or (MINI if source == MINI else "unknown"),
+        # the dataset the row comes from (video-name prefix, else its file), never the task's subset
+        "source": record.source or (MINI if subset == MINI else "unknown"),
         "split": record.split,
         "file": record.file,
         "row": record.row,
@@ -69,8 +62,8 @@ def _doc(record: VAURecord, task: str, video_path: Path, source: str) -> dict:
         "options": list(record.options) if record.options else ["", "", "", ""],
         "answer": record.answer or "",
         "anomaly_class": record.anomaly_class or "",
-        "is_normal": record.anomaly_class == NORMAL_CLASS,
-        "span": [float(record.span[0]), float(record.span[1])] if record.span else list(NO_SPAN),
+        "is_normal": record.is_normal is True,
+        "span": doc_span(record),
         "key_object": record.key_object or "",
         "description": record.description or "",
         "reasoning": record.reasoning or "",
@@ -108,28 +101,28 @@ def _root_setting(annotations: str) -> str:
     return f"{ENV_ANNOTATIONS}={annotations}" if os.environ.get(ENV_ANNOTATIONS) else f"{ENV_ANNOTATIONS} is unset"
 
 
-def task_name(task: str, source: str) -> str:
-    """The lmms-eval task name of a task on a source: vau_bench_qa, vau_bench_qa_msad, ..."""
-    return f"vau_bench_{task}" if source == ALL else f"vau_bench_{task}_{source}"
+def task_name(task: str, subset: str) -> str:
+    """The lmms-eval task name of a task on a subset: vau_bench_qa, vau_bench_qa_msad, ..."""
+    return f"vau_bench_{task}" if subset == ALL else f"vau_bench_{task}_{subset}"
 
 
-def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
-    """Every row of the splits a task source reads, each once, from its own file; and the video root.
+def _records(task: str, subset: str) -> tuple[list[VAURecord], Path]:
+    """Every row of the splits a task's subset reads, each once, from its own file; and the video root.
 
     A root that lacks a split the task needs stops the task with a message saying what it has and what to do
     (a single CSV is one split: it never stands in for the others).
     """
-    if source == MINI:
+    if subset == MINI:
         from vau_plugin.benches.mini import bundled_mini_bench
 
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"
-    if source == ALL:
-        splits = configured_splits() or list(TEST_SPLITS.values())
-    elif source in TEST_SPLITS:
-        splits = [TEST_SPLITS[source]]
+    if subset == ALL:
+        splits = configured_splits() or list(SOURCE_TEST_SPLIT.values())
+    elif subset in SOURCE_TEST_SPLIT:
+        splits = [SOURCE_TEST_SPLIT[subset]]
     else:
-        raise ValueError(f"unknown VAU-Bench source {source!r}; expected one of all, mini, {', '.join(TEST_SPLITS)}")
+        raise ValueError(f"unknown VAU-Bench subset {subset!r}; expected one of all, mini, {', '.join(SOURCE_TEST_SPLIT)}")
     annotations = _annotation_source()
     try:
         files = split_files(annotations)
@@ -138,22 +131,22 @@ def _records(task: str, source: str) -> tuple[list[VAURecord], Path]:
     absent = [split for split in splits if split not in files]
     if absent:
         hint = (
-            f"the task of that split, {task_name(task, SPLIT_FILE_SOURCES[next(iter(files))])}"
-            if len(files) == 1 and next(iter(files)) in SPLIT_FILE_SOURCES
+            f"the task of that split, {task_name(task, TEST_SPLIT_SOURCE[next(iter(files))])}"
+            if len(files) == 1 and next(iter(files)) in TEST_SPLIT_SOURCE
             else f"{ENV_SPLITS}=<stems> with the all-source tasks"
         )
         raise AnnotationError(
-            f"{task_name(task, source)} reads split(s) {', '.join(splits)}, but {_root_setting(annotations)} holds "
+            f"{task_name(task, subset)} reads split(s) {', '.join(splits)}, but {_root_setting(annotations)} holds "
             f"{', '.join(files)} only. Point {ENV_ANNOTATIONS} at the folder holding {', '.join(f + '.csv' for f in absent)}, "
             f"or use {hint}."
         )
     records = [record for split in splits for record in load_records(files[split])]
-    if source in TEST_SPLITS:
-        foreign = [r for r in records if r.source not in (None, source)]
+    if subset in SOURCE_TEST_SPLIT:  # a one-source subset: every row must be of that source
+        foreign = [r for r in records if r.source not in (None, subset)]
         if foreign:
             examples = ", ".join(f"{r.file} row {r.row} ({r.video!r}: {r.source})" for r in foreign[:3])
             raise AnnotationError(
-                f"{task_name(task, source)}: {len(foreign)} row(s) of {TEST_SPLITS[source]} name videos of another "
+                f"{task_name(task, subset)}: {len(foreign)} row(s) of {SOURCE_TEST_SPLIT[subset]} name videos of another "
                 f"source, e.g. {examples}"
             )
     return records, _video_root()
@@ -169,18 +162,19 @@ def _log_once(message: str) -> None:
         logger.error(message)
 
 
-def load_task_docs(task: str, source: str) -> list[dict]:
-    """The lmms-eval documents of one VAU-Bench task ("qa", "tag", "cls", "reason") on one source: one per
-    annotation row the task uses, each carrying its true source, split, file and row.
+def load_task_docs(task: str, subset: str) -> list[dict]:
+    """The lmms-eval documents of one VAU-Bench task ("qa", "tag", "cls", "reason") on one subset ("all", "mini",
+    "msad", "ucf", "ecva"): one per annotation row the task uses (`targets.serves`), each carrying its true source,
+    split, file and row.
 
     Raises AnnotationError when the annotations cannot serve the task, MissingVideosError naming how many
     videos are missing and where they were looked for.
     """
-    name = task_name(task, source)
+    name = task_name(task, subset)
     try:
         with _LOCK:
-            records, video_root = _records(task, source)
-        selected = [r for r in records if wants(r, task)]
+            records, video_root = _records(task, subset)
+        selected = [r for r in records if serves(r, task)]
         if not selected:
             raise AnnotationError(f"{name}: none of the {len(records)} annotation rows is usable for {task}")
         resolution = resolve_videos(selected, video_root)
@@ -193,11 +187,11 @@ def load_task_docs(task: str, source: str) -> list[dict]:
         # lmms-eval retries dataset loading and then reports only "RetryError": say it plainly first.
         _log_once(str(error))
         raise
-    return [_doc(r, task, resolution.found[r.video], source) for r in selected]
+    return [_doc(r, task, resolution.found[r.video], subset) for r in selected]
 
 
-def task_dataset(task: str, source: str, placeholder: Optional[object] = None):
+def task_dataset(task: str, subset: str, placeholder: Optional[object] = None):
     """`process_docs` body: replaces lmms-eval's stand-in split with the task's documents as a `datasets.Dataset`."""
     import datasets
 
-    return datasets.Dataset.from_list(load_task_docs(task, source))
+    return datasets.Dataset.from_list(load_task_docs(task, subset))

@@ -31,15 +31,15 @@ from typing import Any, Iterable, Optional, Sequence, Union
 from vau_plugin.budget import budget_for
 from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.targets import TARGET_TASKS, target
 from vau_plugin.data.videos import resolve_videos
-from vau_plugin.parsing import ANOMALY, NORMAL, NORMAL_SPAN
 from vau_plugin.prompts import eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-TRAIN_TASKS: tuple[str, ...] = ("qa", "tag", "cls")
+TRAIN_TASKS: tuple[str, ...] = TARGET_TASKS  # every task with a ground truth to train on
 # "train": VAU-R1's GRPO/SFT prompts, question text before the video (as VAU-R1 trains).
 # "eval": the prompts of the lmms-eval `vau_bench_*_think` tasks, video before the text (the token layout
 # lmms-eval's qwen2_5_vl builds), so that a model trained from scratch sees at test time what it was trained on.
@@ -74,20 +74,14 @@ def round_span(span: Sequence[float]) -> list[float]:
 def ground_truth(record: VAURecord, task: str) -> Optional[dict[str, Any]]:
     """ground_truth(record, task) -> {"task", "answer", "span"} or None when the record cannot serve the task.
 
-    qa: the answer letter; cls: the class; tag: "Normal" with span [-1.0, -1.0] for a normal video (VAU-R1
-    trains grounding on normal videos too), "Anomaly" with the annotated span otherwise.
+    The columns of `vau_plugin.data.targets.target`: qa: the answer letter; cls: the class; tag: "Normal" with
+    span [-1.0, -1.0] for a normal video (VAU-R1 trains grounding on normal videos too), "Anomaly" with the
+    annotated span (rounded, `round_span`) otherwise; span null for qa and cls.
     """
-    if task == "qa":
-        return {"task": "qa", "answer": record.answer, "span": None} if record.usable_qa else None
-    if task == "cls":
-        return {"task": "cls", "answer": record.anomaly_class, "span": None} if record.usable_cls else None
-    if task == "tag":
-        if record.is_normal:
-            return {"task": "tag", "answer": NORMAL, "span": list(NORMAL_SPAN)}
-        if record.usable_tag:
-            return {"task": "tag", "answer": ANOMALY, "span": round_span(record.span)}
+    truth = target(record, task)
+    if truth is None:
         return None
-    raise ValueError(f"unknown training task {task!r}; expected one of {', '.join(TRAIN_TASKS)}")
+    return {"task": truth.task, "answer": truth.answer, "span": round_span(truth.span) if truth.span is not None else None}
 
 
 def target_text(truth: dict[str, Any], reasoning: Optional[str] = None) -> str:
