@@ -16,7 +16,7 @@ Options are in a fixed order per question type (as time windows naturally are) s
 from scratch only has to map video to letter, not to read and match option texts. Every clip is anomalous and
 has an annotated span (last still frame before the event, frame where it has settled), so the TAG task scores
 all of them. The Reasoning column is one short sentence with the event and its times, so that SFT on it (see
-`vau_plugin.data.prepare`) teaches a short `<think>` before the answer.
+`vau_plugin.llamafactory.prepare`) teaches a short `<think>` before the answer.
 
 Layout written by `make_motion_bench(out)`::
 

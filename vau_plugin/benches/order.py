@@ -23,7 +23,7 @@ Annotations: clips where the square moves get the class "Object_falling", the on
 a moving object (the bench does not claim anything falls; it needs some anomaly class so the TAG task has a span),
 with the span from the motion's start (the last still frame) to the last frame; still clips are "Normal" with
 0.0/0.0, as the mini bench's normal rows. The Reasoning column is one short sentence with the event and its times,
-the SFT `<think>` text (`vau_plugin.data.prepare`).
+the SFT `<think>` text (`vau_plugin.llamafactory.prepare`).
 
 Layout written by `make_order_bench(out)`::
 
