@@ -173,11 +173,10 @@ def test_bad_arguments_are_refused_with_the_argument_named(tmp_path):
 
 def test_lmms_tasks_and_prepare_read_the_bench(bench, monkeypatch, tmp_path):
     from vau_plugin.llamafactory.prepare import prepare_dataset
-    from vau_plugin.lmms.docs import load_task_docs
+    from vau_plugin.lmms.docs import bench_environment, load_task_docs
 
-    monkeypatch.setenv("VAU_BENCH_ROOT", str(bench.root))
-    monkeypatch.setenv("VAU_BENCH_SPLITS", LMMS_SPLIT)
-    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(bench.videos_dir))
+    for name, value in bench_environment(bench.root, bench.videos_dir, LMMS_SPLIT).items():
+        monkeypatch.setenv(name, value)
     test_rows = {r["Video Name"]: r for r in read_rows(bench.test_csv)}
     qa = load_task_docs("qa", "all")
     assert {d["video"]: d["answer"] for d in qa} == {n: r["Correct Option"] for n, r in test_rows.items()}

@@ -282,8 +282,9 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
     values = json.loads(found[-1].read_text(encoding="utf-8"))["results"][EVAL_TASK]
     metrics = {f"qa_{key[: -len(',none')]}": float(value) for key, value in values.items()
                if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
-    per_type, scored = qa_by_question_type(out, split_clips(bench, split))
-    expected = len(split_clips(bench, split))
+    clips = split_clips(bench, split)
+    per_type, scored = qa_by_question_type(out, clips)
+    expected = len(clips)
     if scored != expected:
         raise RuntimeError(f"lmms-eval scored {scored} clips of the {split} split, which holds {expected}; see {out / 'lmms_eval.log'}")
     metrics.update(per_type, qa_samples=scored)
@@ -609,9 +610,10 @@ def main(argv: list[str] | None = None) -> int:
         model = timer.run(f"seed{seed} model", ensure_model, results, seed)
         for variant in variants:
             runs.append(run_pipeline(config, model, run_dir, bench, data, seed, variant, timer))
+    base = baselines(bench)
     summary = {
-        "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": baselines(bench),
-        "runs": runs, "table": aggregate(runs, baselines(bench)), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
+        "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": base,
+        "runs": runs, "table": aggregate(runs, base), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
     }  # fmt: skip
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=1, default=str) + "\n", encoding="utf-8")
     table, plot = write_report(run_dir, summary)
