@@ -204,3 +204,22 @@ def test_a_results_folder_made_with_other_settings_is_not_reused(run, tmp_path, 
     err = capsys.readouterr().err
     assert "other settings (sft differ)" in err and "delete that folder" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["full"]  # nothing generated
+
+
+def test_a_sweep_folder_made_with_other_settings_is_not_reused(run, tmp_path, capsys):
+    # The sweep reuses finished runs by name: a sweep folder from other SFT steps would silently stand in.
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep" / "config.json").write_text(json.dumps({**config, "sft": {**config["sft"], "max_steps": 1}}))
+    with pytest.raises(SystemExit) as stopped:
+        run.main(["--sweep", "--out", str(tmp_path)])
+    assert stopped.value.code == 2
+    assert "other settings (sft differ)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep"]
+
+
+def test_the_sweep_ignores_the_values_it_sets_itself(run):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    tuned = run.merge(config, {"finetune": {"adam_beta2": 0.5}, "grpo": {"learning_rate": 9.0}, "more_sft": {"learning_rate": 9.0}})
+    assert run.sweep_settings(tuned) == run.sweep_settings(config)
+    assert run.sweep_settings(run.merge(config, {"grpo": {"max_steps": 1}})) != run.sweep_settings(config)

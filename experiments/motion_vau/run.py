@@ -560,11 +560,20 @@ def settings(values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in ("seeds", "variants", "sweep")}
 
 
-def check_results_folder(run_dir: Path, config: dict, parser: argparse.ArgumentParser) -> None:
-    """Finished stages are reused, so a results folder must come from the same settings: exit 2 otherwise."""
+def sweep_settings(values: dict) -> dict:
+    """What decides the outputs of the sweep: everything but the seeds, the variants and the three values the
+    sweep sets itself (so that writing the sweep's best values into the config keeps its runs reusable)."""
+    swept = {"finetune": "adam_beta2", "grpo": "learning_rate", "more_sft": "learning_rate"}
+    kept = {k: v for k, v in values.items() if k not in ("seeds", "variants")}
+    return {k: ({kk: vv for kk, vv in v.items() if kk != swept[k]} if k in swept else v) for k, v in kept.items()}
+
+
+def check_results_folder(run_dir: Path, config: dict, parser: argparse.ArgumentParser, decisive=settings) -> None:
+    """Finished stages are reused, so a results folder must come from the same settings (`decisive` picks which
+    count): exit 2 otherwise."""
     saved = run_dir / "config.json"
     if saved.is_file():
-        earlier, current = settings(json.loads(saved.read_text(encoding="utf-8"))), settings(config)
+        earlier, current = decisive(json.loads(saved.read_text(encoding="utf-8"))), decisive(config)
         if earlier != current:
             changed = sorted(k for k in current.keys() | earlier.keys() if current.get(k) != earlier.get(k))
             parser.error(f"{run_dir} holds a run made with other settings ({', '.join(changed)} differ); delete that folder or pass --out DIR")
@@ -594,10 +603,14 @@ def main(argv: list[str] | None = None) -> int:
         table, plot = write_report(run_dir, summary)
         print(table + (f"\nreward curves: {plot}" if plot else ""))
         return 0
-    check_results_folder(run_dir, config, parser)
+    if args.sweep:
+        run_dir = results / "sweep"
+    check_results_folder(run_dir, config, parser, sweep_settings if args.sweep else settings)
     bench = ensure_bench(results, config["bench"])
     data = ensure_dataset(bench, config["prompt_style"])
     if args.sweep:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
         summary = run_sweep(config, results, bench, data)
         print(sweep_table(summary))
         return 0
