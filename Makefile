@@ -8,7 +8,7 @@ DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep
+.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep gpu-check
 
 install: $(STAMP)
 
@@ -40,5 +40,9 @@ experiment-sweep: $(STAMP)
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --quick
 
+# The GPU path (bf16 training and lmms-eval on CUDA, a GRPO step against bare TRL, peak memory); needs a GPU.
+gpu-check: $(STAMP)
+	$(BIN)/vau-plugin gpu-check --workdir .gpu-check
+
 clean:
-	rm -rf $(DEMO_DIR) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(DEMO_DIR) .gpu-check build dist *.egg-info .pytest_cache .ruff_cache

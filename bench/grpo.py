@@ -13,7 +13,9 @@ target <= 1.10) and where the time goes come from timers around the trainers' me
 (`_generate_single_turn`), media (plugin: decode + mm_plugin; TRL: the processor call with the images), rewards,
 the loss forward (`compute_loss`) and the rest (backward, optimizer, logging).
 
-Usage: python bench/grpo.py [--quick] [--steps 6] [--out bench/results/grpo.json]
+On a GPU (`--device cuda`, what `vau-plugin gpu-check` runs) both run in bf16 on GPU 0.
+
+Usage: python bench/grpo.py [--quick] [--steps 6] [--device cpu|cuda] [--out bench/results/grpo.json]
 """
 
 from __future__ import annotations
@@ -105,12 +107,12 @@ def recipe_settings(steps: int) -> dict:
     return settings
 
 
-def run_plugin(model: Path, data: Path, out: Path, steps: int, checkpointing: bool) -> dict:
+def run_plugin(model: Path, data: Path, out: Path, steps: int, checkpointing: bool, device: str = "cpu") -> dict:
     """The plugin stage through LLaMA-Factory's run_exp; returns step times and the timer split."""
     from llamafactory.train.tuner import run_exp
 
     args = {**recipe_settings(steps), "model_name_or_path": str(model), "dataset_dir": str(data), "output_dir": str(out),
-            "disable_gradient_checkpointing": not checkpointing}  # fmt: skip
+            "disable_gradient_checkpointing": not checkpointing, "bf16": device == "cuda"}  # fmt: skip
     times: list[float] = []
     timers = Timers()
     _instrument(timers, plugin=True)
@@ -143,7 +145,7 @@ def trl_rows(data: Path, max_samples: int) -> list[dict]:
     return out
 
 
-def run_trl(model: Path, data: Path, out: Path, steps: int, checkpointing: bool) -> dict:
+def run_trl(model: Path, data: Path, out: Path, steps: int, checkpointing: bool, device: str = "cpu") -> dict:
     """A bare TRL GRPOTrainer with the recipe's settings on the same rows (images)."""
     from datasets import Dataset
     from transformers import AutoProcessor
@@ -158,8 +160,8 @@ def run_trl(model: Path, data: Path, out: Path, steps: int, checkpointing: bool)
         gradient_accumulation_steps=settings["gradient_accumulation_steps"], learning_rate=settings["learning_rate"],
         num_generations=settings["num_generations"], beta=settings["beta"], loss_type=settings["loss_type"],
         max_completion_length=settings["max_completion_length"], temperature=settings["temperature"],
-        seed=settings["seed"], bf16=False, logging_steps=1, save_strategy="no", report_to="none",
-        max_prompt_length=None, use_cpu=True, gradient_checkpointing=checkpointing,
+        seed=settings["seed"], bf16=device == "cuda", logging_steps=1, save_strategy="no", report_to="none",
+        max_prompt_length=None, use_cpu=device == "cpu", gradient_checkpointing=checkpointing,
     )  # fmt: skip
     times: list[float] = []
     timers = Timers()
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="4 steps, one round, recipe settings only (CI size)")
     parser.add_argument("--steps", type=int, default=None, help="optimizer steps per run (default 6; quick 4)")
     parser.add_argument("--rounds", type=int, default=None, help="alternating runs of each runner (default 2; quick 1)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (float32) or cuda (bf16, GPU 0)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
     steps = args.steps or (4 if args.quick else 6)
@@ -219,14 +222,14 @@ def main(argv: list[str] | None = None) -> int:
         for checkpointing in settings:
             trl_runs, plugin_runs = [], []
             for index in range(rounds):  # alternate, so that a noisy neighbour hits both
-                trl_runs.append(run_trl(model, root / "data", root / f"trl{index}", steps, checkpointing))
-                plugin_runs.append(run_plugin(model, root / "data", root / f"plugin{index}", steps, checkpointing))
+                trl_runs.append(run_trl(model, root / "data", root / f"trl{index}", steps, checkpointing, args.device))
+                plugin_runs.append(run_plugin(model, root / "data", root / f"plugin{index}", steps, checkpointing, args.device))
             trl = summarise("bare TRL GRPOTrainer (images)", checkpointing, trl_runs)
             plugin = summarise("plugin stage grpo (video)", checkpointing, plugin_runs)
             plugin["overhead_ratio"] = plugin["best_step_s"] / trl["best_step_s"]
             plugin["overhead_ratio_median"] = plugin["median_step_s"] / trl["median_step_s"]
             rows += [trl, plugin]
-    print(f"\nGRPO step on the tiny Qwen2.5-VL (CPU), {rounds} x {steps} steps per runner, best step after the first")
+    print(f"\nGRPO step on the tiny Qwen2.5-VL ({'GPU, bf16' if args.device == 'cuda' else 'CPU'}), {rounds} x {steps} steps per runner, best step after the first")
     categories = sorted({k for row in rows for k in row["share"]})
     header = f"{'runner':<32}{'ckpt':>6}{'best s':>8}{'median s':>10}{'x TRL':>7}" + "".join(f"{c.split(' ')[0]:>12}" for c in categories)
     print(header)
@@ -240,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"plugin overhead ratio (best plugin step / best TRL step): {', '.join(f'{r:.2f}' for r in ratios)} "
           f"(target <= 1.10: {'met' if met else 'NOT met'})")  # fmt: skip
     write_result(args.out, {"benchmark": "grpo_step", "quick": args.quick, "steps": steps, "rounds": rounds,
-                            "overhead_ratios": ratios, "target_ratio": 1.10, "target_met": met, **environment(),
+                            "device": args.device, "overhead_ratios": ratios, "target_ratio": 1.10, "target_met": met, **environment(),
                             "rows": rows})  # fmt: skip
     return 0
 

@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a tiny model learns a video-dependent answer: SFT + GRPO through llamafactory-cli, lmms-eval before and after (~3 min on CPU)")
     p.add_argument("--workdir", default=".demo")
     p.set_defaults(func=_cmd_demo)
+
+    from vau_plugin.gpu_check import add_gpu_check_parser
+
+    add_gpu_check_parser(sub)
     return parser
 
 
