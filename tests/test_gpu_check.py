@@ -95,3 +95,12 @@ def test_lmms_eval_runs_on_cuda_with_the_tiny_recipes_video_budget(tmp_path, mot
     assert "device=cuda" in model_args and "fps=2.0" in model_args and "max_num_frames=4" in model_args
     assert model_args.endswith(motion_args)
     assert command[command.index("--tasks") + 1] == "vau_bench_qa_mini,vau_bench_tag_mini,vau_bench_cls_mini"
+
+
+def test_the_grpo_step_comparison_reads_what_bench_grpo_writes(tmp_path):
+    # On CPU with one short round: what matters here is that the check runs the real script and reads its JSON.
+    script = Path(__file__).resolve().parents[1] / "bench" / "grpo.py"
+    passed, detail, data = gpu_check.check_grpo_bench(script, tmp_path, ("--quick", "--steps", "2", "--device", "cpu"))
+    assert passed, data.get("log_tail")
+    assert detail.startswith("best step: bare TRL GRPOTrainer ") and "plugin stage grpo" in detail and "(median)" in detail
+    assert len(data["overhead_ratios"]) == 1 and data["overhead_ratios"][0] > 0
