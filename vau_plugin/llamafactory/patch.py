@@ -1,7 +1,7 @@
 """Every change the plugin makes to LLaMA-Factory 0.9.5, in one place (lmms-eval's one is in `vau_plugin.lmms.entry`).
 
 What each patch replaces lives here; what the replacement does lives in the module of its theme (`workflow`,
-`motion`, `mm_plugin`). Each patch is idempotent. `tests/test_upstream_contract.py` checks every
+`motion`, `mm_plugin`, `dataset`, `args`). Each patch is idempotent. `tests/test_upstream_contract.py` checks every
 upstream name below in a second, so an upgrade that moves one fails there, with its name.
 
 Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules are imported, for every stage:
@@ -21,6 +21,13 @@ Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules ar
   (`register_templates`, through its own `register_template` / `register_mm_plugin`) when ``llamafactory.data`` is
   imported.
 
+Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit):
+
+- ``llamafactory.hparams.parser._TRAIN_ARGS`` holds `args.GRPOTrainingArguments` in place of LLaMA-Factory's
+  TrainingArguments (`training_arguments_class`), so its parser accepts every GRPOConfig key;
+- ``llamafactory.data.converter.DATASET_CONVERTERS["sharegpt"]`` is `dataset.ColumnKeepingSharegptConverter`
+  (`sharegpt_converter`), which keeps the reward columns.
+
 `patch_status()` tells whether the start-up patches took effect in this process (and why the start-up hook is
 missing when the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for
 programs started without the .pth (e.g. `python -S`, or with the hook disabled).
@@ -31,10 +38,11 @@ and LLaMA-Factory's modules are imported where a patch is applied or run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 import typing
-from typing import Any
+from typing import Any, Iterator
 
 from vau_plugin.llamafactory import workflow
 from vau_plugin.llamafactory.workflow import GRPO_STAGE, stage_of
@@ -134,6 +142,41 @@ def register_templates() -> bool:
         register()
         _templates_registered = True
     return True
+
+
+# ------------------------------------------------------------------------------------------------ grpo, scoped
+
+
+@contextlib.contextmanager
+def training_arguments_class(cls: type) -> Iterator[None]:
+    """Within the block, LLaMA-Factory's `get_train_args` builds `cls` (a subclass of its TrainingArguments) in
+    place of its TrainingArguments: `parser._TRAIN_ARGS` holds the classes it parses into."""
+    from llamafactory.hparams import parser
+    from llamafactory.hparams.training_args import TrainingArguments
+
+    if cls in parser._TRAIN_ARGS:  # already swapped by an enclosing block
+        yield
+        return
+    index = parser._TRAIN_ARGS.index(TrainingArguments)
+    parser._TRAIN_ARGS[index] = cls
+    try:
+        yield
+    finally:
+        parser._TRAIN_ARGS[index] = TrainingArguments
+
+
+@contextlib.contextmanager
+def sharegpt_converter(converter_cls: type) -> Iterator[None]:
+    """Within the block, LLaMA-Factory formats "sharegpt" datasets with `converter_cls` (a subclass of its
+    SharegptDatasetConverter): `converter.DATASET_CONVERTERS` is the table `get_dataset_converter` reads."""
+    from llamafactory.data import converter
+
+    original = converter.DATASET_CONVERTERS["sharegpt"]
+    converter.DATASET_CONVERTERS["sharegpt"] = converter_cls
+    try:
+        yield
+    finally:
+        converter.DATASET_CONVERTERS["sharegpt"] = original
 
 
 # ------------------------------------------------------------------------------------------------ status
