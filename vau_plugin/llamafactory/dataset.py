@@ -2,9 +2,9 @@
 
 LLaMA-Factory's `align_dataset` keeps only its standard columns (_prompt, _response, _videos, ...). For a GRPO run,
 and only while its datasets load, the "sharegpt" converter is swapped for `ColumnKeepingSharegptConverter`
-(`patch.sharegpt_converter`), which also passes on every extra top-level column of a row (`task`, `answer`, `span`, `video_id` from `vau-plugin
-prepare`, or your own): TRL hands the columns to the reward functions as keyword lists. SFT and other stages
-never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
+(`patch.sharegpt_converter`), which also passes on every extra top-level column of a row (`task`, `answer`, `span`,
+`video_id` from `vau-plugin prepare`, or your own): TRL hands the columns to the reward functions as keyword lists.
+SFT and other stages never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
 
 Each prompt is then encoded as LLaMA-Factory's UnsupervisedDatasetProcessor (the PPO stage) encodes it: the
 template's chat format, `<video>` expanded by the template's mm_plugin from the video's metadata (video_fps,

@@ -32,8 +32,9 @@ Applied only while a `stage: grpo` run reads its arguments and datasets (context
 missing when the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for
 programs started without the .pth (e.g. `python -S`, or with the hook disabled).
 
-Importing this module imports no third-party package (it runs inside LLaMA-Factory's own import); `motion` (torch)
-and LLaMA-Factory's modules are imported where a patch is applied or run.
+Importing this module imports no third-party package, so `patch_status()` is cheap and the hook adds nothing to
+LLaMA-Factory's own import; `motion` (torch) and LLaMA-Factory's modules are imported where a patch is applied or
+run.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import sys
 import typing
 from typing import Any, Optional
 
-GRPO_STAGE = "grpo"
+GRPO_STAGE = "grpo"  # the stage name the plugin adds (patch.extend_stage_choices)
 # LLaMA-Factory 0.9.5's stages (FinetuningArguments.stage), used when its module is not imported yet.
 _LF_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
 # Keys whose value may be a local path or a hub id: a value that looks like a path must exist.
