@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from vau_plugin.llamafactory import motion as lf_motion
+from vau_plugin.llamafactory import patch
 from vau_plugin.motion import (
     QWEN_VL_MEAN,
     QWEN_VL_STD,
@@ -55,7 +56,7 @@ def test_stale_motion_variables_do_not_touch_a_plain_load_model(monkeypatch):
     """The SFT workflow's wrapped load_model reads nothing but VAU_MOTION_LEARNABLE unless it is on."""
     model = object()
     workflow = SimpleNamespace(load_model=lambda *args, **kwargs: model)
-    lf_motion.patch_sft_workflow(workflow)
+    patch.patch_sft_workflow(workflow)
     for var, value in (("VAU_MOTION_M", "abc"), ("VAU_MOTION_N", "nan"), ("VAU_MOTION_FILL", "white"),
                        ("VAU_MOTION_REG_WEIGHT", "-1"), ("VAU_MOTION_WEIGHTS", "/missing/ckpt")):
         monkeypatch.setenv(var, value)
@@ -69,11 +70,9 @@ def test_stale_motion_variables_do_not_touch_a_plain_load_model(monkeypatch):
 
 
 def test_stale_motion_variables_do_not_touch_a_grpo_run(monkeypatch):
-    """The GRPO workflow's `attach_learnable_motion` (every `stage: grpo` run) likewise."""
-    from vau_plugin.llamafactory.workflow import attach_learnable_motion
-
+    """`attach_learnable_motion` (every `stage: grpo` run calls it after load_model) likewise."""
     monkeypatch.setenv("VAU_MOTION_M", "abc")
-    assert attach_learnable_motion(object(), None, None) is False
+    assert lf_motion.attach_learnable_motion(object(), None, None) is False
 
 
 def test_bad_recipe_values_name_the_recipe_key_and_ignore_stale_variables(monkeypatch):

@@ -144,7 +144,6 @@ def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_p
 
 
 def test_motion_prompt_template_runs_in_the_grpo_recipe(grpo_workspace, tmp_path):
-    pytest.importorskip("vau_plugin.llamafactory.motion")
     ws = grpo_workspace
     out = tmp_path / "motion"
     _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, template="qwen2_vl_motion", max_steps=1)

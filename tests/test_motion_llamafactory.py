@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from vau_plugin.llamafactory import motion as lf_motion
+from vau_plugin.llamafactory import patch
 from vau_plugin.motion import (
     QWEN_VL_MEAN,
     QWEN_VL_STD,
@@ -37,8 +38,8 @@ def lf(tiny_model_dir):
     from llamafactory.hparams import DataArguments, ModelArguments
     from llamafactory.model import load_tokenizer
 
-    lf_motion.register()
-    lf_motion.register()  # idempotent
+    patch.register_templates()
+    patch.register_templates()  # idempotent
     model_args = ModelArguments(model_name_or_path=str(tiny_model_dir))
     modules = load_tokenizer(model_args)
     tokenizer = modules["tokenizer"]
@@ -162,8 +163,8 @@ def test_learnable_variant_through_llamafactory_load_model_with_lora(lf, tmp_pat
     monkeypatch.setenv("VAU_MOTION_LEARNABLE", "1")
     monkeypatch.setenv("VAU_MOTION_M", "0.5")
     workflow = SimpleNamespace(load_model=load_model)  # stands in for llamafactory.train.sft.workflow
-    lf_motion.patch_sft_workflow(workflow)
-    lf_motion.patch_sft_workflow(workflow)  # idempotent
+    patch.patch_sft_workflow(workflow)
+    patch.patch_sft_workflow(workflow)  # idempotent
     assert workflow.load_model.__wrapped__ is load_model
     finetuning = FinetuningArguments(finetuning_type="lora", lora_target="q_proj,v_proj", lora_rank=4)
     model = workflow.load_model(lf["tokenizer"], lf["model_args"], finetuning, True)

@@ -8,6 +8,7 @@ A signature case lists the leading parameters in order (what the plugin passes b
 of a method it overrides) and the parameters it passes by keyword. A source case asserts a line of upstream code
 the plugin depends on but cannot see through a signature (e.g. that `run_exp` looks `_training_function` up at
 call time), so it fails on a rewrite that may still be compatible: read the upstream change, then update it.
+Every patch of LLaMA-Factory (`vau_plugin.llamafactory.patch`) is also applied here once, in-process.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 
 # (upstream name "module:attribute.path", leading parameters in order, parameters passed by keyword)
 SIGNATURES = [
-    # --- LLaMA-Factory: the patches (vau_plugin.llamafactory.patch, args, dataset, motion)
+    # --- LLaMA-Factory: the patches (vau_plugin.llamafactory.patch) and what args/dataset call around them
     ("llamafactory.train.tuner:_training_function", ["config"], []),
     ("llamafactory.hparams.parser:read_args", ["args"], []),
     ("llamafactory.hparams.parser:get_train_args", ["args"], []),
@@ -201,6 +202,42 @@ def test_sharegpt_converter_is_looked_up_in_a_mutable_table():
 
     assert converter.DATASET_CONVERTERS["sharegpt"] is converter.SharegptDatasetConverter
     assert "DATASET_CONVERTERS[" in inspect.getsource(converter.get_dataset_converter)
+
+
+def test_the_patches_apply_to_this_llamafactory_and_the_scoped_ones_restore():
+    """Every patch of vau_plugin.llamafactory.patch, applied to the installed LLaMA-Factory: the start-up ones take
+    (twice: idempotent), the grpo-only swaps take inside their block and are undone after it."""
+    from llamafactory.data import converter
+    from llamafactory.hparams import parser
+    from llamafactory.hparams.training_args import TrainingArguments
+
+    from vau_plugin.llamafactory import patch
+
+    patch.apply()
+    status = patch.apply()
+    for key in ("tuner_patched", "stage_choice", "sft_patched", "motion_registered"):
+        assert status[key] is True, f"patch_status()[{key!r}] after apply(): {status}"
+    import llamafactory.model
+    import llamafactory.train.sft.workflow as sft_workflow
+    import llamafactory.train.tuner as tuner
+
+    assert not hasattr(tuner._training_function.__wrapped__, "__vau_plugin_grpo__")  # wrapped once, not twice
+    assert sft_workflow.load_model.__wrapped__ is llamafactory.model.load_model
+
+    class Converter(converter.SharegptDatasetConverter):
+        pass
+
+    class Arguments(TrainingArguments):
+        pass
+
+    before = list(parser._TRAIN_ARGS)
+    with patch.sharegpt_converter(Converter), patch.training_arguments_class(Arguments):
+        assert converter.DATASET_CONVERTERS["sharegpt"] is Converter
+        assert Arguments in parser._TRAIN_ARGS and TrainingArguments not in parser._TRAIN_ARGS
+        with patch.training_arguments_class(Arguments):  # nested: left as it is
+            assert parser._TRAIN_ARGS.count(Arguments) == 1
+    assert converter.DATASET_CONVERTERS["sharegpt"] is converter.SharegptDatasetConverter
+    assert parser._TRAIN_ARGS == before
 
 
 def test_template_and_mm_plugin_registries():

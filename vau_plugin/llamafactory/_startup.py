@@ -1,10 +1,10 @@
 """Run at interpreter start by ``vau_plugin.pth``: install a post-import hook for LLaMA-Factory.
 
 The hook is a meta-path finder that wraps the loader of a few LLaMA-Factory modules; once such a module has been
-executed, the matching function of `vau_plugin.llamafactory.patch` is called on it. Nothing else happens at
-start-up (no third-party import), so the cost is one small class and one list insertion. Because every Python
-process runs the .pth, the hook is also active in the ranks LLaMA-Factory re-launches under torchrun and in Ray
-workers. Set VAU_PLUGIN_NO_HOOK=1 to turn it off.
+executed, the matching function of `vau_plugin.llamafactory.patch` (where every patch of LLaMA-Factory lives) is
+called on it. Nothing else happens at start-up (no third-party import), so the cost is one small class and one
+list insertion. Because every Python process runs the .pth, the hook is also active in the ranks LLaMA-Factory
+re-launches under torchrun and in Ray workers. Set VAU_PLUGIN_NO_HOOK=1 to turn it off.
 
 The .pth line imports this module inside try/except (see setup.py): when vau_plugin cannot be imported (a moved
 editable checkout, a shadowing folder) Python starts as if the plugin were not installed, with no traceback, and

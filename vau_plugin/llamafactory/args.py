@@ -1,9 +1,9 @@
 """GRPO arguments: LLaMA-Factory's TrainingArguments plus TRL 0.24's GRPOConfig, parsed by LLaMA-Factory itself.
 
 `get_grpo_train_args(args)` runs LLaMA-Factory's `get_train_args` (all its checks, resume detection, seeding,
-logging set-up) with `GRPOTrainingArguments` in place of its TrainingArguments, so every usual YAML key works and
-every GRPOConfig key (num_generations, beta, loss_type, max_completion_length, epsilon, scale_rewards,
-reward_weights, use_vllm, ...) is accepted too, plus `reward_funcs`.
+logging set-up) with `GRPOTrainingArguments` in place of its TrainingArguments (`patch.training_arguments_class`),
+so every usual YAML key works and every GRPOConfig key (num_generations, beta, loss_type, max_completion_length,
+epsilon, scale_rewards, reward_weights, use_vllm, ...) is accepted too, plus `reward_funcs`.
 
 Imported only when a `stage: grpo` run starts. The dataclass lives at module level so that Trainer can pickle it
 into training_args.bin.
@@ -16,13 +16,14 @@ import dataclasses
 import importlib
 import inspect
 import math
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Optional
 
 from llamafactory.hparams import parser as lf_parser
 from llamafactory.hparams.training_args import RayArguments
 from llamafactory.hparams.training_args import TrainingArguments as LFTrainingArguments
 from trl import GRPOConfig
 
+from vau_plugin.llamafactory.patch import training_arguments_class
 from vau_plugin.rewards import REWARD_FUNCS, get_reward_func
 
 # GeneratingArguments owns these names (HfArgumentParser rejects duplicates); GRPO copies them from there.
@@ -184,24 +185,13 @@ def _explicit_keys(args: Any) -> set[str]:
     return keys
 
 
-@contextlib.contextmanager
-def _grpo_training_arguments() -> Iterator[None]:
-    """Let LLaMA-Factory's parser build GRPOTrainingArguments in place of its TrainingArguments."""
-    index = lf_parser._TRAIN_ARGS.index(LFTrainingArguments)
-    lf_parser._TRAIN_ARGS[index] = GRPOTrainingArguments
-    try:
-        yield
-    finally:
-        lf_parser._TRAIN_ARGS[index] = LFTrainingArguments
-
-
 def get_grpo_train_args(args: Any) -> tuple:
     """get_grpo_train_args(args) -> (model_args, data_args, training_args, finetuning_args, generating_args)
     from LLaMA-Factory's raw arguments, with `training_args` a GRPOTrainingArguments whose sampling settings
     come from the recipe's temperature/top_p/top_k/repetition_penalty (TRL's defaults when unset). The reward
     functions and weights are checked here (`reward_funcs_of`), when the recipe is read."""
     args = lf_parser.read_args(args)
-    with _grpo_training_arguments():
+    with training_arguments_class(GRPOTrainingArguments):
         model_args, data_args, training_args, finetuning_args, generating_args = lf_parser.get_train_args(args)
     explicit = _explicit_keys(args)
     for name in SAMPLING_FIELDS:

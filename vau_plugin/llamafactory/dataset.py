@@ -1,10 +1,10 @@
 """GRPO datasets through LLaMA-Factory's own loader and dataset_info.json, keeping the reward columns.
 
 LLaMA-Factory's `align_dataset` keeps only its standard columns (_prompt, _response, _videos, ...). For a GRPO run,
-and only while its datasets load, the "sharegpt" converter is swapped for `ColumnKeepingSharegptConverter`, which
-also passes on every extra top-level column of a row (`task`, `answer`, `span`, `video_id` from `vau-plugin
-prepare`, or your own): TRL hands the columns to the reward functions as keyword lists. SFT and other stages
-never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
+and only while its datasets load, the "sharegpt" converter is swapped for `ColumnKeepingSharegptConverter`
+(`patch.sharegpt_converter`), which also passes on every extra top-level column of a row (`task`, `answer`, `span`,
+`video_id` from `vau-plugin prepare`, or your own): TRL hands the columns to the reward functions as keyword lists.
+SFT and other stages never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
 
 Each prompt is then encoded as LLaMA-Factory's UnsupervisedDatasetProcessor (the PPO stage) encodes it: the
 template's chat format, `<video>` expanded by the template's mm_plugin from the video's metadata (video_fps,
@@ -14,14 +14,15 @@ and dropped; so is a prompt longer than `cutoff_len` (truncating it would cut th
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 from llamafactory.data import converter as lf_converter
 from llamafactory.data import loader as lf_loader
 from llamafactory.data import split_dataset
+
+from vau_plugin.llamafactory.patch import sharegpt_converter
 
 logger = logging.getLogger(__name__)
 
@@ -54,17 +55,6 @@ class ColumnKeepingSharegptConverter(lf_converter.SharegptDatasetConverter):
                 )
             output[name] = value
         return output
-
-
-@contextlib.contextmanager
-def sharegpt_keeps_columns() -> Iterator[None]:
-    """Within the block, LLaMA-Factory's "sharegpt" formatting keeps extra columns."""
-    original = lf_converter.DATASET_CONVERTERS["sharegpt"]
-    lf_converter.DATASET_CONVERTERS["sharegpt"] = ColumnKeepingSharegptConverter
-    try:
-        yield
-    finally:
-        lf_converter.DATASET_CONVERTERS["sharegpt"] = original
 
 
 def encode_prompt(example: dict[str, Any], template: Any, tokenizer: Any, processor: Any) -> dict[str, Any]:
@@ -119,7 +109,7 @@ def load_grpo_datasets(
     {"train_dataset", "eval_dataset"} with columns prompt, prompt_ids, videos and the datasets' extra columns."""
     if data_args.streaming:
         raise ValueError("stage grpo: streaming datasets are not supported; set streaming: false")
-    with training_args.main_process_first(desc="load dataset"), sharegpt_keeps_columns():
+    with training_args.main_process_first(desc="load dataset"), sharegpt_converter(ColumnKeepingSharegptConverter):
         train = lf_loader._get_merged_dataset(data_args.dataset, model_args, data_args, training_args, stage="ppo")
         evals = lf_loader._get_merged_dataset(
             data_args.eval_dataset, model_args, data_args, training_args, stage="ppo",

@@ -1,8 +1,9 @@
 """The plugin's LLaMA-Factory mm_plugin: videos decoded by `vau_plugin.video`, the decoder the lmms-eval wrapper
 `vau_qwen2_5_vl` uses, so a model is trained on the frames it is evaluated on.
 
-Two templates, registered with LLaMA-Factory's own `register_mm_plugin` / `register_template` (each is the
-`qwen2_vl` template with this mm_plugin):
+Two templates, registered with LLaMA-Factory's own `register_mm_plugin` / `register_template` by `register()`,
+which `vau_plugin.llamafactory.patch` calls when LLaMA-Factory is imported (each is the `qwen2_vl` template with this
+mm_plugin):
 
 - `qwen2_vl_vau`: frames sampled by their real timestamps (variable-frame-rate files included), sized as
   qwen-vl-utils sizes them, the real rate passed on as `second_per_grid_ts`, decoded frames cached when

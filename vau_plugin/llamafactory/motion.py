@@ -8,13 +8,14 @@ with `motion_prompt=true`). grid_t, the video token count and `second_per_grid_t
 Pre-sampled frame lists keep their count (`FrameMotionPrompt.__call__`).
 
 Learnable (m, n), in the model: `vau_motion_learnable: true` attaches `vau_plugin.motion_model`'s layer
-after the model is loaded (`enable_learnable_motion`); the plugin then passes frames through unprompted so
-nothing is prompted twice.
+after the model is loaded (`attach_learnable_motion`, which the SFT stage's wrapped `load_model` and `stage: grpo`
+call; see `vau_plugin.llamafactory.patch`); the plugin then passes frames through unprompted so nothing is
+prompted twice.
 
 Settings, from the recipe YAML. LLaMA-Factory's argument dataclasses reject unknown keys, so the plugin's
-`_training_function` wrapper (start-up hook) removes these keys from the raw arguments before LLaMA-Factory
-parses them (`consume_motion_args`) and exports them as environment variables, which every later reader
-(dataset workers, torchrun ranks re-reading the YAML do the same) sees. The variables can also be set directly:
+`_training_function` wrapper (`vau_plugin.llamafactory.patch`) removes these keys from the raw arguments before
+LLaMA-Factory parses them (`consume_motion_args`) and exports them as environment variables, which every later
+reader (dataset workers, torchrun ranks re-reading the YAML do the same) sees. The variables can also be set directly:
 
     vau_motion_m: 0.0            VAU_MOTION_M           slope parameter m (default 0, or the saved one)
     vau_motion_n: 0.0            VAU_MOTION_N           shift parameter n (default 0, or the saved one)
@@ -197,14 +198,6 @@ def tensor_to_frames(frames: Any) -> list:
     return [Image.fromarray(frame.permute(1, 2, 0).contiguous().numpy()) for frame in frames]
 
 
-def register() -> None:
-    """register() -> None: add the plugin's templates (`qwen2_vl_vau`, `qwen2_vl_motion`) to LLaMA-Factory
-    (idempotent); see `vau_plugin.llamafactory.mm_plugin`."""
-    from vau_plugin.llamafactory.mm_plugin import register as register_templates
-
-    register_templates()
-
-
 # ------------------------------------------------------------------ the learnable in-model variant
 def enable_learnable_motion(
     model: Any,
@@ -244,21 +237,12 @@ def enable_learnable_motion(
     return motion
 
 
-def patch_sft_workflow(workflow: Any) -> None:
-    """patch_sft_workflow(llamafactory.train.sft.workflow) -> None: its `load_model` also attaches the learnable
-    motion prompt when VAU_MOTION_LEARNABLE is on (idempotent; otherwise the model is untouched and no other
-    VAU_MOTION_* variable is read)."""
-    original = workflow.load_model
-    if getattr(original, "__vau_motion__", False):
-        return
-
-    @functools.wraps(original)
-    def load_model(*args: Any, **kwargs: Any) -> Any:
-        model = original(*args, **kwargs)
-        settings = learnable_settings()  # None (nothing else read) unless VAU_MOTION_LEARNABLE is on
-        if settings is not None:
-            enable_learnable_motion(model, settings)
-        return model
-
-    load_model.__vau_motion__ = True
-    workflow.load_model = load_model
+def attach_learnable_motion(model: Any, processor: Any = None, resume_from: str | None = None) -> bool:
+    """attach_learnable_motion(model, processor=None, resume_from=None) -> bool: attach the motion-prompt layer
+    (`enable_learnable_motion`) when the recipe switched it on (vau_motion_learnable); True when attached. Called
+    after LLaMA-Factory's `load_model` by the SFT stage (`patch.patch_sft_workflow`) and by `stage: grpo`."""
+    settings = learnable_settings()  # None, reading no other VAU_MOTION_* variable, unless switched on
+    if settings is None:
+        return False
+    enable_learnable_motion(model, settings, processor=processor, resume_from=resume_from)
+    return True

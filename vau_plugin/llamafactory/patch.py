@@ -1,36 +1,59 @@
-"""The monkeypatches that give LLaMA-Factory 0.9.5 a `stage: grpo`, in one place.
+"""Every change the plugin makes to LLaMA-Factory 0.9.5, in one place (lmms-eval's one is in `vau_plugin.lmms.entry`).
 
-Called by the start-up hook (`_startup`) right after LLaMA-Factory's modules are imported; each function is
-idempotent. What changes, and why it is the least that works:
+What each patch replaces lives here; what the replacement does lives in the module of its theme (`workflow`,
+`motion`, `mm_plugin`, `dataset`, `args`). Each patch is idempotent. `tests/test_upstream_contract.py` checks every
+upstream name below in a second, so an upgrade that moves one fails there, with its name.
 
-- ``llamafactory.train.tuner._training_function`` is wrapped: a run whose raw arguments say ``stage: grpo``
-  goes to `vau_plugin.llamafactory.workflow.run_grpo_stage`; every other stage calls the original function
-  with the same arguments (so `stage: sft` etc. behave exactly as before). LLaMA-Factory has no stage registry;
-  `run_exp` and Ray's worker look this function up as a module global at call time.
-- ``FinetuningArguments.stage``'s Literal gains "grpo", so the argv form ``--stage grpo`` (argparse choices)
-  and ``-h`` know it. The YAML form does not need it (HfArgumentParser.parse_dict does not check Literals).
-- If `vau_plugin.llamafactory.motion` exists (motion prompts): its `register()` runs when ``llamafactory.data``
-  is imported (template/mm_plugin `qwen2_vl_motion`); the wrapped `_training_function` passes the raw arguments
-  through its `consume_motion_args` (which only removes `vau_motion_*` keys), and its `patch_sft_workflow`
-  is applied to LLaMA-Factory's SFT workflow (a no-op unless the learnable motion prompt is switched on).
+Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules are imported, for every stage:
 
-`patch_status()` tells whether the patches took effect in this process (and why the start-up hook is missing when
-the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for programs started
-without the .pth (e.g. `python -S`, or with the hook disabled).
+- ``llamafactory.train.tuner._training_function`` is wrapped (`patch_tuner`): the raw arguments first lose their
+  `vau_motion_*` keys (`motion.consume_motion_args`, which exports them as environment settings) and are checked
+  (`workflow.check_recipe`: "did you mean grpo?", missing local paths); a run whose arguments say ``stage: grpo``
+  then goes to `workflow.run_grpo_stage`, every other stage calls the original function with the same arguments
+  (so `stage: sft` etc. behave exactly as before). LLaMA-Factory has no stage registry; `run_exp` and Ray's worker
+  look this function up as a module global at call time.
+- ``FinetuningArguments.stage``'s Literal gains "grpo" (`extend_stage_choices`), so the argv form ``--stage grpo``
+  (argparse choices) and ``-h`` know it. The YAML form does not need it (HfArgumentParser.parse_dict does not check
+  Literals).
+- ``llamafactory.train.sft.workflow.load_model`` is wrapped (`patch_sft_workflow`): it also attaches the learnable
+  motion prompt (`motion.attach_learnable_motion`), a no-op unless `vau_motion_learnable` is switched on.
+- the templates and mm_plugins `qwen2_vl_vau` and `qwen2_vl_motion` join LLaMA-Factory's registries
+  (`register_templates`, through its own `register_template` / `register_mm_plugin`) when ``llamafactory.data`` is
+  imported.
+
+Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit):
+
+- ``llamafactory.hparams.parser._TRAIN_ARGS`` holds `args.GRPOTrainingArguments` in place of LLaMA-Factory's
+  TrainingArguments (`training_arguments_class`), so its parser accepts every GRPOConfig key;
+- ``llamafactory.data.converter.DATASET_CONVERTERS["sharegpt"]`` is `dataset.ColumnKeepingSharegptConverter`
+  (`sharegpt_converter`), which keeps the reward columns.
+
+`patch_status()` tells whether the start-up patches took effect in this process (and why the start-up hook is
+missing when the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for
+programs started without the .pth (e.g. `python -S`, or with the hook disabled).
+
+Importing this module imports no third-party package, so `patch_status()` is cheap and the hook adds nothing to
+LLaMA-Factory's own import; `motion` (torch) and LLaMA-Factory's modules are imported where a patch is applied or
+run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-import importlib.util
 import sys
 import typing
-from typing import Any, Optional
+from typing import Any, Iterator
 
-GRPO_STAGE = "grpo"
-MOTION_MODULE = "vau_plugin.llamafactory.motion"
+from vau_plugin.llamafactory import workflow
+from vau_plugin.llamafactory.workflow import GRPO_STAGE, stage_of
+
 _WRAPPED_FLAG = "__vau_plugin_grpo__"
-_motion_registered = False
+_SFT_WRAPPED_FLAG = "__vau_motion__"
+_templates_registered = False  # patch_status()["motion_registered"]: the key keeps the name it had before
+
+
+# ------------------------------------------------------------------------------------------------ the tuner
 
 
 def extend_stage_choices(finetuning_args_cls: type) -> None:
@@ -51,89 +74,113 @@ def extend_stage_choices(finetuning_args_cls: type) -> None:
     finetuning_args_cls.__dataclass_fields__["stage"].type = extended
 
 
-def raw_values(args: Any) -> dict[str, Any]:
-    """raw_values(args) -> LLaMA-Factory's raw train arguments as a dict: the YAML/JSON dict itself (plus its
-    `key=value` overrides), or the `--key value` / `--key=value` pairs of an argv list (empty for anything else)."""
-    if isinstance(args, dict):
-        return args
-    values: dict[str, Any] = {}
-    items = list(args) if isinstance(args, (list, tuple)) else []
-    for i, item in enumerate(items):
-        if not isinstance(item, str) or not item.startswith("--"):
-            continue
-        key, sep, value = item[2:].partition("=")
-        if sep:
-            values[key.replace("-", "_")] = value
-        elif i + 1 < len(items) and not str(items[i + 1]).startswith("--"):
-            values[key.replace("-", "_")] = items[i + 1]
-    return values
-
-
-def stage_of(args: Any) -> Optional[str]:
-    """stage_of(args) -> the `stage` of LLaMA-Factory's raw train arguments (see `raw_values`), or None when it is
-    not given."""
-    stage = raw_values(args).get("stage")
-    return stage if isinstance(stage, str) else None
-
-
-def motion_module() -> Optional[Any]:
-    """motion_module() -> `vau_plugin.llamafactory.motion` if it exists (the motion-prompt integration), else None."""
-    if importlib.util.find_spec(MOTION_MODULE) is None:
-        return None
-    return importlib.import_module(MOTION_MODULE)
-
-
 def _wrap_training_function(original):
     @functools.wraps(original)
     def _training_function(config: dict[str, Any]) -> None:
-        motion = motion_module()
-        if motion is not None and hasattr(motion, "consume_motion_args"):
-            # its vau_motion_* recipe keys become environment settings; other args pass through unchanged
-            config = {**config, "args": motion.consume_motion_args(config.get("args"))}
-        from vau_plugin.llamafactory.workflow import check_recipe
+        from vau_plugin.llamafactory.motion import consume_motion_args
 
-        check_recipe(config.get("args"))  # "did you mean grpo?" for a misspelt stage; missing local paths; any stage
+        # its vau_motion_* recipe keys become environment settings; other args pass through unchanged
+        config = {**config, "args": consume_motion_args(config.get("args"))}
+        # looked up on the module at call time (not imported by name), so a test can stand in for them
+        workflow.check_recipe(config.get("args"))  # "did you mean grpo?" for a misspelt stage; missing paths; any stage
         if stage_of(config.get("args")) == GRPO_STAGE:
-            from vau_plugin.llamafactory.workflow import run_grpo_stage
-
-            return run_grpo_stage(config)
+            return workflow.run_grpo_stage(config)
         return original(config)
 
     setattr(_training_function, _WRAPPED_FLAG, True)
     return _training_function
 
 
+def patch_sft_workflow(sft_workflow: Any) -> None:
+    """patch_sft_workflow(llamafactory.train.sft.workflow) -> None: its `load_model` also attaches the learnable
+    motion prompt when VAU_MOTION_LEARNABLE is on (idempotent; otherwise the model is untouched and no other
+    VAU_MOTION_* variable is read)."""
+    original = sft_workflow.load_model
+    if getattr(original, _SFT_WRAPPED_FLAG, False):
+        return
+
+    @functools.wraps(original)
+    def load_model(*args: Any, **kwargs: Any) -> Any:
+        from vau_plugin.llamafactory.motion import attach_learnable_motion
+
+        model = original(*args, **kwargs)
+        attach_learnable_motion(model)  # reads only VAU_MOTION_LEARNABLE unless it is on
+        return model
+
+    setattr(load_model, _SFT_WRAPPED_FLAG, True)
+    sft_workflow.load_model = load_model  # run_sft looks `load_model` up as a module global at call time
+
+
 def patch_tuner(tuner: Any) -> None:
-    """patch_tuner(llamafactory.train.tuner) -> None: route `stage: grpo` to the plugin (idempotent)."""
+    """patch_tuner(llamafactory.train.tuner) -> None: route `stage: grpo` to the plugin, let argv name it, register
+    the templates and patch the SFT workflow (idempotent)."""
     from llamafactory.hparams.finetuning_args import FinetuningArguments
 
     extend_stage_choices(FinetuningArguments)
     if not getattr(tuner._training_function, _WRAPPED_FLAG, False):
         tuner._training_function = _wrap_training_function(tuner._training_function)
-    register_motion()
-    motion = motion_module()
-    sft_workflow = sys.modules.get("llamafactory.train.sft.workflow")
-    if motion is not None and sft_workflow is not None and hasattr(motion, "patch_sft_workflow"):
-        motion.patch_sft_workflow(sft_workflow)  # learnable motion prompt in SFT; a no-op unless switched on
+    register_templates()
+    sft_workflow = sys.modules.get("llamafactory.train.sft.workflow")  # the tuner imported it (run_sft)
+    if sft_workflow is not None:
+        patch_sft_workflow(sft_workflow)  # learnable motion prompt in SFT; a no-op unless switched on
+
+
+# ------------------------------------------------------------------------------------------------ the data package
 
 
 def patch_data(data_package: Any) -> None:
-    """patch_data(llamafactory.data) -> None: register the motion-prompt template/mm_plugin when available."""
-    register_motion()
+    """patch_data(llamafactory.data) -> None: register the plugin's templates and mm_plugins (idempotent)."""
+    register_templates()
 
 
-def register_motion() -> bool:
-    """register_motion() -> bool: call `vau_plugin.llamafactory.motion.register()` once per process if that
-    module exists; True when it is registered."""
-    global _motion_registered
-    if _motion_registered:
-        return True
-    module = motion_module()
-    if module is None:
-        return False
-    module.register()
-    _motion_registered = True
+def register_templates() -> bool:
+    """register_templates() -> True: add `qwen2_vl_vau` and `qwen2_vl_motion` to LLaMA-Factory's template and
+    mm_plugin registries, once per process (`vau_plugin.llamafactory.mm_plugin.register`)."""
+    global _templates_registered
+    if not _templates_registered:
+        from vau_plugin.llamafactory.mm_plugin import register
+
+        register()
+        _templates_registered = True
     return True
+
+
+# ------------------------------------------------------------------------------------------------ grpo, scoped
+
+
+@contextlib.contextmanager
+def training_arguments_class(cls: type) -> Iterator[None]:
+    """Within the block, LLaMA-Factory's `get_train_args` builds `cls` (a subclass of its TrainingArguments) in
+    place of its TrainingArguments: `parser._TRAIN_ARGS` holds the classes it parses into."""
+    from llamafactory.hparams import parser
+    from llamafactory.hparams.training_args import TrainingArguments
+
+    if cls in parser._TRAIN_ARGS:  # already swapped by an enclosing block
+        yield
+        return
+    index = parser._TRAIN_ARGS.index(TrainingArguments)
+    parser._TRAIN_ARGS[index] = cls
+    try:
+        yield
+    finally:
+        parser._TRAIN_ARGS[index] = TrainingArguments
+
+
+@contextlib.contextmanager
+def sharegpt_converter(converter_cls: type) -> Iterator[None]:
+    """Within the block, LLaMA-Factory formats "sharegpt" datasets with `converter_cls` (a subclass of its
+    SharegptDatasetConverter): `converter.DATASET_CONVERTERS` is the table `get_dataset_converter` reads."""
+    from llamafactory.data import converter
+
+    original = converter.DATASET_CONVERTERS["sharegpt"]
+    converter.DATASET_CONVERTERS["sharegpt"] = converter_cls
+    try:
+        yield
+    finally:
+        converter.DATASET_CONVERTERS["sharegpt"] = original
+
+
+# ------------------------------------------------------------------------------------------------ status
 
 
 STARTUP_MODULE = "vau_plugin.llamafactory._startup"
@@ -141,8 +188,9 @@ STARTUP_ERROR_ATTR = "vau_plugin_startup_error"  # set on `sys` by the .pth line
 
 
 def patch_status() -> dict[str, Any]:
-    """patch_status() -> {"hook_installed", "tuner_patched", "stage_choice", "motion_registered", "startup_error"}:
-    which patches are in effect in this process (tuner/stage are False until LLaMA-Factory's tuner is imported).
+    """patch_status() -> {"hook_installed", "tuner_patched", "stage_choice", "sft_patched", "motion_registered",
+    "startup_error"}: which patches are in effect in this process (the tuner, stage and SFT ones are False until
+    LLaMA-Factory's tuner is imported; "motion_registered": the plugin's templates are registered).
 
     It only looks: it does not install the hook itself. `startup_error` is the error that kept the .pth line from
     installing the hook at start-up (it fails silently, so as not to print a traceback at every Python start), or
@@ -150,6 +198,7 @@ def patch_status() -> dict[str, Any]:
     startup = sys.modules.get(STARTUP_MODULE)
     tuner = sys.modules.get("llamafactory.train.tuner")
     finetuning = sys.modules.get("llamafactory.hparams.finetuning_args")
+    sft_workflow = sys.modules.get("llamafactory.train.sft.workflow")
     stage_choice = False
     if finetuning is not None:
         stage_choice = GRPO_STAGE in typing.get_args(finetuning.FinetuningArguments.__annotations__["stage"])
@@ -159,13 +208,14 @@ def patch_status() -> dict[str, Any]:
         and any(getattr(f, "_vau_post_import_finder", False) for f in sys.meta_path),
         "tuner_patched": tuner is not None and bool(getattr(tuner._training_function, _WRAPPED_FLAG, False)),
         "stage_choice": stage_choice,
-        "motion_registered": _motion_registered,
+        "sft_patched": sft_workflow is not None and bool(getattr(sft_workflow.load_model, _SFT_WRAPPED_FLAG, False)),
+        "motion_registered": _templates_registered,
         "startup_error": getattr(sys, STARTUP_ERROR_ATTR, None),
     }
 
 
 def apply() -> dict[str, Any]:
-    """apply() -> patch_status(): import LLaMA-Factory's tuner and apply every patch now (idempotent)."""
+    """apply() -> patch_status(): import LLaMA-Factory's tuner and apply every start-up patch now (idempotent)."""
     import llamafactory.data
     import llamafactory.train.tuner as tuner
 

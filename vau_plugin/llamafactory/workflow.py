@@ -1,5 +1,7 @@
 """`stage: grpo`: the entry point the patched tuner calls, and `run_grpo`, shaped like LLaMA-Factory's `run_sft`.
 
+`stage_of(args)` reads the stage from LLaMA-Factory's raw arguments (a YAML dict or an argv list, `raw_values`);
+the patched `_training_function` (`vau_plugin.llamafactory.patch`) sends `stage: grpo` to `run_grpo_stage`.
 `check_recipe(args)` runs first for every stage (the patched `_training_function` calls it on the raw arguments):
 a misspelt `stage: grpo` gets "unknown stage 'gpro' (did you mean grpo?)", and a local path that does not exist
 gets an error naming the key, before a tokenizer or model is read. Other stages' arguments pass unchanged.
@@ -16,8 +18,7 @@ import sys
 import typing
 from typing import Any, Optional
 
-from vau_plugin.llamafactory.patch import GRPO_STAGE, raw_values
-
+GRPO_STAGE = "grpo"  # the stage name the plugin adds (patch.extend_stage_choices)
 # LLaMA-Factory 0.9.5's stages (FinetuningArguments.stage), used when its module is not imported yet.
 _LF_STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
 # Keys whose value may be a local path or a hub id: a value that looks like a path must exist.
@@ -31,6 +32,34 @@ _DEMO_PREFIX = ".demo/"
 class RecipeError(ValueError):
     """A recipe value that cannot work (a misspelt stage, a local path that does not exist), found before anything
     is loaded; the message names the key to set."""
+
+
+# ------------------------------------------------------------------------------------------------ raw arguments
+
+
+def raw_values(args: Any) -> dict[str, Any]:
+    """raw_values(args) -> LLaMA-Factory's raw train arguments as a dict: the YAML/JSON dict itself (plus its
+    `key=value` overrides), or the `--key value` / `--key=value` pairs of an argv list (empty for anything else)."""
+    if isinstance(args, dict):
+        return args
+    values: dict[str, Any] = {}
+    items = list(args) if isinstance(args, (list, tuple)) else []
+    for i, item in enumerate(items):
+        if not isinstance(item, str) or not item.startswith("--"):
+            continue
+        key, sep, value = item[2:].partition("=")
+        if sep:
+            values[key.replace("-", "_")] = value
+        elif i + 1 < len(items) and not str(items[i + 1]).startswith("--"):
+            values[key.replace("-", "_")] = items[i + 1]
+    return values
+
+
+def stage_of(args: Any) -> Optional[str]:
+    """stage_of(args) -> the `stage` of LLaMA-Factory's raw train arguments (see `raw_values`), or None when it is
+    not given."""
+    stage = raw_values(args).get("stage")
+    return stage if isinstance(stage, str) else None
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -169,21 +198,6 @@ def grpo_callbacks(callbacks: list, model_args: Any, data_args: Any, training_ar
     return callbacks
 
 
-def attach_learnable_motion(model: Any, processor: Any, resume_from: Optional[str]) -> bool:
-    """attach_learnable_motion(model, processor, resume_from) -> bool: attach the motion-prompt layer when the
-    recipe switched it on (vau_motion_learnable) and the motion integration exists; True when attached."""
-    from vau_plugin.llamafactory.patch import motion_module
-
-    motion = motion_module()
-    if motion is None or not hasattr(motion, "enable_learnable_motion"):
-        return False
-    settings = motion.learnable_settings()  # None, reading no other VAU_MOTION_* variable, unless switched on
-    if settings is None:
-        return False
-    motion.enable_learnable_motion(model, settings, processor=processor, resume_from=resume_from)
-    return True
-
-
 def run_grpo_stage(config: dict[str, Any]) -> None:
     """run_grpo_stage({"args": raw args, "callbacks": list}) -> None: what `_training_function` does for a
     stage, for grpo (parse, callbacks, train, tear down the process group)."""
@@ -222,6 +236,7 @@ def run_grpo(
 
     from vau_plugin.llamafactory.args import reward_funcs_of
     from vau_plugin.llamafactory.dataset import load_grpo_datasets
+    from vau_plugin.llamafactory.motion import attach_learnable_motion
     from vau_plugin.llamafactory.trainer import VideoGRPOTrainer
 
     reward_funcs = reward_funcs_of(training_args)  # fail on a bad name before loading anything heavy

@@ -3,8 +3,8 @@
 lmms-eval 0.7.3 has no entry point for tasks, and its `LMMS_EVAL_PLUGINS` task path is applied after the task
 index is built. It does load the `lmms_eval.models` entry-point group when `lmms_eval.models` is imported,
 which every evaluation does before it builds a `TaskManager`. So this entry point also adds the plugin's task
-folder to every `TaskManager`'s search path. That is the one monkeypatch of this module: idempotent, and
-checked by `task_dir_registered()`.
+folder to every `TaskManager`'s search path. That is the plugin's one monkeypatch of lmms-eval (those of
+LLaMA-Factory are in `vau_plugin.llamafactory.patch`): idempotent, and checked by `task_dir_registered()`.
 
 lmms-eval is imported inside the functions: importing it at module level would make `import
 vau_plugin.lmms.entry` re-enter this entry point while the module is half initialised.
