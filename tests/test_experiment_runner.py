@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -111,7 +112,7 @@ def fake_lmms_eval(run, bench, monkeypatch, split: str, scored: int) -> None:
         (out / f"samples_{run.EVAL_TASK}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
         return type("Done", (), {"returncode": 0})()
 
-    monkeypatch.setattr(run.subprocess, "run", fake)
+    monkeypatch.setattr(subprocess, "run", fake)  # the one lmms-eval call, in vau_plugin.lmms.runner
 
 
 def test_evaluation_scores_every_clip_of_the_split_or_stops(run, bench, tmp_path, monkeypatch):

@@ -89,7 +89,7 @@ def test_a_check_that_raises_fails_with_its_message_and_the_run_goes_on(capsys):
 
 @pytest.mark.parametrize("motion_args", ["", "motion_prompt=true,motion_m=0.5,motion_n=0.0"])
 def test_lmms_eval_runs_on_cuda_with_the_tiny_recipes_video_budget(tmp_path, motion_args):
-    command = gpu_check.lmms_eval_command(tmp_path / "model", tmp_path / "out", motion_args)
+    command = gpu_check.lmms_eval_args(tmp_path / "model", motion_args)
     model_args = command[command.index("--model_args") + 1]
     assert command[command.index("--model") + 1] == "vau_qwen2_5_vl"
     assert "device=cuda" in model_args and "fps=2.0" in model_args and "max_num_frames=4" in model_args

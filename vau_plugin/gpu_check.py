@@ -302,46 +302,36 @@ def check_train(run: TrainRun, workdir: Path, steps: int, bf16: bool = True) -> 
 # ---------------------------------------------------------------------------------------------- evaluation
 
 
-def lmms_eval_command(model: Path, out: Path, motion_args: str = "", device: str = "cuda") -> list[str]:
-    """lmms_eval_command(model, out, motion_args, device) -> `lmms-eval --model vau_qwen2_5_vl` on the mini bench's
-    QA / TAG / CLS tasks, bf16 (the lmms-eval Qwen2.5-VL default) on `device`, the tiny recipes' video budget."""
-    tool = Path(sys.executable).with_name("lmms-eval")
+def lmms_eval_args(model: Path, motion_args: str = "", device: str = "cuda") -> list[str]:
+    """lmms_eval_args(model, motion_args, device) -> `lmms-eval` arguments for `--model vau_qwen2_5_vl` on the mini
+    bench's QA / TAG / CLS tasks, bf16 (the lmms-eval Qwen2.5-VL default) on `device`, the tiny recipes' video budget."""
     model_args = f"pretrained={model},device={device},fps=2.0,max_num_frames=4,min_pixels=3136,max_pixels=3136" + (f",{motion_args}" if motion_args else "")
-    return [str(tool) if tool.is_file() else "lmms-eval", "--model", "vau_qwen2_5_vl", "--model_args", model_args,
-            "--tasks", ",".join(LMMS_TASKS), "--batch_size", "4", "--gen_kwargs", "max_new_tokens=32", "--seed", "0",
-            "--output_path", str(out), "--log_samples"]  # fmt: skip
+    return ["--model", "vau_qwen2_5_vl", "--model_args", model_args, "--tasks", ",".join(LMMS_TASKS), "--batch_size", "4",
+            "--gen_kwargs", "max_new_tokens=32", "--seed", "0", "--log_samples"]  # fmt: skip
 
 
 def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cuda") -> tuple[bool, str, dict]:
     """Run lmms-eval and check that every task scored every clip of the mini test split with no video error."""
     from vau_plugin.benches.mini import bundled_mini_bench
     from vau_plugin.data.reader import load_records
+    from vau_plugin.lmms.runner import run_lmms_eval, task_samples
 
     shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
-        proc = subprocess.run(lmms_eval_command(model, out, motion_args, device), stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-    found = sorted(out.rglob("*_results.json"))
-    if proc.returncode != 0 or not found:  # lmms-eval 0.7.3 logs an error during evaluation and exits 0
-        log_text = (out / "lmms_eval.log").read_text(encoding="utf-8", errors="replace")
-        errors = [line.strip() for line in log_text.splitlines() if "Error" in line]
-        why = errors[-1][-160:] if errors else "no results file"
-        return False, f"lmms-eval exit {proc.returncode}, {why} (log {out / 'lmms_eval.log'})", {"log_tail": log_text[-4000:]}
-    results = json.loads(found[-1].read_text(encoding="utf-8"))
+    try:
+        results = run_lmms_eval(lmms_eval_args(model, motion_args, device), out, env)["results"]
+    except RuntimeError as failed:  # the message names the exit code, the last error line and the log
+        return False, str(failed), {}
     expected = len(load_records(bundled_mini_bench() / "test.csv", split="test"))
     problems, scored = [], {}
     for task in LMMS_TASKS:
-        samples = sorted(out.rglob(f"*samples_{task}.jsonl"))
-        count = sum(1 for line in samples[-1].read_text(encoding="utf-8").splitlines() if line.strip()) if samples else 0
-        scored[task] = count
-        metrics = results["results"].get(task, {})
-        if count != expected:  # a mean over fewer clips than the split must not pass
-            problems.append(f"{task}: scored {count} of {expected} clips")
-        if metrics.get("video_errors,none", 0):
-            problems.append(f"{task}: {metrics['video_errors,none']} video errors")
+        scored[task] = len(task_samples(out, task))
+        if scored[task] != expected:  # a mean over fewer clips than the split must not pass
+            problems.append(f"{task}: scored {scored[task]} of {expected} clips")
+        if results.get(task, {}).get("video_errors,none", 0):
+            problems.append(f"{task}: {results[task]['video_errors,none']} video errors")
     detail = "; ".join(problems) or ", ".join(f"{t.replace('vau_bench_', '')} {n} clips" for t, n in scored.items())
-    return not problems, detail, {"scored": scored, "results": results["results"]}
+    return not problems, detail, {"scored": scored, "results": results}
 
 
 # Two alternating rounds of 6 steps: with one round the runner that goes first also pays for CUDA's warm-up

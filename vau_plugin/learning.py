@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -158,16 +156,14 @@ def train_stage(space: LearningWorkspace, name: str) -> Path:
     return train_once(space.recipe(name), space.output(name), cwd=space.root)
 
 
-def lmms_eval_command(checkpoint: Path, out: Path, config: LearningConfig = LearningConfig()) -> list[str]:
-    """lmms_eval_command(checkpoint, out, config) -> the `lmms-eval` call that scores `checkpoint` on the bench's test
-    split (greedy, the training's video budget); run it with `lmms_eval_env(bench)`."""
+def lmms_eval_args(checkpoint: Path, config: LearningConfig = LearningConfig()) -> list[str]:
+    """lmms_eval_args(checkpoint, config) -> the `lmms-eval` arguments that score `checkpoint` on the bench's test
+    split (greedy, the training's video budget); run them with `lmms_eval_env(bench)`."""
     model_args = (f"pretrained={checkpoint},device=cpu,device_map=cpu,fps={VIDEO_FPS},max_num_frames={VIDEO_FRAMES},"
                   f"min_pixels={config.frame_size**2},max_pixels={config.frame_size**2}")  # fmt: skip
-    tool = Path(sys.executable).with_name("lmms-eval")
     return [
-        str(tool) if tool.is_file() else "lmms-eval", "--model", "vau_qwen2_5_vl", "--model_args", model_args,
-        "--tasks", EVAL_TASK, "--gen_kwargs", "max_new_tokens=24", "--batch_size", "64", "--seed", "0",
-        "--output_path", str(out), "--log_samples",
+        "--model", "vau_qwen2_5_vl", "--model_args", model_args, "--tasks", EVAL_TASK, "--gen_kwargs", "max_new_tokens=24",
+        "--batch_size", "64", "--seed", "0", "--log_samples",
     ]  # fmt: skip
 
 
@@ -182,20 +178,13 @@ def lmms_eval_env(bench: ColourBench) -> dict[str, str]:
 def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: LearningConfig = LearningConfig()) -> dict[str, Any]:
     """evaluate(space, checkpoint, name, config) -> {"accuracy", "unparsed", "video_errors", "samples", "answers",
     "results"} (percent; answers: how often each parsed letter was given; results: lmms-eval's metrics of the task) from one `lmms-eval` run into space.root/eval/name."""
+    from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
+
     out = space.root / "eval" / name
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
-        proc = subprocess.run(lmms_eval_command(checkpoint, out, config), stdout=log, stderr=subprocess.STDOUT,
-                              env=lmms_eval_env(space.bench), check=False)  # fmt: skip
-    found = sorted(out.rglob("*_results.json"))
-    samples = sorted(out.rglob(f"*{EVAL_TASK}*.jsonl"))
-    if proc.returncode != 0 or not found or not samples:
-        raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}); see {out / 'lmms_eval.log'}")
-    metrics = json.loads(found[-1].read_text(encoding="utf-8"))["results"][EVAL_TASK]
-    rows = [json.loads(line) for line in samples[-1].read_text(encoding="utf-8").splitlines() if line.strip()]
-    expected = len(load_records(space.bench.test, split="test"))
-    if len(rows) != expected:  # a mean over fewer clips than the held-out split must not pass as the split's
-        raise RuntimeError(f"lmms-eval scored {len(rows)} samples, but {space.bench.test} holds {expected}; see {out}")
+    results = run_lmms_eval(lmms_eval_args(checkpoint, config), out, lmms_eval_env(space.bench))
+    metrics = results["results"][EVAL_TASK]
+    rows = task_samples(out, EVAL_TASK)
+    check_scored(len(rows), len(load_records(space.bench.test, split="test")), str(space.bench.test), out)
     answers = Counter(str(row["accuracy"]["pred"]) for row in rows)  # the task's parsed letter (None: unparsed)
     return {"accuracy": metrics["accuracy,none"], "unparsed": metrics["unparsed,none"], "video_errors": metrics["video_errors,none"],
             "samples": len(rows), "answers": dict(answers), "results": {EVAL_TASK: metrics}}  # fmt: skip

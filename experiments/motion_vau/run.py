@@ -34,7 +34,6 @@ import copy
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -43,6 +42,7 @@ from typing import Any
 
 from vau_plugin.learning import moving_mean
 from vau_plugin.lmms.docs import bench_environment
+from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "config.json"
@@ -265,28 +265,18 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
     cached = out / "metrics.json"
     if cached.is_file():
         return json.loads(cached.read_text(encoding="utf-8"))
-    out.mkdir(parents=True, exist_ok=True)
-    tool = Path(sys.executable).with_name("lmms-eval")
-    cmd = [
-        str(tool), "--model", "vau_qwen2_5_vl", "--model_args", lmms_model_args(checkpoint, variant, config),
-        "--tasks", EVAL_TASK, "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}",
-        "--output_path", str(out), "--log_samples", "--verbosity", "DEBUG", "--seed", "0",
-        "--batch_size", str(config["eval"].get("batch_size", 1)),
+    args = [
+        "--model", "vau_qwen2_5_vl", "--model_args", lmms_model_args(checkpoint, variant, config), "--tasks", EVAL_TASK,
+        "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}", "--log_samples", "--verbosity", "DEBUG",
+        "--seed", "0", "--batch_size", str(config["eval"].get("batch_size", 1)),
     ]  # fmt: skip
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **bench_environment(bench, bench / "videos", split)}
-    with open(out / "lmms_eval.log", "w", encoding="utf-8") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False)
-    found = sorted(out.rglob("*_results.json"))
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}); see {out / 'lmms_eval.log'}")
-    values = json.loads(found[-1].read_text(encoding="utf-8"))["results"][EVAL_TASK]
+    values = run_lmms_eval(args, out, env)["results"][EVAL_TASK]
     metrics = {f"qa_{key[: -len(',none')]}": float(value) for key, value in values.items()
                if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
     clips = split_clips(bench, split)
     per_type, scored = qa_by_question_type(out, clips)
-    expected = len(clips)
-    if scored != expected:
-        raise RuntimeError(f"lmms-eval scored {scored} clips of the {split} split, which holds {expected}; see {out / 'lmms_eval.log'}")
+    check_scored(scored, len(clips), f"the {split} split", out)
     metrics.update(per_type, qa_samples=scored)
     cached.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     return metrics
@@ -296,11 +286,10 @@ def qa_by_question_type(out: Path, clips: dict[str, dict]) -> tuple[dict[str, fl
     """qa_by_question_type(eval folder, clips of the split) -> ({"qa_accuracy_<type>": percent}, clips scored),
     from lmms-eval's per-sample log and the bench manifest."""
     scores: dict[str, list[float]] = {}
-    for path in out.rglob("*samples_*qa*.jsonl"):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            scored = json.loads(line).get("accuracy")  # the task's per-sample record: video, raw, pred, gt, score
-            if isinstance(scored, dict) and scored.get("video") in clips and isinstance(scored.get("score"), (int, float)):
-                scores.setdefault(clips[scored["video"]]["question_type"], []).append(float(scored["score"]))
+    for sample in task_samples(out, EVAL_TASK):
+        scored = sample.get("accuracy")  # the task's per-sample record: video, raw, pred, gt, score
+        if isinstance(scored, dict) and scored.get("video") in clips and isinstance(scored.get("score"), (int, float)):
+            scores.setdefault(clips[scored["video"]]["question_type"], []).append(float(scored["score"]))
     return {f"qa_accuracy_{t}": 100.0 * sum(v) / len(v) for t, v in scores.items() if v}, sum(map(len, scores.values()))
 
 
