@@ -254,8 +254,9 @@ def _finite(values: list[Any]) -> bool:
 def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
     """check_trained(run, output folder) -> (passed, detail, data): the weights are there, the logged losses
     (and GRPO rewards) are finite, a learnable run saved a finite motion_prompt.json."""
-    state = json.loads((out / "trainer_state.json").read_text(encoding="utf-8"))
-    history = state.get("log_history", [])
+    from vau_plugin.llamafactory.demo import log_history
+
+    history = log_history(out)
     losses = [e["loss"] for e in history if "loss" in e]
     rewards = [e["reward"] for e in history if "reward" in e]
     problems = []
@@ -281,7 +282,7 @@ def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
                                      + (f", reward {rewards[0]:.2f} -> {rewards[-1]:.2f}" if rewards else "")
                                      + (f", motion m {motion.get('m', float('nan')):.4f} n {motion.get('n', float('nan')):.4f}" if motion else ""))  # fmt: skip
     return not problems, detail, {"losses": losses, "rewards": rewards, "motion_prompt": motion,
-                                  "train_runtime": state.get("log_history", [{}])[-1].get("train_runtime")}  # fmt: skip
+                                  "train_runtime": (history or [{}])[-1].get("train_runtime")}  # fmt: skip
 
 
 def check_train(run: TrainRun, workdir: Path, steps: int, bf16: bool = True) -> tuple[bool, str, dict]:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from vau_plugin.learning import moving_mean
+from vau_plugin.llamafactory.demo import log_history
 from vau_plugin.lmms.docs import bench_environment
 from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
 
@@ -207,12 +208,6 @@ def train_checkpoint(config: dict, stage: str, start: Path, data: Path, seed: in
     keys = {**common_overrides(config, start, data, seed, dataset, stage_settings(config, stage)),
             **motion_keys(variant, config["motion"], None if stage == "sft" else start)}  # fmt: skip
     return train_stage(recipe, keys, out)
-
-
-def log_history(output_dir: Path) -> list[dict[str, Any]]:
-    """log_history(output_dir) -> trainer_state.json's log_history (every logged step)."""
-    state = json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
-    return state.get("log_history", [])
 
 
 GRPO_LOGGED = ("step", "reward", "reward_std", "entropy", "frac_reward_zero_std")

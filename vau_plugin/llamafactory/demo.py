@@ -66,12 +66,17 @@ def train_once(recipe: Union[str, Path], output_dir: Union[str, Path], overrides
     return output_dir
 
 
+def log_history(output_dir: Union[str, Path]) -> list[dict[str, Any]]:
+    """log_history(output_dir) -> every logged step of a finished run (trainer_state.json's log_history)."""
+    state = json.loads((Path(output_dir) / "trainer_state.json").read_text(encoding="utf-8"))
+    return state.get("log_history", [])
+
+
 def reward_history(output_dir: Union[str, Path]) -> list[dict[str, float]]:
     """reward_history(output_dir) -> per logged step {"step", "reward", "rewards/<fn>/mean", ...} from
     trainer_state.json."""
-    state = json.loads((Path(output_dir) / "trainer_state.json").read_text(encoding="utf-8"))
     rows = []
-    for entry in state.get("log_history", []):
+    for entry in log_history(output_dir):
         if "reward" in entry:
             rows.append({k: v for k, v in entry.items() if k == "step" or k == "reward" or k.startswith("rewards/")})
     return rows
