@@ -8,7 +8,7 @@ DEMO_DIR ?= .demo
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep gpu-check
+.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep experiment-small gpu-check
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ experiment: $(STAMP)
 # The optimisation sweep on the order bench's val split that chose the experiment's Adam beta2 and learning rates.
 experiment-sweep: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --sweep
+
+# The same protocol on the order bench's harder tier (a 14-px square), with the settings swept on the large tier.
+experiment-small: $(STAMP)
+	$(BIN)/python experiments/motion_vau/run.py --tier small
 
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --quick

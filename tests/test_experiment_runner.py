@@ -224,3 +224,17 @@ def test_the_sweep_ignores_the_values_it_sets_itself(run):
     tuned = run.merge(config, {"finetune": {"adam_beta2": 0.5}, "grpo": {"learning_rate": 9.0}, "more_sft": {"learning_rate": 9.0}})
     assert run.sweep_settings(tuned) == run.sweep_settings(config)
     assert run.sweep_settings(run.merge(config, {"grpo": {"max_steps": 1}})) != run.sweep_settings(config)
+
+
+def test_the_small_tier_runs_into_its_own_folder_and_never_sweeps(run, tmp_path, capsys):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    small = run.merge(config, {"bench": {"tier": "small"}})
+    (tmp_path / "full_small").mkdir()
+    (tmp_path / "full_small" / "config.json").write_text(json.dumps({**small, "sft": {**small["sft"], "max_steps": 1}}))
+    with pytest.raises(SystemExit):
+        run.main(["--tier", "small", "--out", str(tmp_path)])
+    assert "full_small holds a run made with other settings (sft differ)" in capsys.readouterr().err  # bench matched: small
+    with pytest.raises(SystemExit) as stopped:
+        run.main(["--tier", "small", "--sweep", "--out", str(tmp_path)])
+    assert stopped.value.code == 2 and "the sweep runs on the config's tier" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["full_small"]

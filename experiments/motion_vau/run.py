@@ -1,7 +1,8 @@
 """Motion prompts × GRPO on the order bench (issue 13's redesign of issue 7): one command, fixed seeds, every stage timed.
 
     python experiments/motion_vau/run.py [--quick] [--seeds 0,1,2] [--variants none,fixed,learnable]
-                                         [--sweep] [--report] [--config experiments/motion_vau/config.json] [--out DIR]
+                                         [--sweep] [--report] [--tier large|small]
+                                         [--config experiments/motion_vau/config.json] [--out DIR]
 
 The bench (`vau-plugin make-order-bench`): a bright square on a noisy frame, three questions whose answers need
 the order of the frames (which way it moves, whether it moves, in which 1-s window it starts); train / val /
@@ -20,6 +21,9 @@ Chance and majority come from the annotations.
 best SFT checkpoint GRPO for each learning rate and the extra SFT for each learning rate (seed and variant from
 the config's "sweep" block); it writes sweep.md / sweep.json and says which values are best. The config holds
 the values `make experiment` uses; README records the sweep that chose them.
+
+`--tier small` (`make experiment-small`) runs the same protocol, with the settings the sweep chose on the config's
+tier, on the harder tier of the bench (a 14-px square, a quarter of a video token) into results/full_small/.
 
 Everything goes under results/<run>/ (git-ignored): summary.json (every number, timings), results.md (mean ± std
 table, GRPO minus its matched control, what the models answer), reward_curves.png, and per run the training and
@@ -40,6 +44,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from vau_plugin.benches.order import TIERS
 from vau_plugin.learning import moving_mean
 from vau_plugin.llamafactory.demo import log_history
 from vau_plugin.lmms.docs import bench_environment
@@ -570,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", help=f"comma-separated subset of {','.join(VARIANTS)} (default: the config's)")
     parser.add_argument("--sweep", action="store_true", help="the optimisation sweep on the val split (results/sweep/)")
     parser.add_argument("--report", action="store_true", help="only redraw results.md and reward_curves.png from an earlier run's summary.json")
+    parser.add_argument("--tier", choices=TIERS, help="the bench's tier for the full run (default: the config's); "
+                        "another tier than the config's writes results/full_<tier>/ with the config's swept settings")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/motion_vau/results)")
     args = parser.parse_args(argv)
@@ -582,6 +589,11 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown variant {variant!r}; expected some of {','.join(VARIANTS)}")
     results = args.out.resolve()
     run_dir = results / ("quick" if args.quick else "full")
+    if args.tier and args.tier != config["bench"]["tier"]:
+        if args.sweep:
+            parser.error("--tier: the sweep runs on the config's tier; its settings serve the other tier's full run")
+        config = merge(config, {"bench": {"tier": args.tier}})
+        run_dir = run_dir.with_name(f"{run_dir.name}_{args.tier}")
     if args.report:
         summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
         table, plot = write_report(run_dir, summary)
