@@ -90,5 +90,5 @@ def test_an_evaluation_over_fewer_clips_than_the_split_holds_is_an_error(demo, m
     space = LearningWorkspace(root / "colour")
     held_out = learning.load_records(space.bench.test, split="test")
     monkeypatch.setattr(learning, "load_records", lambda *a, **k: held_out + held_out[:1])  # the split "holds" 41
-    with pytest.raises(RuntimeError, match="scored 40 samples, but .* holds 41"):
+    with pytest.raises(RuntimeError, match="scored 40 clips of .*, which holds 41"):
         evaluate(space, space.output("grpo"), "short_base")
