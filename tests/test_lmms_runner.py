@@ -12,11 +12,11 @@ import pytest
 from vau_plugin.lmms import runner
 
 
-def fake_lmms_eval(monkeypatch, write_results: bool, log_line: str = "") -> list[list[str]]:
-    calls: list[list[str]] = []
+def fake_lmms_eval(monkeypatch, write_results: bool, log_line: str = "") -> list[tuple[list[str], dict]]:
+    calls: list[tuple[list[str], dict]] = []
 
     def fake(cmd, stdout, stderr, env, check):
-        calls.append(cmd)
+        calls.append((cmd, env))
         stdout.write(log_line + "\n")
         if write_results:
             out = Path(cmd[cmd.index("--output_path") + 1]) / "model"
@@ -40,8 +40,10 @@ def test_an_evaluation_error_with_exit_0_is_a_failure_naming_the_error_and_the_l
 
 def test_results_and_samples_are_read_from_the_output_folder(monkeypatch, tmp_path):
     calls = fake_lmms_eval(monkeypatch, write_results=True)
-    results = runner.run_lmms_eval(["--tasks", "task_a"], tmp_path / "eval", {})
-    assert calls[0][1:] == ["--tasks", "task_a", "--output_path", str(tmp_path / "eval")]
+    results = runner.run_lmms_eval(["--tasks", "task_a"], tmp_path / "eval", {"VAU_BENCH_SPLITS": "test"})
+    command, env = calls[0]
+    assert command[1:] == ["--tasks", "task_a", "--output_path", str(tmp_path / "eval")]
+    assert env["VAU_BENCH_SPLITS"] == "test" and env["HF_HUB_OFFLINE"] == "1" and env["TOKENIZERS_PARALLELISM"] == "false"
     assert results["results"]["task_a"]["accuracy,none"] == 50.0
     assert [s["doc_id"] for s in runner.task_samples(tmp_path / "eval", "task_a")] == [0, 1]
     assert runner.task_samples(tmp_path / "eval", "task_b") == []

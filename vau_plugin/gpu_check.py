@@ -190,11 +190,12 @@ def check_setup() -> tuple[bool, str, dict]:
     manifests = [m for ep in entry_points(group="lmms_eval.models") if ep.name == "vau_plugin" for m in ep.load()()]
     if MODEL_ID not in {m.model_id for m in manifests}:
         problems.append(f"lmms-eval's entry point vau_plugin does not list {MODEL_ID}")
-    for name in (n for n in recipe_names() if n.endswith(".yaml")):
+    recipes = [name for name in recipe_names() if name.endswith(".yaml")]
+    for name in recipes:
         keys = yaml.safe_load(recipe_path(name).read_text(encoding="utf-8"))
         if not isinstance(keys, dict) or "stage" not in keys:
             problems.append(f"recipe {name} has no stage")
-    detail = "; ".join(problems) or f"patches in effect, lmms-eval model registered, {sum(n.endswith('.yaml') for n in recipe_names())} recipes parse"
+    detail = "; ".join(problems) or f"patches in effect, lmms-eval model registered, {len(recipes)} recipes parse"
     return not problems, detail, {"patch_status": {k: str(v) for k, v in status.items()}}
 
 
@@ -318,9 +319,8 @@ def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cud
     from vau_plugin.lmms.runner import run_lmms_eval, task_samples
 
     shutil.rmtree(out, ignore_errors=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     try:
-        results = run_lmms_eval(lmms_eval_args(model, motion_args, device), out, env)["results"]
+        results = run_lmms_eval(lmms_eval_args(model, motion_args, device), out)["results"]
     except RuntimeError as failed:  # the message names the exit code, the last error line and the log
         return False, str(failed), {}
     expected = len(load_records(bundled_mini_bench() / "test.csv", split="test"))
@@ -378,7 +378,9 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
     failed or there is no CUDA device). Prints the report; writes workdir/gpu_check.json."""
     from vau_plugin.llamafactory.demo import cli_env
 
-    os.environ.update({k: v for k, v in cli_env().items() if k not in os.environ or k == "PATH"})
+    # The in-process set-up check imports LLaMA-Factory, and the GRPO bench inherits this environment: both get
+    # what the CLI subprocesses get (offline, no version check, this interpreter's bin/ first on PATH).
+    os.environ.update(cli_env())
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -17,7 +17,6 @@ SFT on a plateau); GRPO lr 3e-4 (1e-4 moved the answer less than its bias drifte
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -158,7 +157,7 @@ def train_stage(space: LearningWorkspace, name: str) -> Path:
 
 def lmms_eval_args(checkpoint: Path, config: LearningConfig = LearningConfig()) -> list[str]:
     """lmms_eval_args(checkpoint, config) -> the `lmms-eval` arguments that score `checkpoint` on the bench's test
-    split (greedy, the training's video budget); run them with `lmms_eval_env(bench)`."""
+    split (greedy, the training's video budget); run them with `lmms_eval_env(bench)` on top."""
     model_args = (f"pretrained={checkpoint},device=cpu,device_map=cpu,fps={VIDEO_FPS},max_num_frames={VIDEO_FRAMES},"
                   f"min_pixels={config.frame_size**2},max_pixels={config.frame_size**2}")  # fmt: skip
     return [
@@ -168,11 +167,10 @@ def lmms_eval_args(checkpoint: Path, config: LearningConfig = LearningConfig()) 
 
 
 def lmms_eval_env(bench: ColourBench) -> dict[str, str]:
-    """The environment that points the VAU-Bench tasks at the colour bench's held-out split."""
+    """The variables that point the VAU-Bench tasks at the colour bench's held-out split."""
     from vau_plugin.lmms.docs import bench_environment
 
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-            **bench_environment(bench.root, bench.videos, "test")}  # fmt: skip
+    return bench_environment(bench.root, bench.videos, "test")
 
 
 def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: LearningConfig = LearningConfig()) -> dict[str, Any]:

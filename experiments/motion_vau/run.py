@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import statistics
 import sys
 import time
@@ -270,8 +269,7 @@ def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Pat
         "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}", "--log_samples", "--verbosity", "DEBUG",
         "--seed", "0", "--batch_size", str(config["eval"].get("batch_size", 1)),
     ]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **bench_environment(bench, bench / "videos", split)}
-    values = run_lmms_eval(args, out, env)["results"][EVAL_TASK]
+    values = run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))["results"][EVAL_TASK]
     metrics = {f"qa_{key[: -len(',none')]}": float(value) for key, value in values.items()
                if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
     clips = split_clips(bench, split)
@@ -344,14 +342,13 @@ def run_pipeline(config: dict, model: Path, run_dir: Path, bench: Path, data: Pa
 # ------------------------------------------------------------------------------------------------ sweep
 
 
-def run_sweep(config: dict, results: Path, bench: Path, data: Path) -> dict[str, Any]:
-    """run_sweep(config, results, bench, data) -> the sweep's numbers, all on the val split: SFT for each Adam
+def run_sweep(config: dict, results: Path, where: Path, bench: Path, data: Path) -> dict[str, Any]:
+    """run_sweep(config, results, where, bench, data) -> the sweep's numbers, all on the val split: SFT for each Adam
     beta2 of config["sweep"]["adam_beta2"]; from the best of those (val QA accuracy), with its beta2, GRPO for
-    each "grpo_learning_rate" and the extra SFT for each "more_sft_learning_rate". Written to
-    results/sweep/sweep.json and sweep.md; finished runs are reused."""
+    each "grpo_learning_rate" and the extra SFT for each "more_sft_learning_rate". Written to `where`
+    (results/sweep/): sweep.json and sweep.md; finished runs are reused."""
     sweep = config["sweep"]
     seed, variant = sweep["seed"], sweep["variant"]
-    where = results / "sweep"
     where.mkdir(parents=True, exist_ok=True)
     timer = Timer(where / "timings.json")
     model = timer.run(f"seed{seed} model", ensure_model, results, seed)
@@ -607,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.sweep:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-        summary = run_sweep(config, results, bench, data)
+        summary = run_sweep(config, results, run_dir, bench, data)
         print(sweep_table(summary))
         return 0
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -4,19 +4,21 @@ The demo and the learning test (`vau_plugin.learning`), the experiment (`experim
 `vau-plugin gpu-check` all score checkpoints this way. lmms-eval 0.7.3 logs an error during evaluation and still
 exits 0, so a run counts as done only when its results file exists; and a mean over fewer clips than the split
 holds must not pass as the split's, so callers compare the samples scored with the rows expected
-(`check_scored`).
+(`check_scored`). Every run is offline (no hub) with quiet tokenizers, whoever calls it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 LOG_NAME = "lmms_eval.log"
+OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def lmms_eval_tool() -> str:
@@ -34,11 +36,13 @@ def _last_error(log: Path) -> str:
     return message.split(" - ", 1)[-1][:200]
 
 
-def run_lmms_eval(args: list[str], out: Path, env: dict[str, str]) -> dict[str, Any]:
-    """run_lmms_eval(args, out, env) -> lmms-eval's results JSON (its "results" holds each task's metrics).
+def run_lmms_eval(args: list[str], out: Path, extra_env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """run_lmms_eval(args, out, extra_env) -> lmms-eval's results JSON (its "results" holds each task's metrics).
 
-    Runs `lmms-eval ARGS --output_path OUT` with `env`, the output in OUT/lmms_eval.log. Raises RuntimeError naming
-    the exit code, the last error line of the log and the log's path when lmms-eval failed or wrote no results."""
+    Runs `lmms-eval ARGS --output_path OUT` in this process's environment with OFFLINE_ENV and `extra_env` (e.g.
+    `lmms.docs.bench_environment`) on top, the output in OUT/lmms_eval.log. Raises RuntimeError naming the exit
+    code, the last error line of the log and the log's path when lmms-eval failed or wrote no results."""
+    env = {**os.environ, **OFFLINE_ENV, **(extra_env or {})}
     out.mkdir(parents=True, exist_ok=True)
     log = out / LOG_NAME
     with open(log, "w", encoding="utf-8") as stream:
