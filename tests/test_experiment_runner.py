@@ -40,7 +40,7 @@ def test_quick_config_overrides_only_what_it_names(run):
     assert quick["sft"]["max_steps"] < full["sft"]["max_steps"]
     assert quick["sft"]["learning_rate"] == full["sft"]["learning_rate"]  # merged, not replaced
     assert quick["video"] == full["video"] and set(full["variants"]) <= set(run.VARIANTS)
-    assert len(full["seeds"]) >= 3 and full["bench"]["n_val"] > 0 and full["bench"]["n_test"] >= 150
+    assert len(full["seeds"]) >= 3 and full["bench"]["n_val"] > 0 and full["bench"]["n_test"] >= 120  # 40 clips per question type
     sweep = full["sweep"]  # the configured values are among those the sweep tried
     assert full["finetune"]["adam_beta2"] in sweep["adam_beta2"]
     assert full["grpo"]["learning_rate"] in sweep["grpo_learning_rate"]
@@ -67,10 +67,11 @@ def test_each_stage_trains_from_the_right_checkpoint_with_the_right_keys(run, tm
         run.train_checkpoint(config, stage, start, tmp_path / "data", 1, "learnable", tmp_path / stage)
     (sft_recipe, sft_keys, _), (grpo_recipe, grpo_keys, _), (more_recipe, more_keys, _) = calls
     assert (sft_recipe, grpo_recipe, more_recipe) == (run.SFT_RECIPE, run.GRPO_RECIPE, run.SFT_RECIPE)
-    assert sft_keys["model_name_or_path"] == tmp_path / "model" and sft_keys["dataset"] == run.SFT_DATASET
+    assert sft_keys["model_name_or_path"] == tmp_path / "model" and sft_keys["dataset"] == "vau_r1_sft_mixed"  # qa + tag
     assert "vau_motion_weights" not in sft_keys and sft_keys["vau_motion_m"] == config["motion"]["m"]
     assert grpo_keys["model_name_or_path"] == more_keys["model_name_or_path"] == sft
-    assert grpo_keys["dataset"] == run.GRPO_DATASET and more_keys["dataset"] == run.SFT_DATASET
+    assert grpo_keys["dataset"] == "vau_r1_mixed" and more_keys["dataset"] == "vau_r1_sft_mixed"
+    assert "iou" in grpo_keys["reward_funcs"].split(",")  # the TAG rows are rewarded for their span
     assert grpo_keys["vau_motion_weights"] == more_keys["vau_motion_weights"] == sft  # the learnt (m, n) continues
     assert all(keys["adam_beta2"] == config["finetune"]["adam_beta2"] and keys["seed"] == 1 for _, keys, _ in calls)
     assert grpo_keys["learning_rate"] == config["grpo"]["learning_rate"] and more_keys["learning_rate"] == config["more_sft"]["learning_rate"]
@@ -99,17 +100,24 @@ def test_each_variant_trains_and_evaluates_with_its_own_motion_settings(run, tmp
     assert "motion_weights=/ckpt" in run.lmms_model_args(Path("/ckpt"), "learnable", config)
 
 
-def fake_lmms_eval(run, bench, monkeypatch, split: str, scored: int) -> None:
-    """Replace the lmms-eval subprocess by one that writes its result files, with `scored` samples of `split`."""
-    clips = list(run.split_clips(bench, split).values())[:scored]
+def fake_lmms_eval(run, bench, monkeypatch, split: str, scored: int, tag_scored: int | None = None) -> None:
+    """Replace the lmms-eval subprocess by one that writes its result files, with `scored` QA samples and
+    `tag_scored` (default: `scored`) TAG samples of `split`."""
+    clips = list(run.split_clips(bench, split).values())
+    tag_clips = clips[: scored if tag_scored is None else tag_scored]
 
     def fake(cmd, stdout, stderr, env, check):
         out = Path(cmd[cmd.index("--output_path") + 1]) / "model"
         out.mkdir(parents=True, exist_ok=True)
         assert env["VAU_BENCH_SPLITS"] == split and env["VAU_BENCH_ROOT"] == str(bench)
-        (out / "x_results.json").write_text(json.dumps({"results": {run.EVAL_TASK: {"accuracy,none": 50.0, "accuracy_stderr,none": 1.0}}}))
-        samples = [{"accuracy": {"video": c["name"], "pred": "A", "score": float(c["correct_option"] == "A")}} for c in clips]
-        (out / f"samples_{run.EVAL_TASK}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+        assert cmd[cmd.index("--tasks") + 1] == "vau_bench_qa_think,vau_bench_tag_think"
+        results = {"vau_bench_qa_think": {"accuracy,none": 50.0, "accuracy_stderr,none": 1.0},
+                   "vau_bench_tag_think": {"mIoU,none": 40.0, "R@0.5,none": 30.0, "normal_accuracy,none": 20.0}}  # fmt: skip
+        (out / "x_results.json").write_text(json.dumps({"results": results}))
+        qa = [{"accuracy": {"video": c["name"], "pred": "A", "score": float(c["correct_option"] == "A")}} for c in clips[:scored]]
+        tag = [{"mIoU": {"video": c["name"], "pred": [0.0, 1.0], "iou": 0.4}} for c in tag_clips]
+        for task, samples in (("vau_bench_qa_think", qa), ("vau_bench_tag_think", tag)):
+            (out / f"samples_{task}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
         return type("Done", (), {"returncode": 0})()
 
     monkeypatch.setattr(subprocess, "run", fake)  # the one lmms-eval call, in vau_plugin.lmms.runner
@@ -119,13 +127,43 @@ def test_evaluation_scores_every_clip_of_the_split_or_stops(run, bench, tmp_path
     config = run.load_config(run.DEFAULT_CONFIG, quick=True)
     fake_lmms_eval(run, bench, monkeypatch, "val", scored=3)
     metrics = run.evaluate(tmp_path / "ckpt", "none", config, bench, tmp_path / "eval", "val")
-    assert metrics["qa_samples"] == 3 and metrics["qa_accuracy"] == 50.0
+    assert metrics["qa_samples"] == metrics["tag_samples"] == 3 and metrics["qa_accuracy"] == 50.0
+    assert (metrics["tag_mIoU"], metrics["tag_R@0.5"], metrics["tag_normal_accuracy"]) == (40.0, 30.0, 20.0)
     assert set(metrics) >= {"qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start"}
     assert json.loads((tmp_path / "eval" / "metrics.json").read_text()) == metrics
     fake_lmms_eval(run, bench, monkeypatch, "test", scored=5)  # one of the six test clips lost
-    with pytest.raises(RuntimeError, match="scored 5 clips of the test split, which holds 6"):
+    with pytest.raises(RuntimeError, match="scored 5 clips of the test split .vau_bench_qa_think., which holds 6"):
+        run.evaluate(tmp_path / "ckpt", "none", config, bench, tmp_path / "eval_short")
+    fake_lmms_eval(run, bench, monkeypatch, "test", scored=6, tag_scored=4)  # QA complete, TAG short
+    with pytest.raises(RuntimeError, match="scored 4 clips of the test split .vau_bench_tag_think., which holds 6"):
         run.evaluate(tmp_path / "ckpt", "none", config, bench, tmp_path / "eval_short")
     assert not (tmp_path / "eval_short" / "metrics.json").exists()
+
+
+def test_the_tasks_decide_datasets_and_a_wrong_one_stops(run):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    assert run.check_tasks(config) == ["qa", "tag"]
+    qa_only = run.merge(config, {"tasks": ["qa"]})
+    assert (run.stage_dataset(qa_only, "sft"), run.stage_dataset(qa_only, "grpo"), run.stage_dataset(qa_only, "more_sft")) == (
+        "vau_r1_sft_qa", "vau_r1_qa", "vau_r1_sft_qa")  # fmt: skip
+    for wrong in ([], ["qa", "qa"], ["qa", "cls"]):
+        with pytest.raises(ValueError, match="expected distinct names among qa, tag"):
+            run.check_tasks(run.merge(config, {"tasks": wrong}))
+
+
+def test_the_tag_baseline_is_the_most_frequent_train_span_scored_as_the_task_scores(run, bench):
+    from vau_plugin.data.reader import load_records
+    from vau_plugin.metrics import temporal_iou
+
+    base = run.baselines(bench, tasks=("qa", "tag"))["majority"]
+    train_spans = [tuple(r.span) for r in load_records(bench / "train.csv") if r.usable_tag]
+    constant = (base["tag_span_start"], base["tag_span_end"])
+    assert train_spans.count(constant) == max(train_spans.count(s) for s in train_spans)
+    anomalous = [r for r in load_records(bench / "test.csv") if r.usable_tag]
+    ious = [temporal_iou(constant, r.span) for r in anomalous]
+    assert math.isclose(base["tag_mIoU"], 100.0 * sum(ious) / len(ious))
+    assert math.isclose(base["tag_R@0.5"], 100.0 * sum(i >= 0.5 for i in ious) / len(ious))
+    assert base["tag_normal_accuracy"] == 0.0 and "tag_mIoU" not in run.baselines(bench)["majority"]
 
 
 def test_baselines_come_from_the_annotations(run, bench):
@@ -151,7 +189,7 @@ def test_table_reports_mean_std_and_grpo_minus_its_matched_control(run):
     assert by_method["SFT+more SFT, motion=none"]["qa_accuracy"][0] == 42.0
     assert by_method["GRPO − more SFT, motion=none"]["qa_accuracy"] == [0.0, 1.0]  # paired by seed: -1, 0, +1
     table = run.markdown_table(rows)
-    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 | – | – | – |" in table and "| chance | – | 25.0 |" in table
+    assert "| SFT, motion=none | 3 | 40.0 ± 10.0 | – | – | – | – | – | – |" in table and "| chance | – | 25.0 |" in table
     assert math.isclose(run.mean_std([1.0])[1], 0.0)
 
 
@@ -184,15 +222,21 @@ def test_prediction_stats_expose_a_model_that_answers_the_same_for_every_clip(ru
 
 def test_sweep_table_names_each_run_and_the_best_values(run):
     rows = [
-        {"stage": "sft", "setting": "adam_beta2", "value": 0.95, "qa_accuracy": 70.0, "qa_accuracy_direction": 60.0},
+        {"stage": "sft", "setting": "adam_beta2", "value": 0.95, "qa_accuracy": 70.0, "qa_accuracy_direction": 60.0, "tag_mIoU": 50.0},
         {"stage": "grpo", "setting": "learning_rate", "value": 0.0002, "qa_accuracy": 72.0, "accuracy_reward_first5": 0.5,
          "accuracy_reward_last5": 0.7, "format_reward_first5": 1.0, "format_reward_last5": 0.9},
     ]  # fmt: skip
     summary = {"rows": rows, "best": {"adam_beta2": 0.95, "grpo learning_rate": 0.0002}, "configured": {"adam_beta2": 0.95, "grpo learning_rate": 0.0001}}
     table = run.sweep_table(summary)
-    assert "| SFT | adam_beta2 0.95 | 70.0 | 60.0 | – | – | – | – |" in table
-    assert "| SFT+GRPO | learning_rate 0.0002 | 72.0 | – | – | – | 0.50 -> 0.70 | 0.90 |" in table
+    assert "| SFT | adam_beta2 0.95 | 60.0 | 70.0 | 60.0 | – | – | 50.0 | – | – | – | – |" in table
+    assert "| SFT+GRPO | learning_rate 0.0002 | 72.0 | 72.0 | – | – | – | – | – | 0.50 -> 0.70 | – | 0.90 |" in table
     assert "- grpo learning_rate: best on val 0.0002, configured 0.0001" in table
+
+
+def test_the_sweep_scores_a_setting_by_qa_and_tag_together(run):
+    # A setting that buys QA accuracy by losing the spans must not win the sweep.
+    assert run.val_score({"qa_accuracy": 80.0, "tag_mIoU": 10.0}) < run.val_score({"qa_accuracy": 70.0, "tag_mIoU": 40.0})
+    assert run.val_score({"qa_accuracy": 80.0}) == 80.0
 
 
 def test_a_results_folder_made_with_other_settings_is_not_reused(run, tmp_path, capsys):

@@ -55,9 +55,7 @@ DEFAULT_RESULTS = HERE / "results"
 VARIANTS = ("none", "fixed", "learnable")
 SFT_RECIPE = "vau_r1_sft_tiny.yaml"
 GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
-SFT_DATASET = "vau_r1_sft_qa"
-GRPO_DATASET = "vau_r1_qa"
-EVAL_TASK = "vau_bench_qa_think"
+TASKS = ("qa", "tag")  # what config["tasks"] may name: QA (every clip) and TAG (the motion span; still clips Normal)
 # The checkpoints of one (seed, variant) and their names in the table.
 STAGES = {"sft": "SFT", "grpo": "SFT+GRPO", "more_sft": "SFT+more SFT"}
 
@@ -123,14 +121,14 @@ def ensure_bench(results: Path, bench: dict) -> Path:
     return root
 
 
-def ensure_dataset(bench: Path, prompt_style: str) -> Path:
-    """ensure_dataset(bench root, prompt_style) -> LLaMA-Factory dataset folder (QA rows) prepared from the train
-    split (see `vau_plugin.llamafactory.prepare.PROMPT_STYLES`)."""
+def ensure_dataset(bench: Path, prompt_style: str, tasks: list[str]) -> Path:
+    """ensure_dataset(bench root, prompt_style, tasks) -> LLaMA-Factory dataset folder (rows of `tasks`, and the
+    mixed file of them all) prepared from the train split (see `vau_plugin.llamafactory.prepare.PROMPT_STYLES`)."""
     from vau_plugin.llamafactory.prepare import prepare_dataset
 
-    out = bench / f"lf_data_{prompt_style}"
+    out = bench / f"lf_data_{prompt_style}_{'-'.join(tasks)}"
     if not (out / "dataset_info.json").is_file():
-        summary = prepare_dataset(bench / "train.csv", bench / "videos", out, tasks=("qa",), split="train", prompt_style=prompt_style)
+        summary = prepare_dataset(bench / "train.csv", bench / "videos", out, tasks=tasks, split="train", prompt_style=prompt_style)
         print(summary.describe(), flush=True)
     return out
 
@@ -204,11 +202,28 @@ def stage_settings(config: dict, stage: str) -> dict[str, Any]:
     return dict(config[stage])
 
 
+def check_tasks(config: dict) -> list[str]:
+    """check_tasks(config) -> config["tasks"], the tasks trained and evaluated; ValueError naming TASKS otherwise."""
+    tasks = list(config["tasks"])
+    if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
+        raise ValueError(f"config tasks: {tasks!r}; expected distinct names among {', '.join(TASKS)}")
+    return tasks
+
+
+def stage_dataset(config: dict, stage: str) -> str:
+    """stage_dataset(config, stage) -> the dataset_info.json entry a stage trains on: the SFT file (targets with
+    the reasoning) for SFT and the extra SFT, the GRPO file (ground truth for the rewards) for GRPO; the mixed
+    file when config["tasks"] names several tasks."""
+    from vau_plugin.llamafactory.prepare import MIXED, dataset_name
+
+    tasks = check_tasks(config)
+    return dataset_name(MIXED if len(tasks) > 1 else tasks[0], sft=stage != "grpo")
+
+
 def train_checkpoint(config: dict, stage: str, start: Path, data: Path, seed: int, variant: str, out: Path) -> Path:
     """train_checkpoint(config, stage, start checkpoint, data, seed, variant, out) -> out, trained by `stage`
-    from `start` (SFT and the extra SFT on the SFT rows, GRPO on the QA rows); a learnable motion prompt
-    continues from `start`'s."""
-    recipe, dataset = (GRPO_RECIPE, GRPO_DATASET) if stage == "grpo" else (SFT_RECIPE, SFT_DATASET)
+    from `start` on `stage_dataset`; a learnable motion prompt continues from `start`'s."""
+    recipe, dataset = (GRPO_RECIPE if stage == "grpo" else SFT_RECIPE), stage_dataset(config, stage)
     keys = {**common_overrides(config, start, data, seed, dataset, stage_settings(config, stage)),
             **motion_keys(variant, config["motion"], None if stage == "sft" else start)}  # fmt: skip
     return train_stage(recipe, keys, out)
@@ -256,26 +271,40 @@ def split_clips(bench: Path, split: str) -> dict[str, dict]:
     return {c["name"]: c for c in manifest["clips"] if c["split"] == split}
 
 
+def eval_task(task: str) -> str:
+    """eval_task("qa" | "tag") -> the lmms-eval task that scores it (the `_think` prompts the training used)."""
+    return f"vau_bench_{task}_think"
+
+
 def evaluate(checkpoint: Path, variant: str, config: dict, bench: Path, out: Path, split: str = "test") -> dict[str, float]:
     """evaluate(checkpoint, variant, config, bench, out, split="test") -> {"qa_accuracy", "qa_accuracy_<type>",
-    "qa_samples", ...}: one lmms-eval call on the bench's `split`; cached in out/metrics.json. Raises when
-    lmms-eval scored another number of clips than the split holds (a mean over a smaller base must not pass as
-    the split's)."""
+    "qa_samples", "tag_mIoU", "tag_R@0.5", "tag_normal_accuracy", "tag_samples", ...} for config["tasks"]: one
+    lmms-eval call on the bench's `split`; cached in out/metrics.json. Raises when lmms-eval scored another number
+    of clips than the split holds for any task (a mean over a smaller base must not pass as the split's)."""
     cached = out / "metrics.json"
     if cached.is_file():
         return json.loads(cached.read_text(encoding="utf-8"))
+    tasks = check_tasks(config)
     args = [
-        "--model", "vau_qwen2_5_vl", "--model_args", lmms_model_args(checkpoint, variant, config), "--tasks", EVAL_TASK,
+        "--model", "vau_qwen2_5_vl", "--model_args", lmms_model_args(checkpoint, variant, config),
+        "--tasks", ",".join(eval_task(t) for t in tasks),
         "--gen_kwargs", f"max_new_tokens={config['eval']['max_new_tokens']}", "--log_samples", "--verbosity", "DEBUG",
         "--seed", "0", "--batch_size", str(config["eval"].get("batch_size", 1)),
     ]  # fmt: skip
-    values = run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))["results"][EVAL_TASK]
-    metrics = {f"qa_{key[: -len(',none')]}": float(value) for key, value in values.items()
-               if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))}  # fmt: skip
+    results = run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))["results"]
     clips = split_clips(bench, split)
-    per_type, scored = qa_by_question_type(out, clips)
-    check_scored(scored, len(clips), f"the {split} split", out)
-    metrics.update(per_type, qa_samples=scored)
+    metrics: dict[str, float] = {}
+    for task in tasks:
+        values = results[eval_task(task)]
+        metrics.update({f"{task}_{key[: -len(',none')]}": float(value) for key, value in values.items()
+                        if key.endswith(",none") and "stderr" not in key and isinstance(value, (int, float))})  # fmt: skip
+        if task == "qa":
+            per_type, scored = qa_by_question_type(out, clips)
+            metrics.update(per_type)
+        else:
+            scored = tag_scored(out, clips)
+        check_scored(scored, len(clips), f"the {split} split ({eval_task(task)})", out)
+        metrics[f"{task}_samples"] = scored
     cached.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
     return metrics
 
@@ -284,21 +313,30 @@ def qa_by_question_type(out: Path, clips: dict[str, dict]) -> tuple[dict[str, fl
     """qa_by_question_type(eval folder, clips of the split) -> ({"qa_accuracy_<type>": percent}, clips scored),
     from lmms-eval's per-sample log and the bench manifest."""
     scores: dict[str, list[float]] = {}
-    for sample in task_samples(out, EVAL_TASK):
+    for sample in task_samples(out, eval_task("qa")):
         scored = sample.get("accuracy")  # the task's per-sample record: video, raw, pred, gt, score
         if isinstance(scored, dict) and scored.get("video") in clips and isinstance(scored.get("score"), (int, float)):
             scores.setdefault(clips[scored["video"]]["question_type"], []).append(float(scored["score"]))
     return {f"qa_accuracy_{t}": 100.0 * sum(v) / len(v) for t, v in scores.items() if v}, sum(map(len, scores.values()))
 
 
+def tag_scored(out: Path, clips: dict[str, dict]) -> int:
+    """tag_scored(eval folder, clips of the split) -> how many clips of the split lmms-eval's TAG log scored
+    (anomalous ones count in mIoU / R@t, still ones in normal_accuracy)."""
+    records = (sample.get("mIoU") for sample in task_samples(out, eval_task("tag")))
+    return sum(1 for r in records if isinstance(r, dict) and r.get("video") in clips)
+
+
 # ------------------------------------------------------------------------------------------------ baselines
 
 
-def baselines(bench: Path, split: str = "test") -> dict[str, dict[str, float]]:
-    """baselines(bench, split="test") -> {"chance": ..., "majority": ...} on `split`, from the annotations only.
+def baselines(bench: Path, split: str = "test", tasks: tuple[str, ...] = ("qa",)) -> dict[str, dict[str, float]]:
+    """baselines(bench, split="test", tasks=("qa",)) -> {"chance": ..., "majority": ...} on `split`, from the
+    annotations only.
 
-    chance: a uniform guess among the four options (25 % for every question type).
-    majority: per question type, the train split's most frequent answer letter."""
+    chance: a uniform guess among the four options (25 % for every question type); none for TAG.
+    majority: per question type, the train split's most frequent answer letter; for TAG (`tag_constant_span`),
+    the train split's most frequent anomaly span, answered for every clip."""
     train, held_out = list(split_clips(bench, "train").values()), list(split_clips(bench, split).values())
     types = sorted({c["question_type"] for c in held_out})
     majority_letter = {}
@@ -312,7 +350,26 @@ def baselines(bench: Path, split: str = "test") -> dict[str, dict[str, float]]:
         return {"qa_accuracy": 100.0 * statistics.fmean(overall), **{f"qa_accuracy_{t}": 100.0 * statistics.fmean(v) for t, v in hits.items() if v}}
 
     chance = {"qa_accuracy": 25.0, **{f"qa_accuracy_{t}": 25.0 for t in types}}
-    return {"chance": chance, "majority": score(lambda c: float(c["correct_option"] == majority_letter[c["question_type"]]))}
+    majority = score(lambda c: float(c["correct_option"] == majority_letter[c["question_type"]]))
+    if "tag" in tasks:
+        majority.update(tag_constant_span(bench, split))
+    return {"chance": chance, "majority": majority}
+
+
+def tag_constant_span(bench: Path, split: str) -> dict[str, float]:
+    """tag_constant_span(bench, split) -> {"tag_mIoU", "tag_R@0.3", "tag_R@0.5", "tag_R@0.7", "tag_normal_accuracy",
+    "tag_span_start", "tag_span_end"} of one answer for every clip of `split`: the most frequent span of the train
+    split's anomalous clips (a model that ignores the video can learn it; normal_accuracy is 0 as it never
+    answers Normal). Scored by `vau_plugin.metrics.temporal_grounding`, as the TAG task scores a model."""
+    from vau_plugin.data.reader import load_records
+    from vau_plugin.metrics import temporal_grounding
+
+    spans = Counter(tuple(r.span) for r in load_records(bench / "train.csv") if r.usable_tag)
+    constant = max(sorted(spans), key=spans.__getitem__)
+    held_out = load_records(bench / f"{split}.csv")
+    grounding = temporal_grounding([constant] * len(held_out), [r.span if r.usable_tag else None for r in held_out])
+    return {**{f"tag_{k}": grounding[k] for k in ("mIoU", "R@0.3", "R@0.5", "R@0.7")}, "tag_normal_accuracy": 0.0,
+            "tag_span_start": constant[0], "tag_span_end": constant[1]}  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------ one pipeline
@@ -344,7 +401,7 @@ def run_pipeline(config: dict, model: Path, run_dir: Path, bench: Path, data: Pa
 
 def run_sweep(config: dict, results: Path, where: Path, bench: Path, data: Path) -> dict[str, Any]:
     """run_sweep(config, results, where, bench, data) -> the sweep's numbers, all on the val split: SFT for each Adam
-    beta2 of config["sweep"]["adam_beta2"]; from the best of those (val QA accuracy), with its beta2, GRPO for
+    beta2 of config["sweep"]["adam_beta2"]; from the best of those (`val_score`), with its beta2, GRPO for
     each "grpo_learning_rate" and the extra SFT for each "more_sft_learning_rate". Written to `where`
     (results/sweep/): sweep.json and sweep.md; finished runs are reused."""
     sweep = config["sweep"]
@@ -358,24 +415,26 @@ def run_sweep(config: dict, results: Path, where: Path, bench: Path, data: Path)
         name = f"{stage}_{setting}{value:g}"
         checkpoint = timer.run(name, train_checkpoint, tuned, stage, start, data, seed, variant, where / name)
         metrics = timer.run(f"eval {name}", evaluate, checkpoint, variant, tuned, bench, where / f"eval_{name}", "val")
-        row = {"stage": stage, "setting": setting, "value": value, "checkpoint": str(checkpoint), **metrics}
+        row = {"stage": stage, "setting": setting, "value": value, "checkpoint": str(checkpoint), **metrics, "val_score": val_score(metrics)}
         if stage == "grpo":
             rewards = grpo_log(checkpoint)
-            for key, short in (("rewards/accuracy_reward/mean", "accuracy"), ("rewards/format_reward/mean", "format")):
-                row[f"{short}_reward_first5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[:5])
-                row[f"{short}_reward_last5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[-5:])
+            for short in SWEEP_REWARDS:
+                key = f"rewards/{short}_reward/mean"
+                if any(key in e for e in rewards):
+                    row[f"{short}_reward_first5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[:5])
+                    row[f"{short}_reward_last5"] = statistics.fmean(e.get(key, 0.0) for e in rewards[-5:])
         rows.append(row)
         return row
 
     for beta2 in sweep["adam_beta2"]:
         one("sft", "adam_beta2", beta2, merge(config, {"finetune": {"adam_beta2": beta2}}), model)
-    best_sft = max(rows, key=lambda r: r["qa_accuracy"])
+    best_sft = max(rows, key=lambda r: r["val_score"])
     base = merge(config, {"finetune": {"adam_beta2": best_sft["value"]}})
     for lr in sweep["grpo_learning_rate"]:
         one("grpo", "learning_rate", lr, merge(base, {"grpo": {"learning_rate": lr}}), Path(best_sft["checkpoint"]))
     for lr in sweep["more_sft_learning_rate"]:
         one("more_sft", "learning_rate", lr, merge(base, {"more_sft": {"learning_rate": lr}}), Path(best_sft["checkpoint"]))
-    best = {stage: max((r for r in rows if r["stage"] == stage), key=lambda r: r["qa_accuracy"]) for stage in STAGES}
+    best = {stage: max((r for r in rows if r["stage"] == stage), key=lambda r: r["val_score"]) for stage in STAGES}
     summary = {
         "seed": seed, "variant": variant, "rows": rows, "timings": timer.rows,
         "best": {"adam_beta2": best["sft"]["value"], "grpo learning_rate": best["grpo"]["value"], "more_sft learning_rate": best["more_sft"]["value"]},
@@ -387,16 +446,34 @@ def run_sweep(config: dict, results: Path, where: Path, bench: Path, data: Path)
     return summary
 
 
+# What the sweep maximises on the val split: the mean of these metrics over the tasks evaluated (QA accuracy
+# alone when only QA is), so that a setting that helps one task by ruining the other does not win.
+SCORED = {"qa": "qa_accuracy", "tag": "tag_mIoU"}
+SWEEP_REWARDS = ("accuracy", "tiou", "format")  # logged as rewards/<name>_reward/mean
+
+
+def val_score(metrics: dict[str, float]) -> float:
+    """val_score(metrics) -> the mean of QA accuracy and TAG mIoU (those present; percent): what the sweep picks by."""
+    return statistics.fmean(metrics[key] for key in SCORED.values() if key in metrics)
+
+
 def sweep_table(summary: dict) -> str:
     """sweep_table(sweep summary) -> markdown: one row per sweep run (val split), then the best values against
     the configured ones."""
-    lines = ["| stage | setting | val QA acc | direction | moves | start | accuracy reward, first 5 -> last 5 steps | format reward, last 5 |",
-             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| stage | setting | val score | QA acc | direction | moves | start | TAG mIoU | TAG normal acc | accuracy reward, first 5 -> last 5 steps | tIoU reward, first 5 -> last 5 | format reward, last 5 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+
+    def cell(row: dict, key: str) -> str:
+        return f"{row[key]:.1f}" if key in row else "–"
+
+    def trend(row: dict, short: str) -> str:
+        return f"{row[f'{short}_reward_first5']:.2f} -> {row[f'{short}_reward_last5']:.2f}" if f"{short}_reward_first5" in row else "–"
+
     for row in summary["rows"]:
-        reward = f"{row['accuracy_reward_first5']:.2f} -> {row['accuracy_reward_last5']:.2f}" if "accuracy_reward_first5" in row else "–"
         fmt = f"{row['format_reward_last5']:.2f}" if "format_reward_last5" in row else "–"
-        per_type = [f"{row[f'qa_accuracy_{t}']:.1f}" if f"qa_accuracy_{t}" in row else "–" for t in ("direction", "moves", "start")]
-        lines.append(f"| {STAGES[row['stage']]} | {row['setting']} {row['value']:g} | {row['qa_accuracy']:.1f} | {' | '.join(per_type)} | {reward} | {fmt} |")
+        metrics = [cell(row, k) for k in ("qa_accuracy", "qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start", "tag_mIoU", "tag_normal_accuracy")]
+        lines.append(f"| {STAGES[row['stage']]} | {row['setting']} {row['value']:g} | {val_score(row):.1f} | {' | '.join(metrics)} | "
+                     f"{trend(row, 'accuracy')} | {trend(row, 'tiou')} | {fmt} |")  # fmt: skip
     lines.append("")
     lines += [f"- {key}: best on val {value:g}, configured {summary['configured'][key]:g}" for key, value in summary["best"].items()]
     return "\n".join(lines)
@@ -410,7 +487,7 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-METRICS = ("qa_accuracy", "qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start")
+METRICS = ("qa_accuracy", "qa_accuracy_direction", "qa_accuracy_moves", "qa_accuracy_start", "tag_mIoU", "tag_R@0.5", "tag_normal_accuracy")
 
 
 def aggregate(runs: list[dict], base: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
@@ -438,8 +515,9 @@ def aggregate(runs: list[dict], base: dict[str, dict[str, float]]) -> list[dict[
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """markdown_table(rows) -> the results table (mean ± std over seeds, percent)."""
-    header = "| method | seeds | QA acc | direction | moves | start |\n|---|---|---|---|---|---|"
+    """markdown_table(rows) -> the results table (mean ± std over seeds, percent; TAG mIoU and R@0.5 over the
+    anomalous clips, normal acc over the still ones)."""
+    header = "| method | seeds | QA acc | direction | moves | start | TAG mIoU | TAG R@0.5 | TAG normal acc |\n|---|---|---|---|---|---|---|---|---|"
     lines = [header]
     for row in rows:
         cells = [("–" if m not in row else f"{row[m][0]:.1f}" if row[m][1] is None else f"{row[m][0]:.1f} ± {row[m][1]:.1f}") for m in METRICS]
@@ -448,8 +526,9 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 CURVES = (
-    ("reward", "GRPO total reward (format + accuracy)"),
+    ("reward", "GRPO total reward (sum of the rewards)"),
     ("rewards/accuracy_reward/mean", "GRPO accuracy reward"),
+    ("rewards/tiou_reward/mean", "GRPO temporal IoU reward (TAG rows)"),
     ("rewards/format_reward/mean", "GRPO format reward"),
     ("entropy", "policy entropy (nats / token)"),
 )
@@ -467,7 +546,7 @@ def plot_rewards(runs: list[dict], path: Path, window: int = 5) -> Path | None:
 
     if not any(r.get("rewards") for r in runs):
         return None
-    fig, axes = plt.subplots(1, len(CURVES) + 1, figsize=(20, 3.8))
+    fig, axes = plt.subplots(1, len(CURVES) + 1, figsize=(24, 3.8))
     for variant in VARIANTS:
         chosen = [r for r in runs if r["variant"] == variant and r.get("rewards")]
         for ax, (key, title) in zip(axes, CURVES):
@@ -600,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = results / "sweep"
     check_results_folder(run_dir, config, parser, sweep_settings if args.sweep else settings)
     bench = ensure_bench(results, config["bench"])
-    data = ensure_dataset(bench, config["prompt_style"])
+    data = ensure_dataset(bench, config["prompt_style"], check_tasks(config))
     if args.sweep:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(json.dumps(config, indent=1) + "\n")
@@ -616,7 +695,7 @@ def main(argv: list[str] | None = None) -> int:
         model = timer.run(f"seed{seed} model", ensure_model, results, seed)
         for variant in variants:
             runs.append(run_pipeline(config, model, run_dir, bench, data, seed, variant, timer))
-    base = baselines(bench)
+    base = baselines(bench, tasks=tuple(check_tasks(config)))
     summary = {
         "config": config, "seeds": seeds, "variants": variants, "bench": str(bench), "baselines": base,
         "runs": runs, "table": aggregate(runs, base), "timings": timer.rows, "total_seconds": round(time.monotonic() - started, 1),
