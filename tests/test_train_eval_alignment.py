@@ -17,7 +17,8 @@ from vau_plugin.budget import PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, budget
 from vau_plugin.llamafactory.prepare import prepare_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-EXPERIMENT = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["video"]
+EXPERIMENT_CONFIG = json.loads((REPO / "experiments/motion_vau/config.json").read_text())
+EXPERIMENT = EXPERIMENT_CONFIG["video"]
 # A real Qwen2.5-VL checkpoint's video processor range (preprocessor_config.json); the tiny model's is smaller.
 CHECKPOINT_RANGE = {"shortest_edge": 56 * 56, "longest_edge": 28 * 28 * 16384}
 
@@ -34,9 +35,9 @@ def bench(tmp_path_factory):
 def order_bench(tmp_path_factory):
     """The experiment's bench at its settings, three held-out clips."""
     root = tmp_path_factory.mktemp("align") / "order"
-    settings = json.loads((REPO / "experiments/motion_vau/config.json").read_text())["bench"]
+    settings = EXPERIMENT_CONFIG["bench"]
     make_order_bench(root, **{**settings, "n_train": 0, "n_val": 0, "n_test": 3})
-    prepare_dataset(root / "test.csv", root / "videos", root / "lf", tasks=("qa",), split="test", prompt_style="eval")
+    prepare_dataset(root / "test.csv", root / "videos", root / "lf", tasks=EXPERIMENT_CONFIG["tasks"], split="test", prompt_style="eval")
     return root
 
 
@@ -100,12 +101,14 @@ def assert_same(evaluated: dict, train_ids: list[int], train_video: dict) -> Non
     assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])  # one decoder: same pixels
 
 
-def test_experiment_settings_agree(order_bench, tiny_model_dir, evaluators, monkeypatch):
-    row = json.loads((order_bench / "lf" / "sft_qa.json").read_text())[0]
+@pytest.mark.parametrize("task", EXPERIMENT_CONFIG["tasks"])
+def test_experiment_settings_agree(task, order_bench, tiny_model_dir, evaluators, monkeypatch):
+    # every task the experiment trains (its SFT rows) is evaluated on the same tokens and video
+    row = json.loads((order_bench / "lf" / f"sft_{task}.json").read_text())[0]
     train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, EXPERIMENT)
     model = evaluators(fps=EXPERIMENT["video_fps"], max_num_frames=EXPERIMENT["video_maxlen"],
                        min_pixels=EXPERIMENT["video_min_pixels"], max_pixels=EXPERIMENT["video_max_pixels"])  # fmt: skip
-    evaluated = lmms_eval_inputs(model, "vau_bench_qa_think", row["video_id"], monkeypatch, order_bench)
+    evaluated = lmms_eval_inputs(model, f"vau_bench_{task}_think", row["video_id"], monkeypatch, order_bench)
     assert_same(evaluated, train_ids, train_video)
     # 8 s at 2 fps -> 16 frames (video_maxlen) -> 8 temporal patches of 2 frames; 56x56 px -> 4x4 patches
     assert evaluated["video_grid_thw"].tolist() == [[8, 4, 4]]
