@@ -67,10 +67,13 @@ def test_each_stage_trains_from_the_right_checkpoint_with_the_right_keys(run, tm
         run.train_checkpoint(config, stage, start, tmp_path / "data", 1, "learnable", tmp_path / stage)
     (sft_recipe, sft_keys, _), (grpo_recipe, grpo_keys, _), (more_recipe, more_keys, _) = calls
     assert (sft_recipe, grpo_recipe, more_recipe) == (run.SFT_RECIPE, run.GRPO_RECIPE, run.SFT_RECIPE)
-    assert sft_keys["model_name_or_path"] == tmp_path / "model" and sft_keys["dataset"] == "vau_r1_sft_mixed"  # qa + tag
+    assert sft_keys["model_name_or_path"] == tmp_path / "model" and sft_keys["dataset"] == "vau_r1_sft_qa,vau_r1_sft_tag"
+    # qa and tag rows drawn with the config's shares, in every stage
+    shares = ",".join(f"{v:g}" for v in config["tasks"].values())
+    assert all(keys["mix_strategy"] == "interleave_under" and keys["interleave_probs"] == shares for _, keys, _ in calls)
     assert "vau_motion_weights" not in sft_keys and sft_keys["vau_motion_m"] == config["motion"]["m"]
     assert grpo_keys["model_name_or_path"] == more_keys["model_name_or_path"] == sft
-    assert grpo_keys["dataset"] == "vau_r1_mixed" and more_keys["dataset"] == "vau_r1_sft_mixed"
+    assert grpo_keys["dataset"] == "vau_r1_qa,vau_r1_tag" and more_keys["dataset"] == "vau_r1_sft_qa,vau_r1_sft_tag"
     assert "iou" in grpo_keys["reward_funcs"].split(",")  # the TAG rows are rewarded for their span
     assert grpo_keys["vau_motion_weights"] == more_keys["vau_motion_weights"] == sft  # the learnt (m, n) continues
     assert all(keys["adam_beta2"] == config["finetune"]["adam_beta2"] and keys["seed"] == 1 for _, keys, _ in calls)
@@ -143,12 +146,16 @@ def test_evaluation_scores_every_clip_of_the_split_or_stops(run, bench, tmp_path
 def test_the_tasks_decide_datasets_and_a_wrong_one_stops(run):
     config = run.load_config(run.DEFAULT_CONFIG, quick=False)
     assert run.check_tasks(config) == ["qa", "tag"]
-    qa_only = run.merge(config, {"tasks": ["qa"]})
-    assert (run.stage_dataset(qa_only, "sft"), run.stage_dataset(qa_only, "grpo"), run.stage_dataset(qa_only, "more_sft")) == (
-        "vau_r1_sft_qa", "vau_r1_qa", "vau_r1_sft_qa")  # fmt: skip
-    for wrong in ([], ["qa", "qa"], ["qa", "cls"]):
-        with pytest.raises(ValueError, match="expected distinct names among qa, tag"):
-            run.check_tasks(run.merge(config, {"tasks": wrong}))
+    qa_only = {**config, "tasks": {"qa": 1.0}}
+    assert run.stage_data(qa_only, "sft") == run.stage_data(qa_only, "more_sft") == {"dataset": "vau_r1_sft_qa"}
+    assert run.stage_data(qa_only, "grpo") == {"dataset": "vau_r1_qa"}  # one task: no mixing keys
+    assert run.stage_data({**config, "tasks": {"tag": 0.5, "qa": 0.5}}, "grpo")["interleave_probs"] == "0.5,0.5"
+    for wrong in ([], ["qa", "tag"], {"qa": 1.0, "cls": 0.0}, {}):
+        with pytest.raises(ValueError, match="expected {task: share} with tasks among qa, tag"):
+            run.check_tasks({**config, "tasks": wrong})
+    for shares in ({"qa": 0.75, "tag": 0.5}, {"qa": 1.25, "tag": -0.25}):
+        with pytest.raises(ValueError, match="must be positive and sum to 1"):
+            run.check_tasks({**config, "tasks": shares})
 
 
 def test_the_tag_baseline_is_the_most_frequent_train_span_scored_as_the_task_scores(run, bench):

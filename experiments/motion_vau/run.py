@@ -56,6 +56,7 @@ VARIANTS = ("none", "fixed", "learnable")
 SFT_RECIPE = "vau_r1_sft_tiny.yaml"
 GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
 TASKS = ("qa", "tag")  # what config["tasks"] may name: QA (every clip) and TAG (the motion span; still clips Normal)
+MIX_STRATEGY = "interleave_under"  # LLaMA-Factory's sampling of several datasets by probability, until one runs out
 # The checkpoints of one (seed, variant) and their names in the table.
 STAGES = {"sft": "SFT", "grpo": "SFT+GRPO", "more_sft": "SFT+more SFT"}
 
@@ -177,14 +178,14 @@ def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Pat
     return train_once(recipe_path(recipe), output_dir, {**overrides, "output_dir": output_dir})
 
 
-def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: str, stage_cfg: dict) -> dict[str, Any]:
+def common_overrides(config: dict, model: Path, data: Path, seed: int, dataset: dict[str, Any], stage_cfg: dict) -> dict[str, Any]:
     """The recipe keys shared by every stage: model, data, video sampling, what trains and how (config
     "finetune": the vision tower and projector train too, since LLaMA-Factory's default of freezing them would
     leave a random model with random visual features; Adam beta2), seed, then the stage's own settings."""
     return {
         "model_name_or_path": model,
         "dataset_dir": data,
-        "dataset": dataset,
+        **dataset,
         "max_samples": 100000,
         "seed": seed,
         "save_steps": 100000,  # only the final model is kept
@@ -203,28 +204,35 @@ def stage_settings(config: dict, stage: str) -> dict[str, Any]:
 
 
 def check_tasks(config: dict) -> list[str]:
-    """check_tasks(config) -> config["tasks"], the tasks trained and evaluated; ValueError naming TASKS otherwise."""
-    tasks = list(config["tasks"])
-    if not tasks or any(t not in TASKS for t in tasks) or len(set(tasks)) != len(tasks):
-        raise ValueError(f"config tasks: {tasks!r}; expected distinct names among {', '.join(TASKS)}")
-    return tasks
+    """check_tasks(config) -> the tasks trained and evaluated, the keys of config["tasks"] ({task: share of the
+    training rows}); ValueError naming what is expected when a task is unknown or the shares are not positive
+    and summing to 1."""
+    shares = config["tasks"]
+    if not isinstance(shares, dict) or not shares or any(t not in TASKS for t in shares):
+        raise ValueError(f"config tasks: {shares!r}; expected {{task: share}} with tasks among {', '.join(TASKS)}")
+    if any(not isinstance(v, (int, float)) or v <= 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-9:
+        raise ValueError(f"config tasks: shares {list(shares.values())} must be positive and sum to 1")
+    return list(shares)
 
 
-def stage_dataset(config: dict, stage: str) -> str:
-    """stage_dataset(config, stage) -> the dataset_info.json entry a stage trains on: the SFT file (targets with
-    the reasoning) for SFT and the extra SFT, the GRPO file (ground truth for the rewards) for GRPO; the mixed
-    file when config["tasks"] names several tasks."""
-    from vau_plugin.llamafactory.prepare import MIXED, dataset_name
+def stage_data(config: dict, stage: str) -> dict[str, Any]:
+    """stage_data(config, stage) -> the recipe keys of what a stage trains on: the SFT files (targets with the
+    reasoning) for SFT and the extra SFT, the GRPO files (ground truth for the rewards) for GRPO; with several
+    tasks, LLaMA-Factory interleaves their files with config["tasks"]'s shares as probabilities."""
+    from vau_plugin.llamafactory.prepare import dataset_name
 
     tasks = check_tasks(config)
-    return dataset_name(MIXED if len(tasks) > 1 else tasks[0], sft=stage != "grpo")
+    keys: dict[str, Any] = {"dataset": ",".join(dataset_name(t, sft=stage != "grpo") for t in tasks)}
+    if len(tasks) > 1:
+        keys.update(mix_strategy=MIX_STRATEGY, interleave_probs=",".join(f"{config['tasks'][t]:g}" for t in tasks))
+    return keys
 
 
 def train_checkpoint(config: dict, stage: str, start: Path, data: Path, seed: int, variant: str, out: Path) -> Path:
     """train_checkpoint(config, stage, start checkpoint, data, seed, variant, out) -> out, trained by `stage`
-    from `start` on `stage_dataset`; a learnable motion prompt continues from `start`'s."""
-    recipe, dataset = (GRPO_RECIPE if stage == "grpo" else SFT_RECIPE), stage_dataset(config, stage)
-    keys = {**common_overrides(config, start, data, seed, dataset, stage_settings(config, stage)),
+    from `start` on `stage_data`; a learnable motion prompt continues from `start`'s."""
+    recipe = GRPO_RECIPE if stage == "grpo" else SFT_RECIPE
+    keys = {**common_overrides(config, start, data, seed, stage_data(config, stage), stage_settings(config, stage)),
             **motion_keys(variant, config["motion"], None if stage == "sft" else start)}  # fmt: skip
     return train_stage(recipe, keys, out)
 
