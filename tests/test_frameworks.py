@@ -1,8 +1,9 @@
 """EasyR1's and ms-swift's entry points (vau_plugin/frameworks/) score exactly as `vau_plugin.rewards` does, called
 the way those frameworks call them, and `prepare --format easyr1|swift` writes files whose ground truth they read.
 
-Neither framework is installed here (EasyR1 needs vLLM and flash-attn; ms-swift is not in the pinned stack): the
-tests restate the calls from their sources, cited in each module's docstring (EasyR1 main b44b311,
+Neither framework is installed here (EasyR1 needs vLLM and flash-attn; ms-swift 4.x's dataset preprocessor imports
+`datasets.features.Json`, absent from the pinned datasets 4.0, and 3.x wants datasets<4): the tests restate the
+calls from their sources, cited in each module's docstring (EasyR1 main b44b311,
 verl/workers/reward/function.py and verl/utils/dataset.py; ms-swift v4.5.2 / main 3602360 and v3.12.6,
 swift/utils/utils.py import_external_file, swift/rl_core/grpo_algorithm.py compute_rewards_per_func,
 swift/dataset/preprocessor/core.py rows_to_batched).
@@ -15,6 +16,8 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
+import subprocess
 import sys
 import types
 from functools import partial
@@ -235,6 +238,20 @@ def test_swift_plugin_without_swift_registers_nothing(monkeypatch):
 def test_swift_orm_without_the_columns_is_a_clear_error():
     with pytest.raises(ValueError, match=r"no column\(s\) answer, span.*prepare --format swift"):
         swift_reward.VAUAccuracy()([THINK + "<answer>B</answer>"], task=["qa"], solution=["B"])
+
+
+def test_entry_points_import_only_the_standard_library():
+    # the README installs the plugin with --no-deps into the frameworks' environments
+    code = (
+        "import sys; before = set(sys.modules)\n"
+        "import vau_plugin.frameworks.easyr1_reward, vau_plugin.frameworks.swift_reward\n"
+        "top = {name.split('.')[0] for name in set(sys.modules) - before}\n"
+        "print(sorted(top - set(sys.stdlib_module_names) - {'vau_plugin'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(FRAMEWORKS.parents[1]), "VAU_PLUGIN_NO_HOOK": "1"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_no_framework_file_shadows_a_top_level_module():
