@@ -1,4 +1,4 @@
-"""`vau-plugin prepare`: VAU-Bench annotations + videos → a LLaMA-Factory dataset directory.
+"""`vau-plugin prepare`: VAU-Bench annotations + videos → a LLaMA-Factory dataset directory (or EasyR1 / ms-swift files).
 
 Writes, into the output directory:
 
@@ -16,6 +16,20 @@ Writes, into the output directory:
 
 Video paths are absolute paths of files found under the video root by `resolve_videos` (which never leaves the
 root); rows whose video is missing or whose name is rejected are left out and counted in the summary.
+
+``--format`` picks the framework the files are for (`FORMATS`); the rows, prompts and ground truth are the same:
+
+- ``llamafactory`` (default): the files above.
+- ``easyr1``: ``easyr1_{task}.jsonl`` / ``easyr1_mixed.jsonl`` (GRPO only; EasyR1 has no SFT), rows
+  ``{"prompt", "videos", "answer"}`` as EasyR1's ``RLHFDataset`` reads them (its default ``prompt_key``,
+  ``video_key``, ``answer_key``; ``<video>`` in the prompt marks the video): the user turn above, the video path
+  list, and the ground truth as JSON text (`vau_plugin.frameworks.easyr1_reward.encode_ground_truth`), scored by
+  that file's ``compute_score``.
+- ``swift``: ``swift_grpo_{task}.jsonl`` and ``swift_sft_{task}.jsonl`` (+ ``_mixed``): the rows above, which are
+  ms-swift's standard format already (``messages`` with role/content, ``videos``, ``<video>`` in the user turn);
+  GRPO passes the ``task``/``answer``/``span`` columns to the ORMs of `vau_plugin.frameworks.swift_reward`.
+
+Each format writes only its own files (re-running replaces them; LLaMA-Factory's dataset_info.json is merged).
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.targets import TARGET_TASKS, target
 from vau_plugin.data.videos import resolve_videos
+from vau_plugin.frameworks.easyr1_reward import encode_ground_truth
 from vau_plugin.prompts import eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)
@@ -45,7 +60,11 @@ TRAIN_TASKS: tuple[str, ...] = TARGET_TASKS  # every task with a ground truth to
 # lmms-eval's qwen2_5_vl builds), so that a model trained from scratch sees at test time what it was trained on.
 PROMPT_STYLES: tuple[str, ...] = ("train", "eval")
 MIXED = "mixed"
-VIDEO_PLACEHOLDER = "<video>"  # LLaMA-Factory's placeholder, expanded by its mm_plugin
+# The frameworks `prepare` writes for (see the module docstring); the first is the default.
+FORMATS: tuple[str, ...] = ("llamafactory", "easyr1", "swift")
+# LLaMA-Factory's placeholder, expanded by its mm_plugin; EasyR1 (verl/utils/dataset.py) and ms-swift
+# (docs Custom-dataset.md, multimodal) use the same one.
+VIDEO_PLACEHOLDER = "<video>"
 DATASET_INFO = "dataset_info.json"
 # sharegpt with role/content keys (LLaMA-Factory's defaults are from/value/human/gpt)
 SHAREGPT_TAGS = {
@@ -62,8 +81,24 @@ def dataset_name(task: str, *, sft: bool = False) -> str:
     return f"vau_r1_sft_{task}" if sft else f"vau_r1_{task}"
 
 
-def _file_name(task: str, *, sft: bool) -> str:
-    return f"{'sft' if sft else 'grpo'}_{task}.json"
+def _file_name(task: str, *, sft: bool, fmt: str = "llamafactory") -> str:
+    if fmt == "easyr1":
+        return f"easyr1_{task}.jsonl"
+    name = f"{'sft' if sft else 'grpo'}_{task}"
+    return f"swift_{name}.jsonl" if fmt == "swift" else f"{name}.json"
+
+
+def check_format(fmt: str) -> str:
+    """check_format(fmt) -> fmt; raises ValueError naming the expected ones when it is not in FORMATS."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def easyr1_row(row: dict[str, Any]) -> dict[str, Any]:
+    """easyr1_row(row) -> the EasyR1 row of a GRPO row of `build_row`: {"prompt": the user turn, "videos": the
+    paths, "answer": the ground truth as JSON text (`encode_ground_truth`)}."""
+    return {"prompt": row["messages"][0]["content"], "videos": list(row["videos"]), "answer": encode_ground_truth(row)}
 
 
 def round_span(span: Sequence[float]) -> list[float]:
@@ -152,18 +187,34 @@ class PrepareSummary:
     records: int = 0
     missing_videos: list[str] = field(default_factory=list)
     rejected_videos: list[str] = field(default_factory=list)
+    format: str = FORMATS[0]
 
     def describe(self) -> str:
         """describe() -> str: a short human-readable report."""
-        lines = [f"{self.records} annotation rows read; LLaMA-Factory dataset written to {self.out}"]
+        framework = {"llamafactory": "LLaMA-Factory dataset", "easyr1": "EasyR1 files", "swift": "ms-swift files"}[self.format]
+        lines = [f"{self.records} annotation rows read; {framework} written to {self.out}"]
         lines += [f"  {name}: {count} rows" for name, count in self.rows.items()]
         if self.missing_videos:
             shown = ", ".join(self.missing_videos[:5])
             lines.append(f"  {len(self.missing_videos)} video(s) not found, their rows left out (e.g. {shown})")
         if self.rejected_videos:
             lines.append(f"  {len(self.rejected_videos)} video name(s) rejected: {'; '.join(self.rejected_videos[:3])}")
-        lines.append(f"  use it with: dataset_dir: {self.out}  dataset: {dataset_name(MIXED)} (or vau_r1_qa, ...)")
+        lines.append("  use it with: " + self._usage())
         return "\n".join(lines)
+
+    def _usage(self) -> str:
+        mixed = self.out / _file_name(MIXED, sft=False, fmt=self.format)
+        if self.format == "easyr1":
+            from vau_plugin.frameworks import easyr1_reward
+
+            return (f"data.train_files={mixed} data.prompt_key=prompt data.answer_key=answer data.video_key=videos "
+                    f"data.format_prompt=null worker.reward.reward_function={easyr1_reward.__file__}:compute_score")
+        if self.format == "swift":
+            from vau_plugin.frameworks import swift_reward
+
+            return (f"--dataset {mixed} --external_plugins {swift_reward.__file__} "
+                    "--reward_funcs vau_format vau_accuracy vau_iou")
+        return f"dataset_dir: {self.out}  dataset: {dataset_name(MIXED)} (or vau_r1_qa, ...)"
 
 
 def parse_tasks(text: Union[str, Iterable[str]]) -> list[str]:
@@ -180,6 +231,10 @@ def _write_json(path: Path, rows: list[dict[str, Any]]) -> None:
     path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
 def prepare_dataset(
     annotations: PathLike,
     videos: PathLike,
@@ -189,30 +244,33 @@ def prepare_dataset(
     split: Optional[str] = None,
     sft: bool = True,
     prompt_style: str = "train",
+    fmt: str = "llamafactory",
 ) -> PrepareSummary:
     """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True,
-    prompt_style="train") -> PrepareSummary.
+    prompt_style="train", fmt="llamafactory") -> PrepareSummary.
 
     `annotations`: a VAU-Bench CSV, a directory of CSVs or a hub id (see `load_records`; `split` picks one
-    CSV of a directory by its stem, e.g. "train"); `videos`: the video root. Writes the files described in
-    the module docstring into `out` and merges its entries into an existing dataset_info.json there.
-    Raises ValueError when no row has a video.
+    CSV of a directory by its stem, e.g. "train"); `videos`: the video root; `fmt`: one of FORMATS. Writes the
+    files described in the module docstring into `out` (for llamafactory, merging its entries into an existing
+    dataset_info.json there). Raises ValueError when no row has a video.
     """
     tasks = parse_tasks(tasks)
     check_prompt_style(prompt_style)  # before any file is read
+    check_format(fmt)
     records = load_records(annotations, split=split)
     resolution = resolve_videos(records, videos)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = PrepareSummary(
-        out=out_dir, records=len(records), missing_videos=list(resolution.missing), rejected_videos=list(resolution.errors)
+        out=out_dir, records=len(records), missing_videos=list(resolution.missing), rejected_videos=list(resolution.errors),
+        format=fmt,
     )
     found = {video: str(Path(path).resolve()) for video, path in resolution.found.items()}
     if not found:
         raise ValueError(f"{videos}: none of the {len(records)} annotated videos was found; {resolution.describe()}")
     info_path = out_dir / DATASET_INFO
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
-    for is_sft in (False, True) if sft else (False,):
+    info = json.loads(info_path.read_text(encoding="utf-8")) if fmt == "llamafactory" and info_path.is_file() else {}
+    for is_sft in (False, True) if sft and fmt != "easyr1" else (False,):
         mixed: list[dict[str, Any]] = []
         per_task = {task: [] for task in tasks}
         for record in records:
@@ -225,12 +283,17 @@ def prepare_dataset(
                     per_task[task].append(row)
                     mixed.append(row)
         for task, rows in [*per_task.items(), (MIXED, mixed)]:
-            file_name = _file_name(task, sft=is_sft)
-            _write_json(out_dir / file_name, rows)
-            name = dataset_name(task, sft=is_sft)
-            info[name] = dataset_info_entry(file_name)
+            file_name = _file_name(task, sft=is_sft, fmt=fmt)
+            if fmt == "llamafactory":
+                _write_json(out_dir / file_name, rows)
+                name = dataset_name(task, sft=is_sft)
+                info[name] = dataset_info_entry(file_name)
+            else:
+                _write_jsonl(out_dir / file_name, [easyr1_row(row) for row in rows] if fmt == "easyr1" else rows)
+                name = file_name
             summary.rows[name] = len(rows)
-    info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    if fmt == "llamafactory":
+        info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     return summary
 
 
@@ -241,7 +304,7 @@ def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.Arg
     """add_prepare_parser(subparsers) -> the `prepare` sub-command parser (its func is `run_prepare`)."""
     p = subparsers.add_parser(
         "prepare",
-        help="turn VAU-Bench annotations + videos into a LLaMA-Factory dataset dir (GRPO and SFT, per task)",
+        help="turn VAU-Bench annotations + videos into a LLaMA-Factory dataset dir (GRPO and SFT, per task), or EasyR1 / ms-swift files",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -258,6 +321,14 @@ def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.Arg
         help="train: VAU-R1's training prompts, text before the video (default); eval: the lmms-eval _think task "
         "prompts, video first (train on exactly what vau_bench_*_think evaluates)",
     )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        default=FORMATS[0],
+        help="llamafactory: dataset_info.json + sharegpt files (default); easyr1: EasyR1 JSONL (prompt, videos, JSON "
+        "ground truth in 'answer'), GRPO only; swift: ms-swift JSONL (messages, videos, task/answer/span columns)",
+    )
     p.set_defaults(func=run_prepare)
     return p
 
@@ -271,7 +342,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     try:
         summary = prepare_dataset(
             args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft,
-            prompt_style=args.prompt_style,
+            prompt_style=args.prompt_style, fmt=args.fmt,
         )
     except (AnnotationError, ValueError, OSError) as err:
         print(f"vau-plugin prepare: {err}", file=sys.stderr)
