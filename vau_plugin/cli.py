@@ -69,9 +69,10 @@ def _cmd_make_order_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_make_tiny_model(args: argparse.Namespace) -> int:
-    from vau_plugin.tiny_model import make_tiny_model
+    from vau_plugin.tiny_model import get_arch, make_tiny_model
 
-    return _make("make-tiny-model", lambda: f"tiny Qwen2.5-VL checkpoint written to {make_tiny_model(args.out, seed=args.seed, overwrite=args.force)}",
+    return _make("make-tiny-model", lambda: f"tiny {get_arch(args.arch).title} checkpoint written to "
+                 f"{make_tiny_model(args.out, seed=args.seed, overwrite=args.force, arch=args.arch)}",
                  refusals=(FileExistsError, NotADirectoryError))  # fmt: skip
 
 
@@ -122,7 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     # No `choices` for --tier: make_order_bench's ValueError names the tiers, and the refusal exits 1 like the others.
     bench_parsers["make-order-bench"].add_argument("--tier", default="large", help="large (28-px square, one video token) or small (14 px)")
     bench_parsers["make-order-bench"].add_argument("--val", type=int, default=100, help="number of validation clips (for sweeps)")
-    _add_output_parser(sub, "make-tiny-model", "write a tiny random-initialised Qwen2.5-VL checkpoint", _cmd_make_tiny_model)
+    p = _add_output_parser(sub, "make-tiny-model", "write a tiny random-initialised Qwen2.5-VL (or Qwen3-VL) checkpoint",
+                           _cmd_make_tiny_model)  # fmt: skip
+    from vau_plugin.tiny_model import ARCHS, DEFAULT_ARCH  # light: transformers is imported only when building
+
+    p.add_argument("--arch", choices=tuple(ARCHS), default=DEFAULT_ARCH,
+                   help="architecture: qwen2_5_vl (LLaMA-Factory template qwen2_vl) or qwen3_vl (template qwen3_vl)")  # fmt: skip
 
     from vau_plugin.motion_preview import add_motion_preview_parser
 
