@@ -536,7 +536,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 CURVES = (
     ("reward", "GRPO total reward (sum of the rewards)"),
     ("rewards/accuracy_reward/mean", "GRPO accuracy reward"),
-    ("rewards/tiou_reward/mean", "GRPO temporal IoU reward (TAG rows)"),
+    ("rewards/tiou_reward/mean", "GRPO temporal IoU reward (all completions; QA rows score 0)"),
     ("rewards/format_reward/mean", "GRPO format reward"),
     ("entropy", "policy entropy (nats / token)"),
 )
