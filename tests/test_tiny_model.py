@@ -216,35 +216,38 @@ def test_processor_forward_and_generate_on_a_video(loaded):
     assert torch.equal(generated[:, : inputs["input_ids"].shape[1]], inputs["input_ids"])
 
 
-def test_llamafactory_loads_it_and_encodes_a_video_sample(tiny_dir, tmp_path, offline_hub):
+def llamafactory_encode(checkpoint: Path, video: str, template_name: str, answer: str) -> dict:
+    """One video SFT sample through LLaMA-Factory's own loading and encoding (load_tokenizer, the template's
+    mm_plugin, encode_oneturn, load_model), then a forward pass with labels: {"messages", "input_ids",
+    "response_ids", "mm_inputs", "tokenizer", "processor", "loss"}."""
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments, FinetuningArguments, ModelArguments
     from llamafactory.model import load_model, load_tokenizer
 
-    video = str(write_mp4(tmp_path / "clip.mp4"))
-    model_args = ModelArguments(model_name_or_path=str(tiny_dir))
+    model_args = ModelArguments(model_name_or_path=str(checkpoint))
     modules = load_tokenizer(model_args)
     tokenizer, processor = modules["tokenizer"], modules["processor"]
     assert processor is not None, "LLaMA-Factory found no multimodal processor in the checkpoint"
-    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl"))
-
-    messages = [
-        {"role": "user", "content": "<video>Which anomaly class is shown?"},
-        {"role": "assistant", "content": "<think>Flames appear.</think><answer>Fire</answer>"},
-    ]
+    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template_name))
+    messages = [{"role": "user", "content": "<video>Which anomaly class is shown?"}, {"role": "assistant", "content": answer}]
     messages = template.mm_plugin.process_messages(messages, [], [video], [], processor)
     prompt_ids, response_ids = template.encode_oneturn(tokenizer, messages)
     input_ids = prompt_ids + response_ids
     mm_inputs = template.mm_plugin.get_mm_inputs([], [video], [], [0], [1], [0], [input_ids], processor)
-
-    grid = mm_inputs["video_grid_thw"]
-    merge = processor.video_processor.merge_size
-    video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
-    assert sum(i == video_token_id for i in input_ids) == int(grid.prod()) // merge**2 > 0
-    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in response_ids
-
     model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
     ids = torch.tensor([input_ids])
     with torch.no_grad():
         loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids, **mm_inputs).loss
-    assert math.isfinite(loss.item())
+    return {"messages": messages, "input_ids": input_ids, "response_ids": response_ids, "mm_inputs": mm_inputs,
+            "tokenizer": tokenizer, "processor": processor, "loss": loss.item()}  # fmt: skip
+
+
+def test_llamafactory_loads_it_and_encodes_a_video_sample(tiny_dir, tmp_path, offline_hub):
+    video = str(write_mp4(tmp_path / "clip.mp4"))
+    done = llamafactory_encode(tiny_dir, video, "qwen2_vl", "<think>Flames appear.</think><answer>Fire</answer>")
+    tokenizer, grid = done["tokenizer"], done["mm_inputs"]["video_grid_thw"]
+    merge = done["processor"].video_processor.merge_size
+    video_token_id = tokenizer.convert_tokens_to_ids(VIDEO_PAD)
+    assert sum(i == video_token_id for i in done["input_ids"]) == int(grid.prod()) // merge**2 > 0
+    assert tokenizer.convert_tokens_to_ids("<|im_end|>") in done["response_ids"]
+    assert math.isfinite(done["loss"])

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 # The offline-hub fixture and the mp4 writer of the Qwen2.5-VL tests.
-from test_tiny_model import VIDEO_MESSAGE, offline_hub, write_mp4  # noqa: F401
+from test_tiny_model import VIDEO_MESSAGE, llamafactory_encode, offline_hub, write_mp4  # noqa: F401
 from vau_plugin.tiny_model import (
     ARCHS,
     DEFAULT_ARCH,
@@ -158,34 +158,13 @@ def test_same_seed_same_checkpoint_other_seed_other_weights_default_arch_unchang
 
 
 def test_llamafactory_encodes_a_video_sample_with_the_qwen3_vl_template(tiny_dir, tmp_path, offline_hub):  # noqa: F811
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments, FinetuningArguments, ModelArguments
-    from llamafactory.model import load_model, load_tokenizer
-
     video = str(write_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
-    model_args = ModelArguments(model_name_or_path=str(tiny_dir))
-    modules = load_tokenizer(model_args)
-    tokenizer, processor = modules["tokenizer"], modules["processor"]
-    assert processor is not None, "LLaMA-Factory found no multimodal processor in the checkpoint"
-    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen3_vl_nothink"))
-
-    messages = [
-        {"role": "user", "content": "<video>Which anomaly class is shown?"},
-        {"role": "assistant", "content": "<answer>Fire</answer>"},
-    ]
-    messages = template.mm_plugin.process_messages(messages, [], [video], [], processor)
-    assert "seconds>" + VISION_START in messages[0]["content"]  # LLaMA-Factory writes the frame times too
-    prompt_ids, response_ids = template.encode_oneturn(tokenizer, messages)
-    input_ids = prompt_ids + response_ids
-    mm_inputs = template.mm_plugin.get_mm_inputs([], [video], [], [0], [1], [0], [input_ids], processor)
-    grid = mm_inputs["video_grid_thw"]
-    assert sum(i == tokenizer.convert_tokens_to_ids(VIDEO_PAD) for i in input_ids) == int(grid.prod()) // 4 > 0
-
-    model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
-    ids = torch.tensor([input_ids])
-    with torch.no_grad():
-        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids, **mm_inputs).loss
-    assert math.isfinite(loss.item())
+    done = llamafactory_encode(tiny_dir, video, "qwen3_vl_nothink", "<answer>Fire</answer>")
+    assert "seconds>" + VISION_START in done["messages"][0]["content"]  # LLaMA-Factory writes the frame times too
+    grid = done["mm_inputs"]["video_grid_thw"]
+    video_pad = done["tokenizer"].convert_tokens_to_ids(VIDEO_PAD)
+    assert sum(i == video_pad for i in done["input_ids"]) == int(grid.prod()) // 4 > 0
+    assert math.isfinite(done["loss"])
 
 
 def test_lmms_eval_qwen3_vl_model_loads_it_and_answers_on_an_mp4(tiny_dir, tmp_path, offline_hub):  # noqa: F811
