@@ -412,6 +412,21 @@ def _text_config(tokenizer: Qwen2TokenizerFast) -> dict:
     }
 
 
+def _vision_config(patch_size: int) -> dict:
+    """_vision_config(patch_size) -> dict: the tiny vision-tower fields both architectures share."""
+    return {
+        "depth": VISION_DEPTH,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_heads": 4,
+        "in_channels": 3,
+        "patch_size": patch_size,
+        "spatial_merge_size": SPATIAL_MERGE_SIZE,
+        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
+        "out_hidden_size": TEXT_HIDDEN_SIZE,
+    }
+
+
 def _qwen2_5_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
     """_qwen2_5_vl_config_kwargs(tokenizer) -> dict: Qwen2_5_VLConfig's arguments (sequential M-RoPE, window attention)."""
     head_dim = TEXT_HIDDEN_SIZE // TEXT_HEADS
@@ -425,21 +440,12 @@ def _qwen2_5_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
         "sliding_window": 32768,
         "max_window_layers": 2,
     }
-    vision_config = {
-        "depth": VISION_DEPTH,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_heads": 4,
+    vision_config = _vision_config(PATCH_SIZE) | {
         "hidden_act": "silu",
-        "in_channels": 3,
-        "patch_size": PATCH_SIZE,
-        "spatial_merge_size": SPATIAL_MERGE_SIZE,
-        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
         "tokens_per_second": 2,
         # 112 px = 4 merged tokens per window side; block 0 uses window attention, the last one full attention.
         "window_size": 112,
         "fullatt_block_indexes": [VISION_DEPTH - 1],
-        "out_hidden_size": TEXT_HIDDEN_SIZE,
     }
     return {"text_config": text_config, "vision_config": vision_config, "vision_token_id": tokenizer.convert_tokens_to_ids(VISION_PAD)}
 
@@ -459,19 +465,10 @@ def _qwen3_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
         "rope_scaling": {"rope_type": "default", "mrope_section": list(QWEN3_VL_MROPE_SECTION), "mrope_interleaved": True},
         "attention_bias": False,
     }
-    vision_config = {
-        "depth": VISION_DEPTH,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_heads": 4,
+    vision_config = _vision_config(QWEN3_VL_PATCH_SIZE) | {
         "hidden_act": "gelu_pytorch_tanh",
-        "in_channels": 3,
-        "patch_size": QWEN3_VL_PATCH_SIZE,
-        "spatial_merge_size": SPATIAL_MERGE_SIZE,
-        "temporal_patch_size": TEMPORAL_PATCH_SIZE,
         "num_position_embeddings": QWEN3_VL_NUM_POSITION_EMBEDDINGS,
         "deepstack_visual_indexes": list(QWEN3_VL_DEEPSTACK_INDEXES),
-        "out_hidden_size": TEXT_HIDDEN_SIZE,
     }
     return {"text_config": text_config, "vision_config": vision_config}
 
