@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -182,6 +183,17 @@ def test_baselines_come_from_the_annotations(run, bench):
     top = max(sorted({c["correct_option"] for c in train}), key=[c["correct_option"] for c in train].count)
     moves = [c for c in test if c["question_type"] == "moves"]
     assert base["majority"]["qa_accuracy_moves"] == 100.0 * sum(c["correct_option"] == top for c in moves) / len(moves)
+
+
+def test_the_tag_baseline_stops_when_the_annotations_lose_a_clip(run, bench, tmp_path):
+    # A row the reader drops (here: no video name) must not shrink the baseline's base silently.
+    broken = tmp_path / "bench"
+    shutil.copytree(bench, broken, ignore=shutil.ignore_patterns("videos"))
+    lines = (broken / "test.csv").read_text().splitlines()
+    lines[1] = "," + lines[1].split(",", 1)[1]
+    (broken / "test.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(RuntimeError, match="5 readable rows in test.csv, the manifest's test split holds 6"):
+        run.tag_constant_span(broken, "test")
 
 
 def test_table_reports_mean_std_and_grpo_minus_its_matched_control(run):

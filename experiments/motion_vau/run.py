@@ -375,6 +375,10 @@ def tag_constant_span(bench: Path, split: str) -> dict[str, float]:
     spans = Counter(tuple(r.span) for r in load_records(bench / "train.csv") if r.usable_tag)
     constant = max(sorted(spans), key=spans.__getitem__)
     held_out = load_records(bench / f"{split}.csv")
+    expected = len(split_clips(bench, split))
+    if len(held_out) != expected:  # the reader drops rows it cannot read; a baseline over fewer clips is wrong
+        raise RuntimeError(f"{len(held_out)} readable rows in {split}.csv, the manifest's {split} split holds {expected}; "
+                           f"run `vau-plugin validate {bench / f'{split}.csv'}`")  # fmt: skip
     grounding = temporal_grounding([constant] * len(held_out), [r.span if r.usable_tag else None for r in held_out])
     return {**{f"tag_{k}": grounding[k] for k in ("mIoU", "R@0.3", "R@0.5", "R@0.7")}, "tag_normal_accuracy": 0.0,
             "tag_span_start": constant[0], "tag_span_end": constant[1]}  # fmt: skip
