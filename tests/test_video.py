@@ -614,3 +614,21 @@ def test_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
     assert len(calls) == 1
     write_mp4(path, np.zeros((6, 16, 16, 3), np.uint8), 4.0)  # rewritten: size and mtime change
     assert probe(path).frame_count == 6 and len(calls) == 2
+
+
+def test_model_frame_times_are_the_times_of_the_frames_the_model_sees(tmp_path):
+    """With motion prompts T + 1 frames are sampled and the model sees T, frame j showing the motion into sampled frame
+    j + 1: its time is that of frame j + 1 (the plan, probed only, and the decoded video agree)."""
+    from vau_plugin.video import SamplingConfig, load_video, model_frame_times, sample_plan, timestamp_metadata, write_mp4
+
+    path = tmp_path / "clip.mp4"
+    write_mp4(path, np.zeros((20, 32, 32, 3), dtype=np.uint8), fps=4)
+    plain = load_video(path, SamplingConfig(fps=2.0, min_pixels=28 * 28))
+    motion = load_video(path, SamplingConfig(fps=2.0, min_pixels=28 * 28, extra_frames=1))
+    assert plain.model_timestamps == plain.timestamps
+    assert len(motion.timestamps) == len(plain.timestamps) + 1
+    assert motion.model_timestamps == motion.timestamps[1:]
+    assert sample_plan(path, SamplingConfig(fps=2.0, min_pixels=28 * 28, extra_frames=1)).model_timestamps == motion.model_timestamps
+    assert timestamp_metadata([0.5, 1.0])["frames_indices"] == [0.5, 1.0] and timestamp_metadata([0.5])["fps"] == 1.0
+    with pytest.raises(ValueError, match="3 model frames from 2"):
+        model_frame_times([0.0, 0.5], 3)

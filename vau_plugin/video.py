@@ -219,6 +219,11 @@ class SampledVideo:
         """Number of temporal patches the Qwen2-VL / Qwen2.5-VL vision tower makes of these frames."""
         return frames_to_grid_t(len(self.indices) - self.extra_frames)
 
+    @property
+    def model_timestamps(self) -> list[float]:
+        """Times (s) of the T frames the model sees (see `model_frame_times`)."""
+        return model_frame_times(self.timestamps, len(self.indices) - self.extra_frames)
+
 
 # --- pure sampling maths -------------------------------------------------------------------------
 
@@ -394,6 +399,32 @@ class SamplePlan:
     @property
     def grid_t(self) -> int:
         return frames_to_grid_t(self.frames)
+
+    @property
+    def model_timestamps(self) -> list[float]:
+        """Times (s) of the frames the model sees (see `model_frame_times`)."""
+        return model_frame_times(self.timestamps, self.frames)
+
+
+def model_frame_times(timestamps: Sequence[float], frames: int) -> list[float]:
+    """model_frame_times(timestamps of the sampled frames, T frames the model sees) -> the last T timestamps.
+
+    With motion prompts, T + 1 frames are sampled and prompted into T, frame j showing the motion into sampled frame
+    j + 1, so frame j is at the time of sampled frame j + 1; without, the two lists are the same."""
+    if not 0 < frames <= len(timestamps):
+        raise ValueError(f"{frames} model frames from {len(timestamps)} sampled timestamps")
+    return [float(t) for t in timestamps[len(timestamps) - frames :]]
+
+
+def timestamp_metadata(timestamps: Sequence[float]) -> dict:
+    """timestamp_metadata(times in s of the frames the model sees) -> Qwen3-VL's `video_metadata` for them.
+
+    Qwen3-VL writes each frame's time into the prompt ("<1.3 seconds>"): transformers' Qwen3VLProcessor and
+    LLaMA-Factory's Qwen3VLPlugin compute it as `frames_indices / fps`, averaged over each temporal patch. The real
+    times as `frames_indices` with `fps` 1.0 give the real times, variable frame rates and motion prompts included
+    (the processors' own indices / nominal fps would not)."""
+    times = [float(t) for t in timestamps]
+    return {"frames_indices": times, "fps": 1.0, "total_num_frames": len(times), "duration": times[-1] if times else 0.0}
 
 
 def sample_plan(path: str | Path, config: SamplingConfig | None = None) -> SamplePlan:
