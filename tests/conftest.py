@@ -29,3 +29,11 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     from vau_plugin.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_vl_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen3-VL checkpoint, built once per test session."""
+    from vau_plugin.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_qwen3_vl") / "model", seed=0, arch="qwen3_vl")

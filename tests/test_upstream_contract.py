@@ -272,21 +272,27 @@ def test_instance_args_is_a_property():
     assert isinstance(inspect.getattr_static(Instance, "args"), property)
 
 
-def test_lmms_model_attributes_the_wrapper_reads():
-    from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
+@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
+def test_lmms_model_attributes_the_wrapper_reads(family):
+    import importlib
 
-    for name in ("tokenizer", "model", "batch_size", "device", "rank"):
-        assert isinstance(inspect.getattr_static(Qwen2_5_VL, name), property), f"Qwen2_5_VL.{name}"
-    assert hasattr(Qwen2_5_VL, "is_simple")
+    name = {"qwen2_5_vl": "Qwen2_5_VL", "qwen3_vl": "Qwen3_VL"}[family]
+    base = getattr(importlib.import_module(f"lmms_eval.models.chat.{family}"), name)
+    for attribute in ("tokenizer", "model", "batch_size", "device", "rank"):
+        assert isinstance(inspect.getattr_static(base, attribute), property), f"{name}.{attribute}"
+    assert hasattr(base, "is_simple")
+    # the wrapper passes these to the family's __init__ by name
+    assert {"pretrained", "device", "device_map", "min_pixels", "max_pixels"} <= set(inspect.signature(base.__init__).parameters)
 
 
-def test_entry_point_registers_the_plugin_model():
+def test_entry_point_registers_the_plugin_models():
     import lmms_eval.models
 
-    from vau_plugin.lmms.entry import MODEL_CLASS_PATH, MODEL_ID, task_dir_registered
+    from vau_plugin.lmms.entry import MODEL_CLASS_PATH, MODEL_ID, MODELS, task_dir_registered
 
-    manifest = lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(MODEL_ID)
-    assert manifest.chat_class_path == MODEL_CLASS_PATH
+    assert MODELS[MODEL_ID] == MODEL_CLASS_PATH and set(MODELS) == {"vau_qwen2_5_vl", "vau_qwen3_vl"}
+    for model_id, path in MODELS.items():
+        assert lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(model_id).chat_class_path == path
     assert task_dir_registered()
 
 

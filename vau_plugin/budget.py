@@ -1,7 +1,7 @@
 """The video budget of each VAU-Bench task: the one place that says how many frames, at what rate and size,
 a model sees of a video.
 
-Read by the lmms-eval tasks' documents (through `vau_qwen2_5_vl`, which decodes every video itself with
+Read by the lmms-eval tasks' documents (through `vau_qwen2_5_vl` / `vau_qwen3_vl`, which decode every video itself with
 `vau_plugin.video`), by the LLaMA-Factory recipes (whose `video_*` keys are checked against `TRAIN` by the
 tests) and by `bench/`. Each evaluation budget reproduces the VAU-R1 inference script of its task
 (GVCLab/VAU-R1 `src/evaluation/inference_{qa,tag,cls,reasoning}_qwen.py`, read in the source):
@@ -19,6 +19,9 @@ max_pixels=768·28²)`, so the processor enlarges a QA frame below 256·28² onc
 The QA and reasoning scripts pass no `fps` to the processor, so Qwen2.5-VL's temporal position ids step as if
 frames were 0.5 s apart although they are 1 s apart (`processor_fps = 2.0` reproduces that); TAG and CLS pass
 the sampled rate (`processor_fps = None`).
+
+Pixels are written in Qwen2/2.5-VL units (a visual token covers 28·28 px). `VideoBudget.for_image_factor(32)` is
+the same budget for Qwen3-VL (patch 16 x merge 2): the same visual tokens a frame and a clip, `vau_qwen3_vl` uses it.
 
 `TRAIN` is VAU-R1's GRPO setting (`src/open_r1/grpo_*.py`: 2 fps, 3584·28² pixels for the whole clip, at
 least 16·28² a frame), written the way LLaMA-Factory caps videos (frames x pixels a frame).
@@ -63,6 +66,9 @@ class VideoBudget:
             real rate of the sampled frames.
         add_vision_id: the chat template labels each video ("Video 1: ").
         reference: where the setting comes from.
+        image_factor: the side in pixels of one visual token (patch size x spatial merge): 28 for Qwen2-VL and
+            Qwen2.5-VL, whose units the budgets are written in; `for_image_factor` gives a budget in another
+            model's units.
     """
 
     name: str
@@ -77,6 +83,7 @@ class VideoBudget:
     processor_fps: Optional[float] = None
     add_vision_id: bool = False
     reference: str = ""
+    image_factor: int = IMAGE_FACTOR
 
     def sampling(self, backend: str = "auto") -> SamplingConfig:
         """The `vau_plugin.video.SamplingConfig` that decodes frames for this budget."""
@@ -88,9 +95,24 @@ class VideoBudget:
             max_pixels=self.max_pixels,
             total_pixels=self.total_pixels,
             backend=backend,
+            image_factor=self.image_factor,
             processor_min_pixels=self.processor_min_pixels,
             processor_max_pixels=self.processor_max_pixels,
         )
+
+    def for_image_factor(self, image_factor: int) -> "VideoBudget":
+        """This budget for a model whose visual token covers image_factor x image_factor pixels (Qwen3-VL: patch 16
+        x merge 2 = 32): the same visual tokens a frame and a clip, so every pixel field is scaled by
+        (image_factor / self.image_factor)^2 (768·28² px a frame become 768·32²)."""
+        if image_factor == self.image_factor:
+            return self
+        old, new = self.image_factor**2, image_factor**2
+        scaled = {
+            name: getattr(self, name) * new // old
+            for name in ("min_pixels", "max_pixels", "total_pixels", "processor_min_pixels", "processor_max_pixels")
+            if getattr(self, name) is not None
+        }
+        return replace(self, image_factor=image_factor, **scaled)
 
     def encode_fps(self, sampled_fps: float) -> float:
         """The rate to pass to the processor for frames sampled at `sampled_fps`."""

@@ -19,6 +19,8 @@ from typing import Any, Optional, Sequence, Union
 
 MODEL_ID = "vau_qwen2_5_vl"
 MODEL_CLASS_PATH = "vau_plugin.lmms.model.VAUQwen2_5_VL"
+# model id -> chat class (lmms-eval imports the class only when the model is used)
+MODELS = {MODEL_ID: MODEL_CLASS_PATH, "vau_qwen3_vl": "vau_plugin.lmms.model.VAUQwen3_VL"}
 _PATCH_MARK = "_vau_plugin_task_dir"
 
 
@@ -68,4 +70,4 @@ def model_manifests() -> list:
     from lmms_eval.models.registry_v2 import ModelManifest
 
     register_task_dir()
-    return [ModelManifest(model_id=MODEL_ID, chat_class_path=MODEL_CLASS_PATH)]
+    return [ModelManifest(model_id=model_id, chat_class_path=path) for model_id, path in MODELS.items()]

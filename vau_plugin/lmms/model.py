@@ -1,13 +1,18 @@
-"""`--model vau_qwen2_5_vl`: lmms-eval's Qwen2.5-VL chat model that reads videos the way VAU-R1's evaluation
-does, through the plugin's one decoder (`vau_plugin.video`), with an optional motion-prompt hook and
-per-sample handling of videos that cannot be decoded.
+"""`--model vau_qwen2_5_vl` and `--model vau_qwen3_vl`: lmms-eval's Qwen2.5-VL / Qwen3-VL chat models reading
+videos the way VAU-R1's evaluation does, through the plugin's one decoder (`vau_plugin.video`), with an optional
+motion-prompt hook and per-sample handling of videos that cannot be decoded. Both share `VAUVideoChat`; what differs
+is how a video's time reaches the model (`video_inputs`).
 
-What differs from lmms-eval's `qwen2_5_vl` (which goes through qwen-vl-utils):
+What differs from lmms-eval's `qwen2_5_vl` / `qwen3_vl` (which go through qwen-vl-utils):
 - each VAU-Bench task's video budget (`vau_plugin.budget`: frame rate, frame count, pixel range, what the
   processor is told, `add_vision_id`) is the one of the VAU-R1 script it reproduces — QA samples at 1 fps, TAG and
-  CLS at 2 fps — instead of one setting for every task;
-- frames are sampled by their real timestamps (variable-frame-rate files included) and their real rate reaches
-  the processor (Qwen2.5-VL's temporal position ids), except where the reference script passes none;
+  CLS at 2 fps — instead of one setting for every task; for Qwen3-VL the same visual tokens, in its 32-px units;
+- frames are sampled by their real timestamps (variable-frame-rate files included). Qwen2.5-VL: their real rate
+  reaches the processor (the temporal position ids), except where the reference script passes none. Qwen3-VL: their
+  real times are written into the prompt ("<1.3 seconds>"; with motion prompts, the times of the frames shown);
+- no system prompt is added (upstream `qwen3_vl` adds "You are a helpful assistant."): the prompt is the one
+  LLaMA-Factory's template trains on (Qwen2.5-VL's chat template adds its own default system prompt in both);
+- a checkpoint of another family than the wrapper's is refused (loading it would leave weights random);
 - a video that cannot be decoded is recorded, answered with `VIDEO_ERROR_PREFIX` (scored wrong, counted in
   every task's `video_errors`) and the run goes on; a run where every video fails stops with one message;
 - decoded frames can be cached (`VAU_FRAME_CACHE=<folder>`), so a rerun or a second task skips decoding;
@@ -17,7 +22,7 @@ model_args beyond those of `qwen2_5_vl`: `motion_prompt=true` with `motion_m`, `
 (`mean`/`black`) or `motion_weights=PATH` (a `motion_prompt.json` saved by fine-tuning, or a checkpoint folder
 holding one); `total_pixels`; `video_backend` (`auto`/`decord`/`pyav`). `fps`, `max_num_frames`, `min_pixels`,
 `max_pixels` and `total_pixels`, when given, replace those fields of every task's budget (the processor's pixel
-range follows min/max_pixels).
+range follows min/max_pixels); they are pixels as given, not scaled to the model's units.
 """
 
 from __future__ import annotations
@@ -25,11 +30,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import replace
-from typing import Any, List, Optional
+from typing import Any, ClassVar, List, Optional
 
 import torch
 from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
+from lmms_eval.models.chat.qwen3_vl import Qwen3_VL
 from lmms_eval.protocol import ChatMessages
 from loguru import logger as eval_logger
 
@@ -44,18 +50,31 @@ def _flag(value: Any) -> bool:
 
 
 class EncodedVideo:
-    """One video of a request, ready for the processor: frames (T, 3, H, W) uint8 and the rate to pass."""
+    """One video of a request, ready for the processor: frames (T, 3, H, W) uint8, the rate to pass (Qwen2.5-VL) and
+    the times in seconds of the T frames (Qwen3-VL)."""
 
-    def __init__(self, frames: torch.Tensor, fps: float):
-        self.frames, self.fps = frames, fps
+    def __init__(self, frames: torch.Tensor, fps: float, times: Optional[list[float]] = None):
+        self.frames, self.fps, self.times = frames, fps, times
 
 
-class VAUQwen2_5_VL(Qwen2_5_VL):
+def _model_type(pretrained: str) -> str:
+    from transformers import AutoConfig
+
+    return str(getattr(AutoConfig.from_pretrained(pretrained), "model_type", ""))
+
+
+class VAUVideoChat:
+    """What `vau_qwen2_5_vl` and `vau_qwen3_vl` share: per-task budgets, decoding through `vau_plugin.video`, motion
+    prompts, batching and broken videos. Mixed in before lmms-eval's chat model of the family, which loads it."""
+
     is_simple = False
+    model_name: ClassVar[str]
+    model_types: ClassVar[tuple[str, ...]]  # the checkpoints' `model_type` the family's lmms-eval class loads
+    default_pretrained: ClassVar[str]
 
     def __init__(
         self,
-        pretrained: str = "Qwen/Qwen2.5-VL-3B-Instruct",
+        pretrained: Optional[str] = None,
         device: Optional[str] = None,
         device_map: Optional[str] = None,
         motion_prompt: Any = False,
@@ -75,18 +94,26 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device_map is None:
             device_map = "auto" if str(device).startswith("cuda") else str(device)
-        processor_min = int(min_pixels) if min_pixels is not None else PROCESSOR_MIN_PIXELS
-        processor_max = int(max_pixels) if max_pixels is not None else PROCESSOR_MAX_PIXELS
+        pretrained = pretrained or self.default_pretrained
+        model_type = _model_type(pretrained)
+        if model_type not in self.model_types:
+            others = ", ".join(f"--model {c.model_name} for {'/'.join(c.model_types)}" for c in MODELS if c is not type(self))
+            raise ValueError(
+                f"{self.model_name}: {pretrained} is a {model_type or 'model of unknown type'} checkpoint, and "
+                f"--model {self.model_name} loads {'/'.join(self.model_types)} only (another family would load with "
+                f"random weights); use {others}"
+            )
         super().__init__(
-            pretrained=pretrained, device=device, device_map=device_map, min_pixels=processor_min,
-            max_pixels=processor_max, **kwargs,
+            pretrained=pretrained, device=device, device_map=device_map,
+            min_pixels=int(min_pixels) if min_pixels is not None else PROCESSOR_MIN_PIXELS,
+            max_pixels=int(max_pixels) if max_pixels is not None else PROCESSOR_MAX_PIXELS, **kwargs,
         )  # fmt: skip
-        # VAU-R1's processors have this range for videos too (then one image processor did both); transformers
-        # 4.57 gives videos their own processor, which AutoProcessor's min/max_pixels do not always reach.
-        video_processor = getattr(self.processor, "video_processor", None)
-        if video_processor is not None:
-            video_processor.size = {"shortest_edge": processor_min, "longest_edge": processor_max}
-            video_processor.min_pixels, video_processor.max_pixels = processor_min, processor_max
+        video_processor = getattr(self.processor, "video_processor", None) or self.processor.image_processor
+        self.image_factor = int(video_processor.patch_size) * int(video_processor.merge_size)
+        units = budget_for("tag").for_image_factor(self.image_factor)  # VAU-R1's processor range, in this model's units
+        processor_min = int(min_pixels) if min_pixels is not None else units.processor_min_pixels
+        processor_max = int(max_pixels) if max_pixels is not None else units.processor_max_pixels
+        self.set_processor_range(video_processor, processor_min, processor_max)
         self.budget_overrides = {
             "fps": float(fps) if fps is not None else None,
             "max_frames": int(max_num_frames) if max_num_frames is not None else None,
@@ -105,7 +132,16 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
             self.motion_hook = FrameMotionPrompt.from_settings(
                 m=motion_m, n=motion_n, fill=motion_fill, weights=motion_weights
             )
-            eval_logger.info(f"vau_qwen2_5_vl: motion prompts on ({self.motion_hook.describe()})")
+            eval_logger.info(f"{self.model_name}: motion prompts on ({self.motion_hook.describe()})")
+
+    # ------------------------------------------------------------ what differs between families
+    def set_processor_range(self, video_processor: Any, low: int, high: int) -> None:
+        """Give the video processor the budget's pixel range a frame (frames arrive at their final size)."""
+        raise NotImplementedError
+
+    def video_inputs(self, videos: list[EncodedVideo]) -> dict:
+        """The processor arguments that carry the videos and their time."""
+        raise NotImplementedError
 
     # ------------------------------------------------------------ video budget and decoding
     def budget(self, doc: Any) -> VideoBudget:
@@ -115,7 +151,7 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
         base = budget_for(task) if task in BUDGETS else TAG
         if self.budget_overrides["fps"] is not None:
             base = replace(base, processor_fps=None)  # a rate of one's own is encoded as it is (no reference quirk)
-        return base.with_overrides(**self.budget_overrides)
+        return base.for_image_factor(self.image_factor).with_overrides(**self.budget_overrides)
 
     def encode_video(self, path: str, budget: VideoBudget) -> EncodedVideo:
         """Decode one video for `budget` (plus one frame when motion prompts turn T + 1 frames into T)."""
@@ -126,7 +162,7 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
             config = replace(config, extra_frames=1)
         sampled = load_video(path, config)
         frames = self.motion_hook.prompt(sampled.frames) if self.motion_hook is not None else sampled.frames
-        return EncodedVideo(frames, budget.encode_fps(sampled.sample_fps))
+        return EncodedVideo(frames, budget.encode_fps(sampled.sample_fps), sampled.model_timestamps)
 
     def _doc(self, request: Instance) -> Any:
         _, _, _, doc_id, task, split = request.args
@@ -135,7 +171,7 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
     def _failed(self, request: Instance, reason: str) -> GenerationResult:
         _, _, _, doc_id, task, _ = request.args
         self.video_failures.append({"task": task, "doc_id": doc_id, "error": reason})
-        eval_logger.warning(f"vau_qwen2_5_vl: {task} doc {doc_id}: video skipped: {reason}")
+        eval_logger.warning(f"{self.model_name}: {task} doc {doc_id}: video skipped: {reason}")
         return GenerationResult(text=f"{VIDEO_ERROR_PREFIX} {reason}")
 
     def prepare(self, doc: Any, messages: ChatMessages) -> tuple[str, list[EncodedVideo]]:
@@ -150,12 +186,11 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
 
     # ------------------------------------------------------------ generation
     def inputs(self, texts: list[str], videos: list[EncodedVideo]) -> Any:
-        """The processor's output for a batch: token ids, `pixel_values_videos`, `video_grid_thw`,
-        `second_per_grid_ts` (from each video's rate)."""
+        """The processor's output for a batch: token ids, `pixel_values_videos`, `video_grid_thw` (and for Qwen2.5-VL
+        `second_per_grid_ts`, from each video's rate)."""
         return self.processor(
             text=texts,
-            videos=[v.frames for v in videos] or None,
-            fps=[v.fps for v in videos] if videos else None,
+            **(self.video_inputs(videos) if videos else {}),
             padding=True,
             padding_side="left" if len(texts) > 1 else "right",
             return_tensors="pt",
@@ -202,7 +237,7 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
         try:
             return self._generate([t for _, t, _ in batch], [v for _, _, vs in batch for v in vs], gen_kwargs)
         except Exception as batch_error:
-            eval_logger.warning(f"vau_qwen2_5_vl: generation failed ({batch_error}); retrying sample by sample")
+            eval_logger.warning(f"{self.model_name}: generation failed ({batch_error}); retrying sample by sample")
         outputs = []
         for index, text, videos in batch:
             try:
@@ -243,12 +278,55 @@ class VAUQwen2_5_VL(Qwen2_5_VL):
                 results[index] = output
                 generated += 1
         if self.video_failures:
-            eval_logger.warning(f"vau_qwen2_5_vl: {len(self.video_failures)} sample(s) had a video that could not be "
+            eval_logger.warning(f"{self.model_name}: {len(self.video_failures)} sample(s) had a video that could not be "
                                 "decoded or run; each is scored as wrong and counted in its task's video_errors")  # fmt: skip
         if len(requests) > 1 and generated == 0:
             last = "; ".join(f["error"] for f in self.video_failures[-3:])
             raise RunStopped(
-                f"vau_qwen2_5_vl: none of the {len(requests)} samples could be run (last errors: {last}). "
+                f"{self.model_name}: none of the {len(requests)} samples could be run (last errors: {last}). "
                 "Check the video files (VAU_BENCH_VIDEO_ROOT) and the model; no score was computed."
             )
         return [r if r is not None else GenerationResult(text="") for r in results]
+
+
+class VAUQwen2_5_VL(VAUVideoChat, Qwen2_5_VL):
+    """`--model vau_qwen2_5_vl`: Qwen2.5-VL, a video's time as its frame rate (`second_per_grid_ts`)."""
+
+    model_name = "vau_qwen2_5_vl"
+    model_types = ("qwen2_5_vl",)
+    default_pretrained = "Qwen/Qwen2.5-VL-3B-Instruct"
+
+    def set_processor_range(self, video_processor: Any, low: int, high: int) -> None:
+        # VAU-R1's processors have this range for videos too (then one image processor did both); transformers
+        # 4.57 gives videos their own processor, which AutoProcessor's min/max_pixels do not always reach.
+        video_processor.size = {"shortest_edge": low, "longest_edge": high}
+        video_processor.min_pixels, video_processor.max_pixels = low, high
+
+    def video_inputs(self, videos: list[EncodedVideo]) -> dict:
+        return {"videos": [v.frames for v in videos], "fps": [v.fps for v in videos]}
+
+
+class VAUQwen3_VL(VAUVideoChat, Qwen3_VL):
+    """`--model vau_qwen3_vl`: Qwen3-VL, a video's time as the real time of each frame pair, written in the prompt."""
+
+    model_name = "vau_qwen3_vl"
+    model_types = ("qwen3_vl",)
+    default_pretrained = "Qwen/Qwen3-VL-2B-Instruct"
+
+    def set_processor_range(self, video_processor: Any, low: int, high: int) -> None:
+        # Qwen3VLVideoProcessor's `size` bounds a whole clip, not a frame; the frames are resized once by the
+        # budget (which holds this range) and given with do_resize=False, so its own size is left as it is.
+        return None
+
+    def video_inputs(self, videos: list[EncodedVideo]) -> dict:
+        from vau_plugin.video import timestamp_metadata
+
+        return {
+            "videos": [v.frames for v in videos],
+            "video_metadata": [timestamp_metadata(v.times) for v in videos],
+            "do_sample_frames": False,
+            "do_resize": False,
+        }
+
+
+MODELS: tuple[type[VAUVideoChat], ...] = (VAUQwen2_5_VL, VAUQwen3_VL)
