@@ -37,3 +37,11 @@ def tiny_qwen3_vl_dir(tmp_path_factory) -> Path:
     from vau_plugin.tiny_model import make_tiny_model
 
     return make_tiny_model(tmp_path_factory.mktemp("tiny_qwen3_vl") / "model", seed=0, arch="qwen3_vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2-VL checkpoint (the VAU-R1 paper's 2B family), built once per test session."""
+    from vau_plugin.tiny_model import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("tiny_qwen2_vl") / "model", seed=0, arch="qwen2_vl")

@@ -272,12 +272,11 @@ def test_instance_args_is_a_property():
     assert isinstance(inspect.getattr_static(Instance, "args"), property)
 
 
-@pytest.mark.parametrize("family", ["qwen2_5_vl", "qwen3_vl"])
-def test_lmms_model_attributes_the_wrapper_reads(family):
+@pytest.mark.parametrize("module, name", [("chat.qwen2_5_vl", "Qwen2_5_VL"), ("simple.qwen2_vl", "Qwen2_VL"), ("chat.qwen3_vl", "Qwen3_VL")])
+def test_lmms_model_attributes_the_wrapper_reads(module, name):
     import importlib
 
-    name = {"qwen2_5_vl": "Qwen2_5_VL", "qwen3_vl": "Qwen3_VL"}[family]
-    base = getattr(importlib.import_module(f"lmms_eval.models.chat.{family}"), name)
+    base = getattr(importlib.import_module(f"lmms_eval.models.{module}"), name)
     for attribute in ("tokenizer", "model", "batch_size", "device", "rank"):
         assert isinstance(inspect.getattr_static(base, attribute), property), f"{name}.{attribute}"
     assert hasattr(base, "is_simple")
@@ -290,7 +289,7 @@ def test_entry_point_registers_the_plugin_models():
 
     from vau_plugin.lmms.entry import MODEL_CLASS_PATH, MODEL_ID, MODELS, task_dir_registered
 
-    assert MODELS[MODEL_ID] == MODEL_CLASS_PATH and set(MODELS) == {"vau_qwen2_5_vl", "vau_qwen3_vl"}
+    assert MODELS[MODEL_ID] == MODEL_CLASS_PATH and set(MODELS) == {"vau_qwen2_5_vl", "vau_qwen2_vl", "vau_qwen3_vl"}
     for model_id, path in MODELS.items():
         assert lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(model_id).chat_class_path == path
     assert task_dir_registered()

@@ -128,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vau_plugin.tiny_model import ARCHS, DEFAULT_ARCH  # light: transformers is imported only when building
 
     p.add_argument("--arch", choices=tuple(ARCHS), default=DEFAULT_ARCH,
-                   help="architecture: qwen2_5_vl (LLaMA-Factory template qwen2_vl) or qwen3_vl (template qwen3_vl)")  # fmt: skip
+                   help="architecture: qwen2_5_vl (the default; LLaMA-Factory template qwen2_vl), qwen2_vl (template qwen2_vl) or qwen3_vl (template qwen3_vl)")  # fmt: skip
 
     from vau_plugin.motion_preview import add_motion_preview_parser
 

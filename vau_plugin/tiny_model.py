@@ -1,11 +1,11 @@
-"""A tiny random-initialised Qwen2.5-VL or Qwen3-VL checkpoint for tests and demos (`vau-plugin make-tiny-model DIR
-[--arch qwen3_vl]`).
+"""A tiny random-initialised Qwen2.5-VL, Qwen2-VL or Qwen3-VL checkpoint for tests and demos (`vau-plugin
+make-tiny-model DIR [--arch qwen2_vl|qwen3_vl]`).
 
-The checkpoint is laid out like a real Qwen2.5-VL-Instruct (default) or Qwen3-VL-Instruct one (config.json,
-model.safetensors, generation_config.json, tokenizer files, preprocessor/video-preprocessor configs and the chat
-template), so transformers' Auto classes, LLaMA-Factory (template `qwen2_vl` / `qwen3_vl`) and lmms-eval
-(`--model qwen2_5_vl` / `qwen3_vl`) load it offline. Its weights are random: it produces gibberish, quickly, on
-a CPU. What differs between the two architectures is in one table, `ARCHS`.
+The checkpoint is laid out like a real Qwen2.5-VL-Instruct (default), Qwen2-VL-Instruct or Qwen3-VL-Instruct one
+(config.json, model.safetensors, generation_config.json, tokenizer files, preprocessor/video-preprocessor configs and
+the chat template), so transformers' Auto classes, LLaMA-Factory (template `qwen2_vl` / `qwen3_vl`) and lmms-eval
+(`--model qwen2_5_vl` / `qwen2_vl` / `qwen3_vl`) load it offline. Its weights are random: it produces gibberish, quickly, on
+a CPU. What differs between the architectures (Qwen2.5-VL, Qwen2-VL, Qwen3-VL) is in one table, `ARCHS`.
 
 The tokenizer is a byte-level BPE trained here on a small built-in corpus and depends on nothing but
 that corpus; the seed only changes the model weights.
@@ -382,7 +382,7 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _token_ids(tokenizer: Qwen2TokenizerFast) -> dict:
-    """_token_ids(tokenizer) -> dict: the special-token ids both architectures' configs carry (top level)."""
+    """_token_ids(tokenizer) -> dict: the special-token ids every architecture's config carries (top level)."""
     token_id = tokenizer.convert_tokens_to_ids
     return {
         "image_token_id": token_id(IMAGE_PAD),
@@ -393,7 +393,7 @@ def _token_ids(tokenizer: Qwen2TokenizerFast) -> dict:
 
 
 def _text_config(tokenizer: Qwen2TokenizerFast) -> dict:
-    """_text_config(tokenizer) -> dict: the tiny text-decoder fields both architectures share."""
+    """_text_config(tokenizer) -> dict: the tiny text-decoder fields every architecture shares."""
     token_id = tokenizer.convert_tokens_to_ids
     return {
         "vocab_size": _round_up(len(tokenizer), VOCAB_MULTIPLE),
@@ -413,7 +413,7 @@ def _text_config(tokenizer: Qwen2TokenizerFast) -> dict:
 
 
 def _vision_config(patch_size: int) -> dict:
-    """_vision_config(patch_size) -> dict: the tiny vision-tower fields both architectures share."""
+    """_vision_config(patch_size) -> dict: the tiny vision-tower fields every architecture shares (Qwen2-VL renames some)."""
     return {
         "depth": VISION_DEPTH,
         "hidden_size": 64,
@@ -448,6 +448,21 @@ def _qwen2_5_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
         "fullatt_block_indexes": [VISION_DEPTH - 1],
     }
     return {"text_config": text_config, "vision_config": vision_config, "vision_token_id": tokenizer.convert_tokens_to_ids(VISION_PAD)}
+
+
+def _qwen2_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
+    """_qwen2_vl_config_kwargs(tokenizer) -> dict: Qwen2VLConfig's arguments (the VAU-R1 paper's 2B family: sequential
+    M-RoPE as Qwen2.5-VL, a vision tower of LayerNorm + GELU MLP blocks without window attention)."""
+    text_config = {key: value for key, value in _qwen2_5_vl_config_kwargs(tokenizer)["text_config"].items()}
+    vision = _vision_config(PATCH_SIZE)
+    # Qwen2VLVisionConfig names the tower's width embed_dim and its output (the decoder's width) hidden_size.
+    vision_config = {key: vision[key] for key in ("depth", "num_heads", "in_channels", "patch_size", "spatial_merge_size", "temporal_patch_size")} | {
+        "embed_dim": vision["hidden_size"],
+        "hidden_size": vision["out_hidden_size"],
+        "mlp_ratio": vision["intermediate_size"] / vision["hidden_size"],
+        "hidden_act": "quick_gelu",
+    }
+    return {"text_config": text_config, "vision_config": vision_config}
 
 
 def _qwen3_vl_config_kwargs(tokenizer: Qwen2TokenizerFast) -> dict:
@@ -514,7 +529,7 @@ def _qwen3_vl_processors() -> tuple:
 
 @dataclass(frozen=True)
 class TinyArch:
-    """What differs between the tiny checkpoints of two architectures; everything else is shared."""
+    """What differs between the tiny checkpoints of the architectures; everything else is shared."""
 
     name: str  # config.model_type and the `--arch` value
     title: str  # for messages and the model card
@@ -548,6 +563,21 @@ ARCHS: dict[str, TinyArch] = {
             processors=_qwen2_5_vl_processors,
             llamafactory_template="qwen2_vl",
             lmms_model="qwen2_5_vl",
+        ),
+        TinyArch(
+            name="qwen2_vl",
+            title="Qwen2-VL",
+            config_class="Qwen2VLConfig",
+            model_class="Qwen2VLForConditionalGeneration",
+            processor_class="Qwen2VLProcessor",
+            added_tokens=EXTRA_ADDED_TOKENS,
+            chat_template=QWEN2_VL_CHAT_TEMPLATE,
+            model_max_length=32768,
+            patch_size=PATCH_SIZE,
+            config_kwargs=_qwen2_vl_config_kwargs,
+            processors=_qwen2_5_vl_processors,
+            llamafactory_template="qwen2_vl",
+            lmms_model="qwen2_vl",
         ),
         TinyArch(
             name="qwen3_vl",
@@ -604,7 +634,7 @@ def build_tokenizer(arch: str = DEFAULT_ARCH) -> Qwen2TokenizerFast:
 
 
 def build_config(tokenizer: Qwen2TokenizerFast, arch: str = DEFAULT_ARCH) -> PretrainedConfig:
-    """build_config(tokenizer, arch) -> Qwen2_5_VLConfig | Qwen3VLConfig: tiny sizes, token ids taken from `tokenizer`."""
+    """build_config(tokenizer, arch) -> Qwen2_5_VLConfig | Qwen2VLConfig | Qwen3VLConfig: tiny sizes, token ids taken from `tokenizer`."""
     spec = get_arch(arch)
     token_id = tokenizer.convert_tokens_to_ids
     return _transformers_class(spec.config_class)(
@@ -619,7 +649,7 @@ def build_config(tokenizer: Qwen2TokenizerFast, arch: str = DEFAULT_ARCH) -> Pre
 
 
 def build_processor(tokenizer: Qwen2TokenizerFast, arch: str = DEFAULT_ARCH) -> ProcessorMixin:
-    """build_processor(tokenizer, arch) -> Qwen2_5_VLProcessor | Qwen3VLProcessor with small pixel budgets."""
+    """build_processor(tokenizer, arch) -> Qwen2_5_VLProcessor | Qwen2VLProcessor | Qwen3VLProcessor with small pixel budgets."""
     spec = get_arch(arch)
     image_processor, video_processor = spec.processors()
     return _transformers_class(spec.processor_class)(
@@ -631,7 +661,7 @@ def build_processor(tokenizer: Qwen2TokenizerFast, arch: str = DEFAULT_ARCH) -> 
 
 
 def build_model(config: PretrainedConfig, seed: int = 0) -> PreTrainedModel:
-    """build_model(config, seed) -> Qwen2_5_VLForConditionalGeneration | Qwen3VLForConditionalGeneration (by
+    """build_model(config, seed) -> Qwen2_5_VL / Qwen2VL / Qwen3VLForConditionalGeneration (by
     `config.model_type`), randomly initialised from `seed`.
 
     The global torch RNG state is restored afterwards, so callers' randomness is untouched.
@@ -673,7 +703,7 @@ processing, training and evaluation pipelines (LLaMA-Factory template `{spec.lla
 
 def make_tiny_model(out: str | Path, seed: int = 0, *, overwrite: bool = False, arch: str = DEFAULT_ARCH) -> Path:
     """make_tiny_model(out, seed=0, *, overwrite=False, arch="qwen2_5_vl") -> Path: write a tiny random checkpoint
-    of architecture `arch` ("qwen2_5_vl" or "qwen3_vl") into directory `out`.
+    of architecture `arch` ("qwen2_5_vl", "qwen2_vl" or "qwen3_vl") into directory `out`.
 
     Writes config.json, model.safetensors, generation_config.json, the tokenizer files, the image and
     video processor configs, the chat template and README.md; the same seed gives identical weights. A folder

@@ -20,7 +20,11 @@ from typing import Any, Optional, Sequence, Union
 MODEL_ID = "vau_qwen2_5_vl"
 MODEL_CLASS_PATH = "vau_plugin.lmms.model.VAUQwen2_5_VL"
 # model id -> chat class (lmms-eval imports the class only when the model is used)
-MODELS = {MODEL_ID: MODEL_CLASS_PATH, "vau_qwen3_vl": "vau_plugin.lmms.model.VAUQwen3_VL"}
+MODELS = {
+    MODEL_ID: MODEL_CLASS_PATH,
+    "vau_qwen2_vl": "vau_plugin.lmms.model.VAUQwen2_VL",
+    "vau_qwen3_vl": "vau_plugin.lmms.model.VAUQwen3_VL",
+}
 _PATCH_MARK = "_vau_plugin_task_dir"
 
 

@@ -36,6 +36,7 @@ import torch
 from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
 from lmms_eval.models.chat.qwen3_vl import Qwen3_VL
+from lmms_eval.models.simple.qwen2_vl import Qwen2_VL
 from lmms_eval.protocol import ChatMessages
 from loguru import logger as eval_logger
 
@@ -306,6 +307,19 @@ class VAUQwen2_5_VL(VAUVideoChat, Qwen2_5_VL):
         return {"videos": [v.frames for v in videos], "fps": [v.fps for v in videos]}
 
 
+class VAUQwen2_VL(VAUVideoChat, Qwen2_VL):
+    """`--model vau_qwen2_vl`: Qwen2-VL (the VAU-R1 paper's 2B model), whose temporal position ids step one per
+    temporal patch whatever the rate (it takes no `second_per_grid_ts`): the frames carry no time of their own."""
+
+    model_name = "vau_qwen2_vl"
+    model_types = ("qwen2_vl",)
+    default_pretrained = "Qwen/Qwen2-VL-2B-Instruct"
+    set_processor_range = VAUQwen2_5_VL.set_processor_range
+
+    def video_inputs(self, videos: list[EncodedVideo]) -> dict:
+        return {"videos": [v.frames for v in videos]}
+
+
 class VAUQwen3_VL(VAUVideoChat, Qwen3_VL):
     """`--model vau_qwen3_vl`: Qwen3-VL, a video's time as the real time of each frame pair, written in the prompt."""
 
@@ -329,4 +343,4 @@ class VAUQwen3_VL(VAUVideoChat, Qwen3_VL):
         }
 
 
-MODELS: tuple[type[VAUVideoChat], ...] = (VAUQwen2_5_VL, VAUQwen3_VL)
+MODELS: tuple[type[VAUVideoChat], ...] = (VAUQwen2_5_VL, VAUQwen2_VL, VAUQwen3_VL)

@@ -1,6 +1,7 @@
-"""`--model vau_qwen3_vl` on the tiny Qwen3-VL: the real time of every frame pair is written into the prompt (a
-variable-frame-rate clip and motion prompts included), each task's budget gives the visual tokens it gives Qwen2.5-VL,
-a checkpoint of the other family is refused, and the real `lmms-eval` CLI scores the mini tasks with it."""
+"""The lmms-eval wrappers beyond Qwen2.5-VL, on tiny random checkpoints. `--model vau_qwen3_vl`: the real time of
+every frame pair is written into the prompt (a variable-frame-rate clip and motion prompts included) and the real
+`lmms-eval` CLI scores the mini tasks with it. `--model vau_qwen2_vl` (the paper's 2B family) loads and answers. Each
+task's budget gives every family the same visual tokens, and a checkpoint of another family is refused."""
 
 from __future__ import annotations
 
@@ -74,30 +75,42 @@ def test_with_motion_prompts_each_frame_has_the_time_of_the_frame_it_shows(model
     assert _prompt_times(model, model.inputs([text], videos)) == pytest.approx(_pair_means(sampled.timestamps[1:]), abs=1e-9)
 
 
+@pytest.fixture(scope="module")
+def family_dirs(tiny_model_dir, tiny_qwen2_vl_dir, tiny_qwen3_vl_dir) -> dict:
+    return {"vau_qwen2_5_vl": tiny_model_dir, "vau_qwen2_vl": tiny_qwen2_vl_dir, "vau_qwen3_vl": tiny_qwen3_vl_dir}
+
+
 @pytest.mark.parametrize("task", ["qa", "tag"])
-def test_each_task_budget_gives_the_visual_tokens_it_gives_qwen2_5_vl(task, models, tiny_model_dir):
+def test_each_task_budget_gives_every_family_the_same_visual_tokens(task, models, family_dirs):
     from vau_plugin.benches.mini import bundled_mini_bench
-    from vau_plugin.lmms.model import VAUQwen2_5_VL
+    from vau_plugin.lmms.model import VAUQwen2_5_VL, VAUQwen2_VL
 
     clip = bundled_mini_bench() / "videos" / "mini_test_0001.mp4"  # 128x96, 6 s
-    qwen2_5 = VAUQwen2_5_VL(pretrained=str(tiny_model_dir), device="cpu", max_num_frames=8)
+    evaluators = {"qwen3": models["plain"]}
+    for name, wrapper in (("qwen2_5", VAUQwen2_5_VL), ("qwen2", VAUQwen2_VL)):
+        evaluators[name] = wrapper(pretrained=str(family_dirs[wrapper.model_name]), device="cpu", max_num_frames=8)
     grids = {}
-    for name, model in (("qwen2_5", qwen2_5), ("qwen3", models["plain"])):
+    for name, model in evaluators.items():
         text, videos = model.prepare({"task": task}, _messages(clip))
         grids[name] = model.inputs([text], videos)["video_grid_thw"].tolist()
     # the same merged tokens a frame (patches of 14 and 32 px): the budget is scaled to the model's units
-    assert grids["qwen3"] == grids["qwen2_5"] and grids["qwen3"][0][1] * grids["qwen3"][0][2] >= 4 * 256
+    assert grids["qwen3"] == grids["qwen2_5"] == grids["qwen2"] and grids["qwen3"][0][1] * grids["qwen3"][0][2] >= 4 * 256
     budget = models["plain"].budget({"task": task})
     assert budget.image_factor == 32 and budget.processor_min_pixels == 256 * 32 * 32
+    # Qwen2-VL answers (its processor takes no rate: its temporal position ids step one per temporal patch)
+    text, videos = evaluators["qwen2"].prepare({"task": task}, _messages(clip))
+    assert "second_per_grid_ts" not in evaluators["qwen2"].inputs([text], videos)
+    assert isinstance(evaluators["qwen2"]._generate([text], videos, {"max_new_tokens": 2})[0].text, str)
 
 
-def test_a_checkpoint_of_the_other_family_is_refused(tiny_model_dir, tiny_qwen3_vl_dir):
-    from vau_plugin.lmms.model import VAUQwen2_5_VL, VAUQwen3_VL
+def test_a_checkpoint_of_another_family_is_refused(family_dirs):
+    from vau_plugin.lmms.model import MODELS
 
-    with pytest.raises(ValueError, match="is a qwen3_vl checkpoint.*use --model vau_qwen3_vl"):
-        VAUQwen2_5_VL(pretrained=str(tiny_qwen3_vl_dir), device="cpu")
-    with pytest.raises(ValueError, match="is a qwen2_5_vl checkpoint.*use --model vau_qwen2_5_vl"):
-        VAUQwen3_VL(pretrained=str(tiny_model_dir), device="cpu")
+    for wrapper in MODELS:
+        for name, path in family_dirs.items():
+            if name != wrapper.model_name:
+                with pytest.raises(ValueError, match=f"is a .* checkpoint.*use .*--model {name} for"):
+                    wrapper(pretrained=str(path), device="cpu")
 
 
 def test_lmms_eval_scores_the_mini_tasks_with_vau_qwen3_vl(tmp_path, tiny_qwen3_vl_dir):
