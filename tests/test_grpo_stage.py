@@ -71,6 +71,24 @@ def test_grpo_full_finetuning_trains_on_video_and_saves_a_loadable_checkpoint(gr
     assert not any(".visual." in n or n.startswith("visual.") or "model.visual" in n for n in changed), changed[:5]
 
 
+def test_grpo_trains_qwen2_vl_the_papers_2b_family_with_the_same_recipe(grpo_workspace, tiny_qwen2_vl_dir, tmp_path):
+    """Qwen2-VL through the same recipe and template (`qwen2_vl_vau`): its processor takes no rate, so the visual
+    inputs are pixel_values_videos and video_grid_thw only, and a step changes the decoder's weights."""
+    ws = grpo_workspace
+    out = tmp_path / "qwen2_vl"
+    _train(ws, "vau_r1_grpo_tiny.yaml", out, model_name_or_path=tiny_qwen2_vl_dir, reward_funcs=TEST_REWARDS,
+           max_steps=1, save_steps=1)  # fmt: skip
+    _assert_rewards_logged(out)
+    assert [e for e in _state(out)["log_history"] if "reward" in e][0]["grad_norm"] > 0
+
+    from transformers import AutoModelForImageTextToText
+
+    trained = AutoModelForImageTextToText.from_pretrained(out)
+    assert type(trained).__name__ == "Qwen2VLForConditionalGeneration"
+    initial = AutoModelForImageTextToText.from_pretrained(tiny_qwen2_vl_dir)
+    assert any(not torch.equal(p, initial.get_parameter(n)) for n, p in trained.named_parameters())
+
+
 def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_path):
     """LoRA; launched with FORCE_TORCHRUN, so LLaMA-Factory re-launches itself under torchrun and the hook
     must act in the rank it starts."""
