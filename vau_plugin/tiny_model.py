@@ -14,7 +14,7 @@ that corpus; the seed only changes the model weights.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -546,37 +546,34 @@ class TinyArch:
     lmms_model: str
 
 
+_QWEN2_5_VL = TinyArch(
+    name="qwen2_5_vl",
+    title="Qwen2.5-VL",
+    config_class="Qwen2_5_VLConfig",
+    model_class="Qwen2_5_VLForConditionalGeneration",
+    processor_class="Qwen2_5_VLProcessor",
+    added_tokens=EXTRA_ADDED_TOKENS,
+    chat_template=QWEN2_VL_CHAT_TEMPLATE,
+    model_max_length=32768,
+    patch_size=PATCH_SIZE,
+    config_kwargs=_qwen2_5_vl_config_kwargs,
+    processors=_qwen2_5_vl_processors,
+    llamafactory_template="qwen2_vl",
+    lmms_model="qwen2_5_vl",
+)
 ARCHS: dict[str, TinyArch] = {
     arch.name: arch
     for arch in (
-        TinyArch(
-            name="qwen2_5_vl",
-            title="Qwen2.5-VL",
-            config_class="Qwen2_5_VLConfig",
-            model_class="Qwen2_5_VLForConditionalGeneration",
-            processor_class="Qwen2_5_VLProcessor",
-            added_tokens=EXTRA_ADDED_TOKENS,
-            chat_template=QWEN2_VL_CHAT_TEMPLATE,
-            model_max_length=32768,
-            patch_size=PATCH_SIZE,
-            config_kwargs=_qwen2_5_vl_config_kwargs,
-            processors=_qwen2_5_vl_processors,
-            llamafactory_template="qwen2_vl",
-            lmms_model="qwen2_5_vl",
-        ),
-        TinyArch(
+        _QWEN2_5_VL,
+        # the same tokenizer, template, processors and text decoder; another vision tower and no rate input
+        replace(
+            _QWEN2_5_VL,
             name="qwen2_vl",
             title="Qwen2-VL",
             config_class="Qwen2VLConfig",
             model_class="Qwen2VLForConditionalGeneration",
             processor_class="Qwen2VLProcessor",
-            added_tokens=EXTRA_ADDED_TOKENS,
-            chat_template=QWEN2_VL_CHAT_TEMPLATE,
-            model_max_length=32768,
-            patch_size=PATCH_SIZE,
             config_kwargs=_qwen2_vl_config_kwargs,
-            processors=_qwen2_5_vl_processors,
-            llamafactory_template="qwen2_vl",
             lmms_model="qwen2_vl",
         ),
         TinyArch(
