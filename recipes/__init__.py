@@ -26,7 +26,7 @@ DEMO_PREFIX = ".demo/"
 _DEMO_VALUE = re.compile(r"^(?P<key>model_name_or_path|dataset_dir|output_dir):[ \t]*\.demo/(?P<rest>\S+)(?P<tail>.*)$",
                          re.MULTILINE)
 # What `vau-plugin demo` leaves in its workdir and the _tiny recipes read.
-DEMO_FILES = ("tiny_model/config.json", "data/dataset_info.json")
+DEMO_FILES = ("tiny_model/config.json", "tiny_qwen3_vl/config.json", "data/dataset_info.json")
 
 
 def recipe_names() -> list[str]:

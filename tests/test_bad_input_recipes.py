@@ -20,13 +20,14 @@ from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
 from vau_plugin.llamafactory.demo import train
 
 CLI_TIMEOUT_S = 180
-TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml")
+TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml")
 
 
 def _demo_workdir(root: Path) -> Path:
     """A folder laid out as `vau-plugin demo` leaves it (only the files the checks look at)."""
-    (root / "tiny_model").mkdir(parents=True)
-    (root / "tiny_model" / "config.json").write_text("{}", encoding="utf-8")
+    for model in ("tiny_model", "tiny_qwen3_vl"):
+        (root / model).mkdir(parents=True)
+        (root / model / "config.json").write_text("{}", encoding="utf-8")
     (root / "data").mkdir()
     (root / "data" / "dataset_info.json").write_text(json.dumps({"vau_r1_mixed": {}}), encoding="utf-8")
     return root
@@ -126,7 +127,8 @@ def test_recipes_with_workdir_get_absolute_paths_that_work_from_anywhere(tmp_pat
     for name in TINY_RECIPES:
         text = (tmp_path / "recipes" / name).read_text(encoding="utf-8")
         recipe = yaml.safe_load(text)
-        assert recipe["model_name_or_path"] == str(work.resolve() / "tiny_model")
+        model = "tiny_qwen3_vl" if "qwen3_vl" in name else "tiny_model"
+        assert recipe["model_name_or_path"] == str(work.resolve() / model)
         assert recipe["dataset_dir"] == str(work.resolve() / "data")
         assert recipe["output_dir"] == str(work.resolve() / "out" / Path(name).stem)
         assert "### model" in text  # the comments are kept

@@ -72,6 +72,8 @@ def test_demo_leaves_what_the_readme_recipes_read(demo):
     _, root = demo
     assert (root / "tiny_model" / "config.json").is_file() and (root / "data" / "dataset_info.json").is_file()
     assert (root / "recipes" / "vau_r1_grpo_tiny.yaml").is_file()
+    assert (root / "tiny_qwen3_vl" / "config.json").is_file()  # vau_r1_grpo_qwen3_vl_tiny.yaml's model
+    assert (root / "recipes" / "vau_r1_grpo_qwen3_vl_tiny.yaml").is_file()
     assert (root / "colour" / "recipes" / "colour_grpo.yaml").is_file()
 
 

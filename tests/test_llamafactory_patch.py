@@ -95,7 +95,8 @@ def test_training_function_wrapper_routes_only_grpo(monkeypatch):
 def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     names = recipe_names()
     for name in ("vau_r1_grpo.yaml", "vau_r1_sft.yaml", "vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml",
-                 "vau_r1_grpo_lora_tiny.yaml", "ds_z3_config.json"):
+                 "vau_r1_grpo_lora_tiny.yaml", "vau_r1_grpo_qwen3_vl.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml",
+                 "ds_z3_config.json"):
         assert name in names
     parser = argparse.ArgumentParser()
     add_recipes_parser(parser.add_subparsers())
@@ -109,4 +110,18 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     assert yaml.safe_load((tmp_path / "vau_r1_sft.yaml").read_text())["stage"] == "sft"
     tiny = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text())
     assert (tiny["model_name_or_path"], tiny["dataset_dir"]) == (".demo/tiny_model", ".demo/data")
+    qwen3 = yaml.safe_load((tmp_path / "vau_r1_grpo_qwen3_vl.yaml").read_text())
+    qwen3_tiny = yaml.safe_load(recipe_path("vau_r1_grpo_qwen3_vl_tiny.yaml").read_text())
+    assert (qwen3["template"], qwen3_tiny["template"]) == ("qwen3_vl_vau", "qwen3_vl_vau")
+    assert qwen3_tiny["model_name_or_path"] == ".demo/tiny_qwen3_vl"
+    # the Qwen2.5-VL recipes' video token budget, in Qwen3-VL's 32 x 32-px tokens
+    for name, base in (("vau_r1_grpo_qwen3_vl.yaml", grpo), ("vau_r1_grpo_qwen3_vl_tiny.yaml", tiny)):
+        recipe = yaml.safe_load(recipe_path(name).read_text())
+        assert {k: v for k, v in recipe.items() if not k.startswith("video_") and k not in ("model_name_or_path",
+                "template", "output_dir")} == {k: v for k, v in base.items() if not k.startswith("video_") and k not in
+                ("model_name_or_path", "template", "output_dir")}  # fmt: skip
+        for key in ("video_max_pixels", "video_min_pixels"):
+            if key in base:
+                assert recipe[key] * 28 * 28 == base[key] * 32 * 32, (name, key)
+        assert (recipe["video_fps"], recipe["video_maxlen"]) == (base["video_fps"], base["video_maxlen"])
     assert copy_recipes(tmp_path, overwrite=True)

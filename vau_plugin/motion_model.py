@@ -92,7 +92,7 @@ def _inner_vl_model(model: nn.Module) -> nn.Module:
             return candidate
     raise TypeError(
         f"{type(model).__name__}: no Qwen2/2.5-VL vision encoder found (expected `.model.visual` with "
-        "`get_video_features`); the in-model motion prompt supports Qwen2-VL and Qwen2.5-VL models"
+        "`get_video_features`); the in-model motion prompt supports Qwen2-VL, Qwen2.5-VL and Qwen3-VL models"
     )
 
 

@@ -83,7 +83,8 @@ def reward_history(output_dir: Union[str, Path]) -> list[dict[str, float]]:
 
 
 def prepare_demo_inputs(workdir: Union[str, Path]) -> dict[str, Path]:
-    """prepare_demo_inputs(workdir) -> {"model", "data"}: the tiny model (made once) and the GRPO/SFT datasets
+    """prepare_demo_inputs(workdir) -> {"model", "qwen3_vl_model", "data"}: the tiny Qwen2.5-VL (`tiny_model/`) and
+    Qwen3-VL (`tiny_qwen3_vl/`, for vau_r1_grpo_qwen3_vl_tiny.yaml), each made once, and the GRPO/SFT datasets
     prepared from the bundled mini bench's train split."""
     from vau_plugin.benches.mini import bundled_mini_bench
     from vau_plugin.llamafactory.prepare import prepare_dataset
@@ -93,10 +94,13 @@ def prepare_demo_inputs(workdir: Union[str, Path]) -> dict[str, Path]:
     model_dir = workdir / "tiny_model"
     if not (model_dir / "config.json").is_file():
         make_tiny_model(model_dir, seed=0)
+    qwen3_dir = workdir / "tiny_qwen3_vl"
+    if not (qwen3_dir / "config.json").is_file():
+        make_tiny_model(qwen3_dir, seed=0, arch="qwen3_vl")
     bench = bundled_mini_bench()
     data_dir = workdir / "data"
     prepare_dataset(bench, bench / "videos", data_dir, split="train")
-    return {"model": model_dir, "data": data_dir}
+    return {"model": model_dir, "qwen3_vl_model": qwen3_dir, "data": data_dir}
 
 
 def demo_recipes(workdir: Union[str, Path]) -> Path:

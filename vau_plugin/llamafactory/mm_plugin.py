@@ -1,43 +1,60 @@
-"""The plugin's LLaMA-Factory mm_plugin: videos decoded by `vau_plugin.video`, the decoder the lmms-eval wrapper
-`vau_qwen2_5_vl` uses, so a model is trained on the frames it is evaluated on.
+"""The plugin's LLaMA-Factory mm_plugins: videos decoded by `vau_plugin.video`, the decoder the lmms-eval wrapper
+uses, so a model is trained on the frames it is evaluated on.
 
-Two templates, registered with LLaMA-Factory's own `register_mm_plugin` / `register_template` by `register()`,
-which `vau_plugin.llamafactory.patch` calls when LLaMA-Factory is imported (each is the `qwen2_vl` template with this
-mm_plugin):
+Four templates, registered with LLaMA-Factory's own `register_mm_plugin` / `register_template` by `register()`,
+which `vau_plugin.llamafactory.patch` calls when LLaMA-Factory is imported (each is LLaMA-Factory's base template of
+its family, `qwen2_vl` or `qwen3_vl`, with this module's mm_plugin):
 
-- `qwen2_vl_vau`: frames sampled by their real timestamps (variable-frame-rate files included), sized as
-  qwen-vl-utils sizes them, the real rate passed on as `second_per_grid_ts`, decoded frames cached when
-  `VAU_FRAME_CACHE` is set;
-- `qwen2_vl_motion`: the same, with video motion prompts at fixed (m, n) (`vau_motion_*` recipe keys; see
-  `vau_plugin.llamafactory.motion`): T + 1 frames are decoded over the same span and prompted into the T the
-  model sees (the lmms-eval wrapper does the same with `motion_prompt=true`).
+- `qwen2_vl_vau` (Qwen2-VL / Qwen2.5-VL) and `qwen3_vl_vau` (Qwen3-VL): frames sampled by their real timestamps
+  (variable-frame-rate files included), sized as qwen-vl-utils sizes them (multiples of the processor's patch x
+  merge: 28 px, 32 px for Qwen3-VL), decoded frames cached when `VAU_FRAME_CACHE` is set. Qwen2.5-VL gets the real
+  rate as `second_per_grid_ts`; Qwen3-VL gets the real times of the frames it sees as `video_metadata`
+  (`vau_plugin.video.timestamp_metadata`), written into the prompt as "<t seconds>" before each temporal patch;
+- `qwen2_vl_motion` / `qwen3_vl_motion`: the same, with video motion prompts at fixed (m, n) (`vau_motion_*` recipe
+  keys; see `vau_plugin.llamafactory.motion`): T + 1 frames are decoded over the same span and prompted into the T
+  the model sees (frame j at the time of sampled frame j + 1; the lmms-eval wrapper does the same with
+  `motion_prompt=true`).
 
 The video budget comes from LLaMA-Factory's own keys: `video_fps`, `video_maxlen` (frame cap),
-`video_max_pixels` / `video_min_pixels` (pixels a frame); the processor's own pixel range (its
-`video_processor.size`) bounds the frame size, so the processor never resizes the frames again. Video tokens
-are counted from a probe of the file (`sample_plan`), without decoding. Videos given as lists of frames keep
-LLaMA-Factory's handling (prompted too under `qwen2_vl_motion`).
+`video_max_pixels` / `video_min_pixels` (pixels a frame). A Qwen2-VL processor's own pixel range (its
+`video_processor.size`, per frame) bounds the frame size, so the processor never resizes the frames again; a
+Qwen3-VL video processor's `size` bounds the whole clip instead and is not applied: the frames go in at their
+final size with `do_resize=False`. Video tokens are counted from a probe of the file (`sample_plan`), without
+decoding. Videos given as lists of frames keep LLaMA-Factory's handling (prompted too under the motion templates).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from copy import deepcopy
 from typing import Any, ClassVar, Optional
 
 VAU_PLUGIN = "qwen2_vl_vau"
 MOTION_PLUGIN = "qwen2_vl_motion"
-TEMPLATES = {VAU_PLUGIN: VAU_PLUGIN, MOTION_PLUGIN: MOTION_PLUGIN}  # template name -> mm_plugin name
+QWEN3_VAU_PLUGIN = "qwen3_vl_vau"
+QWEN3_MOTION_PLUGIN = "qwen3_vl_motion"
 BASE_TEMPLATE = "qwen2_vl"
+QWEN3_BASE_TEMPLATE = "qwen3_vl"
+MOTION_PLUGINS = (MOTION_PLUGIN, QWEN3_MOTION_PLUGIN)
+# template name -> (mm_plugin name, LLaMA-Factory base template)
+FAMILIES = {
+    VAU_PLUGIN: (VAU_PLUGIN, BASE_TEMPLATE),
+    MOTION_PLUGIN: (MOTION_PLUGIN, BASE_TEMPLATE),
+    QWEN3_VAU_PLUGIN: (QWEN3_VAU_PLUGIN, QWEN3_BASE_TEMPLATE),
+    QWEN3_MOTION_PLUGIN: (QWEN3_MOTION_PLUGIN, QWEN3_BASE_TEMPLATE),
+}
+TEMPLATES = {name: plugin for name, (plugin, _) in FAMILIES.items()}  # template name -> mm_plugin name
 
 
-def sampling_config(processor: Any, *, extra_frames: int = 0):
-    """sampling_config(LLaMA-Factory processor, extra_frames=0) -> vau_plugin.video.SamplingConfig from the run's
-    `video_fps`, `video_maxlen`, `video_max_pixels`, `video_min_pixels` (set on the processor by LLaMA-Factory's
-    loader; its defaults otherwise) and the processor's pixel range and patch size."""
+def sampling_config(processor: Any, *, extra_frames: int = 0, processor_range: bool = True):
+    """sampling_config(LLaMA-Factory processor, extra_frames=0, processor_range=True) -> vau_plugin.video.SamplingConfig
+    from the run's `video_fps`, `video_maxlen`, `video_max_pixels`, `video_min_pixels` (set on the processor by
+    LLaMA-Factory's loader; its defaults otherwise), the processor's patch size and, with `processor_range`, its
+    per-frame pixel range (`size`; pass False for a processor whose `size` bounds the whole clip, Qwen3-VL's)."""
     from vau_plugin.video import SamplingConfig
 
     video_processor = getattr(processor, "video_processor", None) or getattr(processor, "image_processor", None)
-    size = getattr(video_processor, "size", None) or {}
+    size = (getattr(video_processor, "size", None) or {}) if processor_range else {}
     low = size.get("shortest_edge") if isinstance(size, dict) else getattr(size, "shortest_edge", None)
     high = size.get("longest_edge") if isinstance(size, dict) else getattr(size, "longest_edge", None)
     factor = int(getattr(video_processor, "patch_size", 14)) * int(getattr(video_processor, "merge_size", 2))
@@ -56,20 +73,28 @@ def sampling_config(processor: Any, *, extra_frames: int = 0):
     )
 
 
-def _plugin_class():
-    """The `Qwen2VLVAUPlugin` class (built on first use, so importing this module needs no LLaMA-Factory)."""
+def _meta_field(metadata: Any, name: str) -> Any:
+    """A field of one video's metadata: a dict, transformers' VideoMetadata or a namespace."""
+    return metadata[name] if isinstance(metadata, dict) else getattr(metadata, name)
+
+
+def _plugin_classes() -> dict[str, type]:
+    """{"qwen2_vl": Qwen2VLVAUPlugin, "qwen3_vl": Qwen3VLVAUPlugin} (built on first use, so importing this module needs
+    no LLaMA-Factory): LLaMA-Factory's Qwen2VLPlugin / Qwen3VLPlugin with the shared `_VAUVideos` decoding."""
     import torch
-    from llamafactory.data.mm_plugin import Qwen2VLPlugin, _check_video_is_nested_images
+    from llamafactory.data.mm_plugin import Qwen2VLPlugin, Qwen3VLPlugin, _check_video_is_nested_images
+    from llamafactory.extras.constants import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
 
     from vau_plugin.llamafactory.motion import MotionSettings, frames_to_tensor, hook_for, tensor_to_frames
-    from vau_plugin.video import frames_to_grid_t, load_video, sample_plan
+    from vau_plugin.video import frames_to_grid_t, load_video, sample_plan, timestamp_metadata
 
-    @dataclasses.dataclass
-    class Qwen2VLVAUPlugin(Qwen2VLPlugin):
-        """Qwen2-VL mm_plugin whose video files go through `vau_plugin.video` (and motion prompts when
-        `motion` is on: the `qwen2_vl_motion` template)."""
+    class _VAUVideos:
+        """The shared part: video files through `vau_plugin.video` (one decoder), fixed motion prompts when `motion`
+        is on. A subclass says how decoded frames become the model's inputs (`_video_inputs`), what the token
+        count needs besides the grid (`_token_metadata`) and whether the processor's `size` is a per-frame range."""
 
-        motion: ClassVar[bool] = False  # set by the registered subclass of `qwen2_vl_motion`
+        motion: ClassVar[bool] = False  # set by the registered subclass of a motion template
+        per_frame_processor_range: ClassVar[bool] = True
 
         def _motion_hook(self) -> Optional[Any]:
             if not self.motion:
@@ -80,16 +105,27 @@ def _plugin_class():
         def _files_only(self, videos: list) -> bool:
             return all(not _check_video_is_nested_images(video) for video in videos)
 
+        def _sampling_config(self, processor: Any, motion: bool):
+            return sampling_config(processor, extra_frames=int(motion),
+                                   processor_range=self.per_frame_processor_range)  # fmt: skip
+
+        def _token_metadata(self, grids: list, plans: list) -> dict:
+            return {"video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+
+        def _video_inputs(self, frames: list, sampled: list, processor: Any) -> dict:
+            raise NotImplementedError
+
         def _get_video_token_metadata(self, videos: list, processor: Any) -> Optional[dict]:
             if not videos or not self._files_only(videos):
                 return None  # LLaMA-Factory then counts from `_get_mm_inputs`
-            config = sampling_config(processor, extra_frames=int(self._motion_hook() is not None))
+            config = self._sampling_config(processor, self._motion_hook() is not None)
             patch = config.image_factor // int(getattr(processor.image_processor, "merge_size", 2))
-            grids = []
+            grids, plans = [], []
             for video in videos:
                 plan = sample_plan(video, config)
+                plans.append(plan)
                 grids.append([frames_to_grid_t(plan.frames, config.frame_factor), plan.size[0] // patch, plan.size[1] // patch])
-            return {"video_grid_thw": torch.tensor(grids, dtype=torch.long)}
+            return self._token_metadata(grids, plans)
 
         def _get_mm_inputs(self, images: list, videos: list, audios: list, processor: Any) -> dict:
             hook = self._motion_hook()
@@ -99,38 +135,112 @@ def _plugin_class():
                               if _check_video_is_nested_images(v) else v for v in videos]  # fmt: skip
                 return super()._get_mm_inputs(images, videos, audios, processor)
             inputs = super()._get_mm_inputs(images, [], audios, processor) if images or audios else {}
-            config = sampling_config(processor, extra_frames=int(hook is not None))
-            frames, rates = [], []
-            for video in videos:
-                sampled = load_video(video, config)
-                frames.append(hook.prompt(sampled.frames) if hook is not None else sampled.frames)
-                rates.append(sampled.sample_fps)
-            video_processor = getattr(processor, "video_processor", None) or processor.image_processor
-            inputs.update(video_processor(videos=frames, return_tensors="pt"))
-            if "second_per_grid_ts" in processor.model_input_names:
-                temporal_patch = int(getattr(video_processor, "temporal_patch_size", 2))
-                inputs["second_per_grid_ts"] = [temporal_patch / rate for rate in rates]
+            config = self._sampling_config(processor, hook is not None)
+            sampled = [load_video(video, config) for video in videos]
+            frames = [hook.prompt(s.frames) if hook is not None else s.frames for s in sampled]
+            inputs.update(self._video_inputs(frames, sampled, processor))
             return inputs
 
-    Qwen2VLVAUPlugin.__qualname__ = "Qwen2VLVAUPlugin"
-    return Qwen2VLVAUPlugin
+    @dataclasses.dataclass
+    class Qwen2VLVAUPlugin(_VAUVideos, Qwen2VLPlugin):
+        """Qwen2-VL / Qwen2.5-VL mm_plugin whose video files go through `vau_plugin.video` (templates `qwen2_vl_vau`,
+        `qwen2_vl_motion`)."""
+
+        def _video_inputs(self, frames: list, sampled: list, processor: Any) -> dict:
+            video_processor = getattr(processor, "video_processor", None) or processor.image_processor
+            inputs = dict(video_processor(videos=frames, return_tensors="pt"))
+            if "second_per_grid_ts" in processor.model_input_names:
+                temporal_patch = int(getattr(video_processor, "temporal_patch_size", 2))
+                inputs["second_per_grid_ts"] = [temporal_patch / s.sample_fps for s in sampled]
+            return inputs
+
+    @dataclasses.dataclass
+    class Qwen3VLVAUPlugin(_VAUVideos, Qwen3VLPlugin):
+        """Qwen3-VL mm_plugin whose video files go through `vau_plugin.video` (templates `qwen3_vl_vau`,
+        `qwen3_vl_motion`): the frames go to the video processor at their final size (`do_resize=False`, no
+        resampling) with the real times of the frames the model sees as `video_metadata`; `process_messages`
+        writes them into the prompt per video, as transformers' Qwen3VLProcessor does."""
+
+        per_frame_processor_range: ClassVar[bool] = False  # Qwen3VLVideoProcessor's `size` bounds the whole clip
+
+        def _token_metadata(self, grids: list, plans: list) -> dict:
+            return {"video_grid_thw": torch.tensor(grids, dtype=torch.long),
+                    "video_metadata": [timestamp_metadata(plan.model_timestamps) for plan in plans]}  # fmt: skip
+
+        def _video_inputs(self, frames: list, sampled: list, processor: Any) -> dict:
+            return dict(processor.video_processor(
+                videos=frames,
+                video_metadata=[timestamp_metadata(s.model_timestamps) for s in sampled],
+                do_resize=False,
+                do_sample_frames=False,
+                return_metadata=True,
+                return_tensors="pt",
+            ))  # fmt: skip
+
+        def _video_structure(self, grid_thw: Any, metadata: Any, processor: Any) -> str:
+            """One video's text as Qwen3VLProcessor writes it: per temporal patch "<t seconds>" + vision start +
+            the patch's pads + vision end, t from this video's own metadata."""
+            merge_size = int(processor.video_processor.merge_size)
+            indices = _meta_field(metadata, "frames_indices")
+            indices = list(indices.tolist() if hasattr(indices, "tolist") else indices)  # the processor extends it
+            timestamps = processor._calculate_timestamps(indices, _meta_field(metadata, "fps"), merge_size)
+            seqlen = int(torch.as_tensor(grid_thw)[1:].prod()) // merge_size**2
+            frame = f"{self.vision_bos_token}{self.video_token * seqlen}{self.vision_eos_token}"
+            return "".join(f"<{timestamps[t]:.1f} seconds>{frame}" for t in range(int(grid_thw[0])))
+
+        def process_messages(self, messages: list, images: list, videos: list, audios: list, processor: Any) -> list:
+            # LLaMA-Factory 0.9.5's Qwen3VLPlugin reads video_metadata by message index and every video's frame
+            # count from the first video's grid; here both are per video.
+            self._validate_input(processor, images, videos, audios)
+            self._validate_messages(messages, images, videos, audios)
+            messages = deepcopy(messages)
+            image_merge = int(getattr(processor.image_processor, "merge_size")) ** 2 if processor is not None else 1
+            if self.expand_mm_tokens:
+                mm_inputs = self._get_mm_token_metadata(images, videos, audios, processor)
+                if mm_inputs is None:
+                    mm_inputs = self._get_mm_inputs(images, videos, audios, processor)
+                image_grid = mm_inputs.get("image_grid_thw", [])
+                video_grid = mm_inputs.get("video_grid_thw", [])
+                video_metadata = mm_inputs.get("video_metadata", [])
+            num_images = num_videos = 0
+            for message in messages:
+                content = message["content"]
+                while IMAGE_PLACEHOLDER in content:
+                    seqlen = int(image_grid[num_images].prod()) // image_merge if self.expand_mm_tokens else 1
+                    image = f"{self.vision_bos_token}{self.image_token * seqlen}{self.vision_eos_token}"
+                    content = content.replace(IMAGE_PLACEHOLDER, image, 1)
+                    num_images += 1
+                while VIDEO_PLACEHOLDER in content:
+                    if self.expand_mm_tokens:
+                        video = self._video_structure(video_grid[num_videos], video_metadata[num_videos], processor)
+                    else:
+                        video = f"{self.vision_bos_token}{self.video_token}{self.vision_eos_token}"
+                    content = content.replace(VIDEO_PLACEHOLDER, video, 1)
+                    num_videos += 1
+                message["content"] = content
+            return messages
+
+    for cls in (Qwen2VLVAUPlugin, Qwen3VLVAUPlugin):
+        cls.__qualname__ = cls.__name__
+    return {BASE_TEMPLATE: Qwen2VLVAUPlugin, QWEN3_BASE_TEMPLATE: Qwen3VLVAUPlugin}
 
 
 def register() -> None:
-    """register() -> None: add the `qwen2_vl_vau` and `qwen2_vl_motion` mm_plugins and templates to
-    LLaMA-Factory (idempotent)."""
+    """register() -> None: add the `qwen2_vl_vau`, `qwen2_vl_motion`, `qwen3_vl_vau` and `qwen3_vl_motion`
+    mm_plugins and templates to LLaMA-Factory (idempotent)."""
     from llamafactory.data import mm_plugin, template
 
-    plugin_class = None
-    base = template.TEMPLATES[BASE_TEMPLATE]
-    plugin_kwargs = {f.name: getattr(base.mm_plugin, f.name) for f in dataclasses.fields(base.mm_plugin)}
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.name != "mm_plugin"}
-    for name, plugin_name in TEMPLATES.items():
+    classes = None
+    for name, (plugin_name, base_name) in FAMILIES.items():
+        base = template.TEMPLATES[base_name]
         if plugin_name not in mm_plugin.PLUGINS:
-            plugin_class = plugin_class or _plugin_class()
-            motion = plugin_name == MOTION_PLUGIN
+            classes = classes or _plugin_classes()
+            plugin_class = classes[base_name]
+            motion = plugin_name in MOTION_PLUGINS
             mm_plugin.register_mm_plugin(plugin_name, type(plugin_class.__name__, (plugin_class,), {"motion": motion}))
         if name not in template.TEMPLATES:
+            plugin_kwargs = {f.name: getattr(base.mm_plugin, f.name) for f in dataclasses.fields(base.mm_plugin)}
+            fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base) if f.name != "mm_plugin"}
             template.register_template(
                 name,
                 **fields,

@@ -1,4 +1,5 @@
-"""Motion prompts in LLaMA-Factory: the `qwen2_vl_motion` template's settings, and the learnable in-model switch.
+"""Motion prompts in LLaMA-Factory: the `qwen2_vl_motion` / `qwen3_vl_motion` templates' settings, and the learnable
+in-model switch.
 
 Fixed (m, n), as preprocessing: `template: qwen2_vl_motion` (the `qwen2_vl` template with the plugin's
 mm_plugin, `vau_plugin.llamafactory.mm_plugin`). For a video file the mm_plugin decodes, with the plugin's one

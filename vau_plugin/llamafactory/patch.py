@@ -17,8 +17,8 @@ Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules ar
   Literals).
 - ``llamafactory.train.sft.workflow.load_model`` is wrapped (`patch_sft_workflow`): it also attaches the learnable
   motion prompt (`motion.attach_learnable_motion`), a no-op unless `vau_motion_learnable` is switched on.
-- the templates and mm_plugins `qwen2_vl_vau` and `qwen2_vl_motion` join LLaMA-Factory's registries
-  (`register_templates`, through its own `register_template` / `register_mm_plugin`) when ``llamafactory.data`` is
+- the templates and mm_plugins `qwen2_vl_vau`, `qwen2_vl_motion`, `qwen3_vl_vau` and `qwen3_vl_motion` join
+  LLaMA-Factory's registries (`register_templates`, through its own `register_template` / `register_mm_plugin`) when ``llamafactory.data`` is
   imported.
 
 Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit):
@@ -134,8 +134,8 @@ def patch_data(data_package: Any) -> None:
 
 
 def register_templates() -> bool:
-    """register_templates() -> True: add `qwen2_vl_vau` and `qwen2_vl_motion` to LLaMA-Factory's template and
-    mm_plugin registries, once per process (`vau_plugin.llamafactory.mm_plugin.register`)."""
+    """register_templates() -> True: add `qwen2_vl_vau`, `qwen2_vl_motion`, `qwen3_vl_vau`, `qwen3_vl_motion` to
+    LLaMA-Factory's template and mm_plugin registries, once per process (`vau_plugin.llamafactory.mm_plugin.register`)."""
     global _templates_registered
     if not _templates_registered:
         from vau_plugin.llamafactory.mm_plugin import register

@@ -7,7 +7,8 @@ What differs from TRL (everything else — loss types, KL/beta, clipping, reward
   and their videos become model inputs through the same mm_plugin that expanded the `<video>` placeholder, so
   video_fps / video_maxlen / video_max_pixels mean what they mean in SFT. For Qwen2-VL/Qwen2.5-VL these are
   `pixel_values_videos`, `video_grid_thw` and (Qwen2.5-VL) `second_per_grid_ts`, which the model's rope index
-  uses for the temporal position ids.
+  uses for the temporal position ids; whatever else the mm_plugin returns and the model's forward does not name
+  (Qwen3-VL's `video_metadata`, whose frame times are already in the prompt) stays out.
 - Those visual inputs travel per sample in `mm_inputs` (a list with one dict of tensors per completion); TRL's
   shuffle/split of the generation batch permutes and slices lists like any per-sample column, and every forward
   (sampling, old/reference log-probs, loss) concatenates the dicts of its chunk.
@@ -103,8 +104,9 @@ class VideoGRPOTrainer(GRPOTrainer):
             )
         except Exception as err:  # decoding errors of any backend
             raise BrokenSampleError(f"{type(err).__name__}: {err}") from err
-        mm = {k: (v if torch.is_tensor(v) else torch.tensor(v)) for k, v in mm.items()}
-        mm = {k: v for k, v in mm.items() if k in self.model_kwarg_keys}
+        # only what the model's forward names, before making tensors: an mm_plugin may also return values that are
+        # no model input and no tensor (Qwen3-VL's `video_metadata`, the frame times already written into the prompt)
+        mm = {k: (v if torch.is_tensor(v) else torch.tensor(v)) for k, v in mm.items() if k in self.model_kwarg_keys}
         self._check_video_tokens(row["prompt_ids"], mm)
         return mm
 
