@@ -2,7 +2,9 @@
 evaluated on (lmms-eval's `vau_bench_*_think` tasks through `vau_qwen2_5_vl`): the same token ids, the same video
 grid, the same time step of the temporal position ids and the same pixels, because one decoder serves both.
 Checked on an order-bench clip (56x56, 8 s at 2 fps) with the video settings of experiments/motion_vau/config.json,
-and on a motion-bench clip (128x96, 8 s at 5 fps) with the VAU-R1 paper's evaluation budgets (vau_plugin.budget), expressed as LLaMA-Factory keys."""
+and on a motion-bench clip (128x96, 8 s at 5 fps) with the VAU-R1 paper's evaluation budgets (vau_plugin.budget), expressed as LLaMA-Factory keys.
+The same holds for Qwen3-VL (`qwen3_vl_vau` / `qwen3_vl_motion` and `vau_qwen3_vl`: the real frame times in the same
+token ids) and Qwen2-VL (`qwen2_vl_vau` and `vau_qwen2_vl`), at the paper's budgets in each family's token units."""
 
 from __future__ import annotations
 
@@ -41,7 +43,9 @@ def order_bench(tmp_path_factory):
     return root
 
 
-def llamafactory_inputs(model_dir: Path, row: dict, video: dict, processor_range: dict | None = None) -> tuple[list[int], dict]:
+def llamafactory_inputs(
+    model_dir: Path, row: dict, video: dict, processor_range: dict | None = None, template_name: str = "qwen2_vl_vau"
+) -> tuple[list[int], dict]:
     """Token ids and video tensors of one SFT row the way `llamafactory-cli train` builds them."""
     from llamafactory.data.template import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
@@ -53,7 +57,7 @@ def llamafactory_inputs(model_dir: Path, row: dict, video: dict, processor_range
     processor = AutoProcessor.from_pretrained(model_dir)
     if processor_range:
         processor.video_processor.size = dict(processor_range)
-    template = get_template_and_fix_tokenizer(processor.tokenizer, DataArguments(template="qwen2_vl_vau"))
+    template = get_template_and_fix_tokenizer(processor.tokenizer, DataArguments(template=template_name))
     # the attributes LLaMA-Factory's loader sets on the processor from the model arguments
     settings = dict(image_max_pixels=768 * 768, image_min_pixels=32 * 32, image_do_pan_and_scan=False,
                     crop_to_patches=False, use_audio_in_video=False, **video)  # fmt: skip
@@ -115,12 +119,13 @@ def test_experiment_settings_agree(task, order_bench, tiny_model_dir, evaluators
     assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(1.0)
 
 
-def paper_keys(task: str) -> dict:
-    """LLaMA-Factory keys that reproduce the paper's evaluation budget of `task` (README: train as you evaluate).
-    The processor's own floor (VAU-R1: 256·28²) is the frame floor, since it enlarges anything smaller."""
-    budget = budget_for(task)
+def paper_keys(task: str, image_factor: int = 28) -> dict:
+    """LLaMA-Factory keys that reproduce the paper's evaluation budget of `task` (README: train as you evaluate), in
+    the units of a model whose visual token is image_factor² px. The processor's own floor (VAU-R1: 256·28²) is the
+    frame floor, since it enlarges anything smaller."""
+    budget = budget_for(task).for_image_factor(image_factor)
     return {"video_fps": budget.fps, "video_maxlen": budget.max_frames, "video_max_pixels": budget.max_pixels,
-            "video_min_pixels": max(budget.min_pixels, PROCESSOR_MIN_PIXELS)}  # fmt: skip
+            "video_min_pixels": max(budget.min_pixels, budget.processor_min_pixels)}  # fmt: skip
 
 
 def test_paper_tag_budget_agrees(bench, tiny_model_dir, evaluators, monkeypatch):
@@ -152,3 +157,59 @@ def test_processor_range_follows_the_budget(tiny_model_dir, evaluators):
     model = evaluators()
     size = model.processor.video_processor.size
     assert (size["shortest_edge"], size["longest_edge"]) == (PROCESSOR_MIN_PIXELS, PROCESSOR_MAX_PIXELS)
+
+
+# family -> (tiny checkpoint fixture, lmms-eval wrapper, LLaMA-Factory template, the real checkpoint's video range)
+OTHER_FAMILIES = {
+    "qwen3_vl": ("tiny_qwen3_vl_dir", "VAUQwen3_VL", "qwen3_vl_vau", {"shortest_edge": 4096, "longest_edge": 25165824}),
+    "qwen2_vl": ("tiny_qwen2_vl_dir", "VAUQwen2_VL", "qwen2_vl_vau", CHECKPOINT_RANGE),
+}
+
+
+def _pair_means(times: list[float]) -> list[str]:
+    return [f"{(a + b) / 2:.1f}" for a, b in zip(times[::2], times[1::2])]
+
+
+@pytest.mark.parametrize("task", ["qa", "tag"])
+@pytest.mark.parametrize("family", list(OTHER_FAMILIES))
+def test_other_families_agree_at_the_paper_budgets(family, task, bench, request, monkeypatch):
+    import importlib
+    import re
+
+    from vau_plugin.video import load_video
+
+    fixture, wrapper, template, checkpoint_range = OTHER_FAMILIES[family]
+    model_dir = request.getfixturevalue(fixture)
+    model = getattr(importlib.import_module("vau_plugin.lmms.model"), wrapper)(pretrained=str(model_dir), device="cpu")
+    row = json.loads((bench / "lf" / f"sft_{task}.json").read_text())[0]
+    train_ids, train_video = llamafactory_inputs(model_dir, row, paper_keys(task, model.image_factor), checkpoint_range, template)
+    evaluated = lmms_eval_inputs(model, f"vau_bench_{task}_think", row["video_id"], monkeypatch, bench)
+    assert evaluated["input_ids"][0].tolist() == train_ids
+    assert evaluated["video_grid_thw"].tolist() == train_video["video_grid_thw"].tolist()
+    assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])
+    # the grid of Qwen2.5-VL at the same budget (test_paper_*_budget_agrees): the same visual tokens in every family
+    assert evaluated["video_grid_thw"].tolist() == {"qa": [[4, 28, 38]], "tag": [[8, 28, 38]]}[task]
+    assert "second_per_grid_ts" not in evaluated and "second_per_grid_ts" not in train_video
+    if family == "qwen3_vl":  # the real time of each frame pair, in the prompt of both
+        sampled = load_video(row["videos"][0], model.budget({"task": task}).sampling())
+        text = model.tokenizer.decode(train_ids)
+        assert re.findall(r"<([0-9.]+) seconds>", text) == _pair_means(sampled.timestamps)
+
+
+def test_qwen3_vl_with_fixed_motion_prompts_agrees(bench, tiny_qwen3_vl_dir, monkeypatch):
+    """`qwen3_vl_motion` (recipe keys vau_motion_m / _n) and `vau_qwen3_vl` with motion_prompt=true: T + 1 frames
+    prompted into T, the same pixels, and the same times (of the frames shown) in the same token ids."""
+    from vau_plugin.lmms.model import VAUQwen3_VL
+
+    monkeypatch.setenv("VAU_MOTION_M", "0.5")
+    monkeypatch.setenv("VAU_MOTION_N", "0.1")
+    row = json.loads((bench / "lf" / "sft_tag.json").read_text())[0]
+    model = VAUQwen3_VL(pretrained=str(tiny_qwen3_vl_dir), device="cpu", motion_prompt=True, motion_m=0.5, motion_n=0.1)
+    keys = paper_keys("tag", model.image_factor)
+    train_ids, train_video = llamafactory_inputs(tiny_qwen3_vl_dir, row, keys, OTHER_FAMILIES["qwen3_vl"][3], "qwen3_vl_motion")
+    evaluated = lmms_eval_inputs(model, "vau_bench_tag_think", row["video_id"], monkeypatch, bench)
+    assert evaluated["input_ids"][0].tolist() == train_ids
+    assert evaluated["video_grid_thw"].tolist() == train_video["video_grid_thw"].tolist() == [[8, 28, 38]]
+    assert evaluated["pixel_values_videos"].equal(train_video["pixel_values_videos"])
+    plain_ids, _ = llamafactory_inputs(tiny_qwen3_vl_dir, row, keys, OTHER_FAMILIES["qwen3_vl"][3], "qwen3_vl_vau")
+    assert train_ids != plain_ids  # the times moved by one sampled frame
