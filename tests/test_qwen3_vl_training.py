@@ -30,10 +30,8 @@ def clean_motion_env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def qwen3_dir(tmp_path_factory, offline_hub) -> Path:  # noqa: F811
-    from vau_plugin.tiny_model import make_tiny_model
-
-    return make_tiny_model(tmp_path_factory.mktemp("tiny_qwen3_vl") / "model", seed=0, arch="qwen3_vl")
+def qwen3_dir(tiny_qwen3_vl_dir, offline_hub) -> Path:  # noqa: F811
+    return tiny_qwen3_vl_dir
 
 
 def _clip(path: Path, frames: int, fps: float = 4.0, timestamps=None) -> Path:
@@ -143,6 +141,23 @@ def test_each_video_gets_its_own_times_and_frame_count(lf, clips):
     assert expanded[2]["content"] == "And " + alone[1] + "this one?"
     mm = template.mm_plugin.get_mm_inputs([], [str(v) for v in videos], [], [0], [2], [0], [[]], processor)
     assert mm["video_grid_thw"][:, 0].tolist() == [2, 6]
+
+
+def test_a_template_of_another_family_is_refused_naming_the_right_one(lf, clips, tiny_model_dir):
+    """Qwen3-VL under `qwen2_vl_vau` would train without the frame times it sees at inference, and Qwen2.5-VL under
+    `qwen3_vl_vau` would fail deep in the processor: both stop at once, naming the family's templates."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoProcessor
+
+    messages = [{"role": "user", "content": "<video>Which?"}, {"role": "assistant", "content": "A"}]
+    qwen2_template = get_template_and_fix_tokenizer(lf["tokenizer"], DataArguments(template="qwen2_vl_vau"))
+    with pytest.raises(ValueError, match="qwen2_vl_vau / qwen2_vl_motion is for Qwen2-VL / Qwen2.5-VL checkpoints, "
+                                         "but the model's processor is Qwen3VLProcessor; use template: qwen3_vl_vau"):
+        qwen2_template.mm_plugin.process_messages(messages, [], [str(clips["short"])], [], lf["processor"])
+    qwen2_5 = AutoProcessor.from_pretrained(tiny_model_dir)
+    with pytest.raises(ValueError, match="processor is Qwen2_5_VLProcessor; use template: qwen2_vl_vau or qwen2_vl_motion"):
+        lf["qwen3_vl_vau"].mm_plugin.process_messages(messages, [], [str(clips["short"])], [], qwen2_5)
 
 
 def test_frame_budget_is_per_frame_and_the_clip_bound_is_not_applied_to_a_frame(lf, clips, monkeypatch):

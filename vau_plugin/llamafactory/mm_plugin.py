@@ -44,6 +44,27 @@ FAMILIES = {
     QWEN3_MOTION_PLUGIN: (QWEN3_MOTION_PLUGIN, QWEN3_BASE_TEMPLATE),
 }
 TEMPLATES = {name: plugin for name, (plugin, _) in FAMILIES.items()}  # template name -> mm_plugin name
+# base template -> (the checkpoints its templates are for, their processor classes)
+FAMILY_PROCESSORS = {
+    BASE_TEMPLATE: ("Qwen2-VL / Qwen2.5-VL", ("Qwen2VLProcessor", "Qwen2_5_VLProcessor")),
+    QWEN3_BASE_TEMPLATE: ("Qwen3-VL", ("Qwen3VLProcessor",)),
+}
+
+
+def family_mismatch(base_template: str, processor: Any) -> Optional[str]:
+    """family_mismatch(base template of the run's template, processor) -> None, or the error to raise when the model
+    is of another family. Another family's template does not fail by itself: a Qwen3-VL under `qwen2_vl_vau` would
+    train without the frame times its prompts hold at inference, silently."""
+    names = {c.__name__ for c in type(processor).__mro__}
+    if processor is None or names & set(FAMILY_PROCESSORS[base_template][1]):
+        return None
+    family = [name for name, (_, base) in FAMILIES.items() if base == base_template]
+    right = [name for name, (_, base) in FAMILIES.items() if names & set(FAMILY_PROCESSORS[base][1])]
+    return (
+        f"template {' / '.join(family)} is for {FAMILY_PROCESSORS[base_template][0]} checkpoints, but the model's "
+        f"processor is {type(processor).__name__}; use "
+        + (f"template: {' or '.join(right)}" if right else "a template of the model's family")
+    )
 
 
 def sampling_config(processor: Any, *, extra_frames: int = 0, processor_range: bool = True):
@@ -95,6 +116,13 @@ def _plugin_classes() -> dict[str, type]:
 
         motion: ClassVar[bool] = False  # set by the registered subclass of a motion template
         per_frame_processor_range: ClassVar[bool] = True
+        base_template: ClassVar[str]  # BASE_TEMPLATE or QWEN3_BASE_TEMPLATE: the family (see FAMILY_PROCESSORS)
+
+        def _validate_input(self, processor: Any, images: list, videos: list, audios: list) -> None:
+            super()._validate_input(processor, images, videos, audios)
+            error = family_mismatch(self.base_template, processor)
+            if error:
+                raise ValueError(error)
 
         def _motion_hook(self) -> Optional[Any]:
             if not self.motion:
@@ -146,6 +174,8 @@ def _plugin_classes() -> dict[str, type]:
         """Qwen2-VL / Qwen2.5-VL mm_plugin whose video files go through `vau_plugin.video` (templates `qwen2_vl_vau`,
         `qwen2_vl_motion`)."""
 
+        base_template = BASE_TEMPLATE
+
         def _video_inputs(self, frames: list, sampled: list, processor: Any) -> dict:
             video_processor = getattr(processor, "video_processor", None) or processor.image_processor
             inputs = dict(video_processor(videos=frames, return_tensors="pt"))
@@ -162,6 +192,7 @@ def _plugin_classes() -> dict[str, type]:
         writes them into the prompt per video, as transformers' Qwen3VLProcessor does."""
 
         per_frame_processor_range: ClassVar[bool] = False  # Qwen3VLVideoProcessor's `size` bounds the whole clip
+        base_template = QWEN3_BASE_TEMPLATE
 
         def _token_metadata(self, grids: list, plans: list) -> dict:
             return {"video_grid_thw": torch.tensor(grids, dtype=torch.long),
