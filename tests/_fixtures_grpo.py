@@ -81,3 +81,17 @@ def grpo_workspace(tmp_path_factory: pytest.TempPathFactory) -> GRPOWorkspace:
     recipes = Path(__file__).resolve().parent.parent / "recipes"
     shutil.copytree(recipes, root / "recipes", ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     return GRPOWorkspace(root, model, data, root / "recipes", garbage, undecodable)
+
+
+def logps_with_other_pixels(trainer: Any, model: Any, prompt_ids: list[int], eos_token_id: int, mm: dict) -> tuple:
+    """(log-probs of the eos after the prompt with the row's visual inputs `mm`, the same with all-zero pixels), as the
+    trainer computes them: they differ when the video content reaches the model."""
+    import torch
+
+    ids = torch.tensor([prompt_ids + [eos_token_id]])
+    mask = torch.ones_like(ids)
+    other = dict(mm, pixel_values_videos=torch.zeros_like(mm["pixel_values_videos"]))
+    with torch.no_grad():
+        with_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[mm])
+        other_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[other])
+    return with_video, other_video

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace
+from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace, logps_with_other_pixels
 from vau_plugin.llamafactory.demo import cli_env, reward_history, train
 
 TIMEOUT_S = 300
@@ -210,12 +210,7 @@ def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
     assert mm["second_per_grid_ts"].item() * grid_t == pytest.approx(probe(row["videos"][0]).duration, rel=0.1)
     video_id = tok["tokenizer"].convert_tokens_to_ids("<|video_pad|>")
     assert row["prompt_ids"].count(video_id) == int(mm["video_grid_thw"].prod()) // 4
-    ids = torch.tensor([row["prompt_ids"] + [tok["tokenizer"].eos_token_id]])
-    mask = torch.ones_like(ids)
-    with torch.no_grad():
-        with_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[mm])
-        other = dict(mm, pixel_values_videos=torch.zeros_like(mm["pixel_values_videos"]))
-        other_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[other])
+    with_video, other_video = logps_with_other_pixels(trainer, model, row["prompt_ids"], tok["tokenizer"].eos_token_id, mm)
     assert not torch.allclose(with_video, other_video), "the video content must reach the model"
     suppressed = set(trainer.generation_config.suppress_tokens)
     assert video_id in suppressed

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from _fixtures_grpo import logps_with_other_pixels
 from test_tiny_model import offline_hub  # noqa: F401
 from vau_plugin.llamafactory import motion as lf_motion
 from vau_plugin.tiny_model import VIDEO_PAD, VISION_END, VISION_START
@@ -304,11 +305,6 @@ def test_trainer_gives_qwen3_vl_forward_its_video_inputs(ws):
 
     seen = []
     model.model.register_forward_pre_hook(lambda module, a, kw: seen.append(set(kw)), with_kwargs=True)
-    ids = torch.tensor([row["prompt_ids"] + [tok["tokenizer"].eos_token_id]])
-    mask = torch.ones_like(ids)
-    with torch.no_grad():
-        with_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[mm])
-        other = dict(mm, pixel_values_videos=torch.zeros_like(mm["pixel_values_videos"]))
-        other_video, _ = trainer._get_per_token_logps_and_entropies(model, ids, mask, 1, mm_inputs=[other])
+    with_video, other_video = logps_with_other_pixels(trainer, model, row["prompt_ids"], tok["tokenizer"].eos_token_id, mm)
     assert seen and all({"pixel_values_videos", "video_grid_thw"} <= keys for keys in seen)
     assert not torch.allclose(with_video, other_video), "the video content must reach the model"
