@@ -216,13 +216,18 @@ def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
     assert video_id in suppressed
 
 
-def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, tmp_path):
-    """`vau-plugin recipes DIR --workdir W` (W laid out as the demo leaves it: tiny_model/, data/): the _tiny recipe
-    trains from a working directory that has no .demo/, without path overrides."""
+def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, tiny_qwen3_vl_dir, tmp_path):
+    """`vau-plugin recipes DIR --workdir W` (W laid out as the demo leaves it: tiny_model/, tiny_qwen3_vl/, data/): the
+    _tiny recipe trains from a working directory that has no .demo/, without path overrides."""
     from vau_plugin.recipes import copy_recipes
 
     ws = grpo_workspace
-    copy_recipes(tmp_path / "recipes", workdir=ws.root)
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    for name, target in (("tiny_model", ws.model), ("tiny_qwen3_vl", tiny_qwen3_vl_dir), ("data", ws.data)):
+        (workdir / name).symlink_to(target, target_is_directory=True)
+    copy_recipes(tmp_path / "recipes", workdir=workdir)
+    assert f"model_name_or_path: \"{workdir.resolve() / 'tiny_qwen3_vl'}\"" in (tmp_path / "recipes" / "vau_r1_grpo_qwen3_vl_tiny.yaml").read_text()
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     out = tmp_path / "moved"
