@@ -199,8 +199,11 @@ def test_other_families_agree_at_the_paper_budgets(family, task, bench, request,
 def test_qwen3_vl_with_fixed_motion_prompts_agrees(bench, tiny_qwen3_vl_dir, monkeypatch):
     """`qwen3_vl_motion` (recipe keys vau_motion_m / _n) and `vau_qwen3_vl` with motion_prompt=true: T + 1 frames
     prompted into T, the same pixels, and the same times (of the frames shown) in the same token ids."""
+    from vau_plugin.llamafactory.motion import ENV_VARS
     from vau_plugin.lmms.model import VAUQwen3_VL
 
+    for variable in ENV_VARS.values():  # what an earlier in-process recipe parse exported (learnable, weights, ...)
+        monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("VAU_MOTION_M", "0.5")
     monkeypatch.setenv("VAU_MOTION_N", "0.1")
     row = json.loads((bench / "lf" / "sft_tag.json").read_text())[0]
