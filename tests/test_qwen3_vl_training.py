@@ -144,6 +144,28 @@ def test_each_video_gets_its_own_times_and_frame_count(lf, clips):
     assert mm["video_grid_thw"][:, 0].tolist() == [2, 6]
 
 
+@pytest.mark.parametrize("answer", ["<think>a person falls</think><answer>A</answer>", "<answer>A</answer>", ""])
+def test_enable_thinking_changes_neither_the_prompt_nor_the_answer_trained_on(lf, clips, answer):
+    """The templates are LLaMA-Factory's plain `qwen3_vl_nothink` (the Instruct chat template, which lmms-eval's
+    prompt is) with the plugin's mm_plugin: with the reasoning `qwen3_vl`, an answer without a think block (a no-think
+    row; GRPO's prompt-only rows) got an empty <think></think> appended to its prompt under `enable_thinking: false`
+    (not in the evaluated prompt), and prepended to the answer trained on otherwise."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+
+    tokenizer = lf["tokenizer"]
+    messages = [{"role": "user", "content": "<video>Which?"}, {"role": "assistant", "content": answer}]
+    encoded = {}
+    for thinking in (True, False):
+        template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen3_vl_vau", enable_thinking=thinking))
+        expanded = template.mm_plugin.process_messages(messages, [], [str(clips["short"])], [], lf["processor"])
+        encoded[thinking] = template.encode_oneturn(tokenizer, expanded)
+    assert encoded[True] == encoded[False]
+    prompt, response = encoded[False]
+    assert tokenizer.decode(prompt).endswith("Which?<|im_end|>\n<|im_start|>assistant\n")
+    assert tokenizer.decode(response) == answer + "<|im_end|>\n"
+
+
 def test_a_template_of_another_family_is_refused_naming_the_right_one(lf, clips, tiny_model_dir):
     """Qwen3-VL under `qwen2_vl_vau` would train without the frame times it sees at inference, and Qwen2.5-VL under
     `qwen3_vl_vau` would fail deep in the processor: both stop at once, naming the family's templates."""

@@ -3,7 +3,10 @@ uses, so a model is trained on the frames it is evaluated on.
 
 Four templates, registered with LLaMA-Factory's own `register_mm_plugin` / `register_template` by `register()`,
 which `vau_plugin.llamafactory.patch` calls when LLaMA-Factory is imported (each is LLaMA-Factory's base template of
-its family, `qwen2_vl` or `qwen3_vl`, with this module's mm_plugin):
+its family, `qwen2_vl` or `qwen3_vl_nothink`, with this module's mm_plugin). The Qwen3-VL base is the plain
+`qwen3_vl_nothink`, the Instruct checkpoints' chat template and so the prompt lmms-eval evaluates on: LLaMA-Factory's
+`qwen3_vl` is a reasoning template, which adds an empty <think></think> to answers without one (to the prompt under
+`enable_thinking: false`); VAU's answers carry their own <think> block, as the prompt asks.
 
 - `qwen2_vl_vau` (Qwen2-VL / Qwen2.5-VL) and `qwen3_vl_vau` (Qwen3-VL): frames sampled by their real timestamps
   (variable-frame-rate files included), sized as qwen-vl-utils sizes them (multiples of the processor's patch x
@@ -34,7 +37,7 @@ MOTION_PLUGIN = "qwen2_vl_motion"
 QWEN3_VAU_PLUGIN = "qwen3_vl_vau"
 QWEN3_MOTION_PLUGIN = "qwen3_vl_motion"
 BASE_TEMPLATE = "qwen2_vl"
-QWEN3_BASE_TEMPLATE = "qwen3_vl"
+QWEN3_BASE_TEMPLATE = "qwen3_vl_nothink"  # the Instruct chat template; `qwen3_vl` is a reasoning template (see below)
 MOTION_PLUGINS = (MOTION_PLUGIN, QWEN3_MOTION_PLUGIN)
 # template name -> (mm_plugin name, LLaMA-Factory base template)
 FAMILIES = {
@@ -100,7 +103,7 @@ def _meta_field(metadata: Any, name: str) -> Any:
 
 
 def _plugin_classes() -> dict[str, type]:
-    """{"qwen2_vl": Qwen2VLVAUPlugin, "qwen3_vl": Qwen3VLVAUPlugin} (built on first use, so importing this module needs
+    """{BASE_TEMPLATE: Qwen2VLVAUPlugin, QWEN3_BASE_TEMPLATE: Qwen3VLVAUPlugin} (built on first use, so importing this module needs
     no LLaMA-Factory): LLaMA-Factory's Qwen2VLPlugin / Qwen3VLPlugin with the shared `_VAUVideos` decoding."""
     import torch
     from llamafactory.data.mm_plugin import Qwen2VLPlugin, Qwen3VLPlugin, _check_video_is_nested_images
