@@ -96,7 +96,7 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     names = recipe_names()
     for name in ("vau_r1_grpo.yaml", "vau_r1_sft.yaml", "vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml",
                  "vau_r1_grpo_lora_tiny.yaml", "vau_r1_grpo_qwen3_vl.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml",
-                 "ds_z3_config.json"):
+                 "vau_r1_sft_qwen3_vl.yaml", "ds_z3_config.json"):
         assert name in names
     parser = argparse.ArgumentParser()
     add_recipes_parser(parser.add_subparsers())
@@ -107,7 +107,8 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     grpo = yaml.safe_load((tmp_path / "vau_r1_grpo.yaml").read_text())
     assert grpo["stage"] == "grpo" and grpo["num_generations"] == 4 and grpo["beta"] == 0.04
     assert grpo["learning_rate"] == 1e-6 and grpo["video_fps"] == 2.0 and grpo["template"] == "qwen2_vl_vau"
-    assert yaml.safe_load((tmp_path / "vau_r1_sft.yaml").read_text())["stage"] == "sft"
+    sft = yaml.safe_load((tmp_path / "vau_r1_sft.yaml").read_text())
+    assert sft["stage"] == "sft"
     tiny = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text())
     assert (tiny["model_name_or_path"], tiny["dataset_dir"]) == (".demo/tiny_model", ".demo/data")
     qwen3 = yaml.safe_load((tmp_path / "vau_r1_grpo_qwen3_vl.yaml").read_text())
@@ -115,7 +116,8 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
     assert (qwen3["template"], qwen3_tiny["template"]) == ("qwen3_vl_vau", "qwen3_vl_vau")
     assert qwen3_tiny["model_name_or_path"] == ".demo/tiny_qwen3_vl"
     # the Qwen2.5-VL recipes' video token budget, in Qwen3-VL's 32 x 32-px tokens
-    for name, base in (("vau_r1_grpo_qwen3_vl.yaml", grpo), ("vau_r1_grpo_qwen3_vl_tiny.yaml", tiny)):
+    recipes = (("vau_r1_grpo_qwen3_vl.yaml", grpo), ("vau_r1_grpo_qwen3_vl_tiny.yaml", tiny), ("vau_r1_sft_qwen3_vl.yaml", sft))
+    for name, base in recipes:
         recipe = yaml.safe_load(recipe_path(name).read_text())
         assert {k: v for k, v in recipe.items() if not k.startswith("video_") and k not in ("model_name_or_path",
                 "template", "output_dir")} == {k: v for k, v in base.items() if not k.startswith("video_") and k not in
