@@ -1,7 +1,7 @@
-"""`--model vau_qwen2_5_vl` and `--model vau_qwen3_vl`: lmms-eval's Qwen2.5-VL / Qwen3-VL chat models reading
-videos the way VAU-R1's evaluation does, through the plugin's one decoder (`vau_plugin.video`), with an optional
-motion-prompt hook and per-sample handling of videos that cannot be decoded. Both share `VAUVideoChat`; what differs
-is how a video's time reaches the model (`video_inputs`).
+"""`--model vau_qwen2_5_vl`, `vau_qwen3_vl` and `vau_qwen2_vl`: lmms-eval's Qwen2.5-VL / Qwen3-VL / Qwen2-VL models
+reading videos the way VAU-R1's evaluation does, through the plugin's one decoder (`vau_plugin.video`), with an
+optional motion-prompt hook and per-sample handling of videos that cannot be decoded. All share `VAUVideoChat`; what
+differs is how a video's time reaches the model (`video_inputs`).
 
 What differs from lmms-eval's `qwen2_5_vl` / `qwen3_vl` (which go through qwen-vl-utils):
 - each VAU-Bench task's video budget (`vau_plugin.budget`: frame rate, frame count, pixel range, what the
@@ -65,8 +65,8 @@ def _model_type(pretrained: str) -> str:
 
 
 class VAUVideoChat:
-    """What `vau_qwen2_5_vl` and `vau_qwen3_vl` share: per-task budgets, decoding through `vau_plugin.video`, motion
-    prompts, batching and broken videos. Mixed in before lmms-eval's chat model of the family, which loads it."""
+    """What the three wrappers share: per-task budgets, decoding through `vau_plugin.video`, motion prompts, batching
+    and broken videos. Mixed in before lmms-eval's model class of the family, which loads it."""
 
     is_simple = False
     model_name: ClassVar[str]
