@@ -58,8 +58,10 @@ def family_mismatch(base_template: str, processor: Any) -> Optional[str]:
     """family_mismatch(base template of the run's template, processor) -> None, or the error to raise when the model
     is of another family. Another family's template does not fail by itself: a Qwen3-VL under `qwen2_vl_vau` would
     train without the frame times its prompts hold at inference, silently."""
+    if processor is None:
+        return None
     names = {c.__name__ for c in type(processor).__mro__}
-    if processor is None or names & set(FAMILY_PROCESSORS[base_template][1]):
+    if names & set(FAMILY_PROCESSORS[base_template][1]):
         return None
     family = [name for name, (_, base) in FAMILIES.items() if base == base_template]
     right = [name for name, (_, base) in FAMILIES.items() if names & set(FAMILY_PROCESSORS[base][1])]
