@@ -364,7 +364,11 @@ def test_short_rows_and_blank_rows(tmp_path):
     assert [r.video for r in result.records] == ["msad_Assault_1.mp4", "msad_short.mp4"]
     assert result.errors[0].startswith("val.csv row 2: has 2 fields, the header has 13; no value for 'Option 1'")
     assert not result.records[1].usable_qa
-    assert result.warnings == ["val.csv row 3: empty row skipped"]
+    assert result.warnings == [
+        "val.csv row 3: empty row skipped",
+        "val.csv: 1 row(s) carry no data any task can use (no question, class, usable span, description or reasoning; "
+        "-1 or empty cells): rows 2",
+    ]
 
 
 @pytest.mark.parametrize("name", ["../escape.mp4", "/etc/passwd", "..\\..\\x.mp4", "a/../../b.mp4", ""])
@@ -376,11 +380,36 @@ def test_unsafe_or_empty_video_names_are_errors(tmp_path, name):
 
 def test_source_from_file_stem_and_split_override(tmp_path):
     for stem, source in [("test_msad", "msad"), ("test_ucf_crime", "ucf"), ("test_ecva", "ecva"), ("mine", None)]:
-        record = only_record(read_csv(write_csv(tmp_path / f"{stem}.csv", [{"Video Name": "Abuse028_x264.mp4"}])))
-        assert record.source == source, stem
+        record = only_record(read_csv(write_csv(tmp_path / f"{stem}.csv", [{"Video Name": "clip_1.mp4"}])))
+        assert record.source == source and record.source_conflict is None, stem
     assert only_record(read_csv(tmp_path / "mine.csv", split="test")).split == "test"
-    # The name prefix wins over the file.
-    assert only_record(read_csv(write_csv(tmp_path / "test_ecva.csv", [{"Video Name": "ucf_x.mp4"}]))).source == "ucf"
+    # The name's prefix gives the source of a file that names none.
+    assert only_record(read_csv(write_csv(tmp_path / "val.csv", [{"Video Name": "ucf_x.mp4"}]))).source == "ucf"
+
+
+@pytest.mark.parametrize(
+    "stem, video, named",
+    [
+        ("test_msad", "Abuse028_x264.mp4", "UCF-Crime (the published UCF-Crime file naming)"),
+        ("test_msad", "14.mp4", "ECVA (the published ECVA file naming)"),
+        ("test_ucf_crime", "People_falling_3.mp4", "MSAD (the published MSAD file naming)"),
+        ("test_ecva", "ucf_x.mp4", "UCF-Crime (its name prefix)"),
+        ("test_ecva", "MSAD_normal_testing_7.mp4", "MSAD (its name prefix)"),
+    ],
+)
+def test_a_video_of_another_source_than_its_file_gets_no_source(tmp_path, stem, video, named):
+    """Rows pasted into another source's file were counted and scored as that file's source."""
+    result = read_csv(write_csv(tmp_path / f"{stem}.csv", [{"Video Name": video}]))
+    record = only_record(result)
+    assert record.source is None and record.source_conflict
+    assert result.errors == [f"{stem}.csv row 1 field 'Video Name': {record.source_conflict}"]
+    assert record.source_conflict.startswith(f"video {video!r} belongs to {named}, but the file holds ")
+
+
+@pytest.mark.parametrize("stem, video", [("test_msad", "Assault_2.mp4"), ("test_ucf_crime", "Normal_Videos_003_x264.mp4"),
+                                         ("test_ecva", "2151.mp4"), ("mine", "14.mp4"), ("val", "ecva_14.mp4")])  # fmt: skip
+def test_a_video_of_its_files_source_or_of_a_file_naming_none_is_no_conflict(tmp_path, stem, video):
+    assert only_record(read_csv(write_csv(tmp_path / f"{stem}.csv", [{"Video Name": video}]))).source_conflict is None
 
 
 # ------------------------------------------------------------------------------------------- unreadable sources

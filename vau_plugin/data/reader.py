@@ -26,10 +26,11 @@ from vau_plugin.data.schema import (
     LETTERS,
     NORMAL_CLASS,
     OPTION_COLUMNS,
+    TASKS,
     VAURecord,
     canonical_class,
 )
-from vau_plugin.data.targets import infer_source
+from vau_plugin.data.targets import infer_source, serves, source_conflict
 from vau_plugin.data.videos import unsafe_video_name
 from vau_plugin.progress import Progress
 
@@ -55,6 +56,12 @@ _PATH_SUFFIXES = (".csv", ".tsv", ".txt", ".json", ".jsonl", ".parquet", ".xlsx"
 FIELD_SIZE_LIMIT = 1 << 20
 # Rows between two looks at the clock for progress lines.
 _PROGRESS_EVERY_ROWS = 2048
+# A span reaching past this many seconds (24 h) is warned about: VAU-Bench videos last minutes, so such a time is
+# almost surely in another unit (milliseconds, frames). `vau-plugin validate --videos` also checks each span
+# against its video's own duration.
+MAX_PLAUSIBLE_SECONDS = 24 * 3600.0
+# How many row numbers a one-line summary of many rows lists.
+_ROWS_LISTED = 20
 
 
 class AnnotationError(ValueError):
@@ -535,6 +542,13 @@ def _read_span(row: _Row, anomaly_class: Optional[str], raw_class: Optional[str]
         if raw_class is not None:
             row.warn("End Time", f"empty span {start}-{end} for class {raw_class!r}; the row has no anomaly span")
         return None
+    if end > MAX_PLAUSIBLE_SECONDS:
+        column = "Start Time" if start > MAX_PLAUSIBLE_SECONDS else "End Time"
+        row.warn(
+            column,
+            f"span {start:g}-{end:g} s reaches past 24 h ({MAX_PLAUSIBLE_SECONDS:g} s), longer than any VAU-Bench "
+            "video: times in milliseconds or frames instead of seconds?",
+        )
     return (start, end)
 
 
@@ -562,9 +576,13 @@ def _read_row(row: _Row, split: str, extra_columns: dict[str, int], header_width
     for column, i in extra_columns.items():
         if i < len(row.cells):
             extra[column] = _repair(row.cells[i]).strip()
+    conflict = source_conflict(video, split)
+    if conflict:
+        row.error("Video Name", conflict)
     return VAURecord(
         video=video,
-        source=infer_source(video, split),
+        source=None if conflict else infer_source(video, split),
+        source_conflict=conflict,
         split=split,
         question=row.text("Question"),
         options=tuple(options) if all(o is not None for o in options) else None,  # type: ignore[arg-type]
@@ -581,16 +599,32 @@ def _read_row(row: _Row, split: str, extra_columns: dict[str, int], header_width
     )
 
 
-def _warn_duplicates(result: ReadResult) -> None:
-    first_row: dict[str, int] = {}
+def _report_duplicates(result: ReadResult) -> None:
+    """A video named by two rows of one file: a warning when the rows agree, an error saying what differs when
+    they do not (which row's answer is the truth cannot be told; the lmms-eval tasks refuse such rows)."""
+    first: dict[str, VAURecord] = {}
     for record in result.records:
-        if record.video in first_row:
-            earlier = first_row[record.video]
-            result.warnings.append(
-                f"{result.file} row {record.row} field 'Video Name': {record.video!r} duplicates row {earlier}"
-            )
+        earlier = first.setdefault(record.video, record)
+        if earlier is record:
+            continue
+        where = f"{result.file} row {record.row} field 'Video Name': {record.video!r} duplicates row {earlier.row}"
+        differences = record.differences(earlier)
+        if differences:
+            result.errors.append(f"{where} with different values: {'; '.join(differences)}")
         else:
-            first_row[record.video] = record.row
+            result.warnings.append(f"{where} (same values)")
+
+
+def _report_rows_without_data(result: ReadResult) -> None:
+    """One warning listing the rows that no task can use (every field but the video name missing): they are read
+    and counted in `rows`, and nothing else."""
+    empty = [r.row for r in result.records if not any(serves(r, task) for task in TASKS)]
+    if empty:
+        listed = ", ".join(map(str, empty[:_ROWS_LISTED])) + (" ..." if len(empty) > _ROWS_LISTED else "")
+        result.warnings.append(
+            f"{result.file}: {len(empty)} row(s) carry no data any task can use (no question, class, usable span, "
+            f"description or reasoning; -1 or empty cells): rows {listed}"
+        )
 
 
 def read_csv(path: PathLike, *, split: Optional[str] = None) -> ReadResult:
@@ -638,7 +672,8 @@ def read_csv(path: PathLike, *, split: Optional[str] = None) -> ReadResult:
     except csv.Error as exc:
         raise _csv_error(exc, path, text, result.rows + 1 if header else 0, row_line, header) from None
     progress.done(f"{result.rows:,} rows")
-    _warn_duplicates(result)
+    _report_duplicates(result)
+    _report_rows_without_data(result)
     return result
 
 
@@ -900,7 +935,8 @@ def read_source(source: PathLike, *, split: Optional[str] = None, keep_going: bo
 
 
 def cross_file_duplicates(results: Iterable[ReadResult]) -> list[str]:
-    """`cross_file_duplicates(results) -> list[str]`: warnings for a video named in more than one file."""
+    """`cross_file_duplicates(results) -> list[str]`: warnings for a video named in more than one file, saying which
+    values differ (a task that reads both files refuses rows whose answers differ: `lmms.docs`)."""
     seen: dict[str, VAURecord] = {}
     warnings = []
     for result in results:
@@ -911,9 +947,11 @@ def cross_file_duplicates(results: Iterable[ReadResult]) -> list[str]:
             first_in_file.add(record.video)
             if record.video in seen and seen[record.video].file != record.file:
                 earlier = seen[record.video]
+                differences = record.differences(earlier)
+                detail = f" with different values: {'; '.join(differences)}" if differences else " (same values)"
                 warnings.append(
                     f"{record.file} row {record.row} field 'Video Name': {record.video!r} also appears in "
-                    f"{earlier.file} row {earlier.row}"
+                    f"{earlier.file} row {earlier.row}{detail}"
                 )
             else:
                 seen.setdefault(record.video, record)

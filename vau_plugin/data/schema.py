@@ -96,6 +96,9 @@ class VAURecord:
     file: str = ""
     row: int = 0  # 1-based data row number in `file` (the header is row 0)
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    # Why the row has no source although its file names one: its video is of another source (a UCF-Crime name in
+    # test_msad.csv). Tasks and `prepare` refuse such rows; `validate` lists them (`targets.source_conflict`).
+    source_conflict: Optional[str] = field(default=None, compare=False)
 
     @property
     def is_normal(self) -> Optional[bool]:
@@ -125,3 +128,34 @@ class VAURecord:
 
     def usable(self, task: str) -> bool:
         return getattr(self, f"usable_{task}")
+
+    def annotation(self) -> dict[str, object]:
+        """The row's annotation by column (the two times together), as read: what two rows of one video must agree on."""
+        return {
+            "Question": self.question,
+            "Options": self.options,
+            "Correct Option": self.answer,
+            "Key Object": self.key_object,
+            "Description": self.description,
+            "Reasoning": self.reasoning,
+            "Anomaly Class": self.raw_class,
+            "Start Time/End Time": self.span,
+        }
+
+    def differences(self, other: "VAURecord") -> list[str]:
+        """`differences(other) -> ["Correct Option 'B' vs 'A'", ...]`: the columns in which two rows differ, this
+        row's value first (long texts shortened); [] when they agree."""
+        mine, theirs = self.annotation(), other.annotation()
+        return [
+            f"{column} {_shown(mine[column])} vs {_shown(theirs[column])}"
+            for column in mine
+            if mine[column] != theirs[column]
+        ]
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A value for a message: None as "missing", texts cut at `limit` characters."""
+    if value is None:
+        return "missing"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"

@@ -4,7 +4,9 @@ The lmms-eval documents (`vau_plugin.lmms.docs`), the LLaMA-Factory exporter (`v
 and `vau-plugin score` all read these; none of them decides it for itself.
 
 - A row's source (the dataset it comes from: msad, ucf or ecva): the video name's prefix (`source_from_name`),
-  else the split it was read from (`source_from_split`), e.g. the published test split `test_ucf_crime`.
+  else the split it was read from (`source_from_split`), e.g. the published test split `test_ucf_crime`. A row whose
+  video name is of one source (prefix, or the published naming of `source_from_pattern`) inside a file named for
+  another has no source: `source_conflict` says why, and every consumer refuses it rather than relabel it.
   `TEST_SPLIT_SOURCE` maps those test splits to their source, `SOURCE_TEST_SPLIT` the other way.
 - Which rows a task uses (`serves`): TAG also asks the normal videos (their answer is "no anomaly").
 - A row's ground truth for a scored task (`target`): the answer and, for TAG, the span.
@@ -49,9 +51,51 @@ def source_from_split(split: str) -> Optional[str]:
     return named.pop() if len(named) == 1 else None
 
 
+# The published file names of each source's test videos, for names without a source prefix: UCF-Crime's end in
+# `_x264.mp4` (`Abuse028_x264.mp4`, `Normal_Videos_003_x264.mp4`), ECVA's are numbers (`14.mp4`), MSAD's are
+# `MSAD_normal_testing_7.mp4` or one of its anomaly classes and a number (`People_falling_3.mp4`).
+_MSAD_TEST_CLASSES = (
+    "Assault|Explosion|Fighting|Fire|Object_falling|People_falling|Robbery|Shooting|Traffic_accident|Vandalism|"
+    "Water_incident"
+)
+SOURCE_NAME_PATTERNS: dict[str, re.Pattern] = {
+    "ucf": re.compile(r"^.+_x264\.mp4$", re.IGNORECASE),
+    "ecva": re.compile(r"^\d+\.mp4$", re.IGNORECASE),
+    "msad": re.compile(rf"^(?:MSAD_normal_testing_\d+|(?:{_MSAD_TEST_CLASSES})_\d+)\.mp4$", re.IGNORECASE),
+}
+# How the sources are named in messages.
+SOURCE_LABELS: dict[str, str] = {"msad": "MSAD", "ucf": "UCF-Crime", "ecva": "ECVA"}
+
+
+def source_from_pattern(video: str) -> Optional[str]:
+    """`source_from_pattern(video) -> source | None`: the source whose published test names `video` follows
+    (`SOURCE_NAME_PATTERNS`); None for any other name (a benchmark of one's own, train/val scene names)."""
+    base = video.replace("\\", "/").rsplit("/", 1)[-1]
+    return next((source for source, pattern in SOURCE_NAME_PATTERNS.items() if pattern.match(base)), None)
+
+
 def infer_source(video: str, split: str) -> Optional[str]:
     """`infer_source(video, split) -> source | None`: from the video name prefix, else from the split name."""
     return source_from_name(video) or source_from_split(split)
+
+
+def source_conflict(video: str, split: str) -> Optional[str]:
+    """`source_conflict(video, split) -> problem | None`: why a row's video cannot be of its file's source, e.g. a
+    UCF-Crime name (`Abuse028_x264.mp4`) inside `test_msad.csv` (two files joined, or a row pasted into the wrong
+    one). Such a row must not be counted or scored as either source: the caller reports it and gives it no source."""
+    file_source = source_from_split(split)
+    if file_source is None:
+        return None
+    prefixed = source_from_name(video)
+    name_source = prefixed or source_from_pattern(video)
+    if name_source is None or name_source == file_source:
+        return None
+    how = "its name prefix" if prefixed else f"the published {SOURCE_LABELS[name_source]} file naming"
+    return (
+        f"video {video!r} belongs to {SOURCE_LABELS[name_source]} ({how}), but the file holds "
+        f"{SOURCE_LABELS[file_source]} rows (split {split!r}); the row is given no source and is not counted as "
+        f"either: move it to the file of its source, or give the file a name that names no source"
+    )
 
 
 # ------------------------------------------------------------------------------------------- what a task reads
