@@ -251,5 +251,91 @@ def test_a_per_source_task_refuses_rows_of_another_source(tmp_path, monkeypatch,
     (root / "test_msad.csv").write_text(text.replace("\nAssault_2.mp4,", "\nucf_Assault_2.mp4,", 1), encoding="utf-8")
     monkeypatch.setenv("VAU_BENCH_ROOT", str(root))
     monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([root / "test_msad.csv"], tmp_path / "v")))
-    with pytest.raises(AnnotationError, match="name videos of another source.*ucf_Assault_2.mp4"):
+    with pytest.raises(AnnotationError, match="name a video of another source than their file.*ucf_Assault_2.mp4"):
         load_task_docs("qa", "msad")
+
+
+def _joined_into_msad(shared_vau_bench, root, extra_rows: list[str]):
+    """test_msad.csv with rows of other sources pasted in, as a user who concatenates split files gets it."""
+    root.mkdir(parents=True, exist_ok=True)
+    text = (shared_vau_bench / "test_msad.csv").read_text(encoding="utf-8").rstrip("\n") + "\n"
+    (root / "test_msad.csv").write_text(text + "".join(row + "\n" for row in extra_rows), encoding="utf-8")
+    return root / "test_msad.csv"
+
+
+def _row_of(path, video: str) -> str:
+    return next(line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith(video + ","))
+
+
+def test_rows_of_other_sources_inside_test_msad_are_refused_not_scored_as_msad(tmp_path, monkeypatch, shared_vau_bench):
+    """A UCF-Crime (`*_x264.mp4`) and an ECVA (`14.mp4`) row inside test_msad.csv were counted and scored as MSAD."""
+    ucf_row = _row_of(shared_vau_bench / "test_ucf_crime.csv", "Abuse028_x264.mp4")
+    ecva_row = _row_of(shared_vau_bench / "test_ecva.csv", "14.mp4")
+    joined = _joined_into_msad(shared_vau_bench, tmp_path / "ann", [ucf_row, ecva_row])
+    for split in ("test_ucf_crime", "test_ecva"):
+        (tmp_path / "ann" / f"{split}.csv").write_text((shared_vau_bench / f"{split}.csv").read_text(encoding="utf-8"))
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(tmp_path / "ann"))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([joined], tmp_path / "v")))
+    for task, subset in [("qa", "all"), ("tag", "msad"), ("cls", "all")]:
+        with pytest.raises(AnnotationError) as raised:
+            load_task_docs(task, subset)
+        message = str(raised.value)
+        assert "2 row(s) name a video of another source than their file" in message
+        assert "test_msad.csv row 241 ('Abuse028_x264.mp4')" in message and "test_msad.csv row 242 ('14.mp4')" in message
+        assert "belongs to UCF-Crime" in message
+
+
+def test_rows_of_one_video_that_disagree_stop_the_task_unless_kept(tmp_path, monkeypatch, shared_vau_bench):
+    first = _row_of(shared_vau_bench / "test_msad.csv", "Assault_2.mp4")
+    cells = first.split(",")
+    letter = cells[6]
+    other = "B" if letter != "B" else "C"
+    changed = ",".join(cells[:6] + [other] + cells[7:])
+    joined = _joined_into_msad(shared_vau_bench, tmp_path / "ann", [changed])
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(joined))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(_videos_for([joined], tmp_path / "v")))
+    with pytest.raises(AnnotationError) as raised:
+        load_task_docs("qa", "msad")
+    message = str(raised.value)
+    assert "1 row(s) repeat a video with another qa answer than an earlier row" in message
+    assert f"test_msad.csv row 241 and test_msad.csv row 1 ('Assault_2.mp4'): Correct Option '{other}' vs '{letter}'" in message
+    assert "VAU_BENCH_DUPLICATES=keep" in message
+    # the class and times agree: TAG and CLS evaluate the (repeated) row as before
+    assert len(load_task_docs("cls", "msad")) == 241
+    monkeypatch.setenv("VAU_BENCH_DUPLICATES", "keep")
+    docs = load_task_docs("qa", "msad")
+    assert len(docs) == 241 and {d["row"] for d in docs if d["video"] == "Assault_2.mp4"} == {1, 241}
+    monkeypatch.setenv("VAU_BENCH_DUPLICATES", "yes")
+    with pytest.raises(ValueError, match="VAU_BENCH_DUPLICATES='yes': expected one of error, keep"):
+        load_task_docs("qa", "msad")
+
+
+def test_tasks_take_no_video_from_outside_its_source_folder_unless_asked(tmp_path, monkeypatch, shared_vau_bench):
+    csv_file = shared_vau_bench / "test_ecva.csv"
+    videos = _videos_for([csv_file], tmp_path / "v" / "ecva")
+    (videos / "14.mp4").unlink()
+    (tmp_path / "v" / "xd_violence").mkdir()
+    (tmp_path / "v" / "xd_violence" / "14.mp4").touch()
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(csv_file))
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(tmp_path / "v"))
+    with pytest.raises(MissingVideosError) as raised:
+        load_task_docs("qa", "ecva")
+    assert "1 missing" in str(raised.value) and "14.mp4 -> " in str(raised.value)
+    monkeypatch.setenv("VAU_BENCH_VIDEO_SEARCH", "anywhere")
+    docs = load_task_docs("qa", "ecva")
+    assert next(d for d in docs if d["video"] == "14.mp4")["video_path"] == str(tmp_path / "v" / "xd_violence" / "14.mp4")
+
+
+def test_tasks_stop_at_a_name_that_matches_two_different_files(tmp_path, monkeypatch, shared_vau_bench):
+    csv_file = tmp_path / "test.csv"  # a benchmark of one's own: no source in its name
+    csv_file.write_text(
+        (shared_vau_bench / "test_msad.csv").read_text(encoding="utf-8").split("\n", 1)[0] + "\n"
+        + _row_of(shared_vau_bench / "test_msad.csv", "Assault_2.mp4") + "\n", encoding="utf-8")  # fmt: skip
+    for folder, content in (("msad", b"one"), ("ucf", b"two")):
+        (tmp_path / "v" / folder).mkdir(parents=True)
+        (tmp_path / "v" / folder / "Assault_2.mp4").write_bytes(content)
+    monkeypatch.setenv("VAU_BENCH_ROOT", str(tmp_path))
+    monkeypatch.setenv("VAU_BENCH_SPLITS", "test")
+    monkeypatch.setenv("VAU_BENCH_VIDEO_ROOT", str(tmp_path / "v"))
+    with pytest.raises(MissingVideosError, match=r"test.csv row 1: 'Assault_2.mp4' matches 2 different files"):
+        load_task_docs("qa", "all")

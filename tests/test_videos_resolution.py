@@ -27,6 +27,20 @@ def clip(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def other_clip(tmp_path_factory) -> Path:
+    """Another real mp4, with other pixels than `clip`: a different video of the same name."""
+    path = tmp_path_factory.mktemp("other") / "other.mp4"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=4)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 250 - 60 * i, dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
 def place(clip: Path, root: Path, *relative: str) -> list[Path]:
     """Copy the clip to each relative path under root."""
     paths = []
@@ -94,14 +108,82 @@ def test_nested_class_folders_found_by_file_name(clip, tmp_path):
         "ucf_crime/Abuse/Abuse028_x264.mp4",
         "ucf_crime/Testing_Normal_Videos_Anomaly/Normal_Videos_100_x264.mp4",
     )
-    place(clip, tmp_path, "a/dup.mp4", "b/dup.mp4")
-    resolution = resolve_videos(
-        [rec("Abuse028_x264.mp4", "ucf"), rec("ucf_Normal_Videos_100_x264.mp4", "ucf"), rec("dup.mp4")], tmp_path
-    )
+    resolution = resolve_videos([rec("Abuse028_x264.mp4", "ucf"), rec("ucf_Normal_Videos_100_x264.mp4", "ucf")], tmp_path)
     assert resolution.found["Abuse028_x264.mp4"] == tmp_path / "ucf_crime" / "Abuse" / "Abuse028_x264.mp4"
     assert resolution.found["ucf_Normal_Videos_100_x264.mp4"].name == "Normal_Videos_100_x264.mp4"
-    assert resolution.found["dup.mp4"] == tmp_path / "a" / "dup.mp4"
-    assert len(resolution.warnings) == 1 and "matches 2 files" in resolution.warnings[0]
+    assert resolution.errors == resolution.warnings == []
+
+
+def test_another_data_sets_clip_never_stands_in_for_a_missing_one(clip, other_clip, tmp_path):
+    # ECVA's names are numbers: ecva/ lacks 14.mp4, an unrelated data set's 14.mp4 sits beside it.
+    place(clip, tmp_path, "ecva/24.mp4")
+    place(other_clip, tmp_path, "xd_violence/14.mp4")
+    records = [rec("14.mp4", "ecva", "test_ecva", row=1), rec("24.mp4", "ecva", "test_ecva", row=2)]
+    resolution = resolve_videos(records, tmp_path)
+    assert resolution.found == {"24.mp4": tmp_path / "ecva" / "24.mp4"}
+    assert resolution.missing == ["14.mp4"]
+    assert resolution.elsewhere == {"14.mp4": [tmp_path / "xd_violence" / "14.mp4"]}
+    text = resolution.describe()
+    assert "1 of 2 found, 1 missing" in text
+    assert f"14.mp4 -> {tmp_path / 'xd_violence' / '14.mp4'}" in text and "--video-search anywhere" in text
+    # Asked for, the file is taken, and the choice is a warning naming it.
+    anywhere = resolve_videos(records, tmp_path, search="anywhere")
+    assert anywhere.found["14.mp4"] == tmp_path / "xd_violence" / "14.mp4" and anywhere.missing == []
+    assert len(anywhere.warnings) == 1
+    assert anywhere.warnings[0].startswith("test_ecva.csv row 1: '14.mp4'") and "xd_violence" in anywhere.warnings[0]
+
+
+def test_a_row_of_one_source_is_not_given_another_sources_file(clip, tmp_path):
+    place(clip, tmp_path, "msad/Abuse028_x264.mp4", "ucf/Abuse030_x264.mp4")
+    resolution = resolve_videos([rec("Abuse028_x264.mp4", "ucf"), rec("Abuse030_x264.mp4", "ucf")], tmp_path)
+    assert resolution.missing == ["Abuse028_x264.mp4"]
+    assert resolution.elsewhere == {"Abuse028_x264.mp4": [tmp_path / "msad" / "Abuse028_x264.mp4"]}
+    # the flat root still serves every source, beside the source folders
+    place(clip, tmp_path, "Abuse028_x264.mp4")
+    assert resolve_videos([rec("Abuse028_x264.mp4", "ucf")], tmp_path).found == {
+        "Abuse028_x264.mp4": tmp_path / "Abuse028_x264.mp4"
+    }
+
+
+def test_same_name_in_two_source_folders_without_a_known_source_is_an_error(clip, other_clip, tmp_path):
+    place(clip, tmp_path, "msad/clash.mp4")
+    place(other_clip, tmp_path, "ucf/clash.mp4")
+    resolution = resolve_videos([rec("clash.mp4", None, "test", row=4)], tmp_path)
+    assert resolution.found == {} and resolution.missing == [] and resolution.ambiguous == ["clash.mp4"]
+    (error,) = resolution.errors
+    assert error.startswith("test.csv row 4: 'clash.mp4' matches 2 different files")
+    assert str(tmp_path / "msad" / "clash.mp4") in error and str(tmp_path / "ucf" / "clash.mp4") in error
+    # the same clash in two plain folders, searched by file name when asked to
+    place(clip, tmp_path, "a/dup.mp4")
+    place(other_clip, tmp_path, "b/dup.mp4")
+    anywhere = resolve_videos([rec("dup.mp4")], tmp_path, search="anywhere")
+    assert anywhere.found == {} and "matches 2 different files" in anywhere.errors[0]
+    # and within one source folder's sub-folders
+    place(clip, tmp_path, "ucf/Abuse/Abuse001_x264.mp4")
+    place(other_clip, tmp_path, "ucf/Test/Abuse001_x264.mp4")
+    assert "matches 2 different files" in resolve_videos([rec("Abuse001_x264.mp4", "ucf")], tmp_path).errors[0]
+
+
+def test_copies_of_one_file_are_not_a_clash(clip, tmp_path):
+    place(clip, tmp_path, "msad/same.mp4", "ucf/same.mp4", "a/copy.mp4", "b/copy.mp4")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "msad" / "same.mp4")
+    assert resolve_videos([rec("same.mp4")], tmp_path).found == {"same.mp4": tmp_path / "msad" / "same.mp4"}
+    assert resolve_videos([rec("link.mp4")], tmp_path).found == {"link.mp4": tmp_path / "link.mp4"}
+    anywhere = resolve_videos([rec("copy.mp4")], tmp_path, search="anywhere")
+    assert anywhere.found == {"copy.mp4": tmp_path / "a" / "copy.mp4"} and anywhere.errors == []
+
+
+def test_one_name_for_videos_of_two_sources_is_an_error(clip, tmp_path):
+    place(clip, tmp_path, "msad/7.mp4", "ecva/7.mp4")
+    records = [rec("7.mp4", "ecva", "test_ecva", row=3), rec("7.mp4", "msad", "mine", row=9)]
+    resolution = resolve_videos(records, tmp_path)
+    assert resolution.found == {} and resolution.ambiguous == ["7.mp4"]
+    assert "test_ecva.csv row 3 (ecva)" in resolution.errors[0] and "mine.csv row 9 (msad)" in resolution.errors[0]
+
+
+def test_unknown_search_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown video search 'everywhere'; expected one of source, anywhere"):
+        resolve_videos([rec("a.mp4")], tmp_path, search="everywhere")
 
 
 def test_relative_subpath_inside_root_is_allowed(clip, tmp_path):

@@ -7,10 +7,22 @@ import sys
 from typing import Callable, Optional, Sequence
 
 
+def add_video_search_argument(parser: argparse.ArgumentParser) -> None:
+    """`--video-search source|anywhere`: where a row's video may be taken from (`vau_plugin.data.videos`)."""
+    from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, VIDEO_SEARCHES
+
+    parser.add_argument(
+        "--video-search", choices=VIDEO_SEARCHES, default=VIDEO_SEARCH_SOURCE,
+        help="source (default): a row's video is taken from the video root itself or the row's own source folder "
+        "(msad/, ucf/, ecva/, at any depth); anywhere: also by file name from any folder below the root, each such "
+        "file named in a warning",
+    )  # fmt: skip
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from vau_plugin.data.validate import run_validate
 
-    return run_validate(args.path, as_json=args.json, video_root=args.videos)
+    return run_validate(args.path, as_json=args.json, video_root=args.videos, video_search=args.video_search)
 
 
 FORCE_HELP = "write into OUT even when it already holds files (those of the same names are replaced)"
@@ -104,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a VAU-Bench annotation CSV or a directory of CSVs")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a report")
     p.add_argument("--videos", default=None, help="video root: also report which videos are found / missing")
+    add_video_search_argument(p)
     p.set_defaults(func=_cmd_validate)
 
     benches = (  # name, help, default train / test clips, handler

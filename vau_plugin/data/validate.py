@@ -10,7 +10,7 @@ from typing import Iterable, Optional
 
 from vau_plugin.data.reader import AnnotationError, PathLike, cross_file_duplicates, read_source
 from vau_plugin.data.schema import TASKS, VAURecord
-from vau_plugin.data.videos import resolve_videos
+from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.progress import Progress
 
 # How many messages of each kind the human-readable report lists (the JSON report lists them all).
@@ -41,13 +41,17 @@ def undecodable_videos(found: dict[str, PathLike]) -> dict[str, str]:
     return broken
 
 
-def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict:
-    """`validate_path(path, video_root=None) -> dict`: the validation report of a CSV, a directory or a hub id.
+def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE) -> dict:
+    """`validate_path(path, video_root=None, video_search="source") -> dict`: the validation report of a CSV, a
+    directory or a hub id.
 
     Keys: path, rows, records, usable {qa, tag, cls, reason}, errors, warnings, files (per file: file, split,
     rows, records, usable, errors, warnings as counts, unreadable: why the file cannot be read, else None),
-    sources {source: records}, and with `video_root` videos {root, found, missing, missing_examples, rejected,
-    undecodable, undecodable_examples, search_notes, summary}: `found` counts files present (decodable or not),
+    sources {source: records; "unknown" for rows with none}, and with `video_root` videos {root, found, missing,
+    missing_examples, elsewhere, rejected, ambiguous, undecodable, undecodable_examples, search_notes, summary}
+    (`resolve_videos` with `video_search`): `found` counts files present (decodable or not), `elsewhere` names the
+    same-named files outside a missing video's source folder that were not taken, `ambiguous` the names matching
+    two different files or two sources (each also an error),
     `undecodable` those among them that the plugin's decoder cannot open (each also an error naming the file
     and why); where the search by file name stopped short (see `resolve_videos`) is a warning.
 
@@ -83,7 +87,7 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict
         "sources": dict(Counter(r.source or "unknown" for r in records)),
     }
     if video_root is not None:
-        resolution = resolve_videos(records, video_root)
+        resolution = resolve_videos(records, video_root, search=video_search)
         errors.extend(resolution.errors)
         warnings.extend(resolution.warnings)
         warnings.extend(f"videos: {note}" for note in resolution.search_notes)
@@ -97,7 +101,9 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None) -> dict
             "found": len(resolution.found),
             "missing": len(resolution.missing),
             "missing_examples": resolution.missing[:REPORT_EXAMPLES],
-            "rejected": len(resolution.errors),
+            "elsewhere": {video: [str(p) for p in paths] for video, paths in resolution.elsewhere.items()},
+            "rejected": len(resolution.errors) - len(resolution.ambiguous),
+            "ambiguous": len(resolution.ambiguous),
             "undecodable": len(broken),
             "undecodable_examples": list(broken)[:REPORT_EXAMPLES],
             "search_notes": list(resolution.search_notes),
@@ -143,8 +149,11 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run_validate(path: PathLike, as_json: bool = False, video_root: Optional[PathLike] = None) -> int:
-    """`run_validate(path, as_json=False, video_root=None) -> int` exit code for `vau-plugin validate`.
+def run_validate(
+    path: PathLike, as_json: bool = False, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE
+) -> int:
+    """`run_validate(path, as_json=False, video_root=None, video_search="source") -> int` exit code for
+    `vau-plugin validate`.
 
     0 when the annotations could be read (row-level errors included, they are in the report): for a directory,
     when at least one of its CSVs could be read (each one that cannot is an error in the report, naming it and
@@ -152,7 +161,7 @@ def run_validate(path: PathLike, as_json: bool = False, video_root: Optional[Pat
     a directory readable, bad video root). Progress lines of long steps go to stderr, never to stdout.
     """
     try:
-        report = validate_path(path, video_root=video_root)
+        report = validate_path(path, video_root=video_root, video_search=video_search)
     except (AnnotationError, OSError) as exc:
         print(f"vau-plugin validate: error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
 """Find the video file of each VAU-Bench record under a user's video root.
 
 Layouts understood: a flat root; one sub-folder per source (names from SOURCE_DIR_ALIASES: msad/, ucf/ or
-ucf_crime/, ecva/); deeper trees (e.g. UCF-Crime's per-class folders), searched by file name as a last
-resort. Train/val names carry a source prefix (`msad_Assault_1.mp4`) that the original files lack, and
+ucf_crime/, ecva/), at any depth inside it (e.g. UCF-Crime's per-class folders), searched by file name. A row of
+a known source is never given a file from another folder (another source's, another data set's) unless the
+caller asks for that (`VIDEO_SEARCH_ANYWHERE`): a missing video is reported missing, naming any same-named file
+seen elsewhere. Train/val names carry a source prefix (`msad_Assault_1.mp4`) that the original files lack, and
 test names have none, so each name is tried as written, without its prefix and with its source prefix.
 
 A name from a CSV never leads outside the root: absolute names and `..` are rejected before any lookup.
@@ -10,11 +12,12 @@ A name from a CSV never leads outside the root: absolute names and `..` are reje
 
 from __future__ import annotations
 
+import filecmp
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional, Union
+from typing import Iterable, Optional, Sequence, Union
 
 from vau_plugin.data.schema import SOURCE_DIR_ALIASES, SOURCES, VAURecord
 from vau_plugin.data.targets import source_from_name
@@ -182,95 +185,164 @@ def _examples(items: list[str], shown: int = 3) -> str:
     return ", ".join(items[:shown]) + more
 
 
+# Where a row's video may be taken from (`resolve_videos(..., search=)`; `--video-search` of validate and prepare,
+# VAU_BENCH_VIDEO_SEARCH of the lmms-eval tasks).
+# "source": the root itself (a flat root) and the row's own source folders (msad/, ucf/, ...) at any depth; a
+#   row of unknown source, every source folder. A same-named file anywhere else below the root (another source's
+#   folder, another data set's) is never taken for it: the video is missing, and the report names that file.
+# "anywhere": also any other folder below the root, by file name; each video found that way is a warning naming
+#   the file taken.
+VIDEO_SEARCH_SOURCE = "source"
+VIDEO_SEARCH_ANYWHERE = "anywhere"
+VIDEO_SEARCHES: tuple[str, ...] = (VIDEO_SEARCH_SOURCE, VIDEO_SEARCH_ANYWHERE)
+VIDEO_SEARCH_HINT = "--video-search anywhere (VAU_BENCH_VIDEO_SEARCH=anywhere for the lmms-eval tasks)"
+
+
 @dataclass
 class VideoResolution:
     """Result of `resolve_videos`.
 
-    found: video id -> path of its file; missing: ids with no file (in record order); errors: rejected
-    names (e.g. path escapes); warnings: ambiguous matches; searched: the folders looked in; search_notes:
-    where the search by file name stopped short (links leading outside the root, depth and entry bounds).
+    found: video id -> path of its file; missing: ids with no file (in record order); errors: names that were
+    not looked up (path escapes) or that cannot be told apart (`ambiguous`: two different files, or two sources,
+    for one name); warnings: videos taken from outside their source folder (search "anywhere"); searched: the
+    folders looked in; search_notes: where the search by file name stopped short (links leading outside the root,
+    depth and entry bounds); elsewhere: missing id -> same-named files below the root that were not taken.
     """
 
     root: Path
+    search: str = VIDEO_SEARCH_SOURCE
     found: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    ambiguous: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     searched: list[Path] = field(default_factory=list)
     search_notes: list[str] = field(default_factory=list)
+    elsewhere: dict[str, list[Path]] = field(default_factory=dict)
 
     def describe(self, examples: int = 5) -> str:
-        """`describe(examples=5) -> str`: counts, where it looked and a few missing names."""
-        total = len(self.found) + len(self.missing)
-        looked = ", ".join(str(p) for p in self.searched) or str(self.root)
-        lines = [
-            f"videos: {len(self.found)} of {total} found, {len(self.missing)} missing "
-            f"(looked in {looked}, then by file name in the folders below {self.root})"
-        ]
+        """`describe(examples=5) -> str`: counts, where it looked, a few missing names and why any was not taken."""
+        total = len(self.found) + len(self.missing) + len(self.errors)
+        folders = ", ".join(f"{p.name}/" for p in self.searched if p != self.root)
+        looked = f"{self.root} (top level)" + (f" and its source folders {folders} at any depth" if folders else "")
+        if self.search == VIDEO_SEARCH_ANYWHERE:
+            looked += f", then by file name anywhere below {self.root}"
+        lines = [f"videos: {len(self.found)} of {total} found, {len(self.missing)} missing (looked in {looked})"]
         if self.missing:
-            shown = ", ".join(self.missing[:examples])
-            more = f" and {len(self.missing) - examples} more" if len(self.missing) > examples else ""
-            lines.append(f"missing, e.g.: {shown}{more}")
+            lines.append(f"missing, e.g.: {_examples(self.missing, examples)}")
+        if self.elsewhere:
+            shown = [f"{video} -> {', '.join(map(str, paths[:2]))}" for video, paths in self.elsewhere.items()]
+            lines.append(
+                f"{len(self.elsewhere)} missing video(s) have a file of the same name elsewhere below the root, not "
+                f"taken because it is outside the row's source folder (another source's or another data set's "
+                f"clip?): {_examples(shown, examples)}. Move each right file into its source folder, or, if they are "
+                f"the right clips, pass {VIDEO_SEARCH_HINT}"
+            )
         if self.errors:
-            lines.append(f"{len(self.errors)} name(s) rejected: {'; '.join(self.errors[:examples])}")
+            lines.append(f"{len(self.errors)} video name(s) rejected or ambiguous, not taken: {'; '.join(self.errors[:examples])}")
         if self.warnings:
             lines.append(f"{len(self.warnings)} warning(s): {'; '.join(self.warnings[:examples])}")
         lines += [f"note: {note}" for note in self.search_notes]
         return "\n".join(lines)
 
 
-def _record_key(record: Union[VAURecord, str]) -> tuple[str, Optional[str], str]:
-    """(video id, source, where it came from) of a record or a bare video name."""
+def _where(record: Union[VAURecord, str]) -> str:
     if isinstance(record, VAURecord):
-        where = f"{record.file} row {record.row}" if record.file else record.video
-        return record.video, record.source, where
-    return record, None, record
+        return f"{record.file} row {record.row}" if record.file else record.video
+    return record
 
 
-def resolve_videos(records: Iterable[Union[VAURecord, str]], video_root: PathLike) -> VideoResolution:
-    """`resolve_videos(records, video_root) -> VideoResolution`: the file of each record's video under the root.
+def _group_by_video(records: Iterable[Union[VAURecord, str]]) -> dict[str, list[Union[VAURecord, str]]]:
+    """The records of each video name, in first-seen order."""
+    groups: dict[str, list[Union[VAURecord, str]]] = {}
+    for record in records:
+        groups.setdefault(record.video if isinstance(record, VAURecord) else record, []).append(record)
+    return groups
 
-    Looks for each candidate name (see `name_candidates`) in the root, then in the source's sub-folders,
-    then anywhere below the root by file name. Raises NotADirectoryError when the root is no directory.
+
+def _distinct_files(paths: Iterable[Path]) -> list[Path]:
+    """`paths` less those that are the same file (a link) or a byte-identical copy of an earlier one."""
+    kept: list[Path] = []
+    for path in paths:
+        if not any(os.path.samefile(path, other) or filecmp.cmp(path, other, shallow=False) for other in kept):
+            kept.append(path)
+    return kept
+
+
+def _under(path: Path, root: Path, folders: Sequence[Path]) -> bool:
+    """True when `path` (as walked from `root`) lies in one of `folders`, the root's own sub-folders."""
+    try:
+        first = path.relative_to(root).parts[0]
+    except (ValueError, IndexError):
+        return False
+    return any(folder.name == first for folder in folders)
+
+
+def resolve_videos(
+    records: Iterable[Union[VAURecord, str]], video_root: PathLike, *, search: str = VIDEO_SEARCH_SOURCE
+) -> VideoResolution:
+    """`resolve_videos(records, video_root, *, search="source") -> VideoResolution`: the file of each record's video.
+
+    For each candidate name (see `name_candidates`), looks in the root itself and in the record's own source
+    folders, then below those folders by file name (`search` and VIDEO_SEARCHES say where else). Two different
+    files for one video, or one name for videos of two sources, is an error naming both: which one the row means
+    cannot be told. Raises NotADirectoryError when the root is no directory, ValueError for an unknown `search`.
     """
+    if search not in VIDEO_SEARCHES:
+        raise ValueError(f"unknown video search {search!r}; expected one of {', '.join(VIDEO_SEARCHES)}")
     root = Path(video_root).expanduser()
     if not root.is_dir():
         raise NotADirectoryError(f"video root {root} is not a directory")
-    resolution = VideoResolution(root=root, searched=[root, *_source_dirs(root, SOURCES)])
+    resolution = VideoResolution(root=root, search=search, searched=[root, *_source_dirs(root, SOURCES)])
     index: Optional[dict[str, list[Path]]] = None
-    seen: set[str] = set()
     progress = Progress(f"looking for the videos under {root}")
-    for number, record in enumerate(records, start=1):
+    for number, (video, group) in enumerate(_group_by_video(records).items(), start=1):
         if number % 1024 == 0:
-            progress.update(lambda n=number: f"{n:,} records, {len(resolution.found):,} videos found")
-        video, source, where = _record_key(record)
-        if video in seen:
-            continue
-        seen.add(video)
+            progress.update(lambda n=number: f"{n:,} videos, {len(resolution.found):,} found")
+        where = _where(group[0])
         unsafe = unsafe_video_name(video)
         if unsafe:
             resolution.errors.append(f"{where} field 'Video Name': {video!r} {unsafe}; not looked up")
             continue
-        source = source or source_from_name(video)
-        dirs = [root, *_source_dirs(root, [source] if source else SOURCES)]
+        sources = list(dict.fromkeys(r.source for r in group if isinstance(r, VAURecord) and r.source))
+        if len(sources) > 1:
+            rows = ", ".join(f"{_where(r)} ({r.source})" for r in group if isinstance(r, VAURecord) and r.source)
+            resolution.ambiguous.append(video)
+            resolution.errors.append(
+                f"{video!r} names videos of {len(sources)} sources ({rows}): one name cannot stand for two clips; "
+                "rename one, or keep each source's rows apart"
+            )
+            continue
+        source = sources[0] if sources else source_from_name(video)
+        own_dirs = _source_dirs(root, [source] if source else SOURCES)
         candidates = name_candidates(video, source)
-        path = next(
-            (d / n for n in candidates for d in dirs if _inside(root, d / n) and (d / n).is_file()),
-            None,
-        )
-        if path is None and not any(_SEPARATORS.search(n) for n in candidates):
+        hits = [d / n for n in candidates for d in [root, *own_dirs] if _inside(root, d / n) and (d / n).is_file()]
+        elsewhere: list[Path] = []
+        if not hits and not any(_SEPARATORS.search(n) for n in candidates):
             if index is None:
                 index, resolution.search_notes = _index_by_file_name(root)
-            hits = next((index[n] for n in candidates if n in index), [])
-            if len(hits) > 1:
-                resolution.warnings.append(
-                    f"{where}: {video!r} matches {len(hits)} files ({', '.join(str(h) for h in hits[:3])}); "
-                    f"using {hits[0]}"
-                )
-            path = hits[0] if hits else None
-        if path is None:
-            resolution.missing.append(video)
+            below = [path for n in candidates for path in index.get(n, ())]
+            hits = [path for path in below if _under(path, root, own_dirs)]
+            elsewhere = [path for path in below if path not in hits]
+            if not hits and elsewhere and search == VIDEO_SEARCH_ANYWHERE:
+                hits, elsewhere = elsewhere, []
+                if len(_distinct_files(hits)) == 1:
+                    resolution.warnings.append(
+                        f"{where}: {video!r} is not in the root nor in its source folder; taking {hits[0]}, found by "
+                        "file name below the root (--video-search anywhere)"
+                    )
+        distinct = _distinct_files(hits)
+        if len(distinct) > 1:
+            resolution.ambiguous.append(video)
+            resolution.errors.append(
+                f"{where}: {video!r} matches {len(distinct)} different files ({', '.join(map(str, distinct[:3]))}); "
+                "which one the row means cannot be told: remove or rename the others"
+            )
+        elif distinct:
+            resolution.found[video] = distinct[0]
         else:
-            resolution.found[video] = path
+            resolution.missing.append(video)
+            if elsewhere:
+                resolution.elsewhere[video] = elsewhere
     progress.done(f"{len(resolution.found):,} found, {len(resolution.missing):,} missing")
     return resolution

@@ -5,11 +5,17 @@ Where the data comes from (documented in the README):
 - `VAU_BENCH_VIDEO_ROOT`: the folder holding the videos (flat or per source: `msad/`, `ucf/`, `ecva/`);
   default `$VAU_BENCH_ROOT/videos` when that exists;
 - `VAU_BENCH_SPLITS`: the CSV stems the all-source tasks read (comma-separated; default the three published test
-  splits), e.g. `test` for a benchmark of one's own in the VAU-Bench schema.
-The `_mini` tasks read the mini bench shipped with the plugin and need neither.
+  splits), e.g. `test` for a benchmark of one's own in the VAU-Bench schema;
+- `VAU_BENCH_VIDEO_SEARCH`: `source` (default: a row's video is taken from the root itself or the row's own source
+  folder) or `anywhere` (also by file name anywhere below the root, each such video warned about);
+- `VAU_BENCH_DUPLICATES`: `error` (default: rows of one video whose answers for the task differ stop the task) or
+  `keep` (each such row is evaluated as a document of its own).
+The `_mini` tasks read the mini bench shipped with the plugin and need none of them.
 
 Every video is looked up before the model runs: a missing one stops the task with one message saying how many
-are missing and where they were looked for, rather than dropping samples or failing half-way.
+are missing and where they were looked for, rather than dropping samples or failing half-way. So do rows the task
+cannot score honestly: a row whose video is of another source than its file (`VAURecord.source_conflict`), a name
+that matches two different files, and rows of one video that disagree on the task's answer.
 """
 
 from __future__ import annotations
@@ -20,14 +26,20 @@ import threading
 from pathlib import Path
 from typing import Optional
 
+from vau_plugin._env import EnvError, env_choice
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
 from vau_plugin.data.schema import VAURecord
-from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TEST_SPLIT_SOURCE, doc_span, serves
-from vau_plugin.data.videos import resolve_videos
+from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TARGET_TASKS, TEST_SPLIT_SOURCE, doc_span, serves, target
+from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, VIDEO_SEARCHES, resolve_videos
 
 ENV_ANNOTATIONS = "VAU_BENCH_ROOT"
 ENV_VIDEOS = "VAU_BENCH_VIDEO_ROOT"
 ENV_SPLITS = "VAU_BENCH_SPLITS"
+ENV_VIDEO_SEARCH = "VAU_BENCH_VIDEO_SEARCH"
+ENV_DUPLICATES = "VAU_BENCH_DUPLICATES"
+# VAU_BENCH_DUPLICATES: stop at rows of one video that disagree on the task's answer, or evaluate each of them.
+DUPLICATES_ERROR = "error"
+DUPLICATES_KEEP = "keep"
 
 
 def bench_environment(annotations: str | Path, videos: str | Path, splits: str) -> dict[str, str]:
@@ -141,15 +153,41 @@ def _records(task: str, subset: str) -> tuple[list[VAURecord], Path]:
             f"or use {hint}."
         )
     records = [record for split in splits for record in load_records(files[split])]
-    if subset in SOURCE_TEST_SPLIT:  # a one-source subset: every row must be of that source
-        foreign = [r for r in records if r.source not in (None, subset)]
-        if foreign:
-            examples = ", ".join(f"{r.file} row {r.row} ({r.video!r}: {r.source})" for r in foreign[:3])
-            raise AnnotationError(
-                f"{task_name(task, subset)}: {len(foreign)} row(s) of {SOURCE_TEST_SPLIT[subset]} name videos of another "
-                f"source, e.g. {examples}"
-            )
+    conflicts = [r for r in records if r.source_conflict]
+    if conflicts:
+        raise AnnotationError(
+            f"{task_name(task, subset)}: {len(conflicts)} row(s) name a video of another source than their file, and "
+            f"would be scored under the wrong source: {_rows(conflicts)}; first: {conflicts[0].source_conflict} "
+            "(`vau-plugin validate` lists them all)"
+        )
     return records, _video_root()
+
+
+def _rows(records: list[VAURecord], shown: int = 3) -> str:
+    """"test_msad.csv row 3 ('a.mp4'), ... and N more"."""
+    listed = ", ".join(f"{r.file} row {r.row} ({r.video!r})" for r in records[:shown])
+    return listed + (f" and {len(records) - shown} more" if len(records) > shown else "")
+
+
+def _answer(record: VAURecord, task: str) -> object:
+    """What a task scores a row against: its target, or for `reason` the texts the judge compares with."""
+    return target(record, task) if task in TARGET_TASKS else (record.description, record.reasoning)
+
+
+def contradictory_duplicates(records: list[VAURecord], task: str) -> list[str]:
+    """`contradictory_duplicates(rows a task uses, task) -> [message]`: one per row that names the same video (and
+    source) as an earlier row but gives the task another answer, naming both rows and what differs. Which of the two
+    is the truth cannot be told, and evaluating both would score one answer against two truths."""
+    first: dict[tuple[str, object], VAURecord] = {}
+    problems = []
+    for record in records:
+        earlier = first.setdefault((record.video, record.source), record)
+        if earlier is not record and _answer(record, task) != _answer(earlier, task):
+            problems.append(
+                f"{record.file} row {record.row} and {earlier.file} row {earlier.row} ({record.video!r}): "
+                f"{'; '.join(record.differences(earlier))}"
+            )
+    return problems
 
 
 _LOCK = threading.Lock()
@@ -177,13 +215,25 @@ def load_task_docs(task: str, subset: str) -> list[dict]:
         selected = [r for r in records if serves(r, task)]
         if not selected:
             raise AnnotationError(f"{name}: none of the {len(records)} annotation rows is usable for {task}")
-        resolution = resolve_videos(selected, video_root)
-        if resolution.missing or resolution.errors:
-            raise MissingVideosError(
-                f"{name}: {len(resolution.missing) + len(resolution.errors)} of {len(selected)} videos not found. "
-                f"{resolution.describe()} Set {ENV_VIDEOS} to the folder that holds them."
+        duplicates = env_choice(ENV_DUPLICATES, (DUPLICATES_ERROR, DUPLICATES_KEEP), DUPLICATES_ERROR)
+        contradictions = contradictory_duplicates(selected, task) if duplicates == DUPLICATES_ERROR else []
+        if contradictions:
+            raise AnnotationError(
+                f"{name}: {len(contradictions)} row(s) repeat a video with another {task} answer than an earlier row: "
+                f"{'; '.join(contradictions[:3])}{' ...' if len(contradictions) > 3 else ''}. Remove the wrong rows, or "
+                f"set {ENV_DUPLICATES}={DUPLICATES_KEEP} to evaluate every row as a document of its own"
             )
-    except (AnnotationError, MissingVideosError) as error:
+        search = env_choice(ENV_VIDEO_SEARCH, VIDEO_SEARCHES, VIDEO_SEARCH_SOURCE)
+        resolution = resolve_videos(selected, video_root, search=search)
+        if resolution.missing or resolution.errors:
+            problems = len(resolution.missing) + len(resolution.errors)
+            raise MissingVideosError(
+                f"{name}: {problems} of {len(resolution.found) + problems} videos not found or not told apart. "
+                f"{resolution.describe()}\nSet {ENV_VIDEOS} to the folder that holds them."
+            )
+        for warning in resolution.warnings:  # videos taken from outside their source folder (search "anywhere")
+            logger.warning("%s: %s", name, warning)
+    except (AnnotationError, MissingVideosError, EnvError) as error:
         # lmms-eval retries dataset loading and then reports only "RetryError": say it plainly first.
         _log_once(str(error))
         raise
