@@ -81,10 +81,11 @@ def test_bad_recipe_values_name_the_recipe_key_and_ignore_stale_variables(monkey
     assert os.environ["VAU_MOTION_M"] == "0.5"
     for args, message in (
         ({"vau_motion_m": "abc"}, r"^vau_motion_m='abc': expected a number$"),
-        ({"vau_motion_m": float("nan")}, r"^vau_motion_m='nan': expected a finite number$"),
+        ({"vau_motion_m": float("nan")}, r"^vau_motion_m='nan': expected a number$"),
+        ({"vau_motion_reg_weight": "-1"}, r"^vau_motion_reg_weight='-1': expected a number >= 0$"),
         ({"vau_motion_fill": "white"}, r"^vau_motion_fill='white': expected one of"),
-        ({"vau_motion_learnable": "maybe"}, r"^vau_motion_learnable='maybe': expected true or false$"),
-        (["--vau_motion_reg_weight", "x"], r"^--vau_motion_reg_weight='x': expected a number$"),
+        ({"vau_motion_learnable": "maybe"}, r"^vau_motion_learnable='maybe': expected one of 1, true, yes, on \(on\) or 0, false, no, off \(off\)$"),
+        (["--vau_motion_reg_weight", "x"], r"^--vau_motion_reg_weight='x': expected a number >= 0$"),
     ):
         with pytest.raises(ValueError, match=message):
             lf_motion.consume_motion_args(args)

@@ -166,9 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    from vau_plugin._env import SettingError
+
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
-    return int(func(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except SettingError as error:  # an environment variable the command read holds a value it does not accept
+        print(f"vau-plugin {args.command}: error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

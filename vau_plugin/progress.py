@@ -3,12 +3,13 @@ the tiny model): silent when quick, rate-limited otherwise, never on stdout."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, Union
+
+from vau_plugin._env import env_number
 
 PROGRESS_ENV = "VAU_PROGRESS_S"
 DEFAULT_PROGRESS_S = 5.0
@@ -17,16 +18,10 @@ DEFAULT_PROGRESS_S = 5.0
 def progress_interval_s() -> Optional[float]:
     """`progress_interval_s() -> seconds | None`: the time between progress lines, from $VAU_PROGRESS_S.
 
-    Unset or not a number: DEFAULT_PROGRESS_S; 0: every update prints; negative or "off": no progress lines.
+    Unset: DEFAULT_PROGRESS_S; 0: every update prints; `off`: no progress lines; anything else that is not a number
+    >= 0 raises `vau_plugin._env.SettingError` naming the variable.
     """
-    text = os.environ.get(PROGRESS_ENV, "").strip().lower()
-    if text in ("off", "none", "no", "false"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return DEFAULT_PROGRESS_S
-    return value if value >= 0 else None
+    return env_number(PROGRESS_ENV, DEFAULT_PROGRESS_S, minimum=0, off=True)
 
 
 class Progress:

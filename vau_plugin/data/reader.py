@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, NamedTuple, Optional, Sequence, Union
 
+from vau_plugin._env import env_number
 from vau_plugin.data.schema import (
     CLASSES,
     COLUMNS,
@@ -743,18 +744,16 @@ def _hub_unreachable(repo_id: str, reason: str) -> AnnotationError:
 
 
 def hub_timeout_s() -> float:
-    """`hub_timeout_s() -> float`: $VAU_HUB_TIMEOUT when it is a positive number, else DEFAULT_HUB_TIMEOUT_S."""
-    try:
-        value = float(os.environ.get("VAU_HUB_TIMEOUT", ""))
-    except ValueError:
-        return DEFAULT_HUB_TIMEOUT_S
-    return value if math.isfinite(value) and value > 0 else DEFAULT_HUB_TIMEOUT_S
+    """`hub_timeout_s() -> float`: $VAU_HUB_TIMEOUT (seconds, > 0), DEFAULT_HUB_TIMEOUT_S when unset; another value
+    raises `vau_plugin._env.SettingError` naming the variable."""
+    return env_number("VAU_HUB_TIMEOUT", DEFAULT_HUB_TIMEOUT_S, above=0)
 
 
 def _offline() -> bool:
     from huggingface_hub import constants
 
-    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    # huggingface_hub's own variable, read as huggingface_hub reads it (its constant is fixed when it is imported)
+    flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in constants.ENV_VARS_TRUE_VALUES
     return bool(constants.HF_HUB_OFFLINE) or flag
 
 

@@ -4,15 +4,17 @@ The hook is a meta-path finder that wraps the loader of a few LLaMA-Factory modu
 executed, the matching function of `vau_plugin.llamafactory.patch` (where every patch of LLaMA-Factory lives) is
 called on it. Nothing else happens at start-up (no third-party import), so the cost is one small class and one
 list insertion. Because every Python process runs the .pth, the hook is also active in the ranks LLaMA-Factory
-re-launches under torchrun and in Ray workers. Set VAU_PLUGIN_NO_HOOK=1 to turn it off.
+re-launches under torchrun and in Ray workers. Set VAU_PLUGIN_NO_HOOK=1 to turn it off (a flag as `vau_plugin._env`
+reads flags: `false` or `0` keeps it on; a value that is no flag keeps it on and says so on stderr).
 
 The .pth line imports this module inside try/except (see setup.py): when vau_plugin cannot be imported (a moved
 editable checkout, a shadowing folder) Python starts as if the plugin were not installed, with no traceback, and
 the error is kept as `sys.vau_plugin_startup_error` (reported by `patch.patch_status()`).
 """
 
-import os
 import sys
+
+from vau_plugin._env import SettingError, env_flag
 
 DISABLE_ENV = "VAU_PLUGIN_NO_HOOK"
 # module name -> function of vau_plugin.llamafactory.patch called with the freshly executed module
@@ -76,8 +78,14 @@ class PostImportFinder:
 
 
 def hook_disabled():
-    """True when VAU_PLUGIN_NO_HOOK is set to anything but "" or "0"."""
-    return os.environ.get(DISABLE_ENV, "") not in ("", "0")
+    """True when VAU_PLUGIN_NO_HOOK is a flag that is on (1, true, yes, on). A value that is no flag leaves the hook
+    on, with one line on stderr naming it: this runs at every Python start, where an exception would be swallowed
+    by the .pth line and take the hook away without a word."""
+    try:
+        return env_flag(DISABLE_ENV)
+    except SettingError as error:
+        print(f"[vau-plugin] {error}; the LLaMA-Factory hook stays on", file=sys.stderr)
+        return False
 
 
 def install():

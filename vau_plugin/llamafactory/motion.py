@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from vau_plugin._env import parse_flag, parse_number
 from vau_plugin.llamafactory.mm_plugin import MOTION_PLUGIN
 from vau_plugin.motion import FILLS, QWEN_VL_MEAN, QWEN_VL_STD, FrameMotionPrompt
 
@@ -57,25 +57,10 @@ ENV_VARS: dict[str, str] = {
     "motion_reg_weight": "VAU_MOTION_REG_WEIGHT",
 }
 YAML_KEYS: dict[str, str] = {f"vau_{name}": env for name, env in ENV_VARS.items()}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"", "0", "false", "no", "off"}
-
-
-def _number(name: str, text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{name}={text!r}: expected a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name}={text!r}: expected a finite number")
-    return value
 
 
 def _learnable(name: str, text: str) -> bool:
-    value = text.strip().lower()
-    if value not in _TRUE | _FALSE:
-        raise ValueError(f"{name}={text!r}: expected true or false")
-    return value in _TRUE
+    return bool(text.strip()) and parse_flag(name, text)
 
 
 @dataclass(frozen=True)
@@ -101,12 +86,10 @@ class MotionSettings:
         if fill is not None and fill not in FILLS:
             raise ValueError(f"{names['motion_fill']}={fill!r}: expected one of {FILLS}")
         learnable = _learnable(names["motion_learnable"], raw["motion_learnable"])
-        reg_weight = _number(names["motion_reg_weight"], raw["motion_reg_weight"]) if raw["motion_reg_weight"] else 1.0
-        if reg_weight < 0:
-            raise ValueError(f"{names['motion_reg_weight']}={reg_weight}: expected a number >= 0")
+        reg_weight = parse_number(names["motion_reg_weight"], raw["motion_reg_weight"], minimum=0) if raw["motion_reg_weight"] else 1.0
         return cls(
-            m=_number(names["motion_m"], raw["motion_m"]) if raw["motion_m"] else None,
-            n=_number(names["motion_n"], raw["motion_n"]) if raw["motion_n"] else None,
+            m=parse_number(names["motion_m"], raw["motion_m"]) if raw["motion_m"] else None,
+            n=parse_number(names["motion_n"], raw["motion_n"]) if raw["motion_n"] else None,
             fill=fill,
             weights=raw["motion_weights"] or None,
             learnable=learnable,

@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Optional
 
-from vau_plugin._env import EnvError, env_choice
+from vau_plugin._env import SettingError, env_choice
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TARGET_TASKS, TEST_SPLIT_SOURCE, doc_span, serves, target
@@ -233,7 +233,7 @@ def load_task_docs(task: str, subset: str) -> list[dict]:
             )
         for warning in resolution.warnings:  # videos taken from outside their source folder (search "anywhere")
             logger.warning("%s: %s", name, warning)
-    except (AnnotationError, MissingVideosError, EnvError) as error:
+    except (AnnotationError, MissingVideosError, SettingError) as error:
         # lmms-eval retries dataset loading and then reports only "RetryError": say it plainly first.
         _log_once(str(error))
         raise

@@ -96,6 +96,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
+from vau_plugin._env import OFF_WORDS, env_number
 from vau_plugin.lmms import RunStopped
 from vau_plugin.prompts import (
     JUDGE_SCORE_KEYS,
@@ -138,8 +139,7 @@ ENV_TIMEOUT = "VAU_JUDGE_TIMEOUT"
 ENV_RETRIES = "VAU_JUDGE_RETRIES"
 ENV_CACHE = "VAU_JUDGE_CACHE"
 ENV_BREAKER = "VAU_JUDGE_BREAKER"
-# VAU_JUDGE_CACHE set to one of these turns the cache off.
-CACHE_OFF_VALUES = frozenset({"off", "none", "0", "false", "no"})
+# VAU_JUDGE_CACHE set to a word of `vau_plugin._env.OFF_WORDS` (off, none, no, false, 0) turns the cache off.
 
 DEFAULT_MODEL = "deepseek-chat"
 SCORE_MIN, SCORE_MAX = 0.0, 10.0
@@ -203,17 +203,6 @@ def default_cache_dir(env: Optional[Mapping[str, str]] = None) -> Path:
     xdg = env.get("XDG_CACHE_HOME", "")
     root = Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
     return root / "vau_plugin" / "judge"
-
-
-def _env_number(env: Mapping[str, str], name: str, kind: Callable[[str], Any], default: Any) -> Any:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        expected = "an integer" if kind is int else "a number"
-        raise ValueError(f"{name} must be {expected}, got {raw!r}") from None
 
 
 @dataclass(frozen=True)
@@ -298,7 +287,7 @@ class JudgeConfig:
         """
         env = os.environ if env is None else env
         cache_raw = env.get(ENV_CACHE, "").strip()
-        if cache_raw.lower() in CACHE_OFF_VALUES:
+        if cache_raw.lower() in OFF_WORDS:
             cache_dir: Optional[Path] = None
         elif cache_raw:
             cache_dir = Path(cache_raw).expanduser()
@@ -309,9 +298,9 @@ class JudgeConfig:
             base_url=env.get(ENV_BASE_URL, "").strip() or None,
             model=env.get(ENV_MODEL, "").strip() or DEFAULT_MODEL,
             api_key=env.get(ENV_API_KEY, "").strip() or env.get(ENV_API_KEY_FALLBACK, "").strip() or None,
-            timeout_s=_env_number(env, ENV_TIMEOUT, float, defaults["timeout_s"].default),
-            max_retries=_env_number(env, ENV_RETRIES, int, defaults["max_retries"].default),
-            breaker_after=_env_number(env, ENV_BREAKER, int, defaults["breaker_after"].default),
+            timeout_s=env_number(ENV_TIMEOUT, defaults["timeout_s"].default, above=0, environ=env),
+            max_retries=env_number(ENV_RETRIES, defaults["max_retries"].default, minimum=0, integer=True, environ=env),
+            breaker_after=env_number(ENV_BREAKER, defaults["breaker_after"].default, minimum=0, integer=True, environ=env),
             cache_dir=cache_dir,
         )
 
