@@ -344,7 +344,7 @@ def test_prepare_format_on_the_command_line(tmp_path, capsys):
     args = parser.parse_args([*base, "--format", "swift", "--tasks", "qa", "--no-sft"])
     assert args.func(args) == 0
     printed = capsys.readouterr().out
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["swift_grpo_mixed.jsonl", "swift_grpo_qa.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".vau-prepare.json", "swift_grpo_mixed.jsonl", "swift_grpo_qa.jsonl"]
     assert f"--external_plugins {swift_reward.__file__}" in printed and "vau_format vau_accuracy vau_iou" in printed
     args = parser.parse_args([*base, "--format", "easyr1", "--tasks", "tag"])
     assert args.func(args) == 0

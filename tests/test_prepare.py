@@ -6,6 +6,8 @@ import argparse
 import csv
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,90 @@ def test_unknown_prompt_style_is_refused(tmp_path, capsys):
                    "--out", str(tmp_path / "o"), "--tasks", "qa", "--prompt-style", "eval"])
     assert args.func(args) == 0
     assert _rows(tmp_path / "o", "grpo_qa.json")[0]["messages"][0]["content"].startswith("Video 1: <video>\n")
+
+
+# ------------------------------------------------------------------------------------ the output folder (issue 24, item 13)
+
+VAU_PLUGIN = str(Path(sys.executable).parent / "vau-plugin")
+
+
+def _prepare_cli(out, *extra) -> subprocess.CompletedProcess:
+    bench = bundled_mini_bench()
+    cmd = [VAU_PLUGIN, "prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
+           "--out", str(out), "--tasks", "qa", *extra]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _refusal(proc: subprocess.CompletedProcess) -> str:
+    """The one line of a refused run: exit 1, nothing on stdout."""
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr)
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("vau-plugin prepare: ")
+    return line
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_out_that_is_a_file_is_refused_naming_it(tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine\n")
+    message = _refusal(_prepare_cli(a_file))
+    assert f"--out {a_file}: exists and is not a folder" in message and "Errno" not in message
+    message = _refusal(_prepare_cli(a_file / "data"))
+    assert f"{a_file} is a file, not a folder" in message and "Errno" not in message
+    assert a_file.read_text() == "mine\n" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_same_named_file_prepare_did_not_write_is_refused_unless_force(tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "grpo_qa.json").write_text('[{"mine": 1}]\n')
+    before = _snapshot(out)
+    message = _refusal(_prepare_cli(out))
+    assert f"refusing to overwrite {out / 'grpo_qa.json'} (not written by `vau-plugin prepare`)" in message
+    assert "--force" in message
+    assert _snapshot(out) == before  # nothing written: not the other files, not dataset_info.json
+    proc = _prepare_cli(out, "--force")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "grpo_qa.json").read_text())[0]["task"] == "qa"
+
+
+def test_a_rerun_replaces_its_own_files_but_not_edited_ones_or_foreign_entries(tmp_path):
+    out = tmp_path / "data"
+    assert _prepare_cli(out).returncode == 0
+    first = _snapshot(out)
+    proc = _prepare_cli(out)  # the usual re-run into the same folder
+    assert proc.returncode == 0, proc.stderr
+    assert _snapshot(out) == first
+    # One of its own files, edited since: the edit is kept unless --force.
+    edited = json.loads((out / "sft_qa.json").read_text())[:1]
+    (out / "sft_qa.json").write_text(json.dumps(edited))
+    message = _refusal(_prepare_cli(out))
+    assert f"{out / 'sft_qa.json'} (written by `vau-plugin prepare`, changed since)" in message and "--force" in message
+    assert json.loads((out / "sft_qa.json").read_text()) == edited
+    assert _prepare_cli(out, "--force").returncode == 0
+    assert (out / "sft_qa.json").read_bytes() == first["sft_qa.json"]
+    # A dataset_info.json entry of the same name that points elsewhere is the user's: refused; other entries stay.
+    info = json.loads((out / "dataset_info.json").read_text())
+    info["vau_r1_qa"] = {"file_name": "my_qa.json"}
+    info["mine"] = {"file_name": "mine.json"}
+    (out / "dataset_info.json").write_text(json.dumps(info))
+    message = _refusal(_prepare_cli(out))
+    assert f"{out / 'dataset_info.json'} entry vau_r1_qa (different from what `prepare` writes)" in message
+    assert json.loads((out / "dataset_info.json").read_text())["vau_r1_qa"] == {"file_name": "my_qa.json"}
+    assert _prepare_cli(out, "--force").returncode == 0
+    info = json.loads((out / "dataset_info.json").read_text())
+    assert info["vau_r1_qa"]["file_name"] == "grpo_qa.json" and info["mine"] == {"file_name": "mine.json"}
+
+
+def test_a_broken_dataset_info_is_named_not_a_json_traceback(tmp_path):
+    out = tmp_path / "data"
+    out.mkdir()
+    (out / "dataset_info.json").write_text("{not json")
+    message = _refusal(_prepare_cli(out))
+    assert f"{out / 'dataset_info.json'} is not valid JSON" in message and "--force" in message
+    assert (out / "dataset_info.json").read_text() == "{not json"

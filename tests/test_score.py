@@ -184,24 +184,51 @@ def test_many_unknown_videos_list_the_first_few_and_the_count(tmp_path, msad):
     assert "Abuse030_x264.mp4" not in message
 
 
-def test_duplicates_keep_the_first_and_say_whether_they_disagree(tmp_path, msad):
+def test_duplicates_that_disagree_stop_unless_a_policy_picks_one(tmp_path, msad):
+    """Issue 24, item 7: a duplicate with another parsed answer made the score depend on which copy was kept (the
+    first, silently but for a warning); now it stops naming both unless --duplicates first|last says which."""
     answers = {r.video: r.answer for r in load_records(msad)}
     wrong = next(letter for letter in "ABCD" if letter != answers["Assault_2.mp4"])
     rows = [
         ("Assault_2", answers["Assault_2.mp4"]),  # no ".mp4": matched as VAU-R1 matches it
         ("Assault_4.mp4", answers["Assault_4.mp4"]),
-        ("Assault_2.mp4", wrong),  # disagrees with row 1: ignored
+        ("Assault_2.mp4", wrong),  # disagrees with row 1
         ("Assault_4.mp4", answers["Assault_4.mp4"]),  # repeats row 2
     ]
     path = write_predictions(tmp_path / "dup.csv", "QA answer", rows)
+    message = failure(path, "--annotations", msad, "--task", "qa", "--missing", "skip")
+    assert "1 duplicate prediction(s) give a video a different answer" in message
+    assert f"'Assault_2.mp4': dup.csv row 1 {answers['Assault_2.mp4']!r}" in message and f"dup.csv row 3 {wrong!r}" in message
+    assert "--duplicates first" in message and "--duplicates last" in message
+    first = score_json(path, "--annotations", msad, "--task", "qa", "--missing", "skip", "--duplicates", "first")
+    assert first["accuracy"] == 100.0 and first["counts"]["correct"] == 2
+    assert (first["entries"], first["duplicates"], first["duplicates_differing"], first["predicted"]) == (4, 2, 1, 2)
+    assert first["duplicates_policy"] == "first"
+    (differs, same) = [w for w in first["warnings"] if "duplicate" in w]
+    assert differs.startswith("dup.csv row 3:") and "first at dup.csv row 1" in differs and "DIFFERENT" in differs
+    assert same.startswith("dup.csv row 4:") and "first at dup.csv row 2" in same and "the same answer" in same
+    last = score_json(path, "--annotations", msad, "--task", "qa", "--missing", "skip", "--duplicates", "last")
+    assert last["accuracy"] == 50.0 and last["counts"]["correct"] == 1 and last["duplicates_policy"] == "last"
+    assert any(w.startswith("dup.csv row 1:") and "last at dup.csv row 3" in w for w in last["warnings"])
+    table = score(path, "--annotations", msad, "--task", "qa", "--missing", "skip", "--duplicates", "last")
+    assert re.search(r"^duplicates\s+2\s+.*last kept: --duplicates last; 1 with a different answer", table.stdout, re.M), table.stdout
+
+
+def test_duplicates_that_parse_the_same_are_kept_once_and_said(tmp_path, msad):
+    """The same parsed answer in other words scores the same whichever copy is kept: no error, but said."""
+    answers = {r.video: r.answer for r in load_records(msad)}
+    right = answers["Assault_2.mp4"]
+    rows = [("Assault_2.mp4", right), ("Assault_2.mp4", f"<answer>{right}</answer>"), ("Assault_2.mp4", right)]
+    path = write_predictions(tmp_path / "same.csv", "QA answer", rows)
     report = score_json(path, "--annotations", msad, "--task", "qa", "--missing", "skip")
-    assert report["accuracy"] == 100.0 and report["counts"]["correct"] == 2
-    assert (report["entries"], report["duplicates"], report["predicted"], report["scored"]) == (4, 2, 2, 2)
-    (first, second) = [w for w in report["warnings"] if "duplicate" in w]
-    assert first.startswith("dup.csv row 3:") and "first at dup.csv row 1" in first and "DIFFERENT" in first
-    assert second.startswith("dup.csv row 4:") and "first at dup.csv row 2" in second and "the same answer" in second
+    assert (report["accuracy"], report["duplicates"], report["duplicates_differing"]) == (100.0, 2, 0)
+    assert report["duplicates_policy"] == "error"
+    reworded, repeated = [w for w in report["warnings"] if "duplicate" in w]
+    assert reworded.startswith("same.csv row 2:") and "the same parsed answer in other words" in reworded
+    assert "the same score whichever is kept" in reworded
+    assert repeated.startswith("same.csv row 3:") and "the same answer;" in repeated
     table = score(path, "--annotations", msad, "--task", "qa", "--missing", "skip")
-    assert "DIFFERENT" in table.stdout and re.search(r"^duplicates\s+2\b", table.stdout, re.M)
+    assert re.search(r"^duplicates\s+2\s+.*all score the same, first kept: --duplicates error\)", table.stdout, re.M)
 
 
 def test_tag_scores_normal_videos_apart_and_missing_wrong_keeps_both_bases(tmp_path):
@@ -410,3 +437,102 @@ def test_annotations_that_repeat_a_video(tmp_path):
     clash = write_csv(tmp_path / "clash.csv", [{"Video Name": "v1.mp4"}, {"Video Name": "v1.mp4", "Correct Option": "C"}])
     message = failure(preds, "--annotations", clash, "--task", "qa")
     assert "appear twice with different qa ground truth" in message and "clash.csv row 1 vs clash.csv row 2" in message
+
+
+def test_concatenated_sample_logs_of_two_runs_need_a_duplicates_policy(tmp_path):
+    """Issue 24, item 7: two runs' --log_samples files concatenated; the second answers half the videos otherwise."""
+    records = load_records(MINI_CSV)
+    wrong = {r.video: next(letter for letter in "ABCD" if letter != r.answer) for r in records}
+    old = [_sample_line(i, r.video, f"<answer>{r.answer}</answer>", r.answer, TASK_METRICS["qa"]) for i, r in enumerate(records)]
+    new = [_sample_line(i, r.video, wrong[r.video] if i < 6 else r.answer, r.answer, TASK_METRICS["qa"]) for i, r in enumerate(records)]
+    path = tmp_path / "both_runs.jsonl"
+    path.write_text("\n".join(old + new) + "\n")
+    message = failure(path, "--annotations", MINI_CSV, "--task", "qa")
+    assert "6 duplicate prediction(s) give a video a different answer" in message
+    assert f"{records[0].video!r}: both_runs.jsonl line 1 " in message and "both_runs.jsonl line 13 " in message
+    first = score_json(path, "--annotations", MINI_CSV, "--task", "qa", "--duplicates", "first")
+    last = score_json(path, "--annotations", MINI_CSV, "--task", "qa", "--duplicates", "last")
+    assert (first["accuracy"], last["accuracy"]) == (100.0, 50.0)
+    for report, policy in ((first, "first"), (last, "last")):
+        assert (report["entries"], report["duplicates"], report["duplicates_differing"], report["scored"]) == (24, 12, 6, 12)
+        assert report["duplicates_policy"] == policy
+
+
+# ------------------------------------------------------------------------------------ one name, several sources (item 2)
+
+
+def _two_source_annotations(tmp_path) -> Path:
+    """A folder of CSVs where two videos have the same name in two sources: test_msad.csv (source msad, from the
+    split) and custom.csv (source unknown). Assault_2 has another answer in each, Assault_4 the same."""
+    from _csv_rows import write_csv
+
+    folder = tmp_path / "annotations"
+    folder.mkdir()
+    write_csv(folder / "test_msad.csv", [{"Video Name": "Assault_2.mp4", "Correct Option": "A"},
+                                         {"Video Name": "Assault_4.mp4", "Correct Option": "B"},
+                                         {"Video Name": "Fighting_3.mp4", "Correct Option": "C"}])  # fmt: skip
+    write_csv(folder / "custom.csv", [{"Video Name": "Assault_2.mp4", "Correct Option": "C"},
+                                      {"Video Name": "Assault_4.mp4", "Correct Option": "B"},
+                                      {"Video Name": "Robbery_1.mp4", "Correct Option": "D"}])  # fmt: skip
+    return folder
+
+
+# (file, row, source as the lmms-eval doc names it, video, answer) of every row of _two_source_annotations
+TWO_SOURCE_ROWS = [
+    ("custom.csv", 1, "unknown", "Assault_2.mp4", "C"),
+    ("custom.csv", 2, "unknown", "Assault_4.mp4", "B"),
+    ("custom.csv", 3, "unknown", "Robbery_1.mp4", "D"),
+    ("test_msad.csv", 1, "msad", "Assault_2.mp4", "A"),
+    ("test_msad.csv", 2, "msad", "Assault_4.mp4", "B"),
+    ("test_msad.csv", 3, "msad", "Fighting_3.mp4", "C"),
+]
+
+
+def test_a_csv_prediction_for_a_name_of_two_sources_is_ambiguous(tmp_path):
+    """Issue 24, item 2: the first annotation row of a name won silently (and two videos of one name counted as one
+    row); now each is its own row, and a prediction that cannot say which is an error naming both rows."""
+    annotations = _two_source_annotations(tmp_path)
+    preds = write_predictions(tmp_path / "p.csv", "QA answer", [("Assault_2.mp4", "A"), ("Assault_4.mp4", "B")])
+    message = failure(preds, "--annotations", annotations, "--task", "qa", "--missing", "skip")
+    assert "2 prediction(s) name a video that the annotations" in message and "rows of different sources or files" in message
+    assert "'Assault_2.mp4' (p.csv row 1) matches custom.csv row 1 (source unknown) and test_msad.csv row 1 (msad)" in message
+    assert "'Assault_4.mp4' (p.csv row 2) matches custom.csv row 2 (source unknown) and test_msad.csv row 2 (msad)" in message
+    # Names of one source only are matched as before; the six rows are six rows.
+    only = write_predictions(tmp_path / "only.csv", "QA answer", [("Fighting_3", "C"), ("Robbery_1.mp4", "A")])
+    report = score_json(only, "--annotations", annotations, "--task", "qa", "--missing", "skip")
+    assert (report["rows"], report["predicted"], report["counts"]["correct"]) == (6, 2, 1)
+
+
+@pytest.mark.parametrize("with_doc", [True, False], ids=["doc", "entry-only"])
+def test_samples_that_name_their_row_are_matched_to_it(tmp_path, with_doc):
+    """An lmms-eval sample says which row it answered: its doc (older lmms-eval) names source, split, file and row;
+    lmms-eval 0.7 keeps only the plugin's per-sample entry, which names the source."""
+    annotations = _two_source_annotations(tmp_path)
+    lines = []
+    for i, (file, row, source, video, answer) in enumerate(TWO_SOURCE_ROWS):
+        if with_doc:
+            doc = {"video": video, "task": "qa", "answer": answer, "source": source, "split": Path(file).stem,
+                   "file": file, "row": row}  # fmt: skip
+            lines.append(json.dumps({"doc_id": i, "doc": doc, "filtered_resps": [f"<answer>{answer}</answer>"]}))
+        else:
+            line = json.loads(_sample_line(i, video, f"<answer>{answer}</answer>", answer, TASK_METRICS["qa"]))
+            for name in TASK_METRICS["qa"]:
+                line[name]["source"] = source
+            lines.append(json.dumps(line))
+    path = tmp_path / "samples.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    report = score_json(path, "--annotations", annotations, "--task", "qa")
+    assert (report["rows"], report["predicted"], report["scored"], report["accuracy"]) == (6, 6, 6, 100.0)
+    assert report["duplicates"] == 0
+
+
+def test_a_sample_of_another_source_than_its_only_row_is_refused(tmp_path):
+    annotations = _two_source_annotations(tmp_path) / "test_msad.csv"
+    line = json.loads(_sample_line(0, "Fighting_3.mp4", "C", "C", TASK_METRICS["qa"]))
+    for name in TASK_METRICS["qa"]:
+        line[name]["source"] = "ucf"
+    path = tmp_path / "samples.jsonl"
+    path.write_text(json.dumps(line) + "\n")
+    message = failure(path, "--annotations", annotations, "--task", "qa", "--missing", "skip")
+    assert "1 sample(s) were evaluated on a row of another source" in message
+    assert "samples.jsonl line 1 ('Fighting_3.mp4', source ucf; the annotations hold it as test_msad.csv row 3 (msad))" in message

@@ -251,3 +251,36 @@ def test_llamafactory_loads_it_and_encodes_a_video_sample(tiny_dir, tmp_path, of
     assert sum(i == video_token_id for i in done["input_ids"]) == int(grid.prod()) // merge**2 > 0
     assert tokenizer.convert_tokens_to_ids("<|im_end|>") in done["response_ids"]
     assert math.isfinite(done["loss"])
+
+
+def test_help_names_every_architecture_of_the_table():
+    """`vau-plugin --help` and `make-tiny-model --help` list every entry of ARCHS (issue 24, item 15: the help named
+    Qwen2.5-VL and Qwen3-VL only), read from the table itself."""
+    import subprocess
+    import sys
+
+    from vau_plugin.tiny_model import ARCHS, DEFAULT_ARCH
+
+    vau_plugin = str(Path(sys.executable).parent / "vau-plugin")
+    top = subprocess.run([vau_plugin, "--help"], capture_output=True, text=True, timeout=120)
+    command = subprocess.run([vau_plugin, "make-tiny-model", "--help"], capture_output=True, text=True, timeout=120)
+    assert top.returncode == command.returncode == 0, (top.stderr, command.stderr)
+    flat = " ".join(command.stdout.split())  # argparse wraps the help text
+    for name, arch in ARCHS.items():
+        assert arch.title in " ".join(top.stdout.split()), (arch.title, top.stdout)
+        assert f"{name} ({arch.title}" in flat, (name, command.stdout)
+    assert f"{DEFAULT_ARCH} ({ARCHS[DEFAULT_ARCH].title}, the default)" in flat
+
+
+def test_help_follows_a_new_architecture(monkeypatch):
+    """The help is built from ARCHS, so an architecture added to the table shows up without touching the CLI."""
+    from dataclasses import replace
+
+    from vau_plugin import tiny_model
+    from vau_plugin.cli import build_parser
+
+    extra = replace(tiny_model.ARCHS["qwen2_vl"], name="qwen9_vl", title="Qwen9-VL")
+    monkeypatch.setattr(tiny_model, "ARCHS", {**tiny_model.ARCHS, "qwen9_vl": extra})
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    text = " ".join(sub.choices["make-tiny-model"].format_help().split())
+    assert "qwen9_vl (Qwen9-VL)" in text and "Qwen9-VL)" in text and "{qwen2_5_vl,qwen2_vl,qwen3_vl,qwen9_vl}" in text

@@ -94,10 +94,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.workdir)
 
 
+def tiny_model_help(archs: dict) -> str:
+    """The one-line help of `make-tiny-model`, naming every architecture of `archs` (tiny_model.ARCHS)."""
+    *others, last = [arch.title for arch in archs.values()]
+    return f"write a tiny random-initialised checkpoint ({', '.join(others) + ' or ' if others else ''}{last})"
+
+
+def arch_help(archs: dict, default: str) -> str:
+    """The help of `--arch`: each name of `archs` (tiny_model.ARCHS) with its family, the default marked; read
+    from the table so a new architecture cannot be left out."""
+    names = [f"{name} ({arch.title}{', the default' if name == default else ''})" for name, arch in archs.items()]
+    return "architecture: " + ", ".join(names)
+
+
 def _add_output_parser(sub: argparse._SubParsersAction, name: str, help_text: str,
                        handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:  # fmt: skip
     """A `make-*` sub-command: OUT, --seed, --force."""
-    p = sub.add_parser(name, help=help_text)
+    p = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("out", help="output directory (new or empty, unless --force)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true", help=FORCE_HELP)
@@ -136,12 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     # No `choices` for --tier: make_order_bench's ValueError names the tiers, and the refusal exits 1 like the others.
     bench_parsers["make-order-bench"].add_argument("--tier", default="large", help="large (28-px square, one video token) or small (14 px)")
     bench_parsers["make-order-bench"].add_argument("--val", type=int, default=100, help="number of validation clips (for sweeps)")
-    p = _add_output_parser(sub, "make-tiny-model", "write a tiny random-initialised Qwen2.5-VL (or Qwen3-VL) checkpoint",
-                           _cmd_make_tiny_model)  # fmt: skip
     from vau_plugin.tiny_model import ARCHS, DEFAULT_ARCH  # light: transformers is imported only when building
 
-    p.add_argument("--arch", choices=tuple(ARCHS), default=DEFAULT_ARCH,
-                   help="architecture: qwen2_5_vl (the default; LLaMA-Factory template qwen2_vl), qwen2_vl (template qwen2_vl) or qwen3_vl (template qwen3_vl)")  # fmt: skip
+    p = _add_output_parser(sub, "make-tiny-model", tiny_model_help(ARCHS), _cmd_make_tiny_model)
+    p.add_argument("--arch", choices=tuple(ARCHS), default=DEFAULT_ARCH, help=arch_help(ARCHS, DEFAULT_ARCH))
 
     from vau_plugin.motion_preview import add_motion_preview_parser
 

@@ -1,4 +1,4 @@
-"""`vau-plugin score PREDICTIONS --annotations CSV --task qa|tag|cls [--missing skip|wrong] [--json]`.
+"""`vau-plugin score PREDICTIONS --annotations CSV --task qa|tag|cls [--missing skip|wrong] [--duplicates first|last] [--json]`.
 
 Scores prediction files made elsewhere with the plugin's own parser (`vau_plugin.parsing`) and metrics
 (`vau_plugin.metrics`), exactly as the lmms-eval tasks (tasks/vau_bench/utils.py) score a run, on exactly the
@@ -9,9 +9,19 @@ Predictions may be
 - lmms-eval's `--log_samples` jsonl of a vau_bench task (one sample a line: `doc`, `resps`, `filtered_resps`,
   ...); the raw response is parsed again, the scores stored in the file are not used.
 
-Video names are matched as VAU-R1's evaluators match them: trimmed, with ".mp4" appended when missing.
-Duplicate predictions keep the first (as VAU-R1 does), with a warning. Predictions for videos that are not in
-the annotations are an error. When the predictions cover fewer of the task's rows than the annotations hold,
+Video names are matched as VAU-R1's evaluators match them: trimmed, with ".mp4" appended when missing. When the
+annotations (a folder of CSVs) name one video in rows of different sources, or of different files whose source is
+unknown, those are different rows (msad/Assault_2.mp4 is not ucf/Assault_2.mp4): a prediction for that name is
+matched by what an lmms-eval sample says about its row (its doc's file and row, else its source and split) and is
+an error naming both rows when it says nothing that tells them apart. Rows of one file (or one known source) that
+repeat a video with the same ground truth are scored once, with a warning.
+
+Several predictions for one row (e.g. sample logs of two runs concatenated): with `--duplicates error` (the
+default) the first is kept when every copy parses to the same answer (a warning; copies whose text differs but
+whose parsed answer is the same score the same whichever is kept, and the warning says so), and a copy with a
+different parsed answer stops the command, naming both; `--duplicates first` / `last` keep the first / the last
+copy (each ignored copy a warning). The report gives the count and the policy. Predictions for videos that are
+not in the annotations are an error. When the predictions cover fewer of the task's rows than the annotations hold,
 the command stops unless `--missing skip` (score the predicted rows only, as VAU-R1's TAG evaluator does) or
 `--missing wrong` (each missing row is wrong / IoU 0, as VAU-R1's QA and CLS evaluators do) says what to do.
 An empty prediction cell in a CSV counts as a missing prediction for that row.
@@ -32,7 +42,7 @@ from typing import Any, Optional
 
 from vau_plugin import metrics, parsing
 from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
-from vau_plugin.data.schema import NORMAL_CLASS, VAURecord
+from vau_plugin.data.schema import NORMAL_CLASS, SOURCES, VAURecord
 from vau_plugin.data.targets import NORMAL, serves, target
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
 
@@ -41,6 +51,7 @@ __all__ = [
     "TASK_COLUMNS",
     "TASK_METRICS",
     "MISSING_POLICIES",
+    "DUPLICATE_POLICIES",
     "ScoreError",
     "video_key",
     "read_predictions",
@@ -61,6 +72,9 @@ TASK_METRICS: dict[str, tuple[str, ...]] = {
     "cls": ("binary_accuracy", "multiclass_accuracy"),
 }
 MISSING_POLICIES: tuple[str, ...] = ("error", "skip", "wrong")
+# Several predictions of one row: error (the default: the first is kept when they all score the same, else stop),
+# first (keep the first, as VAU-R1's evaluators do), last (keep the last: the newer run of concatenated logs).
+DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last")
 # How many names / rows an error or warning lists before "... and N more".
 EXAMPLES = 5
 # How many warnings the table lists (the JSON lists all).
@@ -82,6 +96,25 @@ class Prediction:
     raw: Optional[str]
     where: str  # "file row N" / "file line N"
     truth: Any = None  # for lmms-eval samples: the ground truth the run scored against (as `_truth` gives it)
+    row: Optional["RowRef"] = None  # for lmms-eval samples: the annotation row the sample names, as far as it says
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """What an lmms-eval sample says about its annotation row: its `doc` names source, split, file and row; the
+    plugin's per-sample entry (lmms-eval 0.7 drops the doc) names the source only. None where it does not say."""
+
+    source: Optional[str] = None  # one of schema.SOURCES
+    no_source: bool = False  # the sample says its row has no known source (docs write "unknown", or "mini")
+    split: Optional[str] = None
+    file: Optional[str] = None
+    row: Optional[int] = None
+
+    def describe(self) -> str:
+        source = f"source {self.source}" if self.source else "source unknown" if self.no_source else ""
+        parts = [source, f"split {self.split}" if self.split else "",
+                 f"{self.file} row {self.row}" if self.file and self.row is not None else ""]  # fmt: skip
+        return ", ".join(p for p in parts if p) or "no source, split or row"
 
 
 @dataclass
@@ -217,7 +250,26 @@ def _read_sample(sample: Any, task: str, where: str, path: Path) -> Prediction:
     if not isinstance(video, str) or not video.strip():
         raise ScoreError(f"{where}: the sample names no video (expected 'video' in its doc or metric entry)")
     truth = _doc_truth(task, doc) if doc is not None else _sample_truth(task, entry)  # type: ignore[arg-type]
-    return Prediction(video_key(video), video.strip(), _response(sample, entry, where), where, truth=truth)
+    return Prediction(video_key(video), video.strip(), _response(sample, entry, where), where, truth=truth,
+                      row=_row_ref(doc if doc is not None else entry))  # fmt: skip
+
+
+def _row_ref(fields: Any) -> RowRef:
+    """The annotation row a sample's doc (or per-sample entry) names (`vau_plugin.lmms.docs._doc` writes source,
+    split, file and row; the task's per-sample entry keeps the source)."""
+    def text(name: str) -> Optional[str]:
+        value = fields.get(name) if isinstance(fields, dict) else None
+        return value.strip() if isinstance(value, str) and value.strip() else None
+
+    source = text("source")
+    row = fields.get("row") if isinstance(fields, dict) else None
+    return RowRef(
+        source=source if source in SOURCES else None,
+        no_source=source is not None and source not in SOURCES,
+        split=text("split"),
+        file=text("file"),
+        row=row if isinstance(row, int) and not isinstance(row, bool) else None,
+    )
 
 
 def _read_samples(path: Path, text: str, task: str) -> Predictions:
@@ -350,43 +402,51 @@ def _describe_answer(task: str, raw: Optional[str], parsed: Any) -> str:
     return f"{_short(raw.strip(), 30)!r} -> {parsed!r}" if task != "tag" else f"{_short(raw.strip(), 30)!r}"
 
 
-def score_predictions(predictions_path: Any, annotations: Any, task: str, missing: str = "error") -> dict:
-    """`score_predictions(predictions, annotations, task, missing="error") -> dict`: the score report.
+@dataclass
+class RowGroup:
+    """The annotation rows of one video: rows of one file, or of one known source, that name it (see `_same_video`).
+    Rows of other files whose source differs, or is unknown, are another group: the same name may be another video
+    (msad/Assault_2.mp4 and a custom CSV's Assault_2.mp4)."""
 
-    Keys: task, predictions, format, annotations, missing_policy, rows (the task's rows in the annotations),
-    predicted (rows with a prediction), scored, missing, the task's metrics as lmms-eval names them (percent;
-    None where the base is empty), counts (numerators and bases), entries (predictions read), duplicates,
-    ignored (predictions for annotated videos the task does not evaluate), empty, video_errors, warnings.
-    Raises ScoreError with one message when the inputs cannot be scored.
-    """
-    if missing not in MISSING_POLICIES:
-        raise ScoreError(f"unknown --missing policy {missing!r}; expected one of {', '.join(MISSING_POLICIES)}")
-    predictions = read_predictions(predictions_path, task)
-    annotations_text = os.fspath(annotations)
-    try:
-        records = load_records(annotations)
-    except AnnotationError as exc:
-        raise ScoreError(f"annotations: {exc}") from None
-    except OSError as exc:
-        raise ScoreError(f"annotations {annotations_text}: cannot be read ({exc.strerror or exc})") from None
-    label = Path(annotations_text).name or annotations_text
-    if not records:
-        raise ScoreError(f"annotations {annotations_text}: no readable rows")
+    key: str
+    records: list[VAURecord] = field(default_factory=list)
+    task_record: Optional[VAURecord] = None  # the first row that serves the task, None when none does
+
+    @property
+    def source(self) -> Optional[str]:
+        return self.records[0].source
+
+    def describe(self) -> str:
+        record = self.task_record or self.records[0]
+        return f"{record.file} row {record.row} ({record.source or 'source unknown'})"
+
+
+def _same_video(group: RowGroup, record: VAURecord) -> bool:
+    """Whether `record` names the video of `group`: a row of one of its files (one file names one video by one
+    name), or of the same known source."""
+    return any(r.file == record.file for r in group.records) or (record.source is not None and record.source == group.source)
+
+
+def _group_rows(records: list[VAURecord], task: str, annotations_text: str) -> tuple[dict[str, list[RowGroup]], list[RowGroup], list[str]]:
+    """(video key -> its row groups, the groups the task evaluates in annotation order, warnings). Rows of one group
+    that repeat the task's ground truth are scored once, with a warning; with another ground truth they are an error."""
+    by_key: dict[str, list[RowGroup]] = {}
+    task_groups: list[RowGroup] = []
     warnings: list[str] = []
-
-    # The annotations: every video (to tell unknown videos from videos the task does not score) and the task's rows.
-    known: dict[str, VAURecord] = {}
-    for record in records:
-        known.setdefault(video_key(record.video), record)
-    task_rows: dict[str, VAURecord] = {}
     conflicting: list[str] = []
     for record in records:
+        groups = by_key.setdefault(video_key(record.video), [])
+        group = next((g for g in groups if _same_video(g, record)), None)
+        if group is None:
+            group = RowGroup(video_key(record.video))
+            groups.append(group)
+        group.records.append(record)
         if not serves(record, task):
             continue
-        key = video_key(record.video)
-        first = task_rows.get(key)
+        first = group.task_record
         if first is None:
-            task_rows[key] = record
+            group.task_record = record
+            task_groups.append(group)
         elif _truth(task, first) != _truth(task, record):
             conflicting.append(f"{record.video!r} ({first.file} row {first.row} vs {record.file} row {record.row})")
         else:
@@ -399,57 +459,182 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
             f"annotations {annotations_text}: {len(conflicting)} video(s) appear twice with different {task} ground "
             f"truth, so a prediction cannot be matched to one row: {_examples(conflicting)}"
         )
-    if not task_rows:
-        raise ScoreError(f"annotations {annotations_text}: no rows usable for the {task} task (see `vau-plugin validate`)")
+    return by_key, task_groups, warnings
 
-    # Unknown videos: predictions made for another split or dataset.
-    unknown = []
+
+def _prefer(groups: list[RowGroup], test: Any) -> list[RowGroup]:
+    chosen = [g for g in groups if test(g)]
+    return chosen or groups
+
+
+def _narrow(groups: list[RowGroup], ref: Optional[RowRef]) -> list[RowGroup]:
+    """The groups of a video a prediction can be for. A sample's row reference picks its exact file and row, else
+    its source (a row of another known source is never it: [] when only such rows are left), split and file; a
+    reference that matches nothing else does not rule a group out (the annotations may be a renamed copy)."""
+    if ref is None:
+        return groups
+    if ref.file and ref.row is not None:
+        groups = _prefer(groups, lambda g: any(r.file == ref.file and r.row == ref.row for r in g.records))
+    if ref.source:
+        groups = _prefer([g for g in groups if g.source in (None, ref.source)], lambda g: g.source == ref.source)
+    elif ref.no_source:
+        groups = _prefer(groups, lambda g: g.source is None)
+    if ref.split:
+        groups = _prefer(groups, lambda g: any(r.split == ref.split for r in g.records))
+    if ref.file:
+        groups = _prefer(groups, lambda g: any(r.file == ref.file for r in g.records))
+    return groups
+
+
+def _match(predictions: Predictions, by_key: dict[str, list[RowGroup]], annotations_text: str) -> list[tuple[Prediction, RowGroup]]:
+    """Each prediction with the row group it answers, in file order. Raises ScoreError for predictions of videos the
+    annotations lack, for samples whose source the annotations hold their video under no row of, and for
+    predictions of a video that several groups name (rows of different sources or files) with nothing to tell which."""
+    unknown: list[str] = []
+    foreign: list[str] = []
+    ambiguous: list[str] = []
+    matched: list[tuple[Prediction, RowGroup]] = []
     for entry in predictions.entries:
-        if entry.key not in known and entry.video not in unknown:
-            unknown.append(entry.video)
+        groups = by_key.get(entry.key)
+        if groups is None:
+            if entry.video not in unknown:
+                unknown.append(entry.video)
+            continue
+        candidates = _narrow(groups, entry.row)
+        if len(candidates) == 1:
+            matched.append((entry, candidates[0]))
+        elif not candidates:
+            foreign.append(
+                f"{entry.where} ({entry.video!r}, {entry.row.describe()}; the annotations hold it as "  # type: ignore[union-attr]
+                f"{' and '.join(g.describe() for g in groups)})"
+            )
+        else:
+            said = f"; the sample names {entry.row.describe()}" if entry.row is not None else ""
+            ambiguous.append(f"{entry.video!r} ({entry.where}{said}) matches {' and '.join(g.describe() for g in candidates)}")
     if unknown:
         raise ScoreError(
             f"{len(unknown)} predicted video(s) are not in the annotations {annotations_text}: "
             f"{_examples(unknown)} (predictions for another split or dataset? e.g. UCF-Crime predictions scored "
             f"against the MSAD test CSV)"
         )
+    if foreign:
+        raise ScoreError(
+            f"{len(foreign)} sample(s) were evaluated on a row of another source than the annotations "
+            f"{annotations_text} hold their video under: {_examples(foreign)}; pass the annotations the run used"
+        )
+    if ambiguous:
+        raise ScoreError(
+            f"{len(ambiguous)} prediction(s) name a video that the annotations {annotations_text} hold in rows of "
+            f"different sources or files, so a prediction cannot be matched to one row: {_examples(ambiguous)}. "
+            "Score against the one annotation file the predictions answer (--annotations FILE.csv), or rename the "
+            "videos apart (e.g. the msad_ / ucf_ / ecva_ prefixes)"
+        )
+    return matched
 
-    # Duplicates: the first prediction of a video is kept, as VAU-R1's evaluators keep it.
-    first_entry: dict[str, Prediction] = {}
-    duplicates = 0
-    for entry in predictions.entries:
-        first = first_entry.get(entry.key)
-        if first is None:
-            first_entry[entry.key] = entry
-            continue
-        duplicates += 1
-        record = task_rows.get(entry.key) or known[entry.key]
-        kept, dropped = _parse(task, first.raw, record), _parse(task, entry.raw, record)
-        if kept == dropped and (first.raw or "").strip() == (entry.raw or "").strip():
-            verdict = "the same answer"
-        elif kept == dropped:
-            verdict = f"the same parsed answer ({_describe_answer(task, first.raw, kept)} and {_describe_answer(task, entry.raw, dropped)})"
-        else:
-            verdict = (
-                f"a DIFFERENT answer: kept {_describe_answer(task, first.raw, kept)}, "
-                f"ignored {_describe_answer(task, entry.raw, dropped)}"
-            )
-        warnings.append(f"{entry.where}: duplicate prediction for {entry.video!r} (first at {first.where}) with {verdict}; the first is kept")
+
+def _duplicate_verdict(task: str, kept: Prediction, other: Prediction, record: VAURecord) -> tuple[bool, str]:
+    """(whether `other` scores differently from `kept`, the words for it). Two answers that parse the same score the
+    same whichever is kept, even when their text differs (said, not an error)."""
+    kept_answer, other_answer = _parse(task, kept.raw, record), _parse(task, other.raw, record)
+    if kept_answer != other_answer:
+        return True, (f"a DIFFERENT answer: kept {_describe_answer(task, kept.raw, kept_answer)}, "
+                      f"ignored {_describe_answer(task, other.raw, other_answer)}")  # fmt: skip
+    if (kept.raw or "").strip() == (other.raw or "").strip():
+        return False, "the same answer"
+    return False, (
+        f"the same parsed answer in other words ({_describe_answer(task, other.raw, other_answer)}; "
+        "the same score whichever is kept)"
+    )
+
+
+def _resolve_duplicates(task: str, matched: list[tuple[Prediction, RowGroup]], policy: str,
+                        warnings: list[str]) -> tuple[dict[int, Prediction], int, int]:  # fmt: skip
+    """(group id -> the prediction scored for it, duplicates, duplicates with a different answer). `policy` error
+    keeps the first when every copy of a video's prediction scores the same and stops (naming both) when one does
+    not; first / last keep that one. Each duplicate is a warning naming the kept one."""
+    by_group: dict[int, list[Prediction]] = {}
+    groups: dict[int, RowGroup] = {}
+    for entry, group in matched:
+        by_group.setdefault(id(group), []).append(entry)
+        groups[id(group)] = group
+    kept: dict[int, Prediction] = {}
+    duplicates = differing = 0
+    clashes: list[str] = []
+    for gid, entries in by_group.items():
+        keep = entries[-1] if policy == "last" else entries[0]
+        kept[gid] = keep
+        group = groups[gid]
+        record = group.task_record or group.records[0]
+        for entry in entries:
+            if entry is keep:
+                continue
+            duplicates += 1
+            differs, verdict = _duplicate_verdict(task, keep, entry, record)
+            scored = group.task_record is not None
+            differing += differs and scored
+            if differs and scored and policy == "error":
+                clashes.append(
+                    f"{entry.video!r}: {keep.where} {_describe_answer(task, keep.raw, _parse(task, keep.raw, record))} vs "
+                    f"{entry.where} {_describe_answer(task, entry.raw, _parse(task, entry.raw, record))}"
+                )
+            which = "last" if policy == "last" else "first"
+            warnings.append(f"{entry.where}: duplicate prediction for {entry.video!r} ({which} at {keep.where}) with "
+                            f"{verdict}; the {which} is kept")  # fmt: skip
+    if clashes:
+        raise ScoreError(
+            f"{len(clashes)} duplicate prediction(s) give a video a different answer, so the score depends on which "
+            f"is kept: {_examples(clashes)}. Choose: --duplicates first (keep the first of each, as VAU-R1's "
+            "evaluators do) or --duplicates last (keep the last, e.g. the newer run of concatenated logs)"
+        )
+    return kept, duplicates, differing
+
+
+def score_predictions(predictions_path: Any, annotations: Any, task: str, missing: str = "error",
+                      duplicates: str = "error") -> dict:  # fmt: skip
+    """`score_predictions(predictions, annotations, task, missing="error", duplicates="error") -> dict`: the report.
+
+    Keys: task, predictions, format, annotations, missing_policy, duplicates_policy, rows (the task's rows in the
+    annotations), predicted (rows with a prediction), scored, missing, the task's metrics as lmms-eval names them
+    (percent; None where the base is empty), counts (numerators and bases), entries (predictions read),
+    duplicates (predictions of a row already predicted), duplicates_differing (those with another answer than
+    the one kept), ignored (predictions for annotated videos the task does not evaluate), empty, video_errors,
+    warnings. Raises ScoreError with one message when the inputs cannot be scored.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ScoreError(f"unknown --missing policy {missing!r}; expected one of {', '.join(MISSING_POLICIES)}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ScoreError(f"unknown --duplicates policy {duplicates!r}; expected one of {', '.join(DUPLICATE_POLICIES)}")
+    predictions = read_predictions(predictions_path, task)
+    annotations_text = os.fspath(annotations)
+    try:
+        records = load_records(annotations)
+    except AnnotationError as exc:
+        raise ScoreError(f"annotations: {exc}") from None
+    except OSError as exc:
+        raise ScoreError(f"annotations {annotations_text}: cannot be read ({exc.strerror or exc})") from None
+    label = Path(annotations_text).name or annotations_text
+    if not records:
+        raise ScoreError(f"annotations {annotations_text}: no readable rows")
+
+    # The annotations: every video (to tell unknown videos from videos the task does not score) and the task's rows.
+    by_key, task_groups, warnings = _group_rows(records, task, annotations_text)
+    if not task_groups:
+        raise ScoreError(f"annotations {annotations_text}: no rows usable for the {task} task (see `vau-plugin validate`)")
+    matched = _match(predictions, by_key, annotations_text)
 
     # Samples carry the ground truth they were scored against: it must be these annotations'.
     if predictions.format == JSONL_FORMAT:
-        differing = []
-        for key, entry in first_entry.items():
-            record = task_rows.get(key)
-            if record is not None and entry.truth != _truth(task, record):
-                differing.append(f"{entry.video!r} ({entry.where})")
+        differing = [f"{entry.video!r} ({entry.where})" for entry, group in matched
+                     if group.task_record is not None and entry.truth != _truth(task, group.task_record)]  # fmt: skip
         if differing:
             raise ScoreError(
                 f"{len(differing)} sample(s) were evaluated against a different {task} ground truth than the "
                 f"annotations {annotations_text} hold: {_examples(differing)}; pass the annotations the run used"
             )
 
-    ignored = sorted((e for k, e in first_entry.items() if k not in task_rows), key=lambda e: e.where)
+    kept, duplicate_count, duplicates_differing = _resolve_duplicates(task, matched, duplicates, warnings)
+    groups_by_id = {id(group): group for _, group in matched}
+    ignored = sorted((e for gid, e in kept.items() if groups_by_id[gid].task_record is None), key=lambda e: e.where)
     if ignored:
         warnings.append(
             f"{len(ignored)} prediction(s) are for annotated videos the {task} task does not evaluate (their {task} "
@@ -457,13 +642,14 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
             f"{_examples([f'{e.video!r} ({e.where})' for e in ignored])}"
         )
 
-    empty = [e for k, e in first_entry.items() if k in task_rows and e.raw is None]
-    predicted = {k: e for k, e in first_entry.items() if k in task_rows and e.raw is not None}
-    missing_keys = [k for k in task_rows if k not in predicted]
-    if missing_keys and missing == "error":
+    task_kept = {gid: e for gid, e in kept.items() if groups_by_id[gid].task_record is not None}
+    empty = [e for e in task_kept.values() if e.raw is None]
+    predicted = {gid: e for gid, e in task_kept.items() if e.raw is not None}
+    missing_groups = [g for g in task_groups if id(g) not in predicted]
+    if missing_groups and missing == "error":
         parts = [
-            f"the predictions cover {len(predicted)} of the {len(task_rows)} {task} rows in {label} "
-            f"({len(missing_keys)} missing: {_examples([task_rows[k].video for k in missing_keys])})"
+            f"the predictions cover {len(predicted)} of the {len(task_groups)} {task} rows in {label} "
+            f"({len(missing_groups)} missing: {_examples([g.task_record.video for g in missing_groups])})"  # type: ignore[union-attr]
         ]
         if empty:
             parts.append(
@@ -480,16 +666,17 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
             f"{_examples([f'{e.where} ({e.video!r})' for e in empty])}"
         )
     if not predicted and missing == "skip":
-        raise ScoreError(f"none of the {len(task_rows)} {task} rows in {label} has a prediction: nothing to score")
+        raise ScoreError(f"none of the {len(task_groups)} {task} rows in {label} has a prediction: nothing to score")
 
     # Score in annotation order, as lmms-eval evaluates the documents.
     scored: list[tuple[VAURecord, Any]] = []
-    for key, record in task_rows.items():
-        entry = predicted.get(key)
+    for group in task_groups:
+        record = group.task_record
+        entry = predicted.get(id(group))
         if entry is not None:
-            scored.append((record, _parse(task, entry.raw, record)))
+            scored.append((record, _parse(task, entry.raw, record)))  # type: ignore[arg-type]
         elif missing == "wrong":
-            scored.append((record, None))
+            scored.append((record, None))  # type: ignore[arg-type]
     values, counts = _metrics(task, scored)
     report: dict = {
         "task": task,
@@ -497,14 +684,16 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
         "format": predictions.format,
         "annotations": annotations_text,
         "missing_policy": missing,
-        "rows": len(task_rows),
+        "duplicates_policy": duplicates,
+        "rows": len(task_groups),
         "predicted": len(predicted),
         "scored": len(scored),
-        "missing": len(missing_keys),
+        "missing": len(missing_groups),
         **values,
         "counts": counts,
         "entries": len(predictions.entries),
-        "duplicates": duplicates,
+        "duplicates": duplicate_count,
+        "duplicates_differing": duplicates_differing,
         "ignored": len(ignored),
         "empty": len(empty),
         "video_errors": sum(1 for e in predicted.values() if e.raw.startswith(VIDEO_ERROR_PREFIX)),
@@ -547,6 +736,15 @@ _POLICY_NOTE = {
 }
 
 
+def _duplicates_note(report: dict) -> str:
+    """What the `duplicates` line says: which copy was kept, under which --duplicates policy, and how many differ."""
+    policy = report["duplicates_policy"]
+    kept = "last" if policy == "last" else "first"
+    why = "all score the same, " if policy == "error" else ""
+    differing = f"; {report['duplicates_differing']} with a different answer" if report["duplicates_differing"] else ""
+    return f"duplicate predictions ignored ({why}{kept} kept: --duplicates {policy}{differing})"
+
+
 def format_table(report: dict) -> str:
     """The human-readable report: counts, then one line per metric (percent, 2 decimals) with its base."""
     fmt = "VAU-R1 CSV" if report["format"] == CSV_FORMAT else "lmms-eval samples"
@@ -561,7 +759,7 @@ def format_table(report: dict) -> str:
         f"{'missing':<20}{report['missing']:>8}  rows without a prediction",
     ]
     extras = [
-        ("duplicates", "duplicate predictions ignored (first kept)"),
+        ("duplicates", _duplicates_note(report)),
         ("ignored", "predictions for videos the task does not evaluate"),
         ("empty", "empty predictions (counted as missing)"),
         ("video_errors", "responses that are video errors (scored wrong)"),
@@ -584,10 +782,11 @@ def _json_safe(report: dict) -> dict:
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in report.items()}
 
 
-def run_score(predictions: Any, annotations: Any, task: str, missing: str = "error", as_json: bool = False) -> int:
+def run_score(predictions: Any, annotations: Any, task: str, missing: str = "error", as_json: bool = False,
+              duplicates: str = "error") -> int:  # fmt: skip
     """Exit code of `vau-plugin score`: 0 with the report on stdout, 2 with one message on stderr."""
     try:
-        report = score_predictions(predictions, annotations, task, missing=missing)
+        report = score_predictions(predictions, annotations, task, missing=missing, duplicates=duplicates)
     except ScoreError as exc:
         print(f"vau-plugin score: error: {exc}", file=sys.stderr)
         return 2
@@ -610,7 +809,9 @@ def add_score_parser(sub: Any) -> None:
         ),
     )
     p.add_argument("predictions", help="VAU-R1 prediction CSV or lmms-eval samples jsonl")
-    p.add_argument("--annotations", required=True, help="the VAU-Bench annotation CSV the predictions answer")
+    p.add_argument("--annotations", required=True, help="the VAU-Bench annotation CSV the predictions answer (or a "
+                   "folder of CSVs; a video named in rows of different sources or files is then ambiguous for a "
+                   "prediction that does not say which row it answers)")
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument(
         "--missing",
@@ -619,9 +820,18 @@ def add_score_parser(sub: Any) -> None:
         help="task rows without a prediction: error (default: stop), skip (score only the predicted rows, as "
         "VAU-R1's TAG evaluator), wrong (count them as wrong / IoU 0, as VAU-R1's QA and CLS evaluators)",
     )
+    p.add_argument(
+        "--duplicates",
+        choices=DUPLICATE_POLICIES,
+        default="error",
+        help="several predictions for one row (e.g. concatenated sample logs): error (default: the first is kept "
+        "when they all parse to the same answer, else stop naming both), first (keep the first, as VAU-R1's "
+        "evaluators), last (keep the last, e.g. the newer run)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object (metrics in percent, counts)")
     p.set_defaults(func=_run_from_args)
 
 
 def _run_from_args(args: Any) -> int:
-    return run_score(args.predictions, args.annotations, args.task, missing=args.missing, as_json=args.json)
+    return run_score(args.predictions, args.annotations, args.task, missing=args.missing,
+                     duplicates=args.duplicates, as_json=args.json)  # fmt: skip

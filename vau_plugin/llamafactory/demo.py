@@ -99,7 +99,8 @@ def prepare_demo_inputs(workdir: Union[str, Path]) -> dict[str, Path]:
         make_tiny_model(qwen3_dir, seed=0, arch="qwen3_vl")
     bench = bundled_mini_bench()
     data_dir = workdir / "data"
-    prepare_dataset(bench, bench / "videos", data_dir, split="train")
+    # the demo's own folder, rewritten on every run (also one an older plugin wrote, which has no prepare manifest)
+    prepare_dataset(bench, bench / "videos", data_dir, split="train", overwrite=True)
     return {"model": model_dir, "qwen3_vl_model": qwen3_dir, "data": data_dir}
 
 

@@ -29,12 +29,19 @@ root); rows whose video is missing or whose name is rejected are left out and co
   ms-swift's standard format already (``messages`` with role/content, ``videos``, ``<video>`` in the user turn);
   GRPO passes the ``task``/``answer``/``span`` columns to the ORMs of `vau_plugin.frameworks.swift_reward`.
 
-Each format writes only its own files (re-running replaces them; LLaMA-Factory's dataset_info.json is merged).
+Each format writes only its own files; LLaMA-Factory's dataset_info.json is merged (your entries stay).
+
+Nothing is overwritten that `prepare` did not write itself: it records the files it writes, with their SHA-256, in
+``.vau-prepare.json`` in the output folder (`MANIFEST`), so a re-run into the same folder replaces its own earlier
+files, while a same-named file it did not write (yours, or one of its own edited since) and a dataset_info.json
+entry of the same name that says something else stop the run before anything is written, unless ``--force``
+(``overwrite=True``). An ``--out`` that is a file is refused the same way.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -66,6 +73,10 @@ FORMATS: tuple[str, ...] = ("llamafactory", "easyr1", "swift")
 # (docs Custom-dataset.md, multimodal) use the same one.
 VIDEO_PLACEHOLDER = "<video>"
 DATASET_INFO = "dataset_info.json"
+# The record of the files `prepare` wrote into an output folder (name -> SHA-256), so a re-run may replace them.
+MANIFEST = ".vau-prepare.json"
+# How many refused files a message names before "and N more".
+SHOWN_CONFLICTS = 3
 # sharegpt with role/content keys (LLaMA-Factory's defaults are from/value/human/gpt)
 SHAREGPT_TAGS = {
     "role_tag": "role",
@@ -227,12 +238,102 @@ def parse_tasks(text: Union[str, Iterable[str]]) -> list[str]:
     return list(dict.fromkeys(tasks))
 
 
-def _write_json(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+def _json_text(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, indent=1) + "\n"
 
 
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+def _jsonl_text(rows: list[dict[str, Any]]) -> str:
+    return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def output_files(tasks: Sequence[str], *, sft: bool, fmt: str) -> list[str]:
+    """output_files(tasks, *, sft, fmt) -> the data files `prepare_dataset` writes for these arguments (without
+    dataset_info.json and the manifest), in the order it writes them."""
+    variants = (False, True) if sft and fmt != "easyr1" else (False,)
+    return [_file_name(task, sft=is_sft, fmt=fmt) for is_sft in variants for task in [*tasks, MIXED]]
+
+
+def _read_manifest(out: Path) -> dict[str, str]:
+    """The files an earlier `prepare` wrote into `out` (name -> SHA-256); empty when there is no readable record."""
+    try:
+        files = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+
+
+def _read_dataset_info(path: Path, overwrite: bool) -> dict[str, Any]:
+    """An existing dataset_info.json to merge into ({} when there is none). One that is not a JSON object is an
+    error naming it, unless `overwrite` (then it is replaced)."""
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        problem = None if isinstance(info, dict) else f"holds a JSON {type(info).__name__}, not an object of datasets"
+    except (UnicodeDecodeError, ValueError) as err:
+        info, problem = None, f"is not valid JSON ({err})"
+    if problem is None:
+        return info
+    if overwrite:
+        return {}
+    raise FileExistsError(f"{path} {problem}; refusing to replace it: fix it, or pass --force to replace it")
+
+
+def check_output_folder(out: Path, files: Sequence[str], info_entries: dict[str, dict], overwrite: bool) -> None:
+    """check_output_folder(out, files, info_entries, overwrite) -> None, before anything is read or written.
+
+    Raises NotADirectoryError when `out` (or a folder above it) is a file, and FileExistsError naming the files,
+    unless `overwrite`, when `out` holds a same-named file that the manifest does not list with its current
+    SHA-256 (a file `prepare` did not write, or one it wrote that was changed since), or a dataset_info.json
+    entry of a name in `info_entries` that says something else. A same-named folder is refused even then.
+    """
+    for folder in (out, *out.parents):  # the nearest path that exists must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                what = "exists and is not a folder" if folder == out else f"{folder} is a file, not a folder"
+                raise NotADirectoryError(f"--out {out}: {what}; expected an output folder")
+            break
+    if not out.is_dir():
+        return
+    folders = [name for name in files if (out / name).is_dir()]
+    if folders:
+        raise IsADirectoryError(f"{out / folders[0]} is a folder; `prepare` writes a file of that name: remove or "
+                                "rename it, or choose another --out")
+    if overwrite:
+        return
+    manifest = _read_manifest(out)
+    conflicts = []
+    for name in files:
+        path = out / name
+        if not path.exists():
+            continue
+        if name not in manifest:
+            conflicts.append(f"{path} (not written by `vau-plugin prepare`)")
+        elif _sha256(path.read_bytes()) != manifest[name]:
+            conflicts.append(f"{path} (written by `vau-plugin prepare`, changed since)")
+    info = _read_dataset_info(out / DATASET_INFO, overwrite)
+    clashing = [name for name, entry in info_entries.items() if name in info and info[name] != entry]
+    if clashing:
+        conflicts.append(f"{out / DATASET_INFO} entr{'ies' if len(clashing) > 1 else 'y'} {', '.join(clashing)} "
+                         "(different from what `prepare` writes)")
+    if conflicts:
+        more = f" and {len(conflicts) - SHOWN_CONFLICTS} more" if len(conflicts) > SHOWN_CONFLICTS else ""
+        raise FileExistsError(
+            f"refusing to overwrite {'; '.join(conflicts[:SHOWN_CONFLICTS])}{more}: pass --force (overwrite=True "
+            f"from Python) to replace {'them' if len(conflicts) > 1 else 'it'}, or choose another --out"
+        )
+
+
+def _write_manifest(out: Path, written: dict[str, str]) -> None:
+    """Record `written` (name -> SHA-256) in the manifest, keeping the records of other files still there."""
+    files = {name: digest for name, digest in _read_manifest(out).items() if (out / name).is_file()}
+    files.update(written)
+    record = {"written_by": "vau-plugin prepare", "files": dict(sorted(files.items()))}
+    (out / MANIFEST).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 def prepare_dataset(
@@ -245,22 +346,31 @@ def prepare_dataset(
     sft: bool = True,
     prompt_style: str = "train",
     fmt: str = "llamafactory",
+    overwrite: bool = False,
 ) -> PrepareSummary:
     """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True,
-    prompt_style="train", fmt="llamafactory") -> PrepareSummary.
+    prompt_style="train", fmt="llamafactory", overwrite=False) -> PrepareSummary.
 
     `annotations`: a VAU-Bench CSV, a directory of CSVs or a hub id (see `load_records`; `split` picks one
     CSV of a directory by its stem, e.g. "train"); `videos`: the video root; `fmt`: one of FORMATS. Writes the
     files described in the module docstring into `out` (for llamafactory, merging its entries into an existing
-    dataset_info.json there). Raises ValueError when no row has a video.
+    dataset_info.json there). Raises ValueError when no row has a video, and before anything is read or written
+    (`check_output_folder`) NotADirectoryError for an `out` that is a file and FileExistsError for same-named
+    files `prepare` did not write, unless `overwrite`.
     """
     tasks = parse_tasks(tasks)
     check_prompt_style(prompt_style)  # before any file is read
     check_format(fmt)
+    out_dir = Path(out)
+    variants = (False, True) if sft and fmt != "easyr1" else (False,)
+    info_entries = (
+        {dataset_name(task, sft=is_sft): dataset_info_entry(_file_name(task, sft=is_sft))
+         for is_sft in variants for task in [*tasks, MIXED]}
+        if fmt == "llamafactory" else {}
+    )  # fmt: skip
+    check_output_folder(out_dir, output_files(tasks, sft=sft, fmt=fmt), info_entries, overwrite)  # before slow work
     records = load_records(annotations, split=split)
     resolution = resolve_videos(records, videos)
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     summary = PrepareSummary(
         out=out_dir, records=len(records), missing_videos=list(resolution.missing), rejected_videos=list(resolution.errors),
         format=fmt,
@@ -268,9 +378,8 @@ def prepare_dataset(
     found = {video: str(Path(path).resolve()) for video, path in resolution.found.items()}
     if not found:
         raise ValueError(f"{videos}: none of the {len(records)} annotated videos was found; {resolution.describe()}")
-    info_path = out_dir / DATASET_INFO
-    info = json.loads(info_path.read_text(encoding="utf-8")) if fmt == "llamafactory" and info_path.is_file() else {}
-    for is_sft in (False, True) if sft and fmt != "easyr1" else (False,):
+    texts: dict[str, str] = {}  # file name -> content, all built before the first write
+    for is_sft in variants:
         mixed: list[dict[str, Any]] = []
         per_task = {task: [] for task in tasks}
         for record in records:
@@ -285,15 +394,23 @@ def prepare_dataset(
         for task, rows in [*per_task.items(), (MIXED, mixed)]:
             file_name = _file_name(task, sft=is_sft, fmt=fmt)
             if fmt == "llamafactory":
-                _write_json(out_dir / file_name, rows)
+                texts[file_name] = _json_text(rows)
                 name = dataset_name(task, sft=is_sft)
-                info[name] = dataset_info_entry(file_name)
             else:
-                _write_jsonl(out_dir / file_name, [easyr1_row(row) for row in rows] if fmt == "easyr1" else rows)
+                texts[file_name] = _jsonl_text([easyr1_row(row) for row in rows] if fmt == "easyr1" else rows)
                 name = file_name
             summary.rows[name] = len(rows)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for file_name, text in texts.items():
+        data = text.encode("utf-8")
+        (out_dir / file_name).write_bytes(data)
+        written[file_name] = _sha256(data)
     if fmt == "llamafactory":
+        info_path = out_dir / DATASET_INFO
+        info = {**_read_dataset_info(info_path, overwrite), **info_entries}
         info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    _write_manifest(out_dir, written)
     return summary
 
 
@@ -310,7 +427,10 @@ def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.Arg
     )
     p.add_argument("--annotations", required=True, help="a VAU-Bench CSV, a directory of CSVs, or a hub dataset id")
     p.add_argument("--videos", required=True, help="the video root (flat, or msad/ ucf/ ecva/ sub-folders)")
-    p.add_argument("--out", required=True, help="output dataset directory (dataset_info.json is merged)")
+    p.add_argument("--out", required=True, help="output dataset folder (dataset_info.json is merged; files of the "
+                   "same names that `prepare` did not write there are refused unless --force)")
+    p.add_argument("--force", action="store_true", help="replace same-named files in --out even when `prepare` did "
+                   "not write them (and same-named dataset_info.json entries)")
     p.add_argument("--tasks", default=",".join(TRAIN_TASKS), help="comma-separated subset of qa,tag,cls")
     p.add_argument("--split", default=None, help="CSV stem to read from a directory, e.g. train")
     p.add_argument("--no-sft", action="store_true", help="write only the GRPO files")
@@ -342,7 +462,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     try:
         summary = prepare_dataset(
             args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft,
-            prompt_style=args.prompt_style, fmt=args.fmt,
+            prompt_style=args.prompt_style, fmt=args.fmt, overwrite=args.force,
         )
     except (AnnotationError, ValueError, OSError) as err:
         print(f"vau-plugin prepare: {err}", file=sys.stderr)
