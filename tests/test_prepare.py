@@ -267,3 +267,79 @@ def test_a_broken_dataset_info_is_named_not_a_json_traceback(tmp_path):
     message = _refusal(_prepare_cli(out))
     assert f"{out / 'dataset_info.json'} is not valid JSON" in message and "--force" in message
     assert (out / "dataset_info.json").read_text() == "{not json"
+
+
+# ------------------------------------------------------------------------- which video a row gets (issue 24, items 1-3)
+
+
+def _prepare_own(annotations: Path, videos: Path, out: Path, *extra) -> subprocess.CompletedProcess:
+    cmd = [VAU_PLUGIN, "prepare", "--annotations", str(annotations), "--videos", str(videos), "--out", str(out),
+           "--tasks", "qa", "--no-sft", *extra]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def _mini_rows(tmp_path: Path, names: list[str], stem: str) -> Path:
+    """The bundled mini bench's first train rows under other video names, in a CSV named `stem`."""
+    source = bundled_mini_bench() / "train.csv"
+    with open(source, newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    path = tmp_path / f"{stem}.csv"
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(rows[0])
+        for name, row in zip(names, rows[1:]):
+            writer.writerow([name, *row[1:]])
+    return path
+
+
+def _last_line_refusal(proc: subprocess.CompletedProcess) -> str:
+    """A refused run: exit 1, nothing on stdout, the reason as the last line (the CSV reader's own warning about the
+    rows it found wrong may come before it)."""
+    assert proc.returncode == 1 and proc.stdout == "", (proc.returncode, proc.stdout, proc.stderr)
+    line = proc.stderr.splitlines()[-1]
+    assert line.startswith("vau-plugin prepare: ")
+    return line
+
+
+def _mini_clip(index: int = 0) -> Path:
+    return sorted((bundled_mini_bench() / "videos").glob("*.mp4"))[index]
+
+
+def test_prepare_refuses_rows_of_another_source_than_their_file(tmp_path):
+    """A UCF-Crime row inside test_msad.csv was written as an MSAD training row."""
+    csv_file = _mini_rows(tmp_path, ["Assault_2.mp4", "Abuse028_x264.mp4"], "test_msad")
+    for name in ("Assault_2.mp4", "Abuse028_x264.mp4"):
+        (tmp_path / "v").mkdir(exist_ok=True)
+        shutil.copyfile(_mini_clip(), tmp_path / "v" / name)
+    line = _last_line_refusal(_prepare_own(csv_file, tmp_path / "v", tmp_path / "out"))
+    assert "1 annotation row(s) name a video of another source than their file, e.g. test_msad.csv row 2" in line
+    assert "belongs to UCF-Crime" in line and not (tmp_path / "out").exists()
+
+
+def test_prepare_takes_no_clip_from_another_folder_unless_asked(tmp_path):
+    csv_file = _mini_rows(tmp_path, ["14.mp4", "24.mp4"], "test_ecva")
+    (tmp_path / "v" / "ecva").mkdir(parents=True)
+    (tmp_path / "v" / "xd_violence").mkdir()
+    shutil.copyfile(_mini_clip(0), tmp_path / "v" / "ecva" / "24.mp4")
+    shutil.copyfile(_mini_clip(1), tmp_path / "v" / "xd_violence" / "14.mp4")
+    done = _prepare_own(csv_file, tmp_path / "v", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    assert "1 video(s) not found, their rows left out (e.g. 14.mp4)" in done.stdout
+    assert f"14.mp4 -> {tmp_path / 'v' / 'xd_violence' / '14.mp4'}" in done.stdout
+    assert [Path(r["videos"][0]).name for r in _rows(tmp_path / "out", "grpo_qa.json")] == ["24.mp4"]
+    anywhere = _prepare_own(csv_file, tmp_path / "v", tmp_path / "out2", "--video-search", "anywhere")
+    assert anywhere.returncode == 0, anywhere.stderr
+    assert "warning: test_ecva.csv row 1: '14.mp4' is not in the root nor in its source folder" in anywhere.stdout
+    assert len(_rows(tmp_path / "out2", "grpo_qa.json")) == 2
+
+
+def test_prepare_stops_at_a_name_that_matches_two_different_files(tmp_path):
+    csv_file = _mini_rows(tmp_path, ["clash.mp4"], "mine")
+    for folder, index in (("msad", 0), ("ucf", 1)):
+        (tmp_path / "v" / folder).mkdir(parents=True)
+        shutil.copyfile(_mini_clip(index), tmp_path / "v" / folder / "clash.mp4")
+    line = _refusal(_prepare_own(csv_file, tmp_path / "v", tmp_path / "out"))
+    assert "'clash.mp4' matches 2 different files" in line
+    assert str(tmp_path / "v" / "msad" / "clash.mp4") in line and str(tmp_path / "v" / "ucf" / "clash.mp4") in line

@@ -149,7 +149,7 @@ def test_same_name_in_two_source_folders_without_a_known_source_is_an_error(clip
     place(clip, tmp_path, "msad/clash.mp4")
     place(other_clip, tmp_path, "ucf/clash.mp4")
     resolution = resolve_videos([rec("clash.mp4", None, "test", row=4)], tmp_path)
-    assert resolution.found == {} and resolution.missing == [] and resolution.ambiguous == ["clash.mp4"]
+    assert resolution.found == {} and resolution.missing == [] and list(resolution.ambiguous) == ["clash.mp4"]
     (error,) = resolution.errors
     assert error.startswith("test.csv row 4: 'clash.mp4' matches 2 different files")
     assert str(tmp_path / "msad" / "clash.mp4") in error and str(tmp_path / "ucf" / "clash.mp4") in error
@@ -177,7 +177,7 @@ def test_one_name_for_videos_of_two_sources_is_an_error(clip, tmp_path):
     place(clip, tmp_path, "msad/7.mp4", "ecva/7.mp4")
     records = [rec("7.mp4", "ecva", "test_ecva", row=3), rec("7.mp4", "msad", "mine", row=9)]
     resolution = resolve_videos(records, tmp_path)
-    assert resolution.found == {} and resolution.ambiguous == ["7.mp4"]
+    assert resolution.found == {} and list(resolution.ambiguous) == ["7.mp4"]
     assert "test_ecva.csv row 3 (ecva)" in resolution.errors[0] and "mine.csv row 9 (msad)" in resolution.errors[0]
 
 

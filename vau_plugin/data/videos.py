@@ -203,8 +203,8 @@ class VideoResolution:
     """Result of `resolve_videos`.
 
     found: video id -> path of its file; missing: ids with no file (in record order); errors: names that were
-    not looked up (path escapes) or that cannot be told apart (`ambiguous`: two different files, or two sources,
-    for one name); warnings: videos taken from outside their source folder (search "anywhere"); searched: the
+    not looked up (path escapes) or that cannot be told apart (also in `ambiguous`, id -> message: two different
+    files, or two sources, for one name); warnings: videos taken from outside their source folder (search "anywhere"); searched: the
     folders looked in; search_notes: where the search by file name stopped short (links leading outside the root,
     depth and entry bounds); elsewhere: missing id -> same-named files below the root that were not taken.
     """
@@ -214,7 +214,7 @@ class VideoResolution:
     found: dict[str, Path] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    ambiguous: list[str] = field(default_factory=list)
+    ambiguous: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     searched: list[Path] = field(default_factory=list)
     search_notes: list[str] = field(default_factory=list)
@@ -307,11 +307,11 @@ def resolve_videos(
         sources = list(dict.fromkeys(r.source for r in group if isinstance(r, VAURecord) and r.source))
         if len(sources) > 1:
             rows = ", ".join(f"{_where(r)} ({r.source})" for r in group if isinstance(r, VAURecord) and r.source)
-            resolution.ambiguous.append(video)
-            resolution.errors.append(
+            resolution.ambiguous[video] = (
                 f"{video!r} names videos of {len(sources)} sources ({rows}): one name cannot stand for two clips; "
                 "rename one, or keep each source's rows apart"
             )
+            resolution.errors.append(resolution.ambiguous[video])
             continue
         source = sources[0] if sources else source_from_name(video)
         own_dirs = _source_dirs(root, [source] if source else SOURCES)
@@ -333,11 +333,11 @@ def resolve_videos(
                     )
         distinct = _distinct_files(hits)
         if len(distinct) > 1:
-            resolution.ambiguous.append(video)
-            resolution.errors.append(
+            resolution.ambiguous[video] = (
                 f"{where}: {video!r} matches {len(distinct)} different files ({', '.join(map(str, distinct[:3]))}); "
                 "which one the row means cannot be told: remove or rename the others"
             )
+            resolution.errors.append(resolution.ambiguous[video])
         elif distinct:
             resolution.found[video] = distinct[0]
         else:

@@ -53,7 +53,7 @@ from vau_plugin.budget import budget_for
 from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.targets import TARGET_TASKS, target
-from vau_plugin.data.videos import resolve_videos
+from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.frameworks.easyr1_reward import encode_ground_truth
 from vau_plugin.prompts import eval_prompt, train_prompt
 
@@ -199,6 +199,8 @@ class PrepareSummary:
     missing_videos: list[str] = field(default_factory=list)
     rejected_videos: list[str] = field(default_factory=list)
     format: str = FORMATS[0]
+    elsewhere: dict[str, list[str]] = field(default_factory=dict)  # missing video -> same-named files not taken
+    taken_elsewhere: list[str] = field(default_factory=list)  # warnings: videos taken by --video-search anywhere
 
     def describe(self) -> str:
         """describe() -> str: a short human-readable report."""
@@ -208,6 +210,13 @@ class PrepareSummary:
         if self.missing_videos:
             shown = ", ".join(self.missing_videos[:5])
             lines.append(f"  {len(self.missing_videos)} video(s) not found, their rows left out (e.g. {shown})")
+        if self.elsewhere:
+            shown = "; ".join(f"{video} -> {paths[0]}" for video, paths in list(self.elsewhere.items())[:3])
+            lines.append(
+                f"  {len(self.elsewhere)} of them have a same-named file outside their source folder, not taken "
+                f"(another source's or data set's clip?), e.g. {shown}; --video-search anywhere takes them"
+            )
+        lines += [f"  warning: {warning}" for warning in self.taken_elsewhere]
         if self.rejected_videos:
             lines.append(f"  {len(self.rejected_videos)} video name(s) rejected: {'; '.join(self.rejected_videos[:3])}")
         lines.append("  use it with: " + self._usage())
@@ -347,16 +356,20 @@ def prepare_dataset(
     prompt_style: str = "train",
     fmt: str = "llamafactory",
     overwrite: bool = False,
+    video_search: str = VIDEO_SEARCH_SOURCE,
 ) -> PrepareSummary:
     """prepare_dataset(annotations, videos, out, *, tasks=("qa","tag","cls"), split=None, sft=True,
-    prompt_style="train", fmt="llamafactory", overwrite=False) -> PrepareSummary.
+    prompt_style="train", fmt="llamafactory", overwrite=False, video_search="source") -> PrepareSummary.
 
     `annotations`: a VAU-Bench CSV, a directory of CSVs or a hub id (see `load_records`; `split` picks one
     CSV of a directory by its stem, e.g. "train"); `videos`: the video root; `fmt`: one of FORMATS. Writes the
     files described in the module docstring into `out` (for llamafactory, merging its entries into an existing
-    dataset_info.json there). Raises ValueError when no row has a video, and before anything is read or written
-    (`check_output_folder`) NotADirectoryError for an `out` that is a file and FileExistsError for same-named
-    files `prepare` did not write, unless `overwrite`.
+    dataset_info.json there); `video_search`: where a row's video may be taken from (`resolve_videos`). Raises
+    ValueError, before anything is written, when no row has a video, when a row's video is of another source than
+    its file (`VAURecord.source_conflict`) and when a video name matches two different files; and before anything
+    is read or written (`check_output_folder`) NotADirectoryError for an `out` that is a file and FileExistsError
+    for same-named files `prepare` did not write, unless `overwrite`. Rows whose video is missing are left out and
+    listed in the summary.
     """
     tasks = parse_tasks(tasks)
     check_prompt_style(prompt_style)  # before any file is read
@@ -370,10 +383,21 @@ def prepare_dataset(
     )  # fmt: skip
     check_output_folder(out_dir, output_files(tasks, sft=sft, fmt=fmt), info_entries, overwrite)  # before slow work
     records = load_records(annotations, split=split)
-    resolution = resolve_videos(records, videos)
+    conflicts = [r for r in records if r.source_conflict]
+    if conflicts:
+        listed = ", ".join(f"{r.file} row {r.row} ({r.video!r})" for r in conflicts[:3])
+        raise ValueError(
+            f"{len(conflicts)} annotation row(s) name a video of another source than their file, e.g. {listed}: "
+            f"{conflicts[0].source_conflict} (`vau-plugin validate` lists them all)"
+        )
+    resolution = resolve_videos(records, videos, search=video_search)
+    if resolution.ambiguous:
+        clashes = list(resolution.ambiguous.values())
+        raise ValueError(f"{len(clashes)} video name(s) cannot be told apart: {'; '.join(clashes[:3])}")
     summary = PrepareSummary(
         out=out_dir, records=len(records), missing_videos=list(resolution.missing), rejected_videos=list(resolution.errors),
-        format=fmt,
+        format=fmt, elsewhere={video: [str(p) for p in paths] for video, paths in resolution.elsewhere.items()},
+        taken_elsewhere=list(resolution.warnings),
     )
     found = {video: str(Path(path).resolve()) for video, path in resolution.found.items()}
     if not found:
@@ -449,6 +473,9 @@ def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.Arg
         help="llamafactory: dataset_info.json + sharegpt files (default); easyr1: EasyR1 JSONL (prompt, videos, JSON "
         "ground truth in 'answer'), GRPO only; swift: ms-swift JSONL (messages, videos, task/answer/span columns)",
     )
+    from vau_plugin.cli import add_video_search_argument
+
+    add_video_search_argument(p)
     p.set_defaults(func=run_prepare)
     return p
 
@@ -462,7 +489,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     try:
         summary = prepare_dataset(
             args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft,
-            prompt_style=args.prompt_style, fmt=args.fmt, overwrite=args.force,
+            prompt_style=args.prompt_style, fmt=args.fmt, overwrite=args.force, video_search=args.video_search,
         )
     except (AnnotationError, ValueError, OSError) as err:
         print(f"vau-plugin prepare: {err}", file=sys.stderr)
