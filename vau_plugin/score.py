@@ -615,6 +615,13 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
     label = Path(annotations_text).name or annotations_text
     if not records:
         raise ScoreError(f"annotations {annotations_text}: no readable rows")
+    conflicts = [r for r in records if r.source_conflict]
+    if conflicts:  # scored against its file's split, such a row would count under the wrong source
+        raise ScoreError(
+            f"annotations {annotations_text}: {len(conflicts)} row(s) name a video of another source than their file: "
+            f"{_examples([f'{r.file} row {r.row} ({r.video!r})' for r in conflicts])}; first: "
+            f"{conflicts[0].source_conflict}"
+        )
 
     # The annotations: every video (to tell unknown videos from videos the task does not score) and the task's rows.
     by_key, task_groups, warnings = _group_rows(records, task, annotations_text)
