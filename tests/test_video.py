@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -699,3 +699,30 @@ def test_display_rotation_is_read_from_the_metadata(tmp_path, degrees):
     from vau_plugin.video import display_rotation
 
     assert display_rotation(rotated_clip(tmp_path / f"r{degrees}.mp4", degrees)) == degrees
+
+
+# Where the red top-left quadrant of the stored frame is shown, (rows, columns) of the upright frame, by rotation.
+RED_QUADRANT = {0: ("top", "left"), 90: ("top", "right"), 180: ("bottom", "right"), 270: ("bottom", "left")}
+
+
+@pytest.mark.parametrize("degrees", sorted(RED_QUADRANT))
+def test_rotated_videos_are_turned_upright_alike_by_both_decoders(tmp_path, degrees):
+    """A phone clip (landscape frames, metadata: turn 90 degrees) reached the model sideways through PyAV, and turned
+    but squeezed into the stored landscape size through decord: both now give the upright frames a player shows."""
+    path = rotated_clip(tmp_path / f"r{degrees}.mp4", degrees, height=32, width=64)
+    info = probe(path)
+    assert (info.rotation, info.width, info.height) == (degrees, *((32, 64) if degrees in (90, 270) else (64, 32)))
+    config = SamplingConfig(min_pixels=28 * 28, max_pixels=64 * 64)
+    decoded = {backend: load_video(path, replace(config, backend=backend), cache=False) for backend in BACKENDS}
+    for backend, sampled in decoded.items():
+        assert sampled.backend == backend  # decord decoded it, no fallback
+        frame = sampled.frames[0].int()
+        height, width = frame.shape[-2:]
+        assert (height > width) == (degrees in (90, 270)), (backend, frame.shape)
+        red = (frame[0] > 128) & (frame[1] < 100)
+        rows, cols = torch.nonzero(red, as_tuple=True)
+        where = ("top" if rows.max() < height / 2 else "bottom" if rows.min() >= height / 2 else "both",
+                 "left" if cols.max() < width / 2 else "right" if cols.min() >= width / 2 else "both")  # fmt: skip
+        assert where == RED_QUADRANT[degrees], (backend, where)
+    difference = (decoded["decord"].frames.int() - decoded["pyav"].frames.int()).abs()
+    assert difference.float().mean() < 0.5 and difference.max() <= 16

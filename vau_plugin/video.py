@@ -161,7 +161,8 @@ class SamplingConfig:
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video file says about itself: ``frame_count`` frames at ``fps`` (average),
-    ``duration`` seconds, frames of ``width`` x ``height`` pixels.
+    ``duration`` seconds, frames of ``width`` x ``height`` pixels as displayed: upright, the stored frames turned
+    ``rotation`` degrees clockwise as its metadata asks (a phone's portrait clip: landscape frames, 90 degrees).
 
     ``frame_times``: the presentation time of every frame in display order, in seconds from the first
     frame (from the packets' PTS), or None when the container stores no usable timestamps (then frame
@@ -175,6 +176,7 @@ class VideoInfo:
     width: int
     height: int
     frame_times: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    rotation: int = 0
 
     @property
     def variable_rate(self) -> bool:
@@ -622,6 +624,12 @@ def _probe_uncached(path: Path) -> VideoInfo:
     frame_times = packets.times
     if frame_times is not None and len(frame_times) != frame_count:
         frame_times = None  # the header and the packets disagree: fall back to index / fps
+    try:
+        rotation = display_rotation(path)
+    except VideoDecodeError:
+        rotation = 0  # a first frame that does not decode fails the decoding itself, which says why
+    if rotation in (90, 270):
+        width, height = height, width
     return VideoInfo(
         path,
         int(frame_count),
@@ -630,6 +638,7 @@ def _probe_uncached(path: Path) -> VideoInfo:
         int(width),
         int(height),
         frame_times,
+        rotation,
     )
 
 
@@ -638,7 +647,7 @@ def display_rotation(path: str | Path) -> int:
     (the display matrix of its metadata; phones store portrait clips as landscape frames turned 90 degrees).
 
     Read from the first decoded frame: FFmpeg attaches the stream's display matrix to each frame, and PyAV gives no
-    other access to it. The plugin's decoders do not apply it (see `vau-plugin validate --videos`, which warns).
+    other access to it. `probe` keeps it as `VideoInfo.rotation`, and both decoders turn the frames upright by it.
 
     Raises:
         VideoDecodeError: the file is missing or empty, has no video stream, or its first frame cannot be decoded.
@@ -697,6 +706,12 @@ def _sample_decord(plan: SamplePlan) -> torch.Tensor:
         done = 0
         for chunk in _chunks(plan.indices, per_chunk):
             decoded = _to_tensor(reader.get_batch(list(chunk)).asnumpy())
+            if tuple(decoded.shape[-2:]) != (info.height, info.width):
+                # decord 0.6 turns frames by the display rotation as PyAV does here; one that does not must not have
+                # its sideways frames squeezed into the upright size: PyAV decodes them (auto falls back)
+                raise RuntimeError(
+                    f"decord gives {decoded.shape[-1]}x{decoded.shape[-2]} frames, upright they are {info.width}x{info.height}"
+                )
             for frame in decoded:  # one full-size frame at a time through the (float) resize
                 frames[done] = resize_frames(frame[None], plan.size)[0]
                 done += 1
@@ -706,8 +721,13 @@ def _sample_decord(plan: SamplePlan) -> torch.Tensor:
     return frames
 
 
+def _upright(frames: torch.Tensor, rotation: int) -> torch.Tensor:
+    """(..., H, W) frames turned ``rotation`` degrees clockwise (exact: a permutation of the pixels)."""
+    return torch.rot90(frames, -(rotation // 90), dims=(-2, -1)) if rotation else frames
+
+
 def _decode_pyav(
-    path: Path, indices: list[int], size: tuple[int, int], frame_count: int
+    path: Path, indices: list[int], size: tuple[int, int], frame_count: int, rotation: int = 0
 ) -> torch.Tensor:
     """Decode sequentially (seeking to sampled frames is no faster than decoding the GOPs between
     them at typical sampling rates) and convert only the wanted frames, each resized as soon as it is
@@ -729,7 +749,7 @@ def _decode_pyav(
             for frame in container.decode(stream):
                 index, decoded, last_frame = decoded, decoded + 1, frame
                 if index in wanted_set:
-                    kept[index] = resize_frames(_to_tensor(frame.to_ndarray(format="rgb24")[None]), size)[0]
+                    kept[index] = resize_frames(_upright(_to_tensor(frame.to_ndarray(format="rgb24")[None]), rotation), size)[0]
                 if index >= last_wanted:
                     break
         except av.FFmpegError as error:
@@ -747,9 +767,7 @@ def _decode_pyav(
             frame_count - decoded,
             stop_reason,
         )
-        tail = resize_frames(
-            _to_tensor(last_frame.to_ndarray(format="rgb24")[None]), size
-        )[0]
+        tail = resize_frames(_upright(_to_tensor(last_frame.to_ndarray(format="rgb24")[None]), rotation), size)[0]
         kept.update({index: tail for index in missing})
     return torch.stack([kept[index] for index in indices])
 
@@ -767,7 +785,7 @@ def _sample_with(backend: str, plan: SamplePlan) -> SampledVideo:
         import av
 
         try:
-            frames = _decode_pyav(info.path, plan.indices, plan.size, info.frame_count)
+            frames = _decode_pyav(info.path, plan.indices, plan.size, info.frame_count, info.rotation)
         except (av.FFmpegError, OSError) as error:  # e.g. the file changed since probing
             raise VideoDecodeError(f"{info.path}: PyAV could not decode the video ({error})") from error
     extra_frames = len(plan.indices) - plan.frames
@@ -846,6 +864,7 @@ def _cache_meta(sampled: SampledVideo) -> dict:
             "duration": info.duration,
             "width": info.width,
             "height": info.height,
+            "rotation": info.rotation,
         },
     }
 

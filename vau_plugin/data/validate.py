@@ -123,9 +123,9 @@ def spans_past_the_end(records: Iterable[VAURecord], found: dict[str, PathLike],
 def rotation_warning(video: str, path: PathLike, degrees: int) -> str:
     """The warning for a video whose metadata turns it for display (a phone clip)."""
     return (
-        f"video {video!r}: {path}: its metadata turns it {degrees} degrees clockwise for display, which the decoders "
-        f"do not apply alike (PyAV keeps the frames as stored, sideways; decord turns them but keeps the stored "
-        f"width x height): re-encode it upright (ffmpeg -i IN OUT applies the rotation)"
+        f"video {video!r}: {path}: its metadata turns it {degrees} degrees clockwise for display; the plugin turns "
+        f"its frames upright as they are decoded, as players show them (a tool that ignores the rotation sees it "
+        f"sideways; ffmpeg -i IN OUT re-encodes it upright)"
     )
 
 
