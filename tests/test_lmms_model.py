@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from lmms_eval.api.instance import Instance
 
+from _odd_videos import noise_clip, one_frame_gif, one_pixel_clip, same_pts_clip
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
+from vau_plugin.video import write_mp4
 
 TASK, SPLIT = "vau_bench_qa_mini", "test"
 
@@ -56,3 +58,57 @@ def test_a_broken_video_loses_only_its_sample_and_all_broken_stops_the_run(model
     assert "video file is empty" in outputs[1].text
     with pytest.raises(RunStopped, match="none of the 2 samples could be run"):
         model.generate_until(_requests(model, [str(empty), str(empty)]))
+
+
+@pytest.fixture(scope="module")
+def motion_model(tiny_model_dir):
+    from vau_plugin.lmms.model import VAUQwen2_5_VL
+
+    return VAUQwen2_5_VL(pretrained=str(tiny_model_dir), device="cpu", batch_size=2, max_num_frames=4, min_pixels=3136,
+                         max_pixels=12544, motion_prompt=True, motion_m=0.5, motion_n=0.1)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def odd_clips(tmp_path_factory) -> dict[str, str]:
+    """Clips that decode but are odd; `unfit_*` are those no frame size of the model's budget (12544 px at most,
+    multiples of 28) fits."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("odd")
+    frames = np.zeros((2, 32, 32, 3), np.uint8)
+    made = {
+        "one_frame": write_mp4(root / "one_frame.mp4", frames[:1], 2.0),
+        "two_frames": write_mp4(root / "two_frames.mp4", frames, 2.0),
+        "one_pixel": one_pixel_clip(root / "one_pixel.mp4"),
+        "same_pts": same_pts_clip(root / "same_pts.mkv"),
+        "one_frame_gif": one_frame_gif(root / "one.gif"),
+        "unfit_7680x40": noise_clip(root / "wide.mp4", 40, 7680),
+        "unfit_40x7680": noise_clip(root / "tall.mp4", 7680, 40),
+        "unfit_3840x64": noise_clip(root / "w3840x64.mp4", 64, 3840),
+    }
+    return {name: str(path) for name, path in made.items()}
+
+
+@pytest.mark.parametrize("which", ["model", "motion_model"])
+def test_odd_videos_lose_only_their_own_sample(which, odd_clips, request):
+    """7680x40 (aspect ratio 274 once rounded) and 3840x64 (its 64-px side shrinks to 0 px under 12544 px) once
+    raised a plain ValueError, and a clip whose PTS are all 0 a ZeroDivisionError, out of generate_until: the whole
+    run ended. Each is now its sample's video error (or decodes), with and without motion prompts."""
+    model = request.getfixturevalue(which)
+    good = sorted(str(p) for p in (bundled_mini_bench() / "videos").glob("mini_test_*.mp4"))[0]
+    names = list(odd_clips)
+    outputs = model.generate_until(_requests(model, [good, *odd_clips.values()]))
+    failed = {name: o.text for name, o in zip(names, outputs[1:]) if o.text.startswith(VIDEO_ERROR_PREFIX)}
+    assert not outputs[0].text.startswith(VIDEO_ERROR_PREFIX)
+    assert sorted(failed) == ["unfit_3840x64", "unfit_40x7680", "unfit_7680x40"], failed
+    assert odd_clips["unfit_7680x40"] in failed["unfit_7680x40"] and "7680x40" in failed["unfit_7680x40"]
+    assert "aspect ratio" in failed["unfit_7680x40"] and "shrinks to 0 px" in failed["unfit_3840x64"]
+    assert "multiples of 28 px" in failed["unfit_3840x64"] and "12,544 px" in failed["unfit_3840x64"]
+
+
+def test_a_bad_video_budget_in_model_args_stops_at_load_not_per_sample(tiny_model_dir):
+    """A setting that makes no valid budget is the caller's mistake (a ValueError), found before any video."""
+    from vau_plugin.lmms.model import VAUQwen2_5_VL
+
+    with pytest.raises(ValueError, match="video_backend.*backend must be one of"):
+        VAUQwen2_5_VL(pretrained=str(tiny_model_dir), device="cpu", video_backend="ffmpeg")

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from _csv_rows import write_csv
+from _odd_videos import noise_clip, rotated_clip, same_pts_clip
 from vau_plugin.data.schema import COLUMNS, TASKS
 
 REAL_ROWS = {"val": 734, "test_msad": 240, "test_ucf_crime": 290, "test_ecva": 438}
@@ -166,6 +167,66 @@ def test_videos_present_but_undecodable_are_reported_apart_from_missing(shared_v
     assert any(names[1] in e and "empty" in e for e in report["errors"])
     done = validate(shared_vau_bench / "test_msad.csv", "--videos", tmp_path)
     assert "3 of the 4 found cannot be decoded" in done.stdout
+
+
+def test_videos_no_evaluation_budget_can_sample_are_errors_naming_file_budget_and_why(tmp_path, clip):
+    """A 7680x40 clip opens, but every evaluation budget rounds it to 7672x28 (aspect ratio 274 > 200): evaluation
+    would fail on it, so validate must not pass it. A clip whose timestamps are all 0 samples by frame number."""
+    path = write_csv(tmp_path / "test.csv", [{}, {}, {}, {}])
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copyfile(clip, videos / "msad_Video_0.mp4")
+    wide = noise_clip(videos / "msad_Video_1.mp4", 40, 7680)
+    tall = noise_clip(videos / "msad_Video_2.mp4", 7680, 40)
+    same_pts_clip(videos / "msad_Video_3.mp4")
+    report = validate_json(path, "--videos", videos)
+    assert (report["videos"]["found"], report["videos"]["undecodable"]) == (4, 2)
+    assert report["videos"]["undecodable_examples"] == ["msad_Video_1.mp4", "msad_Video_2.mp4"]
+    sampled = [e for e in report["errors"] if "cannot be sampled" in e]
+    assert len(sampled) == 2 and len(report["errors"]) == 2, report["errors"]
+    for error, file, size in zip(sampled, (wide, tall), ("7680x40", "40x7680")):
+        assert str(file) in error and size in error, error
+        # at 32 px, TAG and CLS (at least 256 tokens a frame) enlarge it to 7104x64: an aspect ratio of 111, accepted
+        budgets = "budget qa at 28 px a token (Qwen2-VL / Qwen2.5-VL) (nor for tag, cls, reason at 28 px and qa, reason at 32 px)"
+        assert budgets in error, error
+        assert "aspect ratio once resized to" in error and "is 274" in error, error
+    done = validate(path, "--videos", videos)
+    assert "2 of the 4 found cannot be decoded or sampled by evaluation" in done.stdout
+
+
+def test_a_span_past_the_end_of_its_video_is_a_warning_naming_row_span_and_duration(tmp_path, clip):
+    """The clip lasts 1 s: an end within SPAN_TOLERANCE_S of it passes, an absurd one is named."""
+    rows = [
+        {"Start Time": "0.2", "End Time": "1.4"},
+        {"Start Time": "1.5", "End Time": "9"},
+        {"Start Time": "0", "End Time": "1e12"},
+        {"Anomaly Class": "Normal", "Start Time": "-1", "End Time": "-1"},
+    ]
+    path = write_csv(tmp_path / "test.csv", rows)
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for index in range(len(rows)):
+        shutil.copyfile(clip, videos / f"msad_Video_{index}.mp4")
+    report = validate_json(path, "--videos", videos)
+    past = [w for w in report["warnings"] if "ends after the end of video" in w]
+    assert [w.split(":")[0] for w in past] == ["test.csv row 2", "test.csv row 3"], past
+    assert "span [1.5, 9] s" in past[0] and "'msad_Video_1.mp4' (1.00 s long" in past[0], past[0]
+    assert "span [0, 1e+12] s" in past[1] and str(videos / "msad_Video_2.mp4") in past[1], past[1]
+
+
+def test_a_rotated_video_is_a_warning_naming_file_and_angle(tmp_path, clip):
+    path = write_csv(tmp_path / "test.csv", [{}, {}, {}])
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copyfile(clip, videos / "msad_Video_0.mp4")
+    rotated_clip(videos / "msad_Video_1.mp4", 90)
+    rotated_clip(videos / "msad_Video_2.mp4", 180)
+    report = validate_json(path, "--videos", videos)
+    turned = [w for w in report["warnings"] if "for display" in w]
+    assert len(turned) == 2, report["warnings"]
+    assert "msad_Video_1.mp4" in turned[0] and "turns it 90 degrees clockwise" in turned[0]
+    assert "msad_Video_2.mp4" in turned[1] and "turns it 180 degrees clockwise" in turned[1]
+    assert report["errors"] == []
 
 
 def test_missing_video_root_fails_cleanly(shared_vau_bench, tmp_path):

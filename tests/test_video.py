@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from _odd_videos import noise_clip, one_frame_gif, rotated_clip, same_pts_clip
 from vau_plugin import video
+from vau_plugin.budget import budget_for
 from vau_plugin.video import (
     SamplingConfig,
     VideoDecodeError,
@@ -403,7 +405,7 @@ def test_backends_agree(clips):
 def test_falls_back_to_pyav_when_decord_fails(clips, monkeypatch):
     reference = load_video(clips["square"].path, SamplingConfig(backend="pyav"))
 
-    def broken_decord(info, config):
+    def broken_decord(plan):
         raise RuntimeError("simulated decord failure")
 
     monkeypatch.setattr(video, "_sample_decord", broken_decord)
@@ -632,3 +634,95 @@ def test_model_frame_times_are_the_times_of_the_frames_the_model_sees(tmp_path):
     assert timestamp_metadata([0.5, 1.0])["frames_indices"] == [0.5, 1.0] and timestamp_metadata([0.5])["fps"] == 1.0
     with pytest.raises(ValueError, match="3 model frames from 2"):
         model_frame_times([0.0, 0.5], 3)
+
+
+# --- odd videos: every per-video failure is a VideoError naming the file ------------------------------------
+
+SMALL_PIXELS = dict(min_pixels=3136, max_pixels=12544, processor_min_pixels=3136, processor_max_pixels=12544)
+# (height, width, budget, overrides, what the message says is wrong)
+UNFIT = {
+    # 7680x40 rounds to 7672x28: an aspect ratio of 274, above the 200 the Qwen processors accept
+    "7680x40_qa": (40, 7680, "qa", {}, "aspect ratio"),
+    "40x7680_qa": (7680, 40, "qa", {}, "aspect ratio"),
+    # capped at 12544 px, the 64-px side of 3840x64 shrinks to 14.5 px, floored to 0 (multiples of 28)
+    "3840x64_small": (64, 3840, "qa", SMALL_PIXELS, "0 px"),
+    # the training budget (no processor range) once planned a 0 x 4088 frame and crashed in the resize
+    "7680x40_train": (40, 7680, "train", {}, "0 px"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNFIT))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_frames_that_no_budget_size_fits_are_a_video_error_naming_file_size_and_budget(tmp_path, case, backend):
+    from vau_plugin.video import VideoBudgetError, sample_plan
+
+    height, width, task, overrides, why = UNFIT[case]
+    path = noise_clip(tmp_path / f"{case}.mp4", height, width)
+    config = budget_for(task).with_overrides(**overrides).sampling(backend)
+    for attempt in (lambda: sample_plan(path, config), lambda: load_video(path, config, cache=False)):
+        with pytest.raises(VideoBudgetError) as raised:
+            attempt()
+        message = str(raised.value)
+        assert isinstance(raised.value, VideoError)
+        assert str(path) in message and f"{width}x{height}" in message and why in message, message
+        assert f"multiples of {config.image_factor} px" in message, message
+        assert "decord could not decode" not in message  # a budget problem is no decoding problem
+
+
+def test_timestamps_that_do_not_tell_frames_apart_fall_back_to_the_frame_rate(tmp_path):
+    """All packets at PTS 0 once made the clip "variable rate" covering 0 s: a ZeroDivisionError in the plan."""
+    from vau_plugin.video import sample_plan
+
+    path = same_pts_clip(tmp_path / "same_pts.mkv", frames=6)
+    info = probe(path)
+    assert info.frame_times is None and not info.variable_rate
+    assert sample_plan(path, SamplingConfig()).indices == [0, 2, 3, 5]  # linspace(0, 5, 4) by frame number
+    for backend in BACKENDS:
+        assert len(load_video(path, SamplingConfig(backend=backend), cache=False).indices) == 4
+
+
+def test_a_one_frame_gif_reports_the_rate_of_its_frame_not_its_time_base(tmp_path):
+    """A GIF frame with no delay is shown 0.1 s (FFmpeg's default delay, written in its packet); the file has no
+    average rate, and the time base's 100 once made the rate 100 fps and the sample rate 200."""
+    from vau_plugin.video import sample_plan
+
+    path = one_frame_gif(tmp_path / "one.gif")
+    info = probe(path)
+    assert (info.frame_count, info.fps, info.duration) == (1, pytest.approx(10.0), pytest.approx(0.1))
+    plan = sample_plan(path, SamplingConfig())
+    assert plan.frames == 2 and plan.sample_fps == pytest.approx(20.0)  # its frame twice, over its 0.1 s
+    assert load_video(path, SamplingConfig(backend="pyav"), cache=False).sample_fps == pytest.approx(20.0)
+
+
+@pytest.mark.parametrize("degrees", [0, 90, 180, 270])
+def test_display_rotation_is_read_from_the_metadata(tmp_path, degrees):
+    from vau_plugin.video import display_rotation
+
+    assert display_rotation(rotated_clip(tmp_path / f"r{degrees}.mp4", degrees)) == degrees
+
+
+# Where the red top-left quadrant of the stored frame is shown, (rows, columns) of the upright frame, by rotation.
+RED_QUADRANT = {0: ("top", "left"), 90: ("top", "right"), 180: ("bottom", "right"), 270: ("bottom", "left")}
+
+
+@pytest.mark.parametrize("degrees", sorted(RED_QUADRANT))
+def test_rotated_videos_are_turned_upright_alike_by_both_decoders(tmp_path, degrees):
+    """A phone clip (landscape frames, metadata: turn 90 degrees) reached the model sideways through PyAV, and turned
+    but squeezed into the stored landscape size through decord: both now give the upright frames a player shows."""
+    path = rotated_clip(tmp_path / f"r{degrees}.mp4", degrees, height=32, width=64)
+    info = probe(path)
+    assert (info.rotation, info.width, info.height) == (degrees, *((32, 64) if degrees in (90, 270) else (64, 32)))
+    config = SamplingConfig(min_pixels=28 * 28, max_pixels=64 * 64)
+    decoded = {backend: load_video(path, replace(config, backend=backend), cache=False) for backend in BACKENDS}
+    for backend, sampled in decoded.items():
+        assert sampled.backend == backend  # decord decoded it, no fallback
+        frame = sampled.frames[0].int()
+        height, width = frame.shape[-2:]
+        assert (height > width) == (degrees in (90, 270)), (backend, frame.shape)
+        red = (frame[0] > 128) & (frame[1] < 100)
+        rows, cols = torch.nonzero(red, as_tuple=True)
+        where = ("top" if rows.max() < height / 2 else "bottom" if rows.min() >= height / 2 else "both",
+                 "left" if cols.max() < width / 2 else "right" if cols.min() >= width / 2 else "both")  # fmt: skip
+        assert where == RED_QUADRANT[degrees], (backend, where)
+    difference = (decoded["decord"].frames.int() - decoded["pyav"].frames.int()).abs()
+    assert difference.float().mean() < 0.5 and difference.max() <= 16

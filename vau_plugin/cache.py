@@ -44,7 +44,11 @@ ENV_DIR = "VAU_FRAME_CACHE"
 ENV_MAX_BYTES = "VAU_FRAME_CACHE_MAX_BYTES"
 DEFAULT_MAX_BYTES = 2 * 1024**3
 # Bump when the entry layout or the meaning of a key field changes.
-FORMAT_VERSION = 2  # 2: timestamps are the frames' PTS; variable-rate videos are sampled by time
+# 2: timestamps are the frames' PTS; variable-rate videos are sampled by time. 3: a stream with no average rate takes
+# its rate from its packets' display times (a one-frame GIF: 10 fps, not its time base's 100), and repeated PTS
+# fall back to index / fps: entries stored before hold the old rate and sample_fps.
+# 4: frames are turned upright by the display rotation of the file's metadata (decord did, squeezed; PyAV did not).
+FORMAT_VERSION = 4
 _SIZE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _KEY_RE = re.compile(r"^[0-9a-f]{64}$")
 # Libraries whose version can change the frames: the decoders and the resizer.

@@ -12,7 +12,9 @@ Qwen2.5-VL model here match what ``process_vision_info`` would give for the same
 
 Decoding uses decord when it is installed and falls back to PyAV. Every file is first probed with
 PyAV (which raises clean errors on garbage input) so that decord never sees a file FFmpeg cannot
-parse; every failure surfaces as :class:`VideoDecodeError` naming the file.
+parse. Every failure of one video is a :class:`VideoError` naming the file: :class:`VideoDecodeError` (cannot be
+read or decoded) or :class:`VideoBudgetError` (decodes, but no frame size of the budget fits it); a ``ValueError``
+means a bad :class:`SamplingConfig`, the caller's mistake, not the video's.
 
 Decoded frames can be kept in an on-disk :class:`vau_plugin.cache.FrameCache` (``load_video(..., cache=...)``
 or ``VAU_FRAME_CACHE=<folder>``); a hit skips probing and decoding and returns the same frames.
@@ -71,6 +73,12 @@ class VideoError(RuntimeError):
 
 class VideoDecodeError(VideoError):
     """A video file is missing, empty, truncated, corrupt or has no decodable video stream."""
+
+
+class VideoBudgetError(VideoError):
+    """A video that can be read but whose frames cannot be sampled within a budget: an aspect ratio above
+    ``MAX_RATIO`` (the most the Qwen vision processors accept), or a side that shrinks below one visual token under
+    the pixel cap. The message names the file, its frame size and the budget."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +161,8 @@ class SamplingConfig:
 @dataclass(frozen=True)
 class VideoInfo:
     """What a video file says about itself: ``frame_count`` frames at ``fps`` (average),
-    ``duration`` seconds, frames of ``width`` x ``height`` pixels.
+    ``duration`` seconds, frames of ``width`` x ``height`` pixels as displayed: upright, the stored frames turned
+    ``rotation`` degrees clockwise as its metadata asks (a phone's portrait clip: landscape frames, 90 degrees).
 
     ``frame_times``: the presentation time of every frame in display order, in seconds from the first
     frame (from the packets' PTS), or None when the container stores no usable timestamps (then frame
@@ -167,6 +176,7 @@ class VideoInfo:
     width: int
     height: int
     frame_times: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
+    rotation: int = 0
 
     @property
     def variable_rate(self) -> bool:
@@ -370,17 +380,46 @@ def target_size(
     info: VideoInfo, nframes: int, config: SamplingConfig
 ) -> tuple[int, int]:
     """(height, width) that ``nframes`` frames of this video are resized to: qwen-vl-utils' size, then the
-    processor's own resize of that size when ``config`` names the processor's pixel range."""
-    size = smart_resize(
-        info.height,
-        info.width,
-        config.image_factor,
-        config.min_pixels,
-        frame_max_pixels(nframes, config),
+    processor's own resize of that size when ``config`` names the processor's pixel range.
+
+    Raises:
+        VideoBudgetError: no size fits: an aspect ratio above ``MAX_RATIO`` (before or after rounding to multiples
+            of ``image_factor``; the Qwen processors refuse those), or a side that the pixel cap shrinks to 0 px.
+    """
+    ranges = [("", config.min_pixels, frame_max_pixels(nframes, config))]
+    if config.processor_min_pixels is not None:
+        ranges.append((" (the processor's range)", config.processor_min_pixels, config.processor_max_pixels))
+    height, width = info.height, info.width
+    for label, low, high in ranges:
+        budget = (
+            f"{nframes} frames of {low:,} to {high:,} px{label}, sides in multiples of {config.image_factor} px, "
+            f"aspect ratio at most {MAX_RATIO}"
+        )
+        if max(height, width) / min(height, width) > MAX_RATIO:
+            raise _unfit(info, budget, f"its aspect ratio{_resized(info, height, width)} is {_ratio(height, width)}")
+        resized = smart_resize(height, width, config.image_factor, low, high)
+        if min(resized) < config.image_factor:  # qwen-vl-utils floors a side to a multiple of the factor, 0 included
+            side = min(height, width)
+            raise _unfit(info, budget, f"its {side}-px side shrinks to {min(resized)} px ({resized[1]}x{resized[0]} px)")
+        height, width = resized
+    if max(height, width) / min(height, width) > MAX_RATIO:  # the Qwen processor would refuse these frames
+        raise _unfit(info, budget, f"its aspect ratio{_resized(info, height, width)} is {_ratio(height, width)}")
+    return height, width
+
+
+def _ratio(height: int, width: int) -> str:
+    return f"{max(height, width) / min(height, width):.0f}"
+
+
+def _resized(info: VideoInfo, height: int, width: int) -> str:
+    return "" if (height, width) == (info.height, info.width) else f" once resized to {width}x{height}"
+
+
+def _unfit(info: VideoInfo, budget: str, why: str) -> VideoBudgetError:
+    return VideoBudgetError(
+        f"{info.path}: its {info.width}x{info.height} frames (width x height) cannot be sampled within the budget "
+        f"({budget}): {why}"
     )
-    if config.processor_min_pixels is None:
-        return size
-    return smart_resize(*size, config.image_factor, config.processor_min_pixels, config.processor_max_pixels)
 
 
 @dataclass(frozen=True)
@@ -427,15 +466,23 @@ def timestamp_metadata(timestamps: Sequence[float]) -> dict:
     return {"frames_indices": times, "fps": 1.0, "total_num_frames": len(times), "duration": times[-1] if times else 0.0}
 
 
-def sample_plan(path: str | Path, config: SamplingConfig | None = None) -> SamplePlan:
-    """sample_plan(path, config) -> SamplePlan, by probing only (no decoding): the frame count, size and rate
-    `load_video(path, config)` gives, for counting video tokens before decoding. Raises VideoDecodeError as
-    `probe` does."""
-    config = config or SamplingConfig()
-    info = probe(path)
+def plan_sample(info: VideoInfo, config: SamplingConfig) -> SamplePlan:
+    """plan_sample(probed video, config) -> SamplePlan: which frames to decode and their size, the one place where a
+    video meets a budget (`sample_plan` counts tokens with it, `load_video` decodes it).
+
+    Raises:
+        VideoBudgetError: the frames cannot be sized within the budget (see `target_size`).
+    """
     indices, timestamps = sample_indices(info, config)
     frames = len(indices) - config.extra_frames
     return SamplePlan(info, indices, timestamps, frames, target_size(info, frames, config), sampled_rate(info, frames))
+
+
+def sample_plan(path: str | Path, config: SamplingConfig | None = None) -> SamplePlan:
+    """sample_plan(path, config) -> SamplePlan, by probing only (no decoding): the frame count, size and rate
+    `load_video(path, config)` gives, for counting video tokens before decoding. Raises VideoDecodeError as
+    `probe` does, VideoBudgetError as `plan_sample` does."""
+    return plan_sample(probe(path), config or SamplingConfig())
 
 
 def frames_to_grid_t(num_frames: int, temporal_patch_size: int = FRAME_FACTOR) -> int:
@@ -471,22 +518,39 @@ def _check_file(path: Path) -> None:
         raise VideoDecodeError(f"{path}: video file is empty (0 bytes)")
 
 
-def _packet_times(container, stream) -> tuple[int, tuple[float, ...] | None]:
-    """(number of video packets, their presentation times in display order, in seconds from the first;
-    None when a packet has no PTS or the stream has no time base). Demuxing reads packets without decoding."""
+@dataclass(frozen=True)
+class _Packets:
+    """What demuxing the video stream tells: ``count`` packets; ``times``, their presentation times in display
+    order in seconds from the first (None when a packet has no PTS, two share one, or the stream has no time base);
+    ``covered``, seconds from the first packet's PTS to the end of the last one's display time (None unless every
+    packet states its duration)."""
+
+    count: int
+    times: tuple[float, ...] | None
+    covered: float | None
+
+
+def _packet_times(container, stream) -> _Packets:
+    """Demux the video stream (packets are read, not decoded) and read their times (see `_Packets`)."""
     count = 0
     stamps: list[int] = []
+    ends: list[int] = []
     for packet in container.demux(stream):
         if packet.size <= 0:
             continue
         count += 1
         if packet.pts is not None:
             stamps.append(packet.pts)
+            if packet.duration:
+                ends.append(packet.pts + packet.duration)
     if stream.time_base is None or not stamps or len(stamps) != count:
-        return count, None
+        return _Packets(count, None, None)
     stamps.sort()
     base = float(stream.time_base)
-    return count, tuple((pts - stamps[0]) * base for pts in stamps)
+    covered = (max(ends) - stamps[0]) * base if len(ends) == count else None
+    if len(set(stamps)) != count:  # repeated PTS (a broken muxer) cannot tell the frames' times apart
+        return _Packets(count, None, covered)
+    return _Packets(count, tuple((pts - stamps[0]) * base for pts in stamps), covered)
 
 
 def probe(path: str | Path) -> VideoInfo:
@@ -524,7 +588,8 @@ def _probe_uncached(path: Path) -> VideoInfo:
             if not container.streams.video:
                 raise VideoDecodeError(f"{path}: no video stream in the file")
             stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            average_rate = stream.average_rate
+            guessed_rate = stream.guessed_rate or stream.base_rate
             width, height = stream.codec_context.width, stream.codec_context.height
             if stream.duration and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
@@ -532,8 +597,8 @@ def _probe_uncached(path: Path) -> VideoInfo:
                 duration = container.duration / av.time_base
             else:
                 duration = 0.0
-            packets, frame_times = _packet_times(container, stream)
-            frame_count = stream.frames or packets
+            packets = _packet_times(container, stream)
+            frame_count = stream.frames or packets.count
     except VideoDecodeError:
         raise
     except (av.FFmpegError, OSError, ValueError) as error:
@@ -542,14 +607,29 @@ def _probe_uncached(path: Path) -> VideoInfo:
         raise VideoDecodeError(f"{path}: video stream has no frames")
     if width <= 0 or height <= 0:
         raise VideoDecodeError(f"{path}: video stream has no frame size")
-    if rate:
-        fps = float(rate)
+    if not duration and packets.covered:
+        duration = packets.covered
+    if average_rate:
+        fps = float(average_rate)
+    elif packets.covered:
+        # No average rate (a one-frame GIF): the frames' own display times; FFmpeg's guess would be the time
+        # base's rate (100 for a GIF), no rate of the video.
+        fps = frame_count / packets.covered
+    elif guessed_rate:
+        fps = float(guessed_rate)
     elif duration > 0:
         fps = frame_count / duration
     else:
         raise VideoDecodeError(f"{path}: cannot determine the frame rate")
+    frame_times = packets.times
     if frame_times is not None and len(frame_times) != frame_count:
         frame_times = None  # the header and the packets disagree: fall back to index / fps
+    try:
+        rotation = display_rotation(path)
+    except VideoDecodeError:
+        rotation = 0  # a first frame that does not decode fails the decoding itself, which says why
+    if rotation in (90, 270):
+        width, height = height, width
     return VideoInfo(
         path,
         int(frame_count),
@@ -558,7 +638,36 @@ def _probe_uncached(path: Path) -> VideoInfo:
         int(width),
         int(height),
         frame_times,
+        rotation,
     )
+
+
+def display_rotation(path: str | Path) -> int:
+    """display_rotation(path) -> 0, 90, 180 or 270: how many degrees clockwise a player turns the video to show it
+    (the display matrix of its metadata; phones store portrait clips as landscape frames turned 90 degrees).
+
+    Read from the first decoded frame: FFmpeg attaches the stream's display matrix to each frame, and PyAV gives no
+    other access to it. `probe` keeps it as `VideoInfo.rotation`, and both decoders turn the frames upright by it.
+
+    Raises:
+        VideoDecodeError: the file is missing or empty, has no video stream, or its first frame cannot be decoded.
+    """
+    import av
+
+    path = Path(path)
+    _check_file(path)
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise VideoDecodeError(f"{path}: no video stream in the file")
+            frame = next(container.decode(container.streams.video[0]), None)
+    except VideoDecodeError:
+        raise
+    except (av.FFmpegError, OSError, ValueError) as error:
+        raise VideoDecodeError(f"{path}: cannot decode its first frame ({error})") from error
+    if frame is None:
+        raise VideoDecodeError(f"{path}: no frame could be decoded")
+    return round(-frame.rotation) % 360  # FFmpeg (and PyAV) give the angle counter-clockwise
 
 
 def decord_available() -> bool:
@@ -581,36 +690,44 @@ def _decord_message(error: Exception) -> str:
     return re.sub(r"^(\[[0-9:]+\] \S+:\d+: )+", "", lines[-1] if lines else repr(error))
 
 
-def _sample_decord(
-    info: VideoInfo, config: SamplingConfig
-) -> tuple[VideoInfo, list[int], list[float], torch.Tensor]:
+def _sample_decord(plan: SamplePlan) -> torch.Tensor:
     import decord
 
+    info = plan.info
     reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
     try:
         if len(reader) != info.frame_count:
             # The plan (`sample_plan`, which also counts video tokens without decoding) is made from the probe;
             # a decoder that sees other frames would not decode it. PyAV decodes the plan (auto falls back).
             raise RuntimeError(f"decord indexes {len(reader)} frames, the container {info.frame_count}")
-        indices, timestamps = sample_indices(info, config)
-        size = target_size(info, len(indices) - config.extra_frames, config)
         frame_bytes = max(info.width * info.height * 3, 1)
         per_chunk = max(1, min(_DECODE_CHUNK, _DECODE_CHUNK_BYTES // frame_bytes))
-        frames = torch.empty((len(indices), 3, *size), dtype=torch.uint8)
+        frames = torch.empty((len(plan.indices), 3, *plan.size), dtype=torch.uint8)
         done = 0
-        for chunk in _chunks(indices, per_chunk):
+        for chunk in _chunks(plan.indices, per_chunk):
             decoded = _to_tensor(reader.get_batch(list(chunk)).asnumpy())
+            if tuple(decoded.shape[-2:]) != (info.height, info.width):
+                # decord 0.6 turns frames by the display rotation as PyAV does here; one that does not must not have
+                # its sideways frames squeezed into the upright size: PyAV decodes them (auto falls back)
+                raise RuntimeError(
+                    f"decord gives {decoded.shape[-1]}x{decoded.shape[-2]} frames, upright they are {info.width}x{info.height}"
+                )
             for frame in decoded:  # one full-size frame at a time through the (float) resize
-                frames[done] = resize_frames(frame[None], size)[0]
+                frames[done] = resize_frames(frame[None], plan.size)[0]
                 done += 1
             del decoded
     finally:
         del reader
-    return info, indices, timestamps, frames
+    return frames
+
+
+def _upright(frames: torch.Tensor, rotation: int) -> torch.Tensor:
+    """(..., H, W) frames turned ``rotation`` degrees clockwise (exact: a permutation of the pixels)."""
+    return torch.rot90(frames, -(rotation // 90), dims=(-2, -1)) if rotation else frames
 
 
 def _decode_pyav(
-    path: Path, indices: list[int], size: tuple[int, int], frame_count: int
+    path: Path, indices: list[int], size: tuple[int, int], frame_count: int, rotation: int = 0
 ) -> torch.Tensor:
     """Decode sequentially (seeking to sampled frames is no faster than decoding the GOPs between
     them at typical sampling rates) and convert only the wanted frames, each resized as soon as it is
@@ -632,7 +749,7 @@ def _decode_pyav(
             for frame in container.decode(stream):
                 index, decoded, last_frame = decoded, decoded + 1, frame
                 if index in wanted_set:
-                    kept[index] = resize_frames(_to_tensor(frame.to_ndarray(format="rgb24")[None]), size)[0]
+                    kept[index] = resize_frames(_upright(_to_tensor(frame.to_ndarray(format="rgb24")[None]), rotation), size)[0]
                 if index >= last_wanted:
                     break
         except av.FFmpegError as error:
@@ -650,39 +767,29 @@ def _decode_pyav(
             frame_count - decoded,
             stop_reason,
         )
-        tail = resize_frames(
-            _to_tensor(last_frame.to_ndarray(format="rgb24")[None]), size
-        )[0]
+        tail = resize_frames(_upright(_to_tensor(last_frame.to_ndarray(format="rgb24")[None]), rotation), size)[0]
         kept.update({index: tail for index in missing})
     return torch.stack([kept[index] for index in indices])
 
 
-def _sample_with(backend: str, info: VideoInfo, config: SamplingConfig) -> SampledVideo:
+def _sample_with(backend: str, plan: SamplePlan) -> SampledVideo:
+    info = plan.info
     if backend == "decord":
         try:
-            info, indices, timestamps, frames = _sample_decord(info, config)
-        except (
-            Exception
-        ) as error:  # decord raises RuntimeError, DECORDError(Exception), IndexError...
+            frames = _sample_decord(plan)
+        except Exception as error:  # decord raises RuntimeError, DECORDError(Exception), IndexError...
             raise VideoDecodeError(
                 f"{info.path}: decord could not decode the video ({_decord_message(error)})"
             ) from error
     else:
         import av
 
-        indices, timestamps = sample_indices(info, config)
-        size = target_size(info, len(indices) - config.extra_frames, config)
         try:
-            frames = _decode_pyav(info.path, indices, size, info.frame_count)
-        except (
-            av.FFmpegError,
-            OSError,
-        ) as error:  # e.g. the file changed since probing
-            raise VideoDecodeError(
-                f"{info.path}: PyAV could not decode the video ({error})"
-            ) from error
-    sample_fps = sampled_rate(info, len(indices) - config.extra_frames)
-    return SampledVideo(frames, indices, timestamps, sample_fps, info, backend, config.extra_frames)
+            frames = _decode_pyav(info.path, plan.indices, plan.size, info.frame_count, info.rotation)
+        except (av.FFmpegError, OSError) as error:  # e.g. the file changed since probing
+            raise VideoDecodeError(f"{info.path}: PyAV could not decode the video ({error})") from error
+    extra_frames = len(plan.indices) - plan.frames
+    return SampledVideo(frames, plan.indices, plan.timestamps, plan.sample_fps, info, backend, extra_frames)
 
 
 def _backend_order(backend: str) -> list[str]:
@@ -715,8 +822,10 @@ def load_video(
     Raises:
         VideoDecodeError: the file is missing, empty, truncated, corrupt or has no video stream
             (the message names the file and what went wrong).
+        VideoBudgetError: no frame size of the budget fits the video (see `target_size`).
         VideoError: the requested backend is not installed.
-        ValueError: ``VAU_FRAME_CACHE_MAX_BYTES`` is set but is not a size.
+        ValueError: ``VAU_FRAME_CACHE_MAX_BYTES`` is set but is not a size (an error of the settings, not of the
+            video; so is a ValueError from an invalid ``config``).
     """
     config = config or SamplingConfig()
     if cache is None:
@@ -755,6 +864,7 @@ def _cache_meta(sampled: SampledVideo) -> dict:
             "duration": info.duration,
             "width": info.width,
             "height": info.height,
+            "rotation": info.rotation,
         },
     }
 
@@ -776,10 +886,11 @@ def _from_cache_entry(path: Path, entry: CachedFrames) -> SampledVideo:
 def _load_uncached(path: str | Path, config: SamplingConfig) -> SampledVideo:
     info = probe(path)
     backends = _backend_order(config.backend)
+    plan = plan_sample(info, config)  # a budget no size fits is no decoding problem: no backend is tried
     failures = []
     for backend in backends:
         try:
-            return _sample_with(backend, info, config)
+            return _sample_with(backend, plan)
         except VideoDecodeError as error:
             failures.append(error)
             if backend != backends[-1]:

@@ -13,8 +13,10 @@ What differs from lmms-eval's `qwen2_5_vl` / `qwen3_vl` (which go through qwen-v
 - no system prompt is added (upstream `qwen3_vl` adds "You are a helpful assistant."): the prompt is the one
   LLaMA-Factory's template trains on (Qwen2.5-VL's chat template adds its own default system prompt in both);
 - a checkpoint of another family than the wrapper's is refused (loading it would leave weights random);
-- a video that cannot be decoded is recorded, answered with `VIDEO_ERROR_PREFIX` (scored wrong, counted in
-  every task's `video_errors`) and the run goes on; a run where every video fails stops with one message;
+- a video that cannot be decoded, or that no frame size of the budget fits (`vau_plugin.video.VideoError`: an aspect
+  ratio above 200, a side the pixel cap shrinks to 0 px), is recorded, answered with `VIDEO_ERROR_PREFIX` (scored
+  wrong, counted in every task's `video_errors`) and the run goes on; a run where every video fails stops with one
+  message; model_args that make no valid budget stop the model at load;
 - decoded frames can be cached (`VAU_FRAME_CACHE=<folder>`), so a rerun or a second task skips decoding;
 - without a GPU it runs on the CPU (upstream defaults to CUDA).
 
@@ -41,6 +43,7 @@ from lmms_eval.protocol import ChatMessages
 from loguru import logger as eval_logger
 
 from vau_plugin.budget import BUDGETS, PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, TAG, VideoBudget, budget_for
+from vau_plugin.data.schema import TASKS
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
 
 
@@ -125,6 +128,7 @@ class VAUVideoChat:
             "processor_max_pixels": processor_max,
         }
         self.video_backend = video_backend
+        self._check_budgets()
         self.video_failures: list[dict] = []
         self.motion_hook = None
         if _flag(motion_prompt):
@@ -154,6 +158,19 @@ class VAUVideoChat:
             base = replace(base, processor_fps=None)  # a rate of one's own is encoded as it is (no reference quirk)
         return base.for_image_factor(self.image_factor).with_overrides(**self.budget_overrides)
 
+    def _check_budgets(self) -> None:
+        """Raise ValueError, naming the model_args, when they make a task's budget invalid: a mistake in the settings,
+        found at load, not a per-sample video error (a video that no valid budget fits is one; see `_decoded`)."""
+        for task in TASKS:  # the evaluation tasks (a document without one gets TAG's)
+            try:
+                self.budget({"task": task}).sampling(self.video_backend)
+            except ValueError as error:
+                given = {key: value for key, value in self.budget_overrides.items() if value is not None}
+                raise ValueError(
+                    f"{self.model_name}: model_args (video_backend={self.video_backend!r}, {given}) make no valid "
+                    f"video budget for task {task}: {error}"
+                ) from None
+
     def encode_video(self, path: str, budget: VideoBudget) -> EncodedVideo:
         """Decode one video for `budget` (plus one frame when motion prompts turn T + 1 frames into T)."""
         from vau_plugin.video import load_video
@@ -177,7 +194,7 @@ class VAUVideoChat:
 
     def prepare(self, doc: Any, messages: ChatMessages) -> tuple[str, list[EncodedVideo]]:
         """prepare(doc, messages) -> (chat text, decoded videos) of one request, as the processor gets them.
-        Raises VideoError for a video that cannot be decoded."""
+        Raises VideoError for a video that cannot be decoded or sampled within the budget."""
         budget = self.budget(doc)
         _, videos, _ = messages.extract_media()
         text = self.processor.apply_chat_template(
@@ -222,7 +239,8 @@ class VAUVideoChat:
 
     def _decoded(self, batch: list, requests: List[Instance], results: list) -> list[tuple[int, str, list[EncodedVideo]]]:
         """(index, chat text, videos) of the requests in `batch` whose videos decode; the others get a video-error
-        result in `results`."""
+        result in `results`. Every failure of one video is a VideoError (or an OSError reading it); anything else is
+        a bug or a bad setting, which must stop the run rather than be counted as a video error."""
         from vau_plugin.video import VideoError
 
         ready = []
