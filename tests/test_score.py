@@ -536,3 +536,15 @@ def test_a_sample_of_another_source_than_its_only_row_is_refused(tmp_path):
     message = failure(path, "--annotations", annotations, "--task", "qa", "--missing", "skip")
     assert "1 sample(s) were evaluated on a row of another source" in message
     assert "samples.jsonl line 1 ('Fighting_3.mp4', source ucf; the annotations hold it as test_msad.csv row 3 (msad))" in message
+
+
+def test_annotations_with_a_row_of_another_source_than_their_file_are_refused(tmp_path, shared_vau_bench):
+    """A UCF-Crime row pasted into test_msad.csv would be scored as an MSAD row (issue 24, item 3)."""
+    ucf_row = next(line for line in (shared_vau_bench / "test_ucf_crime.csv").read_text(encoding="utf-8").splitlines()
+                   if line.startswith("Abuse028_x264.mp4,"))  # fmt: skip
+    joined = tmp_path / "test_msad.csv"
+    joined.write_text((shared_vau_bench / "test_msad.csv").read_text(encoding="utf-8").rstrip("\n") + "\n" + ucf_row + "\n")
+    predictions = write_predictions(tmp_path / "p.csv", "QA answer", [("Assault_2.mp4", "A"), ("Abuse028_x264.mp4", "A")])
+    message = failure(predictions, "--annotations", joined, "--task", "qa", "--missing", "skip")
+    assert "1 row(s) name a video of another source than their file: test_msad.csv row 241 ('Abuse028_x264.mp4')" in message
+    assert "belongs to UCF-Crime" in message

@@ -117,7 +117,7 @@ def test_real_directory_json(shared_vau_bench):
     assert report["usable"] == {task: sum(f["usable"][task] for f in report["files"]) for task in TASKS}
     ucf = next(f for f in report["files"] if f["split"] == "test_ucf_crime")
     assert ucf["usable"]["qa"] == 290 - 39
-    assert all(w.split(" row ")[0].endswith(".csv") for w in report["warnings"])
+    assert all(w.split(":")[0].split(" row ")[0].endswith(".csv") for w in report["warnings"])  # each names its file
 
 
 def test_human_report(shared_vau_bench):
