@@ -356,3 +356,102 @@ def test_reward_weights_given_as_text_become_numbers(tmp_path):
     training_args = get_grpo_train_args(_recipe_args(tmp_path, reward_weights=[1, "0.5", 2]))[2]
     assert training_args.reward_weights == [1.0, 0.5, 2.0]
 
+
+
+# ------------------------------------------------------------------------------------------------ 3. value types (issue 24, item 12)
+
+
+@pytest.mark.parametrize(
+    "stage, key, value, message",
+    [
+        ("grpo", "learning_rate", "abc", "learning_rate: 'abc' is not a number (expected float; default 5e-05)"),
+        ("grpo", "num_generations", 2.5, "num_generations: 2.5 is not an integer (expected int or null; default 8)"),
+        ("grpo", "beta", None, "beta: None is not a number (expected float; default 0.0)"),
+        ("grpo", "epsilon_high", "high", "epsilon_high: 'high' is not a number (expected float or null"),
+        ("grpo", "bf16", "yes please", "bf16: 'yes please' is not true or false (expected bool; default false)"),
+        ("grpo", "temperature", float("nan"), "temperature: nan is not a finite number (expected float"),
+        ("sft", "per_device_train_batch_size", True, "per_device_train_batch_size: True is not an integer (expected int"),
+        ("sft", "max_steps", "10", "max_steps: '10' is not an integer (expected int"),
+        ("sft", "cutoff_len", 1024.0, "cutoff_len: 1024.0 is not an integer (expected int"),
+        ("sft", "do_train", "false", "do_train: 'false' is not true or false (expected bool"),
+    ],
+)
+def test_a_value_of_the_wrong_type_names_the_key_before_anything_loads(stage, key, value, message):
+    calls, wrapped = _wrapped()
+    with pytest.raises(ValueError) as info:
+        wrapped({"args": {"stage": stage, "model_name_or_path": "org/m", key: value}, "callbacks": []})
+    assert message in str(info.value) and "before anything is loaded" in str(info.value)
+    assert calls == []
+
+
+def test_every_bool_int_float_key_of_the_stage_is_checked():
+    """Each such key of LLaMA-Factory's argument classes (and GRPOConfig's for grpo) is named when wrong, and its
+    own default passes."""
+    import dataclasses
+
+    from vau_plugin.llamafactory.workflow import scalar_fields, train_argument_classes, type_problems
+
+    for stage, expected in (("grpo", ("num_generations", "beta", "epsilon", "max_completion_length")), ("sft", ())):
+        classes = train_argument_classes(stage)
+        table = scalar_fields(classes)
+        assert {"learning_rate", "num_train_epochs", "bf16", "cutoff_len", "lora_rank", "temperature", *expected} <= set(table)
+        problems = type_problems({key: "wrong" for key in table}, classes)
+        assert sorted(p.split(":", 1)[0] for p in problems) == sorted(table)
+        defaults = {key: default for key, (_, _, default) in table.items() if default is not dataclasses.MISSING}
+        assert type_problems(defaults, classes) == []
+
+
+@pytest.mark.parametrize("recipe", ["vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml"])
+def test_a_wrong_type_through_the_cli_stops_before_the_model_loads(grpo_workspace, tmp_path, recipe):
+    """Was: the run loaded the model and datasets, then "TypeError: '<=' not supported between instances of 'float'
+    and 'str'" from torch's AdamW."""
+    overrides = grpo_workspace.overrides(tmp_path / "out", learning_rate="abc")
+    result = train(grpo_workspace.recipes / recipe, overrides, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
+    assert result.returncode != 0
+    assert "learning_rate: 'abc' is not a number (expected float; default 5e-05)" in result.stdout, result.stdout[-3000:]
+    assert "not supported between" not in result.stdout and "Loading dataset" not in result.stdout
+
+
+# ------------------------------------------------------------------------------------------------ 4. template vs model family
+
+
+@pytest.mark.parametrize(
+    "recipe, template",
+    [("vau_r1_grpo_tiny.yaml", "qwen3_vl"), ("vau_r1_grpo_tiny.yaml", "qwen3_vl_vau"), ("vau_r1_sft_tiny.yaml", "qwen3_vl_nothink")],
+)
+def test_a_template_of_another_family_through_the_cli(grpo_workspace, tmp_path, recipe, template):
+    """Was (grpo): every row dropped while encoding, then "no usable row left; first problem: AttributeError:
+    'Qwen2_5_VLProcessor' object has no attribute '_calculate_timestamps'" (qwen3_vl), after loading the tokenizer."""
+    result = train(grpo_workspace.recipes / recipe, grpo_workspace.overrides(tmp_path / "out", template=template),
+                   cwd=tmp_path, timeout=CLI_TIMEOUT_S)  # fmt: skip
+    assert result.returncode != 0
+    expected = (f"template {template} does not fit model family Qwen2-VL / Qwen2.5-VL ({grpo_workspace.model}/config.json "
+                f"has model_type qwen2_5_vl): {template} is for Qwen3-VL checkpoints; use template: qwen2_vl_vau")  # fmt: skip
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert "no usable row left" not in result.stdout and "Loading dataset" not in result.stdout
+
+
+def test_run_grpo_checks_the_template_against_the_processor_before_encoding(grpo_workspace, tmp_path, monkeypatch):
+    """A hub checkpoint has no local config.json to read beforehand: run_grpo compares the loaded processor with the
+    template before any row is encoded (which would drop every row on the processor's error)."""
+    from vau_plugin.llamafactory import dataset, workflow
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("datasets were encoded before the family check")
+
+    monkeypatch.setattr(dataset, "load_grpo_datasets", no_encoding)
+    local = {"model_name_or_path": str(grpo_workspace.model), "dataset_dir": str(grpo_workspace.data)}
+    parsed = get_grpo_train_args(_recipe_args(tmp_path, template="qwen3_vl", **local))
+    with pytest.raises(ValueError, match=r"template qwen3_vl does not fit model family Qwen2-VL / Qwen2.5-VL \(the "
+                                         r"model's processor is Qwen2_5_VLProcessor\): qwen3_vl is for Qwen3-VL"):
+        workflow.run_grpo(*parsed)
+
+
+def test_templates_of_the_model_family_or_of_other_families_pass(grpo_workspace, monkeypatch):
+    from vau_plugin.llamafactory.workflow import template_family_problem
+
+    monkeypatch.chdir(grpo_workspace.root)
+    for template in ("qwen2_vl", "qwen2_vl_vau", "qwen2_vl_motion", "mimo_vl", "llava", "no_such_template"):
+        assert template_family_problem({"model_name_or_path": str(grpo_workspace.model), "template": template}) is None
+    assert template_family_problem({"model_name_or_path": "Qwen/Qwen3-VL-2B-Instruct", "template": "qwen2_vl"}) is None

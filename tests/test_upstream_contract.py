@@ -254,6 +254,29 @@ def test_template_and_mm_plugin_registries():
     assert fields <= set(inspect.signature(template.register_template).parameters)
 
 
+def test_the_family_check_reads_llamafactorys_plugin_classes_and_transformers_model_types():
+    """The template/model family check (issue 24, item 12) knows a template's family by the nearest LLaMA-Factory
+    class of its mm_plugin and a checkpoint's by config.json's model_type: both names must still be these."""
+    from llamafactory.data import mm_plugin, template
+    from transformers import Qwen2_5_VLConfig, Qwen2VLConfig, Qwen3VLConfig
+
+    from vau_plugin.llamafactory.mm_plugin import (
+        BASE_TEMPLATE,
+        FAMILY_MODEL_TYPES,
+        LF_PLUGIN_FAMILIES,
+        QWEN3_BASE_TEMPLATE,
+        template_family,
+    )
+
+    assert set(LF_PLUGIN_FAMILIES) <= set(vars(mm_plugin))
+    assert issubclass(mm_plugin.Qwen3VLPlugin, mm_plugin.Qwen2VLPlugin)  # why the nearest class decides, not isinstance
+    for name, family in (("qwen2_vl", BASE_TEMPLATE), ("qwen3_vl", QWEN3_BASE_TEMPLATE), ("qwen3_vl_nothink", QWEN3_BASE_TEMPLATE)):
+        assert template_family(template.TEMPLATES[name]) == family, name
+    assert template_family(template.TEMPLATES["glm4v"]) is None  # a Qwen2VLPlugin subclass of another family
+    assert {Qwen2VLConfig.model_type, Qwen2_5_VLConfig.model_type} == set(FAMILY_MODEL_TYPES[BASE_TEMPLATE])
+    assert Qwen3VLConfig.model_type in FAMILY_MODEL_TYPES[QWEN3_BASE_TEMPLATE]
+
+
 def test_grpo_arguments_combine_llamafactory_and_trl():
     from llamafactory.hparams.training_args import TrainingArguments
     from transformers import Seq2SeqTrainingArguments

@@ -52,6 +52,49 @@ FAMILY_PROCESSORS = {
     BASE_TEMPLATE: ("Qwen2-VL / Qwen2.5-VL", ("Qwen2VLProcessor", "Qwen2_5_VLProcessor")),
     QWEN3_BASE_TEMPLATE: ("Qwen3-VL", ("Qwen3VLProcessor",)),
 }
+# base template -> the `model_type`s (config.json) of its checkpoints: the family is known before anything loads
+FAMILY_MODEL_TYPES = {
+    BASE_TEMPLATE: ("qwen2_vl", "qwen2_5_vl"),
+    QWEN3_BASE_TEMPLATE: ("qwen3_vl", "qwen3_vl_moe"),
+}
+# LLaMA-Factory's mm_plugin class -> the family its templates are for (qwen2_vl, qwen3_vl, qwen3_vl_nothink, the
+# plugin's own, and LLaMA-Factory's others built on them, e.g. mimo_vl); subclasses of its own (GLM4VPlugin,
+# Qwen2OmniPlugin, ...) are other families and not judged here.
+LF_PLUGIN_FAMILIES = {"Qwen2VLPlugin": BASE_TEMPLATE, "Qwen3VLPlugin": QWEN3_BASE_TEMPLATE}
+
+
+def model_type_family(model_type: Any) -> Optional[str]:
+    """model_type_family(config.json's model_type) -> the base template of its family, or None when not one here."""
+    return next((base for base, types in FAMILY_MODEL_TYPES.items() if model_type in types), None)
+
+
+def processor_family(processor: Any) -> Optional[str]:
+    """processor_family(processor) -> the base template of the processor's family, or None (no processor, or
+    another family)."""
+    if processor is None:
+        return None
+    names = {c.__name__ for c in type(processor).__mro__}
+    return next((base for base, (_, classes) in FAMILY_PROCESSORS.items() if names & set(classes)), None)
+
+
+def template_family(template: Any) -> Optional[str]:
+    """template_family(LLaMA-Factory Template) -> the base template of the family its mm_plugin is for, or None: the
+    nearest LLaMA-Factory class of the mm_plugin decides (`LF_PLUGIN_FAMILIES`)."""
+    for cls in type(getattr(template, "mm_plugin", None)).__mro__:
+        if cls.__module__.startswith("llamafactory."):
+            return LF_PLUGIN_FAMILIES.get(cls.__name__)
+    return None
+
+
+def family_error(template_name: str, template_base: str, model_base: str, evidence: str) -> str:
+    """The message for a template of one family on a checkpoint of another: "template X does not fit model family
+    Y (evidence): X is for Z checkpoints; use template: ..." (the plugin's templates of the model's family, then
+    LLaMA-Factory's base template)."""
+    right = [name for name, (_, base) in FAMILIES.items() if base == model_base] + [model_base]
+    return (
+        f"template {template_name} does not fit model family {FAMILY_PROCESSORS[model_base][0]} ({evidence}): "
+        f"{template_name} is for {FAMILY_PROCESSORS[template_base][0]} checkpoints; use template: {' or '.join(right)}"
+    )
 
 
 def family_mismatch(base_template: str, processor: Any) -> Optional[str]:
@@ -63,13 +106,21 @@ def family_mismatch(base_template: str, processor: Any) -> Optional[str]:
     names = {c.__name__ for c in type(processor).__mro__}
     if names & set(FAMILY_PROCESSORS[base_template][1]):
         return None
-    family = [name for name, (_, base) in FAMILIES.items() if base == base_template]
-    right = [name for name, (_, base) in FAMILIES.items() if names & set(FAMILY_PROCESSORS[base][1])]
-    return (
-        f"template {' / '.join(family)} is for {FAMILY_PROCESSORS[base_template][0]} checkpoints, but the model's "
-        f"processor is {type(processor).__name__}; use "
-        + (f"template: {' or '.join(right)}" if right else "a template of the model's family")
-    )
+    family = " / ".join(name for name, (_, base) in FAMILIES.items() if base == base_template)
+    model_base = processor_family(processor)
+    if model_base is None:
+        return (f"template {family} is for {FAMILY_PROCESSORS[base_template][0]} checkpoints, but the model's processor "
+                f"is {type(processor).__name__}; use a template of the model's family")  # fmt: skip
+    return family_error(family, base_template, model_base, f"the model's processor is {type(processor).__name__}")
+
+
+def template_processor_mismatch(template_name: str, template: Any, processor: Any) -> Optional[str]:
+    """template_processor_mismatch(template name, LLaMA-Factory Template, processor) -> None, or the error when the
+    template's family (`template_family`) and the processor's (`processor_family`) are both known and differ."""
+    template_base, model_base = template_family(template), processor_family(processor)
+    if template_base is None or model_base is None or template_base == model_base:
+        return None
+    return family_error(template_name, template_base, model_base, f"the model's processor is {type(processor).__name__}")
 
 
 def sampling_config(processor: Any, *, extra_frames: int = 0, processor_range: bool = True):

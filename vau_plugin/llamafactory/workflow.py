@@ -3,8 +3,12 @@
 `stage_of(args)` reads the stage from LLaMA-Factory's raw arguments (a YAML dict or an argv list, `raw_values`);
 the patched `_training_function` (`vau_plugin.llamafactory.patch`) sends `stage: grpo` to `run_grpo_stage`.
 `check_recipe(args)` runs first for every stage (the patched `_training_function` calls it on the raw arguments):
-a misspelt `stage: grpo` gets "unknown stage 'gpro' (did you mean grpo?)", and a local path that does not exist
-gets an error naming the key, before a tokenizer or model is read. Other stages' arguments pass unchanged.
+a misspelt `stage: grpo` gets "unknown stage 'gpro' (did you mean grpo?)", a bool / int / float key of a YAML
+recipe (or its `key=value` overrides) holding a value of another type gets an error naming the key, the value and
+the type (`learning_rate: 'abc' is not a number (expected float; ...)`), a local path that does not exist gets an
+error naming the key, and a `template` of another model family than the local checkpoint's gets "template X does
+not fit model family Y", all before a tokenizer or model is read. Other stages' arguments pass unchanged.
+`run_grpo` checks the template against the loaded processor too (a hub checkpoint), before encoding any row.
 
 Model, tokenizer/processor, template, adapters (LoRA/OFT/freeze/full), quantisation and datasets all go through
 LLaMA-Factory's own loaders, so its YAML keys keep their meaning; the trainer is `VideoGRPOTrainer` (TRL).
@@ -12,9 +16,13 @@ LLaMA-Factory's own loaders, so its YAML keys keep their meaning; the trainer is
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
+import math
 import os
 import sys
+import types
 import typing
 from typing import Any, Optional
 
@@ -141,17 +149,128 @@ def _path_problems(values: dict[str, Any]) -> list[str]:
     return problems
 
 
+# ------------------------------------------------------------------------------------------------ value types
+
+_SCALARS: tuple[type, ...] = (bool, int, float)
+_SCALAR_WORDS = {bool: "true or false", int: "an integer", float: "a number"}
+
+
+def scalar_kind(annotation: Any) -> Optional[tuple[type, bool]]:
+    """scalar_kind(field annotation) -> (bool | int | float, whether null is allowed) for a field of one of those
+    types or an Optional of one; None for every other annotation (text, lists, dicts, enums, unions with str),
+    which this check leaves to LLaMA-Factory and transformers."""
+    if annotation in _SCALARS:
+        return annotation, False
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(rest) == 1 and rest[0] in _SCALARS and len(typing.get_args(annotation)) == 2:
+            return rest[0], True
+    return None
+
+
+def scalar_fields(classes: Any) -> dict[str, tuple[type, bool, Any]]:
+    """scalar_fields(argument dataclasses) -> {key: (type, null allowed, default)} of every bool / int / float field a
+    recipe can set (fields with init=False are not read from a recipe)."""
+    table: dict[str, tuple[type, bool, Any]] = {}
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kind = scalar_kind(hints.get(f.name, f.type)) if f.init else None
+            if kind is not None:
+                table[f.name] = (*kind, f.default)
+    return table
+
+
+def _fits(value: Any, kind: type) -> bool:
+    if kind is bool:  # 0 / 1 mean false / true wherever the value is used
+        return isinstance(value, bool) or (type(value) is int and value in (0, 1))
+    if kind is int:
+        return type(value) is int
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and not (isinstance(value, float) and math.isnan(value))
+
+
+def type_problems(values: dict[str, Any], classes: Any) -> list[str]:
+    """type_problems(raw recipe dict, argument dataclasses) -> one line per bool / int / float key whose value is of
+    another type, naming the key, the value and the type expected. LLaMA-Factory reads a recipe dict with
+    HfArgumentParser.parse_dict, which converts nothing: `learning_rate: abc` would reach torch's optimizer."""
+    problems = []
+    for key, (kind, nullable, default) in scalar_fields(classes).items():
+        if key not in values or (values[key] is None and (nullable or default is None)) or _fits(values[key], kind):
+            continue  # null where the field's own default is None (an upstream Optional annotated without it) is fine
+        value = values[key]
+        what = "not a finite number" if isinstance(value, float) and kind is float else f"not {_SCALAR_WORDS[kind]}"
+        shown = "" if default is dataclasses.MISSING else f"; default {json.dumps(default)}"
+        problems.append(f"{key}: {value!r} is {what} (expected {kind.__name__}{' or null' if nullable else ''}{shown})")
+    return problems
+
+
+def train_argument_classes(stage: Optional[str]) -> list[type]:
+    """train_argument_classes(stage) -> the dataclasses LLaMA-Factory parses a train recipe into: its _TRAIN_ARGS,
+    with `args.GRPOTrainingArguments` (TrainingArguments + TRL's GRPOConfig) for stage grpo."""
+    from llamafactory.hparams import parser
+    from llamafactory.hparams.training_args import TrainingArguments
+
+    classes = list(parser._TRAIN_ARGS)
+    if stage == GRPO_STAGE:
+        from vau_plugin.llamafactory.args import GRPOTrainingArguments
+
+        classes = [GRPOTrainingArguments if cls is TrainingArguments else cls for cls in classes]
+    return classes
+
+
+# ------------------------------------------------------------------------------------------------ template family
+
+
+def template_family_problem(values: dict[str, Any]) -> Optional[str]:
+    """template_family_problem(raw recipe values) -> the error for a `template` of one model family on a local
+    checkpoint of another (its config.json's model_type), or None (families agree, or either is not known here:
+    a hub id, a model type or template of another family). Read before any tokenizer or model loads."""
+    from vau_plugin.llamafactory.mm_plugin import family_error, model_type_family, template_family
+
+    template, model = values.get("template"), values.get("model_name_or_path")
+    if not isinstance(template, str) or not isinstance(model, str):
+        return None
+    try:
+        with open(os.path.join(model, "config.json"), encoding="utf-8") as handle:
+            model_type = json.load(handle).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+    model_base = model_type_family(model_type)
+    if model_base is None:
+        return None
+    from llamafactory.data.template import TEMPLATES
+
+    template_base = template_family(TEMPLATES.get(template))
+    if template_base is None or template_base == model_base:
+        return None
+    return family_error(template, template_base, model_base, f"{model}/config.json has model_type {model_type}")
+
+
 def check_recipe(args: Any) -> None:
     """check_recipe(args) -> None, for LLaMA-Factory's raw train arguments (YAML dict or argv list), before anything
-    loads. Raises RecipeError for a misspelt `stage: grpo` ("unknown stage 'gpro' (did you mean grpo?)") and for
-    every local path that does not exist (model_name_or_path, adapter_name_or_path: only values that look like
-    paths, hub ids stay hub ids; dataset_dir, media_dir, resume_from_checkpoint, deepspeed), naming the key."""
+    loads. Raises RecipeError for a misspelt `stage: grpo` ("unknown stage 'gpro' (did you mean grpo?)"), for
+    bool / int / float keys of a YAML dict holding a value of another type (`type_problems`: every such key of the
+    stage's argument classes, GRPOConfig's included for grpo), for every local path that does not exist
+    (model_name_or_path, adapter_name_or_path: only values that look like paths, hub ids stay hub ids;
+    dataset_dir, media_dir, resume_from_checkpoint, deepspeed), naming the key, and for a `template` of another
+    model family than the local checkpoint's (`template_family_problem`)."""
     values = raw_values(args)
     message = unknown_stage_message(values.get("stage"))
     if message:
         raise RecipeError(message)
+    if isinstance(args, dict):  # argv is typed by argparse itself; a YAML dict (+ key=value) by nothing
+        wrong = type_problems(values, train_argument_classes(stage_of(args)))
+        if wrong:
+            raise RecipeError("\n".join([
+                "recipe values of the wrong type (found before anything is loaded):",
+                *(f"  {problem}" for problem in wrong),
+                f"Set them in the YAML or after it: `llamafactory-cli train RECIPE.yaml {wrong[0].split(':', 1)[0]}=...`.",
+            ]))  # fmt: skip
     problems = _path_problems(values)
     if not problems:
+        message = template_family_problem(values)
+        if message:
+            raise RecipeError(message)
         return
     example = problems[0].split(":", 1)[0]
     lines = [
@@ -236,6 +355,7 @@ def run_grpo(
 
     from vau_plugin.llamafactory.args import reward_funcs_of
     from vau_plugin.llamafactory.dataset import load_grpo_datasets
+    from vau_plugin.llamafactory.mm_plugin import template_processor_mismatch
     from vau_plugin.llamafactory.motion import attach_learnable_motion
     from vau_plugin.llamafactory.trainer import VideoGRPOTrainer
 
@@ -243,6 +363,10 @@ def run_grpo(
     tokenizer_module = load_tokenizer(model_args)
     tokenizer, processor = tokenizer_module["tokenizer"], tokenizer_module["processor"]
     template = get_template_and_fix_tokenizer(tokenizer, data_args)
+    # before the datasets: their encoding would drop every row on the processor's error ("no usable row left")
+    mismatch = template_processor_mismatch(data_args.template, template, processor)
+    if mismatch:
+        raise RecipeError(mismatch)
     datasets = load_grpo_datasets(template, model_args, data_args, training_args, tokenizer, processor)
     model = load_model(tokenizer, model_args, finetuning_args, training_args.do_train)
     attach_learnable_motion(model, processor, training_args.resume_from_checkpoint)
