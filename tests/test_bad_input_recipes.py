@@ -316,6 +316,21 @@ def test_the_default_reward_funcs_are_every_registered_reward(tmp_path):
     assert training_args.reward_funcs == DEFAULT_REWARD_FUNCS
 
 
+def test_a_recipe_without_learning_rate_gets_trls_grpo_defaults(tmp_path):
+    """The README's defaults (TRL's GRPOConfig: learning_rate 1e-6, logging_steps 10); the MRO used to give
+    transformers' 5e-5 and 500, so a recipe without `learning_rate` trained 50 times faster than documented."""
+    from trl import GRPOConfig
+
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    args = _recipe_args(tmp_path)
+    for key in ("learning_rate", "logging_steps"):
+        args.pop(key, None)
+    training_args = get_grpo_train_args(args)[2]
+    assert (training_args.learning_rate, training_args.logging_steps) == (1e-6, 10)
+    assert (GRPOConfig.learning_rate, GRPOConfig.logging_steps) == (1e-6, 10)  # what the README states
+
+
 def _recipe_args(tmp_path: Path, **overrides) -> dict:
     args = yaml.safe_load(recipe_path("vau_r1_grpo_tiny.yaml").read_text(encoding="utf-8"))
     args.update(output_dir=str(tmp_path / "out"), **overrides)

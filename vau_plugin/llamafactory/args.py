@@ -37,11 +37,16 @@ DEFAULT_REWARD_FUNCS = ",".join(REWARD_FUNCS)  # every registered reward: "forma
 @dataclasses.dataclass
 class GRPOTrainingArguments(LFTrainingArguments, GRPOConfig):
     """LLaMA-Factory TrainingArguments + TRL GRPOConfig (MRO: LF → Seq2SeqTrainingArguments → GRPOConfig →
-    transformers.TrainingArguments). GRPO-only fields keep TRL's defaults (learning_rate 1e-6, logging_steps 10,
+    transformers.TrainingArguments). GRPO fields keep TRL's defaults (learning_rate 1e-6, logging_steps 10,
     beta 0.0, num_generations 8, loss_type "dapo", ...); `bf16` and `gradient_checkpointing` keep LLaMA-Factory's
     meaning (bf16 off unless asked; gradient checkpointing is applied by LLaMA-Factory's model loader, see its
     `disable_gradient_checkpointing`)."""
 
+    # Seq2SeqTrainingArguments comes after GRPOConfig in the MRO, so without these two fields the dataclass takes
+    # transformers' defaults (5e-5 and 500): a recipe without `learning_rate` trained 50 times faster than TRL's
+    # GRPO default the README states.
+    learning_rate: float = dataclasses.field(default=GRPOConfig.learning_rate, metadata={"help": "TRL's GRPO default."})
+    logging_steps: float = dataclasses.field(default=GRPOConfig.logging_steps, metadata={"help": "TRL's GRPO default."})
     bf16: bool = dataclasses.field(default=False, metadata={"help": "Whether to use bf16 (mixed) precision."})
     gradient_checkpointing: bool = dataclasses.field(
         default=False, metadata={"help": "Left to LLaMA-Factory's loader (disable_gradient_checkpointing)."}
