@@ -39,6 +39,14 @@ def run_offline(cmd: list, tmp_path: Path, timeout: int = 300, **env: str) -> su
     return subprocess.run(cmd, cwd=tmp_path, env=lmms_env(tmp_path, **env), capture_output=True, text=True, timeout=timeout)
 
 
+def run_as_seen(cmd: list, tmp_path: Path, timeout: int = 300, **env: str) -> tuple[int, list[str]]:
+    """Run `cmd` as `run_offline` does, stdout and stderr in one stream as a terminal shows them: (exit status,
+    the non-empty lines of that output, stripped)."""
+    proc = subprocess.run(cmd, cwd=tmp_path, env=lmms_env(tmp_path, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)  # fmt: skip
+    return proc.returncode, [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
 def results_json(out: Path) -> dict:
     """The one `*_results.json` lmms-eval wrote under `out`."""
     found = sorted(out.rglob("*_results.json"))

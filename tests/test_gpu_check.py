@@ -45,6 +45,9 @@ def test_the_summary_counts_failed_checks_and_names_skipped_ones_apart():
     ran = [gpu_check.CheckResult("a", True, 1.0), gpu_check.CheckResult("b", False, 0.0)]
     assert gpu_check.summary(ran, []) == "1/2 checks passed"
     assert gpu_check.summary(ran, ["GRPO step against bare TRL: --no-grpo-bench"]) == "1/2 checks passed, 1 skipped"
+    # --no-grpo-bench was reported as "needs bench/grpo.py": the SKIP line gives the reason that applies
+    assert gpu_check.grpo_bench_skipped(asked=False) == "GRPO step against bare TRL: --no-grpo-bench"
+    assert gpu_check.grpo_bench_skipped(asked=True).endswith("needs bench/grpo.py (run `make gpu-check` in a clone)")
 
 
 def test_the_training_runs_cover_both_stages_finetunings_and_motion_prompts_in_bf16(tmp_path):

@@ -373,6 +373,13 @@ def grpo_bench_script() -> Optional[Path]:
 # ------------------------------------------------------------------------------------------------------ main
 
 
+def grpo_bench_skipped(asked: bool) -> str:
+    """grpo_bench_skipped(asked) -> the SKIP entry of the GRPO comparison: turned off (`--no-grpo-bench`) when not
+    asked for, else not found (bench/grpo.py ships with the repository, not in the wheel)."""
+    why = "needs bench/grpo.py (run `make gpu-check` in a clone)" if asked else "--no-grpo-bench"
+    return f"GRPO step against bare TRL: {why}"
+
+
 def summary(results: list[CheckResult], skipped: list[str]) -> str:
     """summary(results, skipped) -> "N/M checks passed" over every check that ran or failed to (a missing GPU is a
     failed check), ", K skipped" when some did not run by choice or for want of the repository."""
@@ -417,8 +424,7 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
         if script is not None:
             results.append(run_check("GRPO step: plugin vs bare TRL (bf16)", lambda: check_grpo_bench(script, root / "grpo_bench"), memory))
         else:
-            why = "--no-grpo-bench" if not grpo_bench else "needs bench/grpo.py (run `make gpu-check` in a clone)"
-            skipped.append(f"GRPO step against bare TRL: {why}")
+            skipped.append(grpo_bench_skipped(grpo_bench))
             print(f"SKIP  {skipped[-1]}", flush=True)
     passed = all(r.passed for r in results)
     peaks = [r.peak_mib for r in results if r.peak_mib is not None]
