@@ -1,5 +1,5 @@
 """Running the real `lmms-eval` CLI in a subprocess, offline, and reading what it wrote: shared by the tests that
-do (test_lmms_cli, test_api_models, test_faults, test_judge, test_score)."""
+do (test_lmms_cli, test_lmms_exit_status, test_api_models, test_faults, test_judge, test_score)."""
 
 from __future__ import annotations
 

@@ -82,7 +82,7 @@ SIGNATURES = [
     ("lmms_eval.protocol:ChatMessages.to_hf_messages", ["self"], []),
     ("lmms_eval.tasks:TaskManager.initialize_tasks", ["self", "include_path", "include_defaults"], []),
     # --- lmms-eval: what lmms.entry.guard_exit_status wraps (a failed plugin run exits non-zero)
-    ("lmms_eval.evaluator:simple_evaluate", ["model"], ["tasks", "cli_args", "evaluation_tracker"]),
+    ("lmms_eval.evaluator:simple_evaluate", ["model"], ["tasks", "cli_args", "evaluation_tracker", "verbosity"]),
     ("lmms_eval.tasks:TaskManager.__init__", ["self"], ["model_name"]),
     ("lmms_eval.tasks:TaskManager.match_tasks", ["self", "task_list"], []),
     ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.__init__", ["self", "output_path"], []),

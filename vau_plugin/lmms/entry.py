@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import gc
 import importlib.util
 import inspect
 import os
@@ -152,11 +153,13 @@ def failure_message(error: BaseException) -> str:
     return f"lmms-eval stopped: {type(cause).__name__}: {' '.join(str(cause).split())}"
 
 
-def stop_run(message: str, cause: Optional[BaseException] = None) -> NoReturn:
-    """End the run with exit status 1 and `message` as the last thing printed (stdout is flushed first: Python
-    prints a SystemExit's message on stderr at exit, and a buffered stdout would be written after it)."""
+def stop_run(message: str) -> NoReturn:
+    """End the run with exit status 1 and `message` as the last thing printed: Python prints a SystemExit's message
+    on stderr at exit, so what could still print after it is printed first (progress bars left open in frames of
+    the failed evaluation that only reference cycles keep alive close when collected; stdout is flushed)."""
+    gc.collect()
     _flush()
-    raise RunStopped(message) from cause
+    raise RunStopped(message)
 
 
 def _flush() -> None:
@@ -169,7 +172,7 @@ def _output_path_problem(output_path: Any) -> Optional[str]:
     does. Checked before the model is loaded: lmms-eval finds out only after the whole evaluation."""
     if not output_path:
         return None
-    folder = Path(output_path).expanduser()
+    folder = Path(output_path)  # as lmms-eval takes it (no ~ expansion)
     if folder.exists() and not folder.is_dir():
         return f"--output_path {output_path} is a file; lmms-eval writes its results into a folder"
     try:
@@ -207,8 +210,10 @@ def unknown_tasks_message(requested: Sequence[str], matched: Sequence[str], know
 def _guard_simple_evaluate(evaluator: Any) -> None:
     """`lmms_eval.evaluator.simple_evaluate` (which `cli_evaluate_single` looks up at call time), for a CLI run
     (`cli_args` given) of the plugin: refuses an unknown `vau_*` model and an unwritable --output_path before
-    anything is loaded, and turns any exception of the evaluation into `stop_run(failure_message(...))`. Every
-    rank of a multi-process run takes the same path, so each raises (the launcher then stops the others)."""
+    anything is loaded, and turns any exception of the evaluation into `stop_run(failure_message(...))`, with the
+    traceback first for an unexpected error or under --verbosity DEBUG. Every rank of a multi-process run checks
+    the same things; an error on one rank only (rank 0 loads the data first) ends that rank with status 1, and
+    the launcher (torchrun, accelerate launch) then stops the others."""
     original = evaluator.simple_evaluate
     if getattr(original, _GUARD_MARK, False):
         return
@@ -229,13 +234,17 @@ def _guard_simple_evaluate(evaluator: Any) -> None:
             stop_run(problem)
         try:
             return original(*args, **kwargs)
-        except SystemExit:  # RunStopped of the model wrapper or the judge: it already says what happened
-            _flush()
-            raise
+        except SystemExit as stopped:  # RunStopped of the model wrapper or the judge: it already says what happened
+            if not isinstance(stopped.code, str):
+                raise
+            problem = stopped.code
         except Exception as error:  # noqa: BLE001 - every failure of a plugin run must end it with exit status 1
-            if plugin_error(error) is None:
-                traceback.print_exception(error)  # unexpected: the traceback, as lmms-eval would print it
-            stop_run(failure_message(error), error)
+            if plugin_error(error) is None or call.get("verbosity") == "DEBUG":
+                traceback.print_exception(error)  # unexpected, or asked for: the traceback, as lmms-eval prints it
+            problem = failure_message(error)
+        # Raised here, once the failed evaluation's frames are released: a progress bar left open in them prints
+        # its last state when it is closed, which would otherwise come after the message.
+        stop_run(problem)
 
     setattr(simple_evaluate, _GUARD_MARK, True)
     evaluator.simple_evaluate = simple_evaluate
@@ -266,7 +275,7 @@ def _guard_match_tasks(task_manager_class: Any) -> None:
 def _written_file(tracker: Any, name: str) -> Path:
     """The file the tracker's save method just wrote (lmms-eval's layout: OUTPUT/<model>/<date>_<name>)."""
     model_folder = tracker.general_config_tracker.model_name_sanitized
-    return Path(tracker.output_path).expanduser() / model_folder / f"{getattr(tracker, 'date_id', None)}_{name}"
+    return Path(tracker.output_path) / model_folder / f"{getattr(tracker, 'date_id', None)}_{name}"
 
 
 def _guarded_save(original: Any, file_name: Any) -> Any:
