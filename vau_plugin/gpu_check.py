@@ -322,7 +322,7 @@ def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cud
     shutil.rmtree(out, ignore_errors=True)
     try:
         results = run_lmms_eval(lmms_eval_args(model, motion_args, device), out)["results"]
-    except RuntimeError as failed:  # the message names the exit code, the last error line and the log
+    except RuntimeError as failed:  # the message names the exit code, what went wrong and the log
         return False, str(failed), {}
     expected = len(load_records(bundled_mini_bench() / "test.csv", split="test"))
     problems, scored = [], {}
