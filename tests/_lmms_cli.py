@@ -1,5 +1,5 @@
 """Running the real `lmms-eval` CLI in a subprocess, offline, and reading what it wrote: shared by the tests that
-do (test_lmms_cli, test_api_models, test_faults, test_judge, test_score)."""
+do (test_lmms_cli, test_lmms_exit_status, test_api_models, test_faults, test_judge, test_score)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def lmms_env(tmp_path: Path, **extra: str) -> dict:
 def run_offline(cmd: list, tmp_path: Path, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
     """Run `cmd` in `tmp_path` with `lmms_env(tmp_path, **env)`, capturing its output as text."""
     return subprocess.run(cmd, cwd=tmp_path, env=lmms_env(tmp_path, **env), capture_output=True, text=True, timeout=timeout)
+
+
+def run_as_seen(cmd: list, tmp_path: Path, timeout: int = 300, **env: str) -> tuple[int, list[str]]:
+    """Run `cmd` as `run_offline` does, stdout and stderr in one stream as a terminal shows them: (exit status,
+    the non-empty lines of that output, stripped)."""
+    proc = subprocess.run(cmd, cwd=tmp_path, env=lmms_env(tmp_path, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)  # fmt: skip
+    return proc.returncode, [line.strip() for line in proc.stdout.splitlines() if line.strip()]
 
 
 def results_json(out: Path) -> dict:

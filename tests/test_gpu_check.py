@@ -27,12 +27,27 @@ def test_without_cuda_it_checks_what_it_can_says_so_and_exits_1(tmp_path):
     assert "PASS  environment" in out and "no CUDA device" in out
     assert "PASS  set-up: patches, lmms-eval model, recipes" in out
     assert "PASS  inputs: tiny model, mini-bench datasets" in out
-    assert "FAIL  no CUDA device (torch.cuda.is_available() is False): the GPU checks did not run" in out
+    # Issue 24 item 6: the summary counts the missing GPU as the failed check it is (it said "3/3 checks passed").
+    assert "\n3/4 checks passed in " in out, out
+    fail = next(line for line in out.splitlines() if line.startswith("FAIL"))
+    assert fail.startswith("FAIL  no CUDA device") and fail.endswith("torch.cuda.is_available() is False: the GPU checks did not run")
     report = json.loads((tmp_path / "gpu_check.json").read_text())
     assert report["passed"] is False and report["device"]["available"] is False
-    assert [c["name"] for c in report["checks"]] == ["environment", "set-up: patches, lmms-eval model, recipes", "inputs: tiny model, mini-bench datasets"]
+    assert [(c["name"], c["passed"]) for c in report["checks"]] == [
+        ("environment", True), ("set-up: patches, lmms-eval model, recipes", True),
+        ("inputs: tiny model, mini-bench datasets", True), ("no CUDA device", False),
+    ]  # fmt: skip
     assert report["checks"][0]["data"]["versions"]["transformers"]
     assert (tmp_path / "tiny_model" / "config.json").is_file() and (tmp_path / "data" / "dataset_info.json").is_file()
+
+
+def test_the_summary_counts_failed_checks_and_names_skipped_ones_apart():
+    ran = [gpu_check.CheckResult("a", True, 1.0), gpu_check.CheckResult("b", False, 0.0)]
+    assert gpu_check.summary(ran, []) == "1/2 checks passed"
+    assert gpu_check.summary(ran, ["GRPO step against bare TRL: --no-grpo-bench"]) == "1/2 checks passed, 1 skipped"
+    # --no-grpo-bench was reported as "needs bench/grpo.py": the SKIP line gives the reason that applies
+    assert gpu_check.grpo_bench_skipped(asked=False) == "GRPO step against bare TRL: --no-grpo-bench"
+    assert gpu_check.grpo_bench_skipped(asked=True).endswith("needs bench/grpo.py (run `make gpu-check` in a clone)")
 
 
 def test_the_training_runs_cover_both_stages_finetunings_and_motion_prompts_in_bf16(tmp_path):

@@ -81,6 +81,14 @@ SIGNATURES = [
     ("lmms_eval.protocol:ChatMessages.extract_media", ["self"], []),
     ("lmms_eval.protocol:ChatMessages.to_hf_messages", ["self"], []),
     ("lmms_eval.tasks:TaskManager.initialize_tasks", ["self", "include_path", "include_defaults"], []),
+    # --- lmms-eval: what lmms.entry.guard_exit_status wraps (a failed plugin run exits non-zero)
+    ("lmms_eval.evaluator:simple_evaluate", ["model"], ["tasks", "cli_args", "evaluation_tracker", "verbosity"]),
+    ("lmms_eval.tasks:TaskManager.__init__", ["self"], ["model_name"]),
+    ("lmms_eval.tasks:TaskManager.match_tasks", ["self", "task_list"], []),
+    ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.__init__", ["self", "output_path"], []),
+    ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.save_results_aggregated",
+     ["self", "results", "samples", "datetime_str"], []),
+    ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.save_results_samples", ["self", "task_name", "samples"], []),
     ("lmms_eval.models.registry_v2:ModelRegistryV2.load_entrypoint_manifests", ["self", "group"], []),
     ("lmms_eval.utils:import_function", ["loader", "node"], []),  # `!function utils.qa_docs` in the task YAMLs
     # --- openai: the judge's transport (vau_plugin.lmms.judge)
@@ -137,6 +145,23 @@ SOURCES = [
      r"self\.config\.task, split\)",
      "a chat request's Instance.args is (context, doc_to_messages, gen_kwargs, doc_id, task, split)"),
     ("lmms_eval.api.model:lmms.__init__", r"self\.task_dict\s*=", "the model wrapper reads task_dict[task][split][doc_id]"),
+    ("lmms_eval.__main__:cli_evaluate", r"except Exception as e:",
+     "cli_evaluate catches a run's Exception and exits 0; a SystemExit (RunStopped) passes through"),
+    ("lmms_eval.__main__:cli_evaluate_single", r"TaskManager\(args\.verbosity, include_path=args\.include_path, model_name=args\.model\)",
+     "the CLI builds its TaskManager (where guard_exit_status runs) first, with the model name"),
+    ("lmms_eval.__main__:cli_evaluate_single", r"task_names = task_manager\.match_tasks\(task_list\)",
+     "the CLI matches the --tasks names with TaskManager.match_tasks"),
+    ("lmms_eval.__main__:cli_evaluate_single", r"evaluator\.simple_evaluate\(",
+     "the CLI looks simple_evaluate up on the module at call time, so the wrapped one runs"),
+    ("lmms_eval.__main__:cli_evaluate_single", r"cli_args=args,",
+     "the CLI passes cli_args, which tells a CLI run (guarded) from a library call (left alone)"),
+    ("lmms_eval.tasks:TaskManager.__init__", r"self\.model_name = model_name", "match_tasks reads the model name"),
+    ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.save_results_aggregated",
+     r"joinpath\(self\.general_config_tracker\.model_name_sanitized\)[\s\S]*joinpath\(f\"\{self\.date_id\}_results\.json\"\)",
+     "the results file the guard checks for is OUTPUT/<model_name_sanitized>/<date_id>_results.json"),
+    ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.save_results_samples",
+     r"joinpath\(f\"\{self\.date_id\}_samples_\{task_name\}\.jsonl\"\)",
+     "the samples file the guard checks for is OUTPUT/<model_name_sanitized>/<date_id>_samples_<task>.jsonl"),
     ("lmms_eval.api.model:lmms.__init__", r"self\.cache_hook\s*=", "the model wrapper calls cache_hook.add_partial"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.processor\s*=", "the wrapper uses processor"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.use_cache\s*=", "the wrapper uses use_cache"),
@@ -316,6 +341,22 @@ def test_entry_point_registers_the_plugin_models():
     for model_id, path in MODELS.items():
         assert lmms_eval.models.MODEL_REGISTRY_V2.get_manifest(model_id).chat_class_path == path
     assert task_dir_registered()
+
+
+def test_the_exit_status_guard_applies_once_to_this_lmms_eval():
+    from lmms_eval import evaluator
+    from lmms_eval.tasks import TaskManager
+    from tenacity import RetryError
+
+    from vau_plugin.lmms.entry import _GUARD_MARK, exit_status_guarded, guard_exit_status
+
+    guard_exit_status()
+    guard_exit_status()
+    assert exit_status_guarded()
+    for guarded in (evaluator.simple_evaluate, TaskManager.match_tasks):  # wrapped once, not twice
+        assert not getattr(guarded.__wrapped__, _GUARD_MARK, False)
+    # failure_message reaches a task loader's own error through lmms-eval's retry: RetryError.last_attempt
+    assert "last_attempt" in inspect.signature(RetryError.__init__).parameters
 
 
 def test_openai_names_the_judge_uses():

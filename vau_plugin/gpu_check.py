@@ -17,7 +17,8 @@ run, through the same CLIs, and prints one PASS / FAIL line per check with its t
 5. a GRPO step of the plugin against a bare TRL `GRPOTrainer` on the same settings, in bf16 on the GPU
    (`bench/grpo.py --device cuda`, in a clone of the repository; skipped when that script is absent).
 
-Without a CUDA device it runs 1 and 2, says that the GPU checks did not run, and exits 1. Everything, with the
+Without a CUDA device it runs 1 and 2, reports the missing device as a failed check (the summary counts it), and
+exits 1; a check that did not run by choice or for want of the repository (5) is printed and counted as skipped. Everything, with the
 versions and the date, is also written to WORKDIR/gpu_check.json.
 """
 
@@ -321,7 +322,7 @@ def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cud
     shutil.rmtree(out, ignore_errors=True)
     try:
         results = run_lmms_eval(lmms_eval_args(model, motion_args, device), out)["results"]
-    except RuntimeError as failed:  # the message names the exit code, the last error line and the log
+    except RuntimeError as failed:  # the message names the exit code, what went wrong and the log
         return False, str(failed), {}
     expected = len(load_records(bundled_mini_bench() / "test.csv", split="test"))
     problems, scored = [], {}
@@ -372,6 +373,19 @@ def grpo_bench_script() -> Optional[Path]:
 # ------------------------------------------------------------------------------------------------------ main
 
 
+def grpo_bench_skipped(asked: bool) -> str:
+    """grpo_bench_skipped(asked) -> the SKIP entry of the GRPO comparison: turned off (`--no-grpo-bench`) when not
+    asked for, else not found (bench/grpo.py ships with the repository, not in the wheel)."""
+    why = "needs bench/grpo.py (run `make gpu-check` in a clone)" if asked else "--no-grpo-bench"
+    return f"GRPO step against bare TRL: {why}"
+
+
+def summary(results: list[CheckResult], skipped: list[str]) -> str:
+    """summary(results, skipped) -> "N/M checks passed" over every check that ran or failed to (a missing GPU is a
+    failed check), ", K skipped" when some did not run by choice or for want of the repository."""
+    return f"{sum(r.passed for r in results)}/{len(results)} checks passed" + (f", {len(skipped)} skipped" if skipped else "")
+
+
 def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tuple[TrainRun, ...] = TRAIN_RUNS,
                   grpo_bench: bool = True) -> int:  # fmt: skip
     """run_gpu_check(workdir, steps, train_runs, grpo_bench) -> exit code (0: every check passed; 1: a check
@@ -390,8 +404,10 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
     memory = GpuMemory() if device.get("available") else None
     results.append(run_check("set-up: patches, lmms-eval model, recipes", check_setup, None))
     results.append(run_check("inputs: tiny model, mini-bench datasets", lambda: check_inputs(root), None))
+    skipped: list[str] = []  # "check: why", printed as SKIP lines and counted apart from the checks that ran
     if not device.get("available"):
-        print("FAIL  no CUDA device (torch.cuda.is_available() is False): the GPU checks did not run", flush=True)
+        results.append(CheckResult("no CUDA device", False, 0.0, None, "torch.cuda.is_available() is False: the GPU checks did not run"))
+        print(results[-1].line(), flush=True)
     else:
         for run in train_runs:
             results.append(run_check(f"llamafactory-cli train {run.stage} {run.finetuning} {run.motion} (bf16)",
@@ -408,14 +424,15 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
         if script is not None:
             results.append(run_check("GRPO step: plugin vs bare TRL (bf16)", lambda: check_grpo_bench(script, root / "grpo_bench"), memory))
         else:
-            print("SKIP  GRPO step against bare TRL: needs bench/grpo.py (run `make gpu-check` in a clone)", flush=True)
-    passed = device.get("available", False) and all(r.passed for r in results)
+            skipped.append(grpo_bench_skipped(grpo_bench))
+            print(f"SKIP  {skipped[-1]}", flush=True)
+    passed = all(r.passed for r in results)
     peaks = [r.peak_mib for r in results if r.peak_mib is not None]
     total = time.monotonic() - started
-    print(f"\n{sum(r.passed for r in results)}/{len(results)} checks passed in {total:.0f} s"
-          + (f"; peak GPU memory {max(peaks):.0f} MiB" if peaks else "") + f"; report {root / 'gpu_check.json'}")  # fmt: skip
+    print(f"\n{summary(results, skipped)} in {total:.0f} s" + (f"; peak GPU memory {max(peaks):.0f} MiB" if peaks else "")
+          + f"; report {root / 'gpu_check.json'}")  # fmt: skip
     report = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "passed": passed,
-              "seconds": round(total, 1), "device": device, "checks": [asdict(r) for r in results]}  # fmt: skip
+              "seconds": round(total, 1), "device": device, "checks": [asdict(r) for r in results], "skipped": skipped}  # fmt: skip
     (root / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     return 0 if passed else 1
 
