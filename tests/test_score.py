@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -410,6 +411,8 @@ def test_real_lmms_eval_samples_are_parsed_again(lmms_run, tmp_path):
     (samples,) = lmms_run.rglob("*_samples_vau_bench_qa_mini.jsonl")
     lines = [json.loads(line) for line in samples.read_text().splitlines()]
     assert not any("doc" in s for s in lines)  # lmms-eval 0.7 drops the doc; the plugin's entry names the video
+    assert {(s["accuracy"]["split"], s["accuracy"]["file"]) for s in lines} == {("test", "test.csv")}  # and its row
+    assert sorted(s["accuracy"]["row"] for s in lines) == list(range(1, 13))
     for sample in lines[:7]:
         sample["filtered_resps"] = f"The answer is {sample['accuracy']['gt']}."
         sample.pop("resps", None)
@@ -422,6 +425,18 @@ def test_real_lmms_eval_samples_are_parsed_again(lmms_run, tmp_path):
     short = tmp_path / "short.jsonl"
     short.write_text("".join(json.dumps(s) + "\n" for s in lines[:4]))
     assert "cover 4 of the 12 qa rows" in failure(short, "--annotations", MINI_CSV, "--task", "qa")
+
+
+def test_real_samples_are_matched_to_the_row_they_came_from(lmms_run, tmp_path):
+    """Two annotation files of unknown source naming the same videos: a sample names its file and row, so it is
+    scored against that row (without them, every prediction was ambiguous between the two files)."""
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    shutil.copyfile(MINI_CSV, folder / "test.csv")
+    shutil.copyfile(MINI_CSV, folder / "copy.csv")
+    (samples,) = lmms_run.rglob("*_samples_vau_bench_qa_mini.jsonl")
+    report = score_json(samples, "--annotations", folder, "--task", "qa", "--missing", "skip")
+    assert (report["rows"], report["predicted"], report["scored"]) == (24, 12, 12)
 
 
 def test_annotations_that_repeat_a_video(tmp_path):

@@ -88,8 +88,10 @@ def reason_doc_to_target(doc):
 
 # ------------------------------------------------------------------ per-sample scoring
 def _sample(doc, raw, **fields):
+    # lmms-eval 0.7 logs these entries, not the doc: the row it came from goes in too (`vau-plugin score` matches by it)
     video_error = raw.startswith(VIDEO_ERROR_PREFIX)
-    return {"video": doc["video"], "source": doc["source"], "raw": raw, "video_error": video_error, **fields}
+    where = {key: doc[key] for key in ("split", "file", "row") if key in doc}
+    return {"video": doc["video"], "source": doc["source"], **where, "raw": raw, "video_error": video_error, **fields}
 
 
 def qa_process_results(doc, results):
