@@ -316,16 +316,23 @@ def test_video_search_keeps_inside_links_and_file_links_and_skips_outside_folder
     (ucf_download / "Anomaly-Videos" / "Abuse" / "Abuse028_x264.mp4").write_bytes(_clip_bytes())
     (root / "ucf").symlink_to(ucf_download)
 
-    resolution = resolve_videos(["inside.mp4", "by_link.mp4", "behind_link.mp4", "Abuse028_x264.mp4"], root)
+    names = ["inside.mp4", "by_link.mp4", "behind_link.mp4", "Abuse028_x264.mp4"]
+    # Searched anywhere below the root (by default only the source folders are searched in depth):
+    resolution = resolve_videos(names, root, search="anywhere")
     assert resolution.found == {
         "inside.mp4": root / "real" / "Abuse" / "inside.mp4",
         "by_link.mp4": root / "real" / "Abuse" / "by_link.mp4",
         "Abuse028_x264.mp4": root / "ucf" / "Anomaly-Videos" / "Abuse" / "Abuse028_x264.mp4",
     }
     assert resolution.missing == ["behind_link.mp4"]
-    assert resolution.warnings == []  # the inside link is no second copy
+    assert resolution.errors == []  # the inside link is no second copy
+    assert [w.split(":")[0] for w in resolution.warnings] == ["inside.mp4", "by_link.mp4"]  # taken outside ucf/
     assert len(resolution.search_notes) == 1 and "outside the video root" in resolution.search_notes[0]
     assert str(root / "more") in resolution.describe()
+    # By default the files outside the source folders are named, not taken; the linked-in ucf/ is searched.
+    default = resolve_videos(names, root)
+    assert default.found == {"Abuse028_x264.mp4": root / "ucf" / "Anomaly-Videos" / "Abuse" / "Abuse028_x264.mp4"}
+    assert set(default.elsewhere) == {"inside.mp4", "by_link.mp4"}
 
 
 def test_video_search_bounds_are_reported(tmp_path, monkeypatch):

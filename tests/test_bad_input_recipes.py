@@ -379,7 +379,8 @@ def test_reward_weights_given_as_text_become_numbers(tmp_path):
 @pytest.mark.parametrize(
     "stage, key, value, message",
     [
-        ("grpo", "learning_rate", "abc", "learning_rate: 'abc' is not a number (expected float; default 5e-05)"),
+        ("grpo", "learning_rate", "abc", "learning_rate: 'abc' is not a number (expected float; default 1e-06)"),
+        ("sft", "learning_rate", "abc", "learning_rate: 'abc' is not a number (expected float; default 5e-05)"),
         ("grpo", "num_generations", 2.5, "num_generations: 2.5 is not an integer (expected int or null; default 8)"),
         ("grpo", "beta", None, "beta: None is not a number (expected float; default 0.0)"),
         ("grpo", "epsilon_high", "high", "epsilon_high: 'high' is not a number (expected float or null"),
@@ -423,7 +424,8 @@ def test_a_wrong_type_through_the_cli_stops_before_the_model_loads(grpo_workspac
     overrides = grpo_workspace.overrides(tmp_path / "out", learning_rate="abc")
     result = train(grpo_workspace.recipes / recipe, overrides, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
     assert result.returncode != 0
-    assert "learning_rate: 'abc' is not a number (expected float; default 5e-05)" in result.stdout, result.stdout[-3000:]
+    default = "1e-06" if "grpo" in recipe else "5e-05"  # TRL's GRPO default, LLaMA-Factory's (transformers') for SFT
+    assert f"learning_rate: 'abc' is not a number (expected float; default {default})" in result.stdout, result.stdout[-3000:]
     assert "not supported between" not in result.stdout and "Loading dataset" not in result.stdout
 
 

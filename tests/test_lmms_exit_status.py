@@ -55,7 +55,7 @@ def test_missing_videos_with_an_upstream_model_exit_1_with_the_plugin_message_la
     (tmp_path / "empty").mkdir()
     env = {"VAU_BENCH_ROOT": str(shared_vau_bench), "VAU_BENCH_VIDEO_ROOT": str(tmp_path / "empty")}
     message = _refusal(monkeypatch, MissingVideosError, "qa", "msad", **env)
-    assert message[0].startswith("vau_bench_qa_msad: 240 of 240 videos not found.")
+    assert message[0].startswith("vau_bench_qa_msad: 240 of 240 videos not found")
     cmd = [*_tiny(tiny_model_dir, "qwen2_5_vl"), "--tasks", "vau_bench_qa_msad", "--limit", "2", "--output_path", str(tmp_path / "out")]
     status, lines = run_as_seen(cmd, tmp_path, **env)
     _stopped(status, lines)

@@ -150,6 +150,6 @@ def test_csv_names_cannot_bring_files_from_outside_the_video_root_into_a_trainin
         summary = prepare_dataset(annotations, root, out, sft=False)
     assert summary.records == 1, "rows naming files outside the root are dropped while reading the CSV"
     assert "4 error(s)" in caplog.text and "vau-plugin validate" in caplog.text
-    paths = {p for file in out.glob("*.json") if file.name != "dataset_info.json"
+    paths = {p for file in out.glob("*.json") if file.name not in ("dataset_info.json", ".vau-prepare.json")
              for row in json.loads(file.read_text()) for p in row.get("videos", [])}  # fmt: skip
     assert paths == {str((root / "inside.mp4").resolve())}
