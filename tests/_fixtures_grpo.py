@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 BROKEN_DATASET = "vau_r1_broken"
+BROKEN_SFT_DATASET = "vau_r1_sft_broken"
 
 
 def diversity_reward(completions: list, **kwargs: Any) -> list[float]:
@@ -61,6 +62,10 @@ def _write_broken_dataset(data: Path, root: Path) -> tuple[Path, Path]:
     (data / "grpo_broken.json").write_text(json.dumps(broken_rows), encoding="utf-8")
     info = json.loads((data / "dataset_info.json").read_text(encoding="utf-8"))
     info[BROKEN_DATASET] = dict(info["vau_r1_qa"], file_name="grpo_broken.json")
+    sft_rows = json.loads((data / "sft_qa.json").read_text(encoding="utf-8"))[:3]
+    sft_rows.insert(1, dict(sft_rows[0], videos=[str(garbage)]))  # SFT: unreadable metadata between good rows
+    (data / "sft_broken.json").write_text(json.dumps(sft_rows), encoding="utf-8")
+    info[BROKEN_SFT_DATASET] = dict(info["vau_r1_sft_qa"], file_name="sft_broken.json")
     (data / "dataset_info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
     return garbage, undecodable
 

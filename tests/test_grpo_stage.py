@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from _fixtures_grpo import BROKEN_DATASET, GRPOWorkspace, logps_with_other_pixels
+from _fixtures_grpo import BROKEN_DATASET, BROKEN_SFT_DATASET, GRPOWorkspace, logps_with_other_pixels
 from vau_plugin.llamafactory.demo import cli_env, reward_history, train
 
 TIMEOUT_S = 300
@@ -137,6 +137,16 @@ def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
     assert "skipping sample" in log and "zeroed_middle.mp4" in log  # decodes badly: replaced during training
     logged = [e for e in _state(out)["log_history"] if "reward" in e]
     assert len(logged) == 2 and sum(e["skipped_samples"] for e in logged) > 0
+
+
+def test_sft_drops_an_example_whose_video_cannot_be_used_and_trains_on(grpo_workspace, tmp_path):
+    """`stage: sft` with the plugin's template: one unreadable video among good ones used to end the run while
+    LLaMA-Factory encoded the dataset (VideoDecodeError from its SupervisedDatasetProcessor)."""
+    out = tmp_path / "sft_broken"
+    result = _train(grpo_workspace, "vau_r1_sft_tiny.yaml", out, dataset=BROKEN_SFT_DATASET)
+    log = result.stdout
+    assert "dropped a training example: its video cannot be used" in log and "garbage.mp4" in log
+    assert len([e for e in _state(out)["log_history"] if "loss" in e]) == 2
 
 
 def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):

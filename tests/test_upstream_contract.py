@@ -33,6 +33,10 @@ SIGNATURES = [
      ["dataset_names", "model_args", "data_args", "training_args"], ["stage", "return_dict"]),
     ("llamafactory.data:split_dataset", ["dataset", "eval_dataset", "data_args"], ["seed"]),
     ("llamafactory.train.sft.workflow:load_model", ["tokenizer", "model_args", "finetuning_args", "is_trainable"], []),
+    # patch_dataset_processors wraps each per-example processor's own preprocess_dataset(self, examples)
+    *[(f"llamafactory.data.processor:{name}.preprocess_dataset", ["self", "examples"], [])
+      for name in ("SupervisedDatasetProcessor", "UnsupervisedDatasetProcessor", "PairwiseDatasetProcessor",
+                   "FeedbackDatasetProcessor")],  # fmt: skip
     # --- LLaMA-Factory: the mm_plugin subclass (vau_plugin.llamafactory.mm_plugin) and the template API
     ("llamafactory.data.mm_plugin:Qwen2VLPlugin._get_mm_inputs", ["self", "images", "videos", "audios", "processor"], []),
     ("llamafactory.data.mm_plugin:Qwen2VLPlugin._get_video_token_metadata", ["self", "videos", "processor"], []),

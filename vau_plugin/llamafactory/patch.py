@@ -20,6 +20,9 @@ Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules ar
 - the templates and mm_plugins `qwen2_vl_vau`, `qwen2_vl_motion`, `qwen3_vl_vau` and `qwen3_vl_motion` join
   LLaMA-Factory's registries (`register_templates`, through its own `register_template` / `register_mm_plugin`) when ``llamafactory.data`` is
   imported.
+- ``preprocess_dataset`` of ``llamafactory.data.processor``'s per-example processors (SFT, PPO, DPO, KTO) is wrapped
+  (`patch_dataset_processors`): an example whose video the plugin cannot use is dropped with a warning naming the
+  file (`dataset.drop_examples_with_unusable_videos`), instead of ending the run while the dataset is encoded.
 
 Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit):
 
@@ -129,8 +132,23 @@ def patch_tuner(tuner: Any) -> None:
 
 
 def patch_data(data_package: Any) -> None:
-    """patch_data(llamafactory.data) -> None: register the plugin's templates and mm_plugins (idempotent)."""
+    """patch_data(llamafactory.data) -> None: register the plugin's templates and mm_plugins, and let the dataset
+    processors drop an example whose video cannot be used (idempotent)."""
     register_templates()
+    patch_dataset_processors()
+
+
+def patch_dataset_processors() -> None:
+    """Wrap `preprocess_dataset` of LLaMA-Factory's per-example processors (`dataset.EXAMPLE_PROCESSORS`) with
+    `dataset.drop_examples_with_unusable_videos` (idempotent)."""
+    from llamafactory.data import processor
+
+    from vau_plugin.llamafactory.dataset import EXAMPLE_PROCESSORS, drop_examples_with_unusable_videos
+
+    for name in EXAMPLE_PROCESSORS:
+        cls = getattr(processor, name)
+        if "preprocess_dataset" in vars(cls):  # its own, not one inherited and already wrapped
+            cls.preprocess_dataset = drop_examples_with_unusable_videos(cls.preprocess_dataset)
 
 
 def register_templates() -> bool:
