@@ -13,32 +13,28 @@ from vau_plugin.data import VAURecord, read_csv, resolve_videos
 from vau_plugin.data.videos import name_candidates, unsafe_video_name
 
 
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory) -> Path:
-    """A real 4-frame H.264 mp4 written with PyAV; tests copy it under the names they need."""
-    path = tmp_path_factory.mktemp("clip") / "clip.mp4"
+def _write_clip(path: Path, shades: list[int]) -> Path:
+    """A real H.264 mp4 written with PyAV: one flat 32x32 frame per shade, at 4 fps."""
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=4)
         stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 60 * i, dtype=np.uint8), format="rgb24")
+        for shade in shades:
+            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), shade, dtype=np.uint8), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """A real 4-frame mp4; tests copy it under the names they need."""
+    return _write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", [0, 60, 120, 180])
 
 
 @pytest.fixture(scope="module")
 def other_clip(tmp_path_factory) -> Path:
     """Another real mp4, with other pixels than `clip`: a different video of the same name."""
-    path = tmp_path_factory.mktemp("other") / "other.mp4"
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=4)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((32, 32, 3), 250 - 60 * i, dtype=np.uint8), format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    return _write_clip(tmp_path_factory.mktemp("other") / "other.mp4", [250, 190, 130, 70])
 
 
 def place(clip: Path, root: Path, *relative: str) -> list[Path]:
