@@ -32,11 +32,14 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vau_plugin.cache import ENV_DIR, ENV_MAX_BYTES, CachedFrames, FrameCache, cache_key, file_identity
+
+if TYPE_CHECKING:  # torch is imported where frames are made, so the CLI and the CSV checks start without it
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -301,6 +304,8 @@ def sample_indices(
     numbers. With ``config.extra_frames`` = k the same span is sampled at n + k evenly spaced points (a
     motion prompt turns T + 1 frames into T). The indices are sorted.
     """
+    import torch
+
     times = info.frame_times
     if times is not None and len(times) != info.frame_count:
         times = None  # timestamps that do not describe every frame cannot place them
@@ -681,6 +686,8 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[Sequence[int]]:
 
 
 def _to_tensor(frames_thwc: np.ndarray) -> torch.Tensor:
+    import torch
+
     return torch.from_numpy(np.ascontiguousarray(frames_thwc)).permute(0, 3, 1, 2)
 
 
@@ -692,6 +699,7 @@ def _decord_message(error: Exception) -> str:
 
 def _sample_decord(plan: SamplePlan) -> torch.Tensor:
     import decord
+    import torch
 
     info = plan.info
     reader = decord.VideoReader(str(info.path), ctx=decord.cpu(0))
@@ -723,6 +731,8 @@ def _sample_decord(plan: SamplePlan) -> torch.Tensor:
 
 def _upright(frames: torch.Tensor, rotation: int) -> torch.Tensor:
     """(..., H, W) frames turned ``rotation`` degrees clockwise (exact: a permutation of the pixels)."""
+    import torch
+
     return torch.rot90(frames, -(rotation // 90), dims=(-2, -1)) if rotation else frames
 
 
@@ -733,6 +743,7 @@ def _decode_pyav(
     them at typical sampling rates) and convert only the wanted frames, each resized as soon as it is
     decoded (memory: the output plus one full-size frame)."""
     import av
+    import torch
 
     wanted = sorted(set(indices))
     last_wanted = wanted[-1]
@@ -870,6 +881,8 @@ def _cache_meta(sampled: SampledVideo) -> dict:
 
 
 def _from_cache_entry(path: Path, entry: CachedFrames) -> SampledVideo:
+    import torch
+
     meta = entry.meta
     info = VideoInfo(path, **meta["info"])
     return SampledVideo(
