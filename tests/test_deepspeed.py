@@ -27,9 +27,10 @@ MOTION = {"vau_motion_learnable": "true", "vau_motion_m": 0.5, "vau_motion_n": 0
 MOTION_KEYS = ("motion_prompt.layer.m", "motion_prompt.layer.n")
 # ZeRO-3 against DDP: same data, same float32 arithmetic but another reduction (reduce-scatter of flat buckets vs
 # all-reduce), so weights agree to rounding. Measured: at most 3.3e-7 apart after 2 steps of lr 1e-4 (each step moves
-# a weight by about 1e-4). Losses are compared as logged (rounded to 4 decimals).
+# a weight by about 1e-4). Losses are compared as logged, rounded to 4 decimals: two equal-to-rounding losses can
+# land one unit of the 4th decimal apart.
 WEIGHT_ATOL = 1e-5
-LOSS_ATOL = 1e-4
+LOSS_ATOL = 1.5e-4
 
 
 def _env() -> dict[str, str]:
