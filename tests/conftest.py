@@ -1,4 +1,5 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,12 @@ import pytest
 from _fixtures_grpo import grpo_workspace  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
+
+# DeepSpeed on CPU compiles a C++ extension (its shared-memory communication op, about a minute) the first time a
+# process starts its distributed backend, into TORCH_EXTENSIONS_DIR. Kept inside the virtual environment, so a suite
+# pays the build once per venv (CI: once per run, as it makes a fresh .venv), and every `llamafactory-cli` the tests
+# start inherits it. A value set outside the tests wins.
+os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
 
 
 def _shared_dir() -> Path:

@@ -359,6 +359,48 @@ def test_in_model_variant_survives_deepcopy_and_full_save(tiny, tmp_path):
     assert read_settings(tmp_path / "full")["m"] == pytest.approx(0.5)
 
 
+def test_m_and_n_have_one_dimension_and_checkpoints_with_0_dim_ones_still_load(tiny):
+    """DeepSpeed (>= 0.17) broadcasts parameters as bytes, which torch refuses for 0-dim tensors: m and n are shape
+    [1] (still one learnable scalar each, read with .item() or float()); a state dict written when they were 0-dim
+    loads."""
+    layer = MotionPrompt(m=0.5, n=-0.25)
+    assert layer.m.shape == layer.n.shape == (1,) and layer.m.dim() == 1
+    assert (layer.m.item(), layer.n.item()) == (0.5, -0.25)
+    layer.m.data.view(torch.uint8)  # what DeepSpeed's broadcast does; a 0-dim parameter raises here
+    layer.load_state_dict({"m": torch.tensor(0.75), "n": torch.tensor(-0.5)})
+    assert (layer.m.item(), layer.n.item()) == (0.75, -0.5) and layer.m.shape == (1,)
+
+    model = tiny["load"]()
+    motion = _attach(model, tiny["processor"], m=0.5)
+    old_checkpoint = {k: (v.reshape(()) if k.startswith("motion_prompt.layer.") else v) for k, v in model.state_dict().items()}
+    old_checkpoint["motion_prompt.layer.n"] = torch.tensor(0.3)
+    assert old_checkpoint["motion_prompt.layer.m"].dim() == 0
+    model.load_state_dict(old_checkpoint)  # strict, as a Trainer resuming without DeepSpeed loads it
+    assert motion.layer.n.item() == pytest.approx(0.3) and motion.layer.n.shape == (1,)
+
+
+def test_saving_takes_m_and_n_from_the_state_dict_being_saved(tiny, tmp_path):
+    """Under DeepSpeed ZeRO-3 a partitioned m / n holds no data on any process; the Trainer saves the consolidated
+    weights it gathered on all processes (`save_pretrained(state_dict=...)`), and motion_prompt.json takes m and n
+    from them, never gathering on the saving process alone (a collective there would hang)."""
+    from peft import LoraConfig, get_peft_model
+
+    from vau_plugin.motion_model import attach_motion_prompt
+
+    model = tiny["load"]()
+    _attach(model, tiny["processor"], m=0.5, n=0.1)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    motion = attach_motion_prompt(peft_model)
+    consolidated = {k: v.clone() for k, v in peft_model.state_dict().items()}
+    consolidated["base_model.model.motion_prompt.layer.m"] = torch.tensor([0.625])
+    consolidated["base_model.model.motion_prompt.layer.n"] = torch.tensor([-0.125])
+    motion.layer.m.data = torch.empty(0)  # what ZeRO-3 leaves in a partitioned parameter
+    motion.layer.n.data = torch.empty(0)
+    peft_model.save_pretrained(tmp_path / "ckpt", state_dict=consolidated)
+    saved = read_settings(tmp_path / "ckpt")
+    assert (saved["m"], saved["n"]) == (0.625, -0.125)
+
+
 def test_attach_rejects_a_model_without_a_vision_encoder():
     from vau_plugin.motion_model import attach_motion_prompt
 

@@ -144,6 +144,23 @@ SOURCES = [
     ("trl:GRPOTrainer._calculate_rewards", r"\[\"trainer_state\"\]", "reward functions also get trainer_state"),
     ("transformers:Trainer", r"self\.current_gradient_accumulation_steps\s*=",
      "the motion regulariser is divided by current_gradient_accumulation_steps"),
+    # --- DeepSpeed (tests/test_deepspeed.py runs them; these name the upstream lines the plugin's fixes answer)
+    ("transformers:Trainer.save_model", r"state_dict = self\.accelerator\.get_state_dict\(self\.deepspeed\)[\s\S]*"
+     r"self\._save\(output_dir, state_dict=state_dict\)",
+     "under DeepSpeed the Trainer gathers the weights on every process and saves them as state_dict, where "
+     "motion_model's save hook reads a ZeRO-3-partitioned m / n"),
+    ("transformers:Trainer._save", r"self\.model\.save_pretrained\(\s*output_dir, state_dict=state_dict",
+     "the consolidated weights reach save_pretrained as the state_dict keyword"),
+    ("transformers.integrations.deepspeed:deepspeed_optim_sched",
+     r"optimizer = trainer\.create_optimizer\(\)[\s\S]*"
+     r"lr_scheduler = trainer\.create_scheduler\(num_training_steps=num_training_steps, optimizer=optimizer\)",
+     "the scheduler is made from create_optimizer's groups before DeepSpeed sees the optimizer, so "
+     "VideoGRPOTrainer.create_optimizer drops the empty group first (transformers#43711 changes this order)"),
+    ("deepspeed.runtime.engine:DeepSpeedEngine._configure_optimizer",
+     r"basic_optimizer\.param_groups\[:\] = \[pg for pg in basic_optimizer\.param_groups if len\(pg\[\"params\"\]\) != 0\]",
+     "DeepSpeed drops empty parameter groups (trainer.drop_empty_param_groups does the same, earlier)"),
+    ("deepspeed.runtime.engine:DeepSpeedEngine._broadcast_model", r"\.view\(torch\.uint8\)",
+     "DeepSpeed broadcasts parameters as bytes, which torch refuses for 0-dim tensors: motion m and n are shape [1]"),
     ("lmms_eval.api.task",
      r"arguments = \(ctx, self\.doc_to_messages, copy\.deepcopy\(self\.config\.generation_kwargs\), doc_id, "
      r"self\.config\.task, split\)",

@@ -43,6 +43,7 @@ VMP_MEAN = (0.45, 0.45, 0.45)
 QWEN_VL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 QWEN_VL_STD = (0.26862954, 0.26130258, 0.27577711)
 WEIGHTS_FILE = "motion_prompt.json"
+SCALAR_SHAPE = (1,)  # m and n: one learnable scalar each, stored with one dimension (see `scalar_parameter_data`)
 FILLS = ("mean", "black")
 Fill = Literal["mean", "black"]
 
@@ -70,6 +71,27 @@ def finite_number(name: str, value: object) -> float:
     return number
 
 
+def scalar_parameter_data(value: float) -> torch.Tensor:
+    """scalar_parameter_data(value) -> float32 tensor of shape [1] holding `value`: how m and n are stored.
+
+    One learnable scalar each, but not 0-dim: DeepSpeed >= 0.17 broadcasts parameters as bytes
+    (`p.data.view(torch.uint8)`), which torch refuses for 0-dim tensors, so a 0-dim m / n broke every ZeRO stage."""
+    return torch.full(SCALAR_SHAPE, value, dtype=torch.float32)
+
+
+def scalar_value(name: str, tensor: torch.Tensor) -> float:
+    """scalar_value(name, tensor) -> float of a one-element tensor (m or n: shape [1], or 0-dim from an old
+    checkpoint). A tensor with no element on this process (a parameter that DeepSpeed ZeRO-3 partitioned) raises
+    ValueError naming `name`: read it from a consolidated state dict instead."""
+    if tensor.numel() != 1:
+        raise ValueError(
+            f"motion prompt {name}: expected one value, got a tensor of shape {tuple(tensor.shape)}"
+            + (" (a parameter partitioned by DeepSpeed ZeRO-3 holds no data outside a gather: read it from the "
+               "consolidated state dict being saved)" if tensor.numel() == 0 else "")
+        )
+    return float(tensor.detach().float().reshape(()))
+
+
 def _check_colour(name: str, values: Sequence[float]) -> tuple[float, float, float]:
     values = tuple(float(v) for v in values)
     if len(values) != 3 or not all(math.isfinite(v) for v in values):
@@ -84,6 +106,8 @@ class MotionPrompt(nn.Module):
     `mean` and `std` (per channel, in [0, 1] units) are given. The output has the input's scale and dtype
     (float32 for integer input). `fill_colour` (in [0, 1] units) is what zero attention shows when
     fill == "mean": the normalisation mean for normalised input, the published layer's 0.45 grey otherwise.
+    `m` and `n` are learnable scalars, stored as shape-[1] float32 parameters (DeepSpeed cannot broadcast 0-dim
+    ones; a state dict holding them 0-dim still loads); `float(layer.m)` reads one.
     Calling it returns `(prompted, reg)`: T prompted frames and the temporal-variation regulariser (a 0-dim
     float32 tensor while grad is enabled, else None; 0 for a single attention map).
     Luma and attention are computed in float32 whatever the frame dtype (bf16 frames keep the motion
@@ -114,14 +138,22 @@ class MotionPrompt(nn.Module):
         if finite_number("reg_weight", reg_weight) < 0:
             raise ValueError(f"reg_weight must be a finite number >= 0, got {reg_weight!r}")
         # NaN m or n would make every attention map NaN (black or grey frames, silently): refused here
-        self.m = nn.Parameter(torch.tensor(finite_number("motion prompt m", m)))
-        self.n = nn.Parameter(torch.tensor(finite_number("motion prompt n", n)))
+        self.m = nn.Parameter(scalar_parameter_data(finite_number("motion prompt m", m)))
+        self.n = nn.Parameter(scalar_parameter_data(finite_number("motion prompt n", n)))
         self.fill = fill
         self.reg_weight = float(reg_weight)
         self.mean = _check_colour("mean", mean) if mean is not None else None
         self.std = _check_colour("std", std) if std is not None else None
         default_colour = self.mean if self.mean is not None else VMP_MEAN
         self.fill_colour = _check_colour("fill_colour", fill_colour if fill_colour is not None else default_colour)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # checkpoints written before m and n became shape [1] hold them 0-dim: still loadable
+        for name in ("m", "n"):
+            value = state_dict.get(prefix + name)
+            if isinstance(value, torch.Tensor) and value.dim() == 0:
+                state_dict[prefix + name] = value.reshape(SCALAR_SHAPE)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         scale = f"normalised mean={self.mean} std={self.std}" if self.mean is not None else "[0, 255]"
@@ -228,22 +260,24 @@ class MotionPrompt(nn.Module):
         return self.reg_weight * (attn[..., 1:, :, :, :] - attn[..., :-1, :, :, :]).pow(2).mean()
 
     # ------------------------------------------------------------ (m, n) saved with a checkpoint
-    def settings(self) -> dict:
-        """settings() -> {"m", "n", "fill", "reg_weight", "fill_colour"}: what `save` writes."""
+    def settings(self, *, m: float | None = None, n: float | None = None) -> dict:
+        """settings(*, m=None, n=None) -> {"m", "n", "fill", "reg_weight", "fill_colour"}: what `save` writes; `m` /
+        `n` given: those values (from a consolidated state dict) instead of the parameters'."""
         return {
-            "m": float(self.m.detach()),
-            "n": float(self.n.detach()),
+            "m": scalar_value("m", self.m) if m is None else float(m),
+            "n": scalar_value("n", self.n) if n is None else float(n),
             "fill": self.fill,
             "reg_weight": self.reg_weight,
             "fill_colour": list(self.fill_colour),
         }
 
-    def save(self, directory: str | Path) -> Path:
-        """save(directory) -> path of the `motion_prompt.json` written there (folder created if missing)."""
+    def save(self, directory: str | Path, *, m: float | None = None, n: float | None = None) -> Path:
+        """save(directory, *, m=None, n=None) -> path of the `motion_prompt.json` written there (folder created if
+        missing); `m` / `n` as in `settings`."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / WEIGHTS_FILE
-        path.write_text(json.dumps(self.settings(), indent=2) + "\n", encoding="utf-8")
+        path.write_text(json.dumps(self.settings(m=m, n=n), indent=2) + "\n", encoding="utf-8")
         return path
 
 

@@ -9,7 +9,9 @@ the Hugging Face model (under a PEFT wrapper: of its base model) and hooks it in
   (labels given). Trainers that compute their own loss (TRL's GRPO) call `take_regulariser(model)` after the
   forward and add it themselves;
 - `save_pretrained` of the object passed in (and of the base model) also writes `motion_prompt.json`, which the
-  lmms-eval wrapper reads back with `motion_weights=CHECKPOINT`.
+  lmms-eval wrapper reads back with `motion_weights=CHECKPOINT`; m and n come from the `state_dict` being saved
+  when it holds them (a trainer's consolidated weights, the only copy of a ZeRO-3-partitioned m / n on the saving
+  process), else from the parameters.
 
 m and n are trainable parameters (`motion_prompt.layer.m` / `.n`). PEFT's `get_peft_model` freezes every
 non-adapter parameter, so attach *after* it (or call `attach_motion_prompt` again after it: the call is
@@ -19,7 +21,8 @@ idempotent and turns requires_grad back on). `set_enabled(model, False)` gives t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +32,15 @@ from torch import nn
 from vau_plugin.motion import (
     QWEN_VL_MEAN,
     QWEN_VL_STD,
+    WEIGHTS_FILE,
     Fill,
     PatchGeometry,
     VideoPatchMotionPrompt,
     read_settings,
+    scalar_value,
 )
+
+logger = logging.getLogger(__name__)
 
 MODULE_NAME = "motion_prompt"
 
@@ -66,7 +73,11 @@ class InModelMotionPrompt(VideoPatchMotionPrompt):
 
 
 class _SaveWithMotionPrompt:
-    """Replaces an instance's `save_pretrained`: saves as before, then writes `motion_prompt.json`."""
+    """Replaces an instance's `save_pretrained`: saves as before, then writes `motion_prompt.json`.
+
+    m and n come from the `state_dict` being saved when it holds them (a trainer's consolidated weights: under
+    DeepSpeed ZeRO-3 a partitioned parameter holds no data on any process outside a gather, and this runs on the
+    saving process only, where a gather, a collective, would hang), else from the parameters themselves."""
 
     def __init__(self, original: Any, motion: InModelMotionPrompt) -> None:
         self.original = original
@@ -75,8 +86,47 @@ class _SaveWithMotionPrompt:
     def __call__(self, save_directory: str | Path, *args: Any, **kwargs: Any) -> Any:
         result = self.original(save_directory, *args, **kwargs)
         if kwargs.get("is_main_process", True):
-            self.motion.layer.save(save_directory)
+            owner = getattr(self.original, "__self__", None)
+            values = saved_motion_values(owner, self.motion, kwargs.get("state_dict"))
+            if values is None:
+                logger.warning(
+                    "vau-plugin: %s not written to %s: DeepSpeed ZeRO-3 partitions the motion prompt's m and n and the "
+                    "weights being saved do not hold them (stage3_gather_16bit_weights_on_model_save is false). Set it "
+                    "to true in the DeepSpeed config, or read %s from the weights that DeepSpeed's zero_to_fp32.py "
+                    "recovers", WEIGHTS_FILE, save_directory, " and ".join(_parameter_names(owner, self.motion).values()),
+                )
+            else:
+                self.motion.layer.save(save_directory, **values)
         return result
+
+
+def _parameter_names(owner: nn.Module | None, motion: InModelMotionPrompt) -> dict[str, str]:
+    """{"m": qualified name, "n": ...} of the layer's parameters in `owner` (the model being saved)."""
+    wanted = {id(getattr(motion.layer, key)): key for key in ("m", "n")}
+    names = {}
+    if owner is not None:
+        for name, param in owner.named_parameters():
+            if id(param) in wanted:
+                names[wanted[id(param)]] = name
+    return names
+
+
+def saved_motion_values(owner: nn.Module | None, motion: InModelMotionPrompt,
+                        state_dict: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """saved_motion_values(model being saved, motion, state dict being saved or None) -> {"m": float, "n": float}:
+    each from `state_dict` where it holds the parameter (by its qualified name in `owner`), else from the parameter;
+    None when a parameter holds no data here (partitioned by ZeRO-3) and the state dict does not hold it."""
+    names = _parameter_names(owner, motion)
+    values = {}
+    for key in ("m", "n"):
+        name = names.get(key)
+        if state_dict and name in state_dict:
+            values[key] = scalar_value(key, state_dict[name])
+        elif getattr(motion.layer, key).numel() == 0:
+            return None
+        else:
+            values[key] = scalar_value(key, getattr(motion.layer, key))
+    return values
 
 
 def base_model(model: nn.Module) -> nn.Module:

@@ -16,6 +16,8 @@ What differs from TRL (everything else — loss types, KL/beta, clipping, reward
   holds, is logged once and replaced by another training sample (chosen deterministically from the broken one,
   so all ranks agree): the run goes on with the same step count. `skipped_samples` is logged per step.
 - Generation never emits visual placeholder tokens (a sampled `<|video_pad|>` would break the next forward).
+- Under DeepSpeed the optimizer loses its empty parameter groups before the scheduler is made from it
+  (`drop_empty_param_groups`): LoRA's empty no-decay group otherwise stops the run at its first step.
 
 Not available for video: TRL's vLLM and paged-transformers generation (TRL 0.24 forwards only images there;
 text-only datasets still use them) and the Liger loss (its hidden-state pass takes no video inputs).
@@ -90,6 +92,13 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _video_token_id(self) -> Optional[int]:
         token = getattr(self.template.mm_plugin, "video_token", None)
         return self._tokenizer.convert_tokens_to_ids(token) if isinstance(token, str) else None
+
+    def create_optimizer(self):
+        """Transformers' optimizer, less its empty parameter groups under DeepSpeed (see `drop_empty_param_groups`)."""
+        optimizer = super().create_optimizer()
+        if self.is_deepspeed_enabled:
+            drop_empty_param_groups(optimizer)
+        return optimizer
 
     # ---------------------------------------------------------------------------------------------- media
 
@@ -287,6 +296,25 @@ class VideoGRPOTrainer(GRPOTrainer):
                 with torch.no_grad():
                     all_entropies.append(entropy_from_logits(logits))
         return torch.cat(all_logps), (torch.cat(all_entropies) if compute_entropy else None)
+
+
+def drop_empty_param_groups(optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+    """drop_empty_param_groups(optimizer) -> the same optimizer without its parameter groups that hold no parameter
+    (kept when every group is empty, for the trainer's own error).
+
+    Why, under DeepSpeed with LoRA: transformers 4.57's Trainer builds two groups (weight decay / none) and, in
+    `deepspeed_init`, the learning-rate scheduler from them before `accelerator.prepare`; with LoRA the no-decay
+    group is empty, DeepSpeed's engine then removes it from the same optimizer, and torch >= 2.10's strict zip in
+    `LRScheduler._update_lr` fails at the first step ("zip() argument 2 is longer than argument 1"), at ZeRO-2 and 3
+    (LLaMA-Factory's SFT too: hiyouga/LlamaFactory#10144). transformers makes the scheduler after `prepare` since
+    huggingface/transformers#43711 (its main branch, Feb 2026; not in the 4.57 line pinned here); dropping the empty
+    group first, as DeepSpeed would, keeps the
+    scheduler's groups and the optimizer's the same. Only under DeepSpeed: elsewhere the empty group is harmless,
+    and an older checkpoint's optimizer state holds it."""
+    groups = [group for group in optimizer.param_groups if group["params"]]
+    if groups and len(groups) != len(optimizer.param_groups):
+        optimizer.param_groups[:] = groups
+    return optimizer
 
 
 def _dataset_has_videos(dataset: Any) -> bool:
