@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
 
 from vau_plugin.llamafactory.demo import train
 
@@ -146,6 +149,35 @@ def test_recipes_workdir_must_hold_the_demo_files(tmp_path, capsys):
     add_recipes_parser(parser.add_subparsers())
     args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(tmp_path / "empty")])
     assert args.func(args) == 1 and "vau-plugin demo" in capsys.readouterr().err
+
+
+def test_recipes_workdir_without_the_qwen3_vl_model_writes_every_other_recipe(tmp_path, monkeypatch):
+    """Issue 25, item 6. Was: exit 1 and nothing written until WORKDIR/tiny_qwen3_vl existed, also for a user who
+    wants only the Qwen2.5-VL recipes."""
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    work = _demo_workdir(tmp_path / "demo")
+    shutil.rmtree(work / "tiny_qwen3_vl")
+    cmd = [str(Path(sys.executable).with_name("vau-plugin")), "recipes", str(tmp_path / "recipes"), "--workdir", str(work)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    qwen3 = "vau_r1_grpo_qwen3_vl_tiny.yaml"
+    assert sorted(p.name for p in (tmp_path / "recipes").iterdir()) == [name for name in recipe_names() if name != qwen3]
+    assert done.stderr.splitlines() == [f"vau-plugin recipes: {qwen3} not written: {work / 'tiny_qwen3_vl' / 'config.json'} "
+                                        f"not found (`vau-plugin demo --workdir {work}` makes them)"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for name in TINY_RECIPES:
+        if name != qwen3:
+            check_recipe(yaml.safe_load((tmp_path / "recipes" / name).read_text(encoding="utf-8")))
+
+
+def test_recipes_write_nothing_when_one_of_them_exists(tmp_path):
+    """Was: the recipes before the existing one (in name order) were written, then the refusal."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "vau_r1_sft_tiny.yaml").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="vau_r1_sft_tiny.yaml exists; pass --force to overwrite"):
+        copy_recipes(tmp_path / "recipes")
+    assert [p.name for p in (tmp_path / "recipes").iterdir()] == ["vau_r1_sft_tiny.yaml"]
 
 
 def test_demo_writes_recipes_that_work_from_anywhere(tmp_path, monkeypatch):
