@@ -405,6 +405,39 @@ def test_reward_weights_given_as_text_become_numbers(tmp_path):
 
 
 
+def test_vllm_for_videos_is_refused_when_the_recipe_is_read(grpo_workspace, tmp_path):
+    """Issue 25, item 5. Was: refused by the trainer, after the tokenizer, the datasets and the model had loaded
+    (minutes for a 3B model)."""
+    result = train(grpo_workspace.recipes / "vau_r1_grpo_tiny.yaml", grpo_workspace.overrides(tmp_path / "out", use_vllm="true"),
+                   cwd=tmp_path, timeout=CLI_TIMEOUT_S)  # fmt: skip
+    assert result.returncode != 0
+    expected = ("use_vllm: true with videos: TRL 0.24 passes only images to vLLM / paged generation and the Liger loss, "
+                f"and dataset vau_r1_mixed maps a videos column in {grpo_workspace.data}/dataset_info.json; set use_vllm: false")  # fmt: skip
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert "Loading dataset" not in result.stdout and "loading weights" not in result.stdout.lower()
+
+
+def test_image_only_switches_are_named_together_and_text_only_datasets_keep_them(tmp_path):
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    data = tmp_path / "data"
+    data.mkdir()
+    columns = {"text_only": {"messages": "messages"}, "with_videos": {"messages": "messages", "videos": "videos"}}
+    info = {name: {"file_name": f"{name}.json", "formatting": "sharegpt", "columns": cols} for name, cols in columns.items()}
+    (data / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    switches = {"use_liger_loss": True, "use_transformers_paged": True}
+    training_args = get_grpo_train_args(_recipe_args(tmp_path, dataset_dir=str(data), dataset="text_only", **switches))[2]
+    assert training_args.use_liger_loss and training_args.use_transformers_paged
+    with pytest.raises(ValueError) as refused:
+        get_grpo_train_args(_recipe_args(tmp_path, dataset_dir=str(data), dataset="text_only", eval_dataset="with_videos",
+                                         **switches))  # fmt: skip
+    assert str(refused.value) == (
+        "use_transformers_paged: true, use_liger_loss: true with videos: TRL 0.24 passes only images to vLLM / paged "
+        f"generation and the Liger loss, and dataset with_videos maps a videos column in {data}/dataset_info.json; "
+        "set use_transformers_paged: false and use_liger_loss: false"
+    )
+
+
 # ------------------------------------------------------------------------------------------------ 3. value types (issue 24, item 12)
 
 
