@@ -364,11 +364,16 @@ class VAUVideoChat:
         if self.video_failures:
             eval_logger.warning(f"{self.model_name}: {len(self.video_failures)} sample(s) had a video that could not be "
                                 "decoded or run; each is scored as wrong and counted in its task's video_errors")  # fmt: skip
-        if len(requests) > 1 and generated == 0:
+        # Documents, not requests: lmms-eval repeats a request (`repeats`, and to even out the processes' shares it
+        # pads a process's list with copies of its last one), and one broken document must not stop the run.
+        docs = {(task, split, doc_id) for *_, doc_id, task, split in (request.args for request in requests)}
+        # Each process judges its own share: no collective here, since under `--use_cache` a process whose requests
+        # are all cached does not call generate_until (the others would wait for it for ever).
+        if len(docs) > 1 and generated == 0:
             last = "; ".join(f["error"] for f in self.video_failures[-3:])
             mine = f" given to {self._where()}" if self._world_size > 1 else ""
             raise RunStopped(
-                f"{self.model_name}: none of the {len(requests)} samples{mine} could be run (last errors: {last}). "
+                f"{self.model_name}: none of the {len(docs)} samples{mine} could be run (last errors: {last}). "
                 "Check the video files (VAU_BENCH_VIDEO_ROOT) and the model; no score was computed."
             )
         return [r if r is not None else GenerationResult(text="") for r in results]
