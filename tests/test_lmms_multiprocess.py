@@ -35,8 +35,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _model_args(model_dir: Path) -> list[str]:
-    return ["--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={model_dir},{CPU_ARGS}"]
+def _model_args(model_dir: Path, device: bool = True) -> list[str]:
+    """The tiny model's small budget; without `device=cpu`, each process takes the accelerator's device (the CPU on
+    this machine, over gloo), as the README's commands do."""
+    args = CPU_ARGS if device else ",".join(arg for arg in CPU_ARGS.split(",") if not arg.startswith("device"))
+    return ["--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={model_dir},{args}"]
 
 
 def test_two_nodes_score_every_doc_once_and_the_judge_gets_each_sample_once(tmp_path, tiny_model_dir):
@@ -78,6 +81,7 @@ def test_two_nodes_score_every_doc_once_and_the_judge_gets_each_sample_once(tmp_
 
 
 def test_a_rank_that_cannot_run_any_sample_stops_the_accelerate_run_with_exit_1(tmp_path, tiny_model_dir, shared_vau_bench):
+    # No `device` in model_args: on a machine without GPUs every process runs on the CPU (accelerate says `cpu:0`).
     # Four MSAD rows; the videos of docs 1 and 3 (the second process's share) are garbage, those of 0 and 2 play.
     annotations, videos = tmp_path / "annotations", tmp_path / "videos"
     annotations.mkdir()
@@ -92,7 +96,7 @@ def test_a_rank_that_cannot_run_any_sample_stops_the_accelerate_run_with_exit_1(
         else:
             shutil.copy(bundled_mini_bench() / "videos" / "mini_test_0001.mp4", videos / row[0])
     cmd = [BIN / "accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--main_process_port", str(_free_port()),
-           "-m", "lmms_eval", *_model_args(tiny_model_dir), "--tasks", "vau_bench_qa_msad", "--batch_size", "2",
+           "-m", "lmms_eval", *_model_args(tiny_model_dir, device=False), "--tasks", "vau_bench_qa_msad", "--batch_size", "2",
            "--gen_kwargs", "max_new_tokens=2", "--output_path", str(tmp_path / "out")]  # fmt: skip
     status, lines = run_as_seen(cmd, tmp_path, VAU_BENCH_ROOT=str(annotations), VAU_BENCH_VIDEO_ROOT=str(videos))
     assert status == 1, "\n".join(lines[-40:])
@@ -115,7 +119,10 @@ def test_a_rank_that_cannot_run_any_sample_stops_the_accelerate_run_with_exit_1(
 def test_each_process_loads_where_it_is_told_or_on_its_own_device(device, device_map, processes, expected):
     from types import SimpleNamespace
 
+    import torch
+
     from vau_plugin.lmms.model import _placement
 
-    accelerator = SimpleNamespace(num_processes=processes, local_process_index=1, device="cpu")
+    # under gloo accelerate's device is `cpu:0`, which transformers' loader takes for GPU 0
+    accelerator = SimpleNamespace(num_processes=processes, local_process_index=1, device=torch.device("cpu", 0))
     assert _placement(device, device_map, accelerator) == expected

@@ -85,8 +85,8 @@ def _placement(device: Optional[str], device_map: Optional[str], accelerator: Ac
     if accelerator.num_processes == 1:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         return device, device_map or ("auto" if device.startswith("cuda") else device)
-    if device is None:
-        device = str(accelerator.device)
+    if device is None:  # accelerate says `cpu:0` under gloo, which transformers' loader takes for GPU 0
+        device = "cpu" if accelerator.device.type == "cpu" else str(accelerator.device)
     elif device.startswith("cuda"):
         device = f"cuda:{accelerator.local_process_index}"
     return device, device
