@@ -13,6 +13,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -54,14 +55,18 @@ def test_two_nodes_score_every_doc_once_and_the_judge_gets_each_sample_once(tmp_
         env = lmms_env(tmp_path, VAU_JUDGE_BASE_URL=f"{judge.base_url}/v1", VAU_JUDGE_CACHE=str(cache),
                        no_proxy="127.0.0.1", NO_PROXY="127.0.0.1")  # fmt: skip
         nodes = []
-        for node in (0, 1):  # what the README's two-node commands run, NODE_RANK 0 and 1, on one machine
-            log = open(tmp_path / f"node{node}.log", "w")
-            cmd = [BIN / "torchrun", "--nnodes", "2", "--node_rank", str(node), "--nproc_per_node", "1",
-                   "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "lmms_eval", *args]  # fmt: skip
-            nodes.append((subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT), log))
-        statuses = [proc.wait(timeout=300) for proc, _ in nodes]
-        for _, log in nodes:
-            log.close()
+        try:
+            for node in (0, 1):  # what the README's two-node commands run, NODE_RANK 0 and 1, on one machine
+                cmd = [BIN / "torchrun", "--nnodes", "2", "--node_rank", str(node), "--nproc_per_node", "1",
+                       "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "lmms_eval", *args]  # fmt: skip
+                with open(tmp_path / f"node{node}.log", "w") as log:
+                    nodes.append(subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                                  start_new_session=True))  # fmt: skip
+            statuses = [proc.wait(timeout=300) for proc in nodes]
+        finally:  # a node left waiting for its peer would otherwise outlive the test, with its worker
+            for proc in nodes:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
         prompts = [request["body"]["messages"][-1]["content"] for request in judge.requests]
     logs = [(tmp_path / f"node{node}.log").read_text() for node in (0, 1)]
     assert statuses == [0, 0], "\n\n".join(log[-3000:] for log in logs)
