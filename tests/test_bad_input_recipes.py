@@ -11,11 +11,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_path
+from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
 
 from vau_plugin.llamafactory.demo import train
 
@@ -146,6 +149,35 @@ def test_recipes_workdir_must_hold_the_demo_files(tmp_path, capsys):
     add_recipes_parser(parser.add_subparsers())
     args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(tmp_path / "empty")])
     assert args.func(args) == 1 and "vau-plugin demo" in capsys.readouterr().err
+
+
+def test_recipes_workdir_without_the_qwen3_vl_model_writes_every_other_recipe(tmp_path, monkeypatch):
+    """Issue 25, item 6. Was: exit 1 and nothing written until WORKDIR/tiny_qwen3_vl existed, also for a user who
+    wants only the Qwen2.5-VL recipes."""
+    from vau_plugin.llamafactory.workflow import check_recipe
+
+    work = _demo_workdir(tmp_path / "demo")
+    shutil.rmtree(work / "tiny_qwen3_vl")
+    cmd = [str(Path(sys.executable).with_name("vau-plugin")), "recipes", str(tmp_path / "recipes"), "--workdir", str(work)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    qwen3 = "vau_r1_grpo_qwen3_vl_tiny.yaml"
+    assert sorted(p.name for p in (tmp_path / "recipes").iterdir()) == [name for name in recipe_names() if name != qwen3]
+    assert done.stderr.splitlines() == [f"vau-plugin recipes: {qwen3} not written: {work / 'tiny_qwen3_vl' / 'config.json'} "
+                                        f"not found (`vau-plugin demo --workdir {work}` makes them)"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    for name in TINY_RECIPES:
+        if name != qwen3:
+            check_recipe(yaml.safe_load((tmp_path / "recipes" / name).read_text(encoding="utf-8")))
+
+
+def test_recipes_write_nothing_when_one_of_them_exists(tmp_path):
+    """Was: the recipes before the existing one (in name order) were written, then the refusal."""
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "vau_r1_sft_tiny.yaml").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match="vau_r1_sft_tiny.yaml exists; pass --force to overwrite"):
+        copy_recipes(tmp_path / "recipes")
+    assert [p.name for p in (tmp_path / "recipes").iterdir()] == ["vau_r1_sft_tiny.yaml"]
 
 
 def test_demo_writes_recipes_that_work_from_anywhere(tmp_path, monkeypatch):
@@ -371,6 +403,39 @@ def test_reward_weights_given_as_text_become_numbers(tmp_path):
     training_args = get_grpo_train_args(_recipe_args(tmp_path, reward_weights=[1, "0.5", 2]))[2]
     assert training_args.reward_weights == [1.0, 0.5, 2.0]
 
+
+
+def test_vllm_for_videos_is_refused_when_the_recipe_is_read(grpo_workspace, tmp_path):
+    """Issue 25, item 5. Was: refused by the trainer, after the tokenizer, the datasets and the model had loaded
+    (minutes for a 3B model)."""
+    result = train(grpo_workspace.recipes / "vau_r1_grpo_tiny.yaml", grpo_workspace.overrides(tmp_path / "out", use_vllm="true"),
+                   cwd=tmp_path, timeout=CLI_TIMEOUT_S)  # fmt: skip
+    assert result.returncode != 0
+    expected = ("use_vllm: true with videos: TRL 0.24 passes only images to vLLM / paged generation and the Liger loss, "
+                f"and dataset vau_r1_mixed maps a videos column in {grpo_workspace.data}/dataset_info.json; set use_vllm: false")  # fmt: skip
+    assert expected in result.stdout, result.stdout[-3000:]
+    assert "Loading dataset" not in result.stdout and "loading weights" not in result.stdout.lower()
+
+
+def test_image_only_switches_are_named_together_and_text_only_datasets_keep_them(tmp_path):
+    from vau_plugin.llamafactory.args import get_grpo_train_args
+
+    data = tmp_path / "data"
+    data.mkdir()
+    columns = {"text_only": {"messages": "messages"}, "with_videos": {"messages": "messages", "videos": "videos"}}
+    info = {name: {"file_name": f"{name}.json", "formatting": "sharegpt", "columns": cols} for name, cols in columns.items()}
+    (data / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
+    switches = {"use_liger_loss": True, "use_transformers_paged": True}
+    training_args = get_grpo_train_args(_recipe_args(tmp_path, dataset_dir=str(data), dataset="text_only", **switches))[2]
+    assert training_args.use_liger_loss and training_args.use_transformers_paged
+    with pytest.raises(ValueError) as refused:
+        get_grpo_train_args(_recipe_args(tmp_path, dataset_dir=str(data), dataset="text_only", eval_dataset="with_videos",
+                                         **switches))  # fmt: skip
+    assert str(refused.value) == (
+        "use_transformers_paged: true, use_liger_loss: true with videos: TRL 0.24 passes only images to vLLM / paged "
+        f"generation and the Liger loss, and dataset with_videos maps a videos column in {data}/dataset_info.json; "
+        "set use_transformers_paged: false and use_liger_loss: false"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ 3. value types (issue 24, item 12)

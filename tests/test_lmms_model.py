@@ -60,6 +60,16 @@ def test_a_broken_video_loses_only_its_sample_and_all_broken_stops_the_run(model
         model.generate_until(_requests(model, [str(empty), str(empty)]))
 
 
+def test_one_broken_document_asked_twice_does_not_stop_the_run(model, tmp_path):
+    # lmms-eval asks a document more than once (`repeats`; with several processes it pads the shorter shares with
+    # copies of their last request): "none of the samples could be run" counts documents. Was: counted requests.
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    requests = _requests(model, [str(empty)])
+    outputs = model.generate_until(requests * 2)
+    assert [o.text.startswith(VIDEO_ERROR_PREFIX) for o in outputs] == [True, True]
+
+
 @pytest.fixture(scope="module")
 def motion_model(tiny_model_dir):
     from vau_plugin.lmms.model import VAUQwen2_5_VL

@@ -187,6 +187,12 @@ SOURCES = [
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.processor\s*=", "the wrapper uses processor"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.use_cache\s*=", "the wrapper uses use_cache"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.device_map\s*=", "the wrapper uses device_map"),
+] + [
+    # the wrappers run each family's __init__ with the module global `Accelerator` read as a one-process view
+    (f"lmms_eval.models.simple.{module}:{name}.__init__", pattern,
+     "the family's __init__ builds `Accelerator()` from its module's globals and branches on num_processes")
+    for module, name in (("qwen2_5_vl", "Qwen2_5_VL"), ("qwen2_vl", "Qwen2_VL"), ("qwen3_vl", "Qwen3_VL"))
+    for pattern in (r"accelerator = Accelerator\(\)", r"if accelerator\.num_processes > 1:")
 ]
 
 

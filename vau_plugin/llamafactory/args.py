@@ -176,6 +176,46 @@ def reward_funcs_of(training_args: GRPOTrainingArguments) -> list[Callable[..., 
     return funcs
 
 
+# ------------------------------------------------------------------------------------------------ videos
+
+# GRPOConfig switches TRL 0.24 implements for images only: the videos of a sample would not reach vLLM or paged
+# generation (they generate from the text alone) nor the Liger loss.
+IMAGE_ONLY_SWITCHES = ("use_vllm", "use_transformers_paged", "use_liger_loss")
+
+
+def video_datasets(data_args: Any) -> list[str]:
+    """video_datasets(data_args) -> the recipe's datasets (`dataset`, `eval_dataset`) whose dataset_info.json entry
+    maps a `videos` column: LLaMA-Factory reads videos from that column only, so the others hold none. Read with
+    LLaMA-Factory's own parser, before any dataset loads; [] when dataset_info.json is remote (REMOTE:, not fetched
+    here) or cannot be read (LLaMA-Factory says why when it loads the data)."""
+    from llamafactory.data.parser import get_dataset_list
+
+    names = [*(data_args.dataset or []), *(data_args.eval_dataset or [])]
+    if not names or str(data_args.dataset_dir).startswith("REMOTE:"):
+        return []
+    try:
+        attrs = get_dataset_list(names, data_args.dataset_dir)
+    except (OSError, ValueError):
+        return []
+    return list(dict.fromkeys(name for name, attr in zip(names, attrs) if attr.videos))
+
+
+def image_only_switches_problem(training_args: Any, data_args: Any) -> Optional[str]:
+    """image_only_switches_problem(training_args, data_args) -> the refusal of IMAGE_ONLY_SWITCHES set for datasets
+    with videos (`video_datasets`), naming the keys and the datasets; None when none is set or no dataset has
+    videos (text-only datasets keep them)."""
+    switches = [name for name in IMAGE_ONLY_SWITCHES if getattr(training_args, name, False)]
+    datasets = video_datasets(data_args) if switches else []
+    if not datasets:
+        return None
+    info = f"{data_args.dataset_dir}/dataset_info.json"
+    return (
+        f"{', '.join(f'{name}: true' for name in switches)} with videos: TRL 0.24 passes only images to vLLM / paged "
+        f"generation and the Liger loss, and dataset {', '.join(datasets)} maps a videos column in {info}; "
+        f"set {' and '.join(f'{name}: false' for name in switches)}"
+    )
+
+
 # ------------------------------------------------------------------------------------------------ parsing
 
 
@@ -194,7 +234,8 @@ def get_grpo_train_args(args: Any) -> tuple:
     """get_grpo_train_args(args) -> (model_args, data_args, training_args, finetuning_args, generating_args)
     from LLaMA-Factory's raw arguments, with `training_args` a GRPOTrainingArguments whose sampling settings
     come from the recipe's temperature/top_p/top_k/repetition_penalty (TRL's defaults when unset). The reward
-    functions and weights are checked here (`reward_funcs_of`), when the recipe is read."""
+    functions and weights are checked here (`reward_funcs_of`), when the recipe is read, and so are TRL switches that
+    cannot take videos (`image_only_switches_problem`): ValueError naming the key."""
     args = lf_parser.read_args(args)
     with training_arguments_class(GRPOTrainingArguments):
         model_args, data_args, training_args, finetuning_args, generating_args = lf_parser.get_train_args(args)
@@ -205,4 +246,7 @@ def get_grpo_train_args(args: Any) -> tuple:
     if not training_args.top_k:  # LLaMA-Factory spells "no top-k" as 0, TRL as None
         training_args.top_k = None
     reward_funcs_of(training_args)  # reward functions TRL can call, finite weights, one each: before anything loads
+    problem = image_only_switches_problem(training_args, data_args)  # before a model of minutes to load
+    if problem:
+        raise ValueError(problem)
     return model_args, data_args, training_args, finetuning_args, generating_args

@@ -18,7 +18,11 @@ What differs from lmms-eval's `qwen2_5_vl` / `qwen3_vl` (which go through qwen-v
   wrong, counted in every task's `video_errors`) and the run goes on; a run where every video fails stops with one
   message; model_args that make no valid budget stop the model at load;
 - decoded frames can be cached (`VAU_FRAME_CACHE=<folder>`), so a rerun or a second task skips decoding;
-- without a GPU it runs on the CPU (upstream defaults to CUDA).
+- without a GPU it runs on the CPU (upstream defaults to CUDA);
+- several processes (`accelerate launch`, `torchrun`) run data parallel, each with a full copy of the model, on GPUs
+  or on the CPU (gloo): each process loads where `_placement` says (upstream puts every process on
+  `cuda:<local rank>` whatever `device` says, and refuses the CPU), and its rank is its global one (upstream takes
+  the rank within the node: on two nodes two processes would be rank 0).
 
 model_args beyond those of `qwen2_5_vl`: `motion_prompt=true` with `motion_m`, `motion_n`, `motion_fill`
 (`mean`/`black`) or `motion_weights=PATH` (a `motion_prompt.json` saved by fine-tuning, or a checkpoint folder
@@ -29,12 +33,15 @@ range follows min/max_pixels); they are pixels as given, not scaled to the model
 
 from __future__ import annotations
 
+import atexit
 import json
+import types
 from collections import defaultdict
 from dataclasses import replace
-from typing import Any, ClassVar, List, Optional
+from typing import Any, Callable, ClassVar, List, Optional
 
 import torch
+from accelerate import Accelerator
 from lmms_eval.api.instance import GenerationResult, Instance, TokenCounts
 from lmms_eval.models.chat.qwen2_5_vl import Qwen2_5_VL
 from lmms_eval.models.chat.qwen3_vl import Qwen3_VL
@@ -67,6 +74,52 @@ def _model_type(pretrained: str) -> str:
     return str(getattr(AutoConfig.from_pretrained(pretrained), "model_type", ""))
 
 
+def _placement(device: Optional[str], device_map: Optional[str], accelerator: Accelerator) -> tuple[str, str]:
+    """_placement(device, device_map, accelerator) -> (device, device_map) this process loads the model with.
+
+    One process: the given ones; no device is CUDA when there is a GPU (device_map `auto`: spread over the GPUs),
+    else the CPU. Several processes (data parallel): `cpu` stays the CPU; any CUDA device is this process's own GPU,
+    `cuda:<local rank>`, as in upstream; no device is the accelerator's for this process (its GPU, or the CPU when
+    the processes talk over gloo); the device_map is that one device, since `auto` would spread every process's copy
+    over every GPU of the node."""
+    if accelerator.num_processes == 1:
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return device, device_map or ("auto" if device.startswith("cuda") else device)
+    if device is None:  # accelerate says `cpu:0` under gloo, which transformers' loader takes for GPU 0
+        device = "cpu" if accelerator.device.type == "cpu" else str(accelerator.device)
+    elif device.startswith("cuda"):
+        device = f"cuda:{accelerator.local_process_index}"
+    return device, device
+
+
+def _leave_process_group() -> None:
+    """Destroy this process's process group, if any: lmms-eval ends a multi-process run without doing so, and a gloo
+    group (the CPU's) torn down with the interpreter instead aborts the process now and then ("terminate called
+    without an active exception", SIGABRT: measured 3 runs in 20 of two processes), after the results were written,
+    which makes the launcher report the run as failed."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
+class _OneProcessView(Accelerator):
+    """This process's accelerator, shown to lmms-eval's Qwen classes while they load as one process, so they load
+    the model on the device they are given and wrap nothing; the wrapper then takes its rank and world size from the
+    real accelerator (`VAUVideoChat.__init__`)."""
+
+    @property
+    def num_processes(self) -> int:
+        return 1
+
+
+def _reading(function: Callable, name: str, value: Any) -> Callable:
+    """A copy of `function` that reads the global `name` of its module as `value`; the function and its module are
+    left as they are (nothing upstream is patched)."""
+    copy = types.FunctionType(function.__code__, {**function.__globals__, name: value}, function.__name__,
+                              function.__defaults__, function.__closure__)  # fmt: skip
+    copy.__kwdefaults__ = function.__kwdefaults__
+    return copy
+
+
 class VAUVideoChat:
     """What the three wrappers share: per-task budgets, decoding through `vau_plugin.video`, motion prompts, batching
     and broken videos. Mixed in before lmms-eval's model class of the family, which loads it."""
@@ -94,10 +147,8 @@ class VAUVideoChat:
         video_backend: str = "auto",
         **kwargs: Any,
     ) -> None:
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device_map is None:
-            device_map = "auto" if str(device).startswith("cuda") else str(device)
+        accelerator = Accelerator()
+        device, device_map = _placement(device, device_map, accelerator)
         pretrained = pretrained or self.default_pretrained
         model_type = _model_type(pretrained)
         if model_type not in self.model_types:
@@ -107,11 +158,21 @@ class VAUVideoChat:
                 f"--model {self.model_name} loads {'/'.join(self.model_types)} only (another family would load with "
                 f"random weights); use {others}"
             )
-        super().__init__(
-            pretrained=pretrained, device=device, device_map=device_map,
+        # The family's loader (lmms-eval's __init__, which builds its own `Accelerator()`) sees one process.
+        upstream_init = _reading(super().__init__.__func__, "Accelerator", _OneProcessView)
+        upstream_init(
+            self, pretrained=pretrained, device=device, device_map=device_map,
             min_pixels=int(min_pixels) if min_pixels is not None else PROCESSOR_MIN_PIXELS,
             max_pixels=int(max_pixels) if max_pixels is not None else PROCESSOR_MAX_PIXELS, **kwargs,
         )  # fmt: skip
+        # Data parallel: documents are shared out by global rank (lmms-eval's evaluator does the same with RANK).
+        self.accelerator = accelerator
+        self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
+        if self._world_size > 1:
+            atexit.unregister(_leave_process_group)  # registered once, however many models are built
+            atexit.register(_leave_process_group)
+            eval_logger.info(f"{self.model_name}: {self._where()}, a full copy of the model on {device} "
+                             f"({accelerator.distributed_type.value}, data parallel)")  # fmt: skip
         video_processor = getattr(self.processor, "video_processor", None) or self.processor.image_processor
         self.image_factor = int(video_processor.patch_size) * int(video_processor.merge_size)
         units = budget_for("tag").for_image_factor(self.image_factor)  # VAU-R1's processor range, in this model's units
@@ -138,6 +199,10 @@ class VAUVideoChat:
                 m=motion_m, n=motion_n, fill=motion_fill, weights=motion_weights
             )
             eval_logger.info(f"{self.model_name}: motion prompts on ({self.motion_hook.describe()})")
+
+    def _where(self) -> str:
+        """Which process this is, for messages of a multi-process run."""
+        return f"process {self._rank} of {self._world_size}"
 
     # ------------------------------------------------------------ what differs between families
     def set_processor_range(self, video_processor: Any, low: int, high: int) -> None:
@@ -299,10 +364,16 @@ class VAUVideoChat:
         if self.video_failures:
             eval_logger.warning(f"{self.model_name}: {len(self.video_failures)} sample(s) had a video that could not be "
                                 "decoded or run; each is scored as wrong and counted in its task's video_errors")  # fmt: skip
-        if len(requests) > 1 and generated == 0:
+        # Documents, not requests: lmms-eval repeats a request (`repeats`, and to even out the processes' shares it
+        # pads a process's list with copies of its last one), and one broken document must not stop the run.
+        docs = {(task, split, doc_id) for *_, doc_id, task, split in (request.args for request in requests)}
+        # Each process judges its own share: no collective here, since under `--use_cache` a process whose requests
+        # are all cached does not call generate_until (the others would wait for it for ever).
+        if len(docs) > 1 and generated == 0:
             last = "; ".join(f["error"] for f in self.video_failures[-3:])
+            mine = f" given to {self._where()}" if self._world_size > 1 else ""
             raise RunStopped(
-                f"{self.model_name}: none of the {len(requests)} samples could be run (last errors: {last}). "
+                f"{self.model_name}: none of the {len(docs)} samples{mine} could be run (last errors: {last}). "
                 "Check the video files (VAU_BENCH_VIDEO_ROOT) and the model; no score was computed."
             )
         return [r if r is not None else GenerationResult(text="") for r in results]
