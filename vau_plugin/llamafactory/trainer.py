@@ -34,6 +34,8 @@ from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import entropy_from_logits, pad, selective_log_softmax
 
+from vau_plugin.llamafactory.args import IMAGE_ONLY_SWITCHES
+
 logger = logging.getLogger(__name__)
 
 MM_INPUTS = "mm_inputs"
@@ -64,8 +66,10 @@ class VideoGRPOTrainer(GRPOTrainer):
         self._broken_media: dict[tuple, str] = {}
         grpo_args = kwargs["args"]
         has_video = any(_dataset_has_videos(kwargs.get(name)) for name in ("train_dataset", "eval_dataset"))
-        unsupported = [f for f in ("use_vllm", "use_transformers_paged", "use_liger_loss") if getattr(grpo_args, f)]
-        if has_video and unsupported:  # checked before TRL starts vLLM in super().__init__
+        unsupported = [f for f in IMAGE_ONLY_SWITCHES if getattr(grpo_args, f)]
+        # the recipe check (args.image_only_switches_problem) stops most such runs before anything loads; this one
+        # covers a remote dataset_info.json and direct use from Python, before TRL starts vLLM in super().__init__
+        if has_video and unsupported:
             raise NotImplementedError(
                 f"stage grpo with videos: {', '.join(unsupported)} is not supported (TRL 0.24 passes only images to "
                 "vLLM/paged generation and the Liger loss); set it to false"
