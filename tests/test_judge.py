@@ -23,20 +23,11 @@ from hypothesis import strategies as st
 from _chat_server import ScriptedServer, Step, chat_body, running
 from _lmms_cli import DUMMY_REASONING, LMMS_EVAL, lmms_env
 from vau_plugin.lmms import judge as judge_module
-from vau_plugin.lmms.judge import (
-    DEFAULT_MODEL,
-    ENV_BASE_URL,
-    Judge,
-    JudgeConfig,
-    JudgeReplyError,
-    JudgeTaskFailed,
-    JudgeUnavailableError,
-    _retry_after_seconds,
-    cache_key,
-    chat_completions_url,
-    default_cache_dir,
-    parse_judge_reply,
-)
+from vau_plugin.lmms.judge import JudgeTaskFailed
+from vau_plugin.lmms.judge_cache import cache_key
+from vau_plugin.lmms.judge_client import Judge, JudgeUnavailableError, _retry_after_seconds
+from vau_plugin.lmms.judge_config import DEFAULT_MODEL, ENV_BASE_URL, JudgeConfig, chat_completions_url, default_cache_dir
+from vau_plugin.lmms.judge_reply import JudgeReplyError, parse_judge_reply
 from vau_plugin.prompts import JUDGE_SCORE_KEYS, JUDGE_SYSTEM_PROMPT, judge_prompt
 
 REPO = Path(__file__).resolve().parents[1]
@@ -314,7 +305,7 @@ def test_cache_hit_makes_no_request_also_for_a_new_instance_and_process(server, 
     assert other.score(**SAMPLE).cached and server.hits == 1
 
     script = (
-        "import json, sys; from vau_plugin.lmms.judge import Judge, JudgeConfig; "
+        "import json, sys; from vau_plugin.lmms.judge_client import Judge; from vau_plugin.lmms.judge_config import JudgeConfig; "
         "j = Judge(JudgeConfig(base_url=sys.argv[1], cache_dir=sys.argv[2])); "
         "r = j.score(**json.loads(sys.argv[3])); print(json.dumps([r.cached, r.total, j.requests]))"
     )

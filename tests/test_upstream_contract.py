@@ -95,7 +95,7 @@ SIGNATURES = [
     ("lmms_eval.loggers.evaluation_tracker:EvaluationTracker.save_results_samples", ["self", "task_name", "samples"], []),
     ("lmms_eval.models.registry_v2:ModelRegistryV2.load_entrypoint_manifests", ["self", "group"], []),
     ("lmms_eval.utils:import_function", ["loader", "node"], []),  # `!function utils.qa_docs` in the task YAMLs
-    # --- openai: the judge's transport (vau_plugin.lmms.judge)
+    # --- openai: the judge's transport (vau_plugin.lmms.judge_client)
     ("openai:OpenAI.__init__", ["self"], ["api_key", "base_url", "timeout", "max_retries", "http_client"]),
     ("openai.resources.chat.completions:Completions.create", ["self"],
      ["model", "messages", "temperature", "stream", "extra_headers"]),
