@@ -258,12 +258,12 @@ def test_sharegpt_converter_is_looked_up_in_a_mutable_table():
 
 def test_the_patches_apply_to_this_llamafactory_and_the_scoped_ones_restore():
     """Every patch of vau_plugin.llamafactory.patch, applied to the installed LLaMA-Factory: the start-up ones take
-    (twice: idempotent), the grpo-only swaps take inside their block and are undone after it."""
+    (twice: idempotent), the grpo-only swaps (`scoped_patches`) take inside their block and are undone after it."""
     from llamafactory.data import converter
     from llamafactory.hparams import parser
     from llamafactory.hparams.training_args import TrainingArguments
 
-    from vau_plugin.llamafactory import patch
+    from vau_plugin.llamafactory import patch, scoped_patches
 
     patch.apply()
     status = patch.apply()
@@ -283,10 +283,10 @@ def test_the_patches_apply_to_this_llamafactory_and_the_scoped_ones_restore():
         pass
 
     before = list(parser._TRAIN_ARGS)
-    with patch.sharegpt_converter(Converter), patch.training_arguments_class(Arguments):
+    with scoped_patches.sharegpt_converter(Converter), scoped_patches.training_arguments_class(Arguments):
         assert converter.DATASET_CONVERTERS["sharegpt"] is Converter
         assert Arguments in parser._TRAIN_ARGS and TrainingArguments not in parser._TRAIN_ARGS
-        with patch.training_arguments_class(Arguments):  # nested: left as it is
+        with scoped_patches.training_arguments_class(Arguments):  # nested: left as it is
             assert parser._TRAIN_ARGS.count(Arguments) == 1
     assert converter.DATASET_CONVERTERS["sharegpt"] is converter.SharegptDatasetConverter
     assert parser._TRAIN_ARGS == before

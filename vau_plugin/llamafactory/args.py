@@ -1,9 +1,10 @@
 """GRPO arguments: LLaMA-Factory's TrainingArguments plus TRL 0.24's GRPOConfig, parsed by LLaMA-Factory itself.
 
 `get_grpo_train_args(args)` runs LLaMA-Factory's `get_train_args` (all its checks, resume detection, seeding,
-logging set-up) with `GRPOTrainingArguments` in place of its TrainingArguments (`patch.training_arguments_class`),
-so every usual YAML key works and every GRPOConfig key (num_generations, beta, loss_type, max_completion_length,
-epsilon, scale_rewards, reward_weights, use_vllm, ...) is accepted too, plus `reward_funcs`.
+logging set-up) with `GRPOTrainingArguments` in place of its TrainingArguments
+(`scoped_patches.training_arguments_class`), so every usual YAML key works and every GRPOConfig key
+(num_generations, beta, loss_type, max_completion_length, epsilon, scale_rewards, reward_weights, use_vllm, ...) is
+accepted too, plus `reward_funcs`.
 
 Imported only when a `stage: grpo` run starts. The dataclass lives at module level so that Trainer can pickle it
 into training_args.bin.
@@ -23,7 +24,7 @@ from llamafactory.hparams.training_args import RayArguments
 from llamafactory.hparams.training_args import TrainingArguments as LFTrainingArguments
 from trl import GRPOConfig
 
-from vau_plugin.llamafactory.patch import training_arguments_class
+from vau_plugin.llamafactory.scoped_patches import training_arguments_class
 from vau_plugin.rewards import REWARD_FUNCS, get_reward_func
 
 # GeneratingArguments owns these names (HfArgumentParser rejects duplicates); GRPO copies them from there.

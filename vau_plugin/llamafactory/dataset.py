@@ -2,8 +2,9 @@
 
 LLaMA-Factory's `align_dataset` keeps only its standard columns (_prompt, _response, _videos, ...). For a GRPO run,
 and only while its datasets load, the "sharegpt" converter is swapped for `ColumnKeepingSharegptConverter`
-(`patch.sharegpt_converter`), which also passes on every extra top-level column of a row (`task`, `answer`, `span`,
-`video_id` from `vau-plugin prepare`, or your own): TRL hands the columns to the reward functions as keyword lists.
+(`scoped_patches.sharegpt_converter`), which also passes on every extra top-level column of a row (`task`, `answer`,
+`span`, `video_id` from `vau-plugin prepare`, or your own): TRL hands the columns to the reward functions as keyword
+lists.
 SFT and other stages never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
 
 For every stage, LLaMA-Factory's own dataset processors (SFT, PPO, DPO, KTO) drop an example whose video the
@@ -27,7 +28,7 @@ from llamafactory.data import converter as lf_converter
 from llamafactory.data import loader as lf_loader
 from llamafactory.data import split_dataset
 
-from vau_plugin.llamafactory.patch import sharegpt_converter
+from vau_plugin.llamafactory.scoped_patches import sharegpt_converter
 
 logger = logging.getLogger(__name__)
 

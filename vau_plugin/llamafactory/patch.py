@@ -1,7 +1,7 @@
 """Every change the plugin makes to LLaMA-Factory 0.9.5, in one place (lmms-eval's one is in `vau_plugin.lmms.entry`).
 
-What each patch replaces lives here; what the replacement does lives in the module of its theme (`workflow`,
-`motion`, `mm_plugin`, `dataset`, `args`). Each patch is idempotent. `tests/test_upstream_contract.py` checks every
+What each patch replaces lives here (the two scoped to a grpo run in `scoped_patches`, below); what the replacement
+does lives in the module of its theme (`workflow`, `motion`, `mm_plugin`, `dataset`, `args`). Each patch is idempotent. `tests/test_upstream_contract.py` checks every
 upstream name below in a second, so an upgrade that moves one fails there, with its name.
 
 Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules are imported, for every stage:
@@ -24,12 +24,13 @@ Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules ar
   (`patch_dataset_processors`): an example whose video the plugin cannot use is dropped with a warning naming the
   file (`dataset.drop_examples_with_unusable_videos`), instead of ending the run while the dataset is encoded.
 
-Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit):
+Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit; they
+live in `scoped_patches`, which `args` and `dataset` import without reaching back here):
 
 - ``llamafactory.hparams.parser._TRAIN_ARGS`` holds `args.GRPOTrainingArguments` in place of LLaMA-Factory's
-  TrainingArguments (`training_arguments_class`), so its parser accepts every GRPOConfig key;
+  TrainingArguments (`scoped_patches.training_arguments_class`), so its parser accepts every GRPOConfig key;
 - ``llamafactory.data.converter.DATASET_CONVERTERS["sharegpt"]`` is `dataset.ColumnKeepingSharegptConverter`
-  (`sharegpt_converter`), which keeps the reward columns.
+  (`scoped_patches.sharegpt_converter`), which keeps the reward columns.
 
 `patch_status()` tells whether the start-up patches took effect in this process (and why the start-up hook is
 missing when the .pth line failed, silently); `apply()` applies them explicitly (importing LLaMA-Factory), for
@@ -42,11 +43,10 @@ run.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
 import typing
-from typing import Any, Iterator
+from typing import Any
 
 from vau_plugin.llamafactory import workflow
 from vau_plugin.llamafactory.workflow import GRPO_STAGE, stage_of
@@ -161,41 +161,6 @@ def register_templates() -> bool:
         register()
         _templates_registered = True
     return True
-
-
-# ------------------------------------------------------------------------------------------------ grpo, scoped
-
-
-@contextlib.contextmanager
-def training_arguments_class(cls: type) -> Iterator[None]:
-    """Within the block, LLaMA-Factory's `get_train_args` builds `cls` (a subclass of its TrainingArguments) in
-    place of its TrainingArguments: `parser._TRAIN_ARGS` holds the classes it parses into."""
-    from llamafactory.hparams import parser
-    from llamafactory.hparams.training_args import TrainingArguments
-
-    if cls in parser._TRAIN_ARGS:  # already swapped by an enclosing block
-        yield
-        return
-    index = parser._TRAIN_ARGS.index(TrainingArguments)
-    parser._TRAIN_ARGS[index] = cls
-    try:
-        yield
-    finally:
-        parser._TRAIN_ARGS[index] = TrainingArguments
-
-
-@contextlib.contextmanager
-def sharegpt_converter(converter_cls: type) -> Iterator[None]:
-    """Within the block, LLaMA-Factory formats "sharegpt" datasets with `converter_cls` (a subclass of its
-    SharegptDatasetConverter): `converter.DATASET_CONVERTERS` is the table `get_dataset_converter` reads."""
-    from llamafactory.data import converter
-
-    original = converter.DATASET_CONVERTERS["sharegpt"]
-    converter.DATASET_CONVERTERS["sharegpt"] = converter_cls
-    try:
-        yield
-    finally:
-        converter.DATASET_CONVERTERS["sharegpt"] = original
 
 
 # ------------------------------------------------------------------------------------------------ status
