@@ -13,6 +13,7 @@ import torch
 
 from vau_plugin.llamafactory import motion as lf_motion
 from vau_plugin.llamafactory import patch
+from vau_plugin.llamafactory.mm_plugin import MOTION_PLUGIN  # the motion template and its mm_plugin share the name
 from vau_plugin.motion import (
     QWEN_VL_MEAN,
     QWEN_VL_STD,
@@ -47,7 +48,7 @@ def lf(tiny_model_dir):
         "model_args": model_args,
         "tokenizer": tokenizer,
         "processor": modules["processor"],
-        "motion": get_template_and_fix_tokenizer(tokenizer, DataArguments(template=lf_motion.TEMPLATE_NAME)),
+        "motion": get_template_and_fix_tokenizer(tokenizer, DataArguments(template=MOTION_PLUGIN)),
         "plain": get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl")),
         "vau": get_template_and_fix_tokenizer(tokenizer, DataArguments(template="qwen2_vl_vau")),
     }
@@ -86,9 +87,9 @@ def test_register_adds_a_qwen2_vl_template_with_the_motion_plugin(lf):
     from llamafactory.data.mm_plugin import PLUGINS, Qwen2VLPlugin
     from llamafactory.data.template import TEMPLATES
 
-    motion, plain = TEMPLATES[lf_motion.TEMPLATE_NAME], TEMPLATES["qwen2_vl"]
-    assert issubclass(PLUGINS[lf_motion.PLUGIN_NAME], Qwen2VLPlugin)
-    assert isinstance(motion.mm_plugin, PLUGINS[lf_motion.PLUGIN_NAME])
+    motion, plain = TEMPLATES[MOTION_PLUGIN], TEMPLATES["qwen2_vl"]
+    assert issubclass(PLUGINS[MOTION_PLUGIN], Qwen2VLPlugin)
+    assert isinstance(motion.mm_plugin, PLUGINS[MOTION_PLUGIN])
     for field in dataclasses.fields(plain):
         if field.name != "mm_plugin":
             assert getattr(motion, field.name) == getattr(plain, field.name), field.name

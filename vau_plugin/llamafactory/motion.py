@@ -41,12 +41,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vau_plugin._env import parse_flag, parse_number
-from vau_plugin.llamafactory.mm_plugin import MOTION_PLUGIN
 from vau_plugin.motion import FILLS, QWEN_VL_MEAN, QWEN_VL_STD, FrameMotionPrompt
 
 logger = logging.getLogger(__name__)
 
-PLUGIN_NAME = TEMPLATE_NAME = MOTION_PLUGIN  # the template and its mm_plugin share the name
 # setting name -> environment variable; the YAML key is "vau_" + the setting name
 ENV_VARS: dict[str, str] = {
     "motion_m": "VAU_MOTION_M",
