@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 from vau_plugin.benches.events import EVENT_KINDS, NORMAL_KIND, render_clip
-from vau_plugin.benches.mini import BUNDLED_DIR, make_mini_bench
+from vau_plugin.benches.mini import make_mini_bench
 from vau_plugin.benches.scene import ClipSpec
+from vau_plugin.data.bundled import MINI_BENCH_DIR
 from vau_plugin.data.schema import CLASSES, COLUMNS, LETTERS, NORMAL_CLASS, OPTION_COLUMNS
 
 N_TRAIN, N_TEST = 16, 12
@@ -214,7 +215,7 @@ def test_the_bundled_bench_is_byte_for_byte_what_make_mini_bench_writes(bench):
     def files(root: Path) -> dict[str, bytes]:
         return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
-    shipped, written = files(BUNDLED_DIR), files(bench.root)
+    shipped, written = files(MINI_BENCH_DIR), files(bench.root)
     assert sorted(shipped) == sorted(written)
     assert [name for name in shipped if shipped[name] != written[name]] == []
 

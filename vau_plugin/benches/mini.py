@@ -13,7 +13,7 @@ test.csv, manifest.json with per clip the kind, class, span in seconds and frame
 README.md). The same seed and parameters give byte-identical CSVs, README and manifest and identical raw frames;
 the mp4 bytes are identical for the default width, 128 px (see the writer's module doc on libx264), which is why
 the default size is 128x96 rather than 112x84. The bench shipped in the wheel is `make_mini_bench` with the
-defaults (`bundled_mini_bench()`).
+defaults (`bundled_mini_bench()`, from `vau_plugin.data.bundled`, which knows where it lives).
 """
 
 from __future__ import annotations
@@ -36,6 +36,9 @@ from vau_plugin.benches.writer import (
     warn_unstable_width,
     write_bench,
 )
+
+# Re-exported (the redundant alias says so): the tests and the tools import the shipped bench from here.
+from vau_plugin.data.bundled import bundled_mini_bench as bundled_mini_bench
 from vau_plugin.data.schema import COLUMNS, LETTERS
 
 # The generator's name in manifests and READMEs: the module that wrote version 1, kept so that output stays
@@ -200,18 +203,3 @@ def make_mini_bench(
         manifest={"generator": GENERATOR, "version": GENERATOR_VERSION},
         overwrite=overwrite,
     )
-
-
-# The mini bench shipped in the wheel (`make_mini_bench` with the defaults, seed 0); tests/test_mini_bench.py
-# checks that it is byte for byte what make_mini_bench writes.
-BUNDLED_DIR = Path(__file__).resolve().parent.parent / "data" / "mini"
-
-
-def bundled_mini_bench() -> Path:
-    """The folder of the shipped mini bench (videos/, train.csv, test.csv, manifest.json)."""
-    if not (BUNDLED_DIR / "test.csv").is_file():
-        raise FileNotFoundError(
-            f"the bundled mini bench is missing at {BUNDLED_DIR}; reinstall vau-plugin or run "
-            f"`vau-plugin make-mini-bench DIR`"
-        )
-    return BUNDLED_DIR

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from vau_plugin._env import SettingError, env_choice
+from vau_plugin.data.bundled import bundled_mini_bench
 from vau_plugin.data.reader import AnnotationError, load_records, split_files
 from vau_plugin.data.schema import VAURecord
 from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TARGET_TASKS, TEST_SPLIT_SOURCE, doc_span, serves, target
@@ -125,8 +126,6 @@ def _records(task: str, subset: str) -> tuple[list[VAURecord], Path]:
     (a single CSV is one split: it never stands in for the others).
     """
     if subset == MINI:
-        from vau_plugin.benches.mini import bundled_mini_bench
-
         root = bundled_mini_bench()
         return load_records(root / "test.csv"), root / "videos"
     if subset == ALL:
