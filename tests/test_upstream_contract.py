@@ -1,8 +1,8 @@
 """Every upstream name the plugin relies on, checked in seconds: LLaMA-Factory 0.9.5 (the private names it
-patches or calls), TRL 0.24 (the GRPOTrainer methods VideoGRPOTrainer overrides and the helpers it calls),
-lmms-eval 0.7.3 (the model it subclasses, `Instance.args`, `ModelManifest`, the entry-point registry, the task
-loader), transformers and openai (the judge's client). An upgrade that removes, renames or re-signs one of them fails here, with the name as the
-case id, instead of deep inside a five-minute subprocess test.
+patches, copies or calls, the Qwen3-VL mm_plugin's included), TRL 0.24 (the GRPOTrainer methods VideoGRPOTrainer
+overrides and the helpers it calls), lmms-eval 0.7.3 (the model it subclasses, `Instance.args`, `ModelManifest`, the
+entry-point registry, the task loader), transformers and openai (the judge's client). An upgrade that removes, renames
+or re-signs one of them fails here, with the name as the case id, instead of deep inside a five-minute subprocess test.
 
 A signature case lists the leading parameters in order (what the plugin passes by position, or the parameters
 of a method it overrides) and the parameters it passes by keyword. A source case asserts a line of upstream code
@@ -48,6 +48,16 @@ SIGNATURES = [
     ("llamafactory.data.mm_plugin:Qwen2VLPlugin.get_mm_inputs",
      ["self", "images", "videos", "audios", "imglens", "vidlens", "audlens", "batch_ids", "processor"], []),
     ("llamafactory.data.mm_plugin:_check_video_is_nested_images", ["video"], []),
+    # Qwen3VLVAUPlugin copies Qwen3VLPlugin.process_messages (per-video metadata) and calls what it calls
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin.process_messages",
+     ["self", "messages", "images", "videos", "audios", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin._validate_input", ["self", "processor", "images", "videos", "audios"], []),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin._validate_messages", ["self", "messages", "images", "videos", "audios"], []),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin._get_mm_token_metadata", ["self", "images", "videos", "audios", "processor"], []),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin._get_mm_inputs", ["self", "images", "videos", "audios", "processor"], []),
+    # ... and on the processor: the "<t seconds>" of each temporal patch, as transformers' Qwen3VLProcessor writes them
+    ("transformers.models.qwen3_vl.processing_qwen3_vl:Qwen3VLProcessor._calculate_timestamps",
+     ["self", "indices", "video_fps", "merge_size"], []),
     ("llamafactory.data.mm_plugin:register_mm_plugin", ["name", "plugin_class"], []),
     ("llamafactory.data.mm_plugin:get_mm_plugin", ["name"], ["image_token", "video_token", "audio_token"]),
     ("llamafactory.data.template:register_template", ["name"], ["mm_plugin", "template_class"]),
@@ -115,6 +125,8 @@ FIELDS = [
      ["compute_dtype", "video_fps", "video_maxlen", "video_max_pixels", "video_min_pixels"]),
     ("llamafactory.hparams.training_args:TrainingArguments", ["resume_from_checkpoint", "do_train", "do_eval", "seed"]),
     ("llamafactory.data.mm_plugin:Qwen2VLPlugin", ["image_token", "video_token", "audio_token"]),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin",
+     ["image_token", "video_token", "expand_mm_tokens", "vision_bos_token", "vision_eos_token"]),
     ("trl:GRPOConfig",
      ["use_vllm", "use_transformers_paged", "use_liger_loss", "ds3_gather_for_generation", "temperature", "top_p",
       "top_k", "repetition_penalty", "model_init_kwargs", "beta", "reward_weights"]),
@@ -130,6 +142,14 @@ SOURCES = [
      "run_exp calls the module global _training_function, which the plugin wraps"),
     ("llamafactory.train.sft.workflow:run_sft", r"\bload_model\(",
      "run_sft calls the module global load_model, which the motion prompt's SFT patch wraps"),
+    ("llamafactory.data.mm_plugin:Qwen2VLPlugin._get_mm_token_metadata",
+     r"self\._get_video_token_metadata\(videos, processor\)",
+     "the video token count comes from _get_video_token_metadata, which the plugin answers from a probe of the file"),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin.process_messages", r"metadata = video_metadata\[idx\]",
+     "upstream reads video_metadata by message index, which Qwen3VLVAUPlugin's copy of process_messages fixes "
+     "(per video): on a change, compare the copy with upstream's new code"),
+    ("llamafactory.data.mm_plugin:Qwen3VLPlugin.process_messages", r"f\"<\{timestamp_sec:\.1f\} seconds>\"",
+     "Qwen3VLVAUPlugin's copy writes each temporal patch's time as upstream does: <t seconds> with one decimal"),
     ("llamafactory.model.patcher:patch_processor", r"setattr\(processor, \"video_fps\"",
      "the processor carries video_fps/video_maxlen/video_*_pixels, read by mm_plugin.sampling_config"),
     ("trl:GRPOTrainer.__init__", r"self\.model_kwarg_keys\s*=",
