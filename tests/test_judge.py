@@ -649,8 +649,11 @@ def test_breaker_opens_while_other_threads_are_scoring(server, tmp_path):
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = list(pool.map(one, range(12)))
     assert outcomes.count("open") >= 10 and judge.is_open
-    # In-flight samples stop before their next retry: far fewer than 12 x 4 requests.
-    assert server.hits <= 4 * 4
+    # In-flight samples stop before their next retry: far fewer than 12 x 4 requests. The bound follows from the
+    # breaker's logic, not from timing: before it opens, at most 5 samples can start (the first failed one, whose
+    # thread then takes a fifth, and the 3 the other threads hold; the second failure opens it), each making at
+    # most 4 requests. A tighter bound (4 x 4) held only while the threads ran in step and failed on a loaded machine.
+    assert server.hits <= 5 * 4
 
 
 # ---------------------------------------------------------------- cache key: endpoint and payload
