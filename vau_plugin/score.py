@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vau_plugin import metrics, parsing
-from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
+from vau_plugin.data.reader import AnnotationError, read_file_bytes
 from vau_plugin.data.schema import NORMAL_CLASS, SOURCES, VAURecord
+from vau_plugin.data.sources import load_records
 from vau_plugin.data.targets import NORMAL, serves, target
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX
 
