@@ -279,15 +279,17 @@ def _repair(text: str) -> str:
 # --------------------------------------------------------------------------------------------- header
 
 
-def _shorten(text: str, limit: int = 40) -> str:
+def shorten(text: str, limit: int = 40) -> str:
+    """`text` cut to `limit` characters ("..." marking the cut), to quote a cell in a message."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _column_key(name: str) -> str:
+def column_key(name: str) -> str:
+    """A header cell as it is matched to a column name: case, runs of spaces, `_` and `-` ignored."""
     return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
 
 
-_COLUMN_BY_KEY = {_column_key(c): c for c in COLUMNS}
+_COLUMN_BY_KEY = {column_key(c): c for c in COLUMNS}
 
 
 def _map_header(header: list[str], path: Path, name: str) -> tuple[dict[str, int], dict[str, int], list[str]]:
@@ -301,7 +303,7 @@ def _map_header(header: list[str], path: Path, name: str) -> tuple[dict[str, int
     extra: dict[str, int] = {}
     for i, cell in enumerate(header):
         cell_text = _repair(cell).lstrip("\ufeff").strip()  # a BOM: a file joined on after another one
-        column = _COLUMN_BY_KEY.get(_column_key(cell_text))
+        column = _COLUMN_BY_KEY.get(column_key(cell_text))
         if column is None:
             extra[cell_text or f"(unnamed column {i + 1})"] = i
         elif column in index:
@@ -312,7 +314,7 @@ def _map_header(header: list[str], path: Path, name: str) -> tuple[dict[str, int
             index[column] = i
     missing = [c for c in COLUMNS if c not in index]
     if missing:
-        found = ", ".join(repr(_shorten(_repair(h).strip())) for h in header[:16])
+        found = ", ".join(repr(shorten(_repair(h).strip())) for h in header[:16])
         if len(missing) == len(COLUMNS):
             hint = ""
             if len(header) == 1 and any(sep in header[0] for sep in (";", "\t", "|")):
@@ -337,7 +339,7 @@ def _is_column_name(cell: str) -> bool:
     """True for a cell spelling a VAU-Bench column name (a header cell), quickly False for anything else."""
     if len(cell) > 40 or "." in cell:  # video names carry an extension; column names have no dot
         return False
-    return _column_key(_repair(cell).lstrip("\ufeff")) in _COLUMN_BY_KEY
+    return column_key(_repair(cell).lstrip("\ufeff")) in _COLUMN_BY_KEY
 
 
 def _repeats_header(cells: list[str], index: dict[str, int]) -> bool:
@@ -678,7 +680,7 @@ def _repeated_header(
 ) -> tuple[list[str], dict[str, int], dict[str, int]]:
     """Report data row `number`, a header row again, as an error (the row is skipped) and return the header,
     column index and extra columns for the rows after it: its own when it orders the columns differently."""
-    shown = ", ".join(repr(_shorten(_repair(c).strip().lstrip("\ufeff"))) for c in cells[:3])
+    shown = ", ".join(repr(shorten(_repair(c).strip().lstrip("\ufeff"))) for c in cells[:3])
     message = (
         f"{result.file} row {number}: repeats the header row ({shown}, ...): two CSV files joined into one?; "
         "row skipped"
