@@ -27,7 +27,7 @@ from _chat_server import ScriptedServer, Step, running
 from _lmms_cli import LMMS_EVAL, results_json, run_offline, samples_jsonl
 from vau_plugin import prompts
 from vau_plugin.benches.mini import bundled_mini_bench
-from vau_plugin.data.reader import load_records
+from vau_plugin.data.sources import load_records
 
 QA_REPLY = "<answer>A</answer>"
 TAG_REPLY = "<glue>[1.0, 3.0]</glue>"

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from _csv_rows import GOOD_ROW, write_csv
-from vau_plugin.data.reader import AnnotationError, is_hub_id, read_csv, read_source
+from vau_plugin.data.reader import AnnotationError, read_csv
 from vau_plugin.data.schema import COLUMNS
+from vau_plugin.data.sources import is_hub_id, read_source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -231,7 +232,7 @@ def test_an_unclosed_quote_names_its_row_and_field(tmp_path):
 
 
 def test_a_typod_folder_is_no_hub_id(tmp_path, monkeypatch):
-    from vau_plugin.data import reader
+    from vau_plugin.data import sources
 
     (tmp_path / "csv" / "mixed_dir").mkdir(parents=True)
     write_csv(tmp_path / "csv" / "mixed_dir" / "val.csv", [{}])
@@ -240,7 +241,7 @@ def test_a_typod_folder_is_no_hub_id(tmp_path, monkeypatch):
     def no_network(repo_id):
         raise AssertionError(f"went to the hub for {repo_id!r}")
 
-    monkeypatch.setattr(reader, "download_hub_dataset", no_network)
+    monkeypatch.setattr(sources, "download_hub_dataset", no_network)
     assert not is_hub_id("csv/mixed_dirr")
     with pytest.raises(AnnotationError) as info:
         read_source("csv/mixed_dirr")

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from _csv_rows import GOOD_ROW
 from _csv_rows import write_csv as write_rows
 from vau_plugin.data import AnnotationError, load_records, read_csv
-from vau_plugin.data.reader import is_hub_id, parse_seconds, read_source, resolve_correct_option
+from vau_plugin.data.reader import parse_seconds, resolve_correct_option
 from vau_plugin.data.schema import CLASSES, COLUMNS, LETTERS, OPTION_COLUMNS, TASKS
+from vau_plugin.data.sources import is_hub_id, read_source
 
 REAL_ROWS = {"val": 734, "test_msad": 240, "test_ucf_crime": 290, "test_ecva": 438}
 

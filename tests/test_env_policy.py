@@ -57,7 +57,7 @@ def test_progress_interval_values(monkeypatch, value, interval):
 
 
 def test_hub_timeout_is_checked(monkeypatch):
-    from vau_plugin.data.reader import DEFAULT_HUB_TIMEOUT_S, hub_timeout_s
+    from vau_plugin.data.sources import DEFAULT_HUB_TIMEOUT_S, hub_timeout_s
 
     monkeypatch.delenv("VAU_HUB_TIMEOUT", raising=False)
     assert hub_timeout_s() == DEFAULT_HUB_TIMEOUT_S

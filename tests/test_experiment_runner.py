@@ -160,7 +160,7 @@ def test_the_tasks_decide_datasets_and_a_wrong_one_stops(run):
 
 
 def test_the_tag_baseline_is_the_most_frequent_train_span_scored_as_the_task_scores(run, bench):
-    from vau_plugin.data.reader import load_records
+    from vau_plugin.data.sources import load_records
     from vau_plugin.metrics import temporal_iou
 
     base = run.baselines(bench, tasks=("qa", "tag"))["majority"]

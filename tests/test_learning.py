@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vau_plugin.benches.colour import COLOURS, make_colour_bench
-from vau_plugin.data.reader import load_records
+from vau_plugin.data.sources import load_records
 from vau_plugin.demo import metrics_table
 from vau_plugin.learning import CHANCE, LearningWorkspace, accuracy_trend, evaluate, reward_log, train_stage
 

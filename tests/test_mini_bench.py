@@ -231,7 +231,7 @@ def test_different_seed_different_bench(bench, bench_seed1):
 
 
 def test_the_reader_loads_the_bench_without_complaint(bench):
-    from vau_plugin.data.reader import read_source
+    from vau_plugin.data.sources import read_source
 
     results = {r.split: r for r in read_source(bench.root)}
     assert set(results) == {"train", "test"}

@@ -25,8 +25,8 @@ from vau_plugin.benches.order import (
 )
 from vau_plugin.benches.writer import sha256_hex
 from vau_plugin.cli import main
-from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import COLUMNS, LETTERS, NORMAL_CLASS
+from vau_plugin.data.sources import load_records
 from vau_plugin.data.validate import validate_path
 
 COUNTS = {"train": 12, "val": 3, "test": 6}  # 12 train clips: 4 per question type, each answer once or twice

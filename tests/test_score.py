@@ -16,9 +16,9 @@ import pytest
 
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, run_offline
 from vau_plugin.benches.mini import bundled_mini_bench
-from vau_plugin.data.reader import load_records
+from vau_plugin.data.sources import load_records
 from vau_plugin.data.targets import serves
-from vau_plugin.score import TASK_METRICS
+from vau_plugin.task_metrics import TASK_METRICS
 
 BIN = Path(sys.executable).parent
 VAU_PLUGIN = str(BIN / "vau-plugin")

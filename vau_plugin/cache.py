@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -37,6 +36,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from vau_plugin._files import TEMP_PREFIX, write_atomic, write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -103,21 +104,6 @@ class CachedFrames:
 
     frames: np.ndarray
     meta: dict[str, Any]
-
-
-def _atomic_write(target: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file beside ``target``, then move it into place."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def _unlink(path: Path) -> None:
@@ -215,9 +201,9 @@ class FrameCache:
         meta = {**meta, "key": key, "shape": list(frames.shape)}
         try:
             array_path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(array_path, lambda f: np.save(f, frames, allow_pickle=False))
+            write_atomic(array_path, lambda f: np.save(f, frames, allow_pickle=False))
             text = json.dumps(meta, sort_keys=True).encode("utf-8")
-            _atomic_write(meta_path, lambda f: f.write(text))
+            write_bytes_atomic(meta_path, text)
         except OSError as error:
             if not self._write_warned:
                 logger.warning("frame cache %s is not writable, going on without it (%s)", self.root, error)
@@ -267,7 +253,7 @@ class FrameCache:
     def _clear_stale_temporaries(self, max_age_s: float = 3600.0) -> None:
         """Temporary files and frames without metadata that a killed writer left (older than ``max_age_s``)."""
         cutoff = time.time() - max_age_s
-        leftovers = list(self.root.glob("??/.tmp-*"))
+        leftovers = list(self.root.glob(f"??/{TEMP_PREFIX}*"))
         leftovers += [p for p in self.root.glob("??/*.npy") if not p.with_suffix(".json").exists()]
         for path in leftovers:
             try:

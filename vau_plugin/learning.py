@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vau_plugin.benches.colour import ColourBench, make_colour_bench
-from vau_plugin.data.reader import load_records
+from vau_plugin.data.sources import load_records
 
 # The video budget of this check, for LLaMA-Factory (recipe keys) and lmms-eval (model_args) alike: both
 # frames of the clip, at its own size (LearningConfig.frame_size).

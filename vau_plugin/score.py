@@ -1,18 +1,13 @@
 """`vau-plugin score PREDICTIONS --annotations CSV --task qa|tag|cls [--missing skip|wrong] [--duplicates first|last] [--json]`.
 
-Scores prediction files made elsewhere with the plugin's own parser (`vau_plugin.parsing`) and metrics
-(`vau_plugin.metrics`), exactly as the lmms-eval tasks (tasks/vau_bench/utils.py) score a run, on exactly the
-rows those tasks evaluate (`vau_plugin.data.targets.serves`).
+Scores prediction files made elsewhere (read by `vau_plugin.predictions`) with the plugin's own parser
+(`vau_plugin.parsing`) and metrics (`vau_plugin.task_metrics`), exactly as the lmms-eval tasks
+(tasks/vau_bench/utils.py) score a run, on exactly the rows those tasks evaluate (`vau_plugin.data.targets.serves`).
+This module matches the predictions with the annotation rows and builds the report.
 
-Predictions may be
-- VAU-R1's CSV layout: `Video Name` plus `QA answer` / `Temporal Grounding` / `CLS answer`;
-- lmms-eval's `--log_samples` jsonl of a vau_bench task (one sample a line: `doc`, `resps`, `filtered_resps`,
-  ...); the raw response is parsed again, the scores stored in the file are not used.
-
-Video names are matched as VAU-R1's evaluators match them: trimmed, with ".mp4" appended when missing. When the
-annotations (a folder of CSVs) name one video in rows of different sources, or of different files whose source is
-unknown, those are different rows (msad/Assault_2.mp4 is not ucf/Assault_2.mp4): a prediction for that name is
-matched by what an lmms-eval sample says about its row (its doc's file and row, else its source and split) and is
+When the annotations (a folder of CSVs) name one video in rows of different sources, or of different files whose
+source is unknown, those are different rows (msad/Assault_2.mp4 is not ucf/Assault_2.mp4): a prediction for that name
+is matched by what an lmms-eval sample says about its row (its doc's file and row, else its source and split) and is
 an error naming both rows when it says nothing that tells them apart. Rows of one file (or one known source) that
 repeat a video with the same ground truth are scored once, with a warning.
 
@@ -29,23 +24,35 @@ An empty prediction cell in a CSV counts as a missing prediction for that row.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from vau_plugin import metrics, parsing
-from vau_plugin.data.reader import AnnotationError, load_records, read_file_bytes
-from vau_plugin.data.schema import NORMAL_CLASS, SOURCES, VAURecord
+from vau_plugin import metrics
+from vau_plugin.data.reader import AnnotationError, shorten
+from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.sources import load_records
 from vau_plugin.data.targets import NORMAL, serves, target
-from vau_plugin.lmms import VIDEO_ERROR_PREFIX
+from vau_plugin.predictions import (
+    CSV_FORMAT,
+    JSONL_FORMAT,
+    TASK_COLUMNS,
+    VIDEO_ERROR_PREFIX,
+    Prediction,
+    Predictions,
+    RowRef,
+    ScoreError,
+    read_predictions,
+    video_key,
+)
+from vau_plugin.task_metrics import TASK_METRICS, TASKS, compute_task_metrics, parse_answer
 
+# The public API names that vau_plugin.predictions and vau_plugin.task_metrics define stay importable from here
+# (TASK_COLUMNS is imported for that alone).
 __all__ = [
     "TASKS",
     "TASK_COLUMNS",
@@ -61,16 +68,6 @@ __all__ = [
     "add_score_parser",
 ]
 
-TASKS: tuple[str, ...] = ("qa", "tag", "cls")
-# The answer column of VAU-R1's prediction CSVs, per task.
-TASK_COLUMNS: dict[str, str] = {"qa": "QA answer", "tag": "Temporal Grounding", "cls": "CLS answer"}
-VIDEO_COLUMN = "Video Name"
-# Metric names as the lmms-eval tasks name them (tasks/vau_bench/_*.yaml).
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "qa": ("accuracy", "unparsed"),
-    "tag": ("mIoU", "R@0.3", "R@0.5", "R@0.7", "normal_accuracy"),
-    "cls": ("binary_accuracy", "multiclass_accuracy"),
-}
 MISSING_POLICIES: tuple[str, ...] = ("error", "skip", "wrong")
 # Several predictions of one row: error (the default: the first is kept when they all score the same, else stop),
 # first (keep the first, as VAU-R1's evaluators do), last (keep the last: the newer run of concatenated logs).
@@ -79,248 +76,14 @@ DUPLICATE_POLICIES: tuple[str, ...] = ("error", "first", "last")
 EXAMPLES = 5
 # How many warnings the table lists (the JSON lists all).
 REPORT_WARNINGS = 20
-CSV_FORMAT = "vau-r1-csv"
-JSONL_FORMAT = "lmms-eval-samples"
 
 
-class ScoreError(ValueError):
-    """Predictions or annotations that cannot be scored; the message says which file, row and why."""
-
-
-@dataclass
-class Prediction:
-    """One prediction read from a file. `raw` is None for an empty prediction cell."""
-
-    key: str  # the video name as matched (see video_key)
-    video: str  # the video name as written
-    raw: Optional[str]
-    where: str  # "file row N" / "file line N"
-    truth: Any = None  # for lmms-eval samples: the ground truth the run scored against (as `_truth` gives it)
-    row: Optional["RowRef"] = None  # for lmms-eval samples: the annotation row the sample names, as far as it says
-
-
-@dataclass(frozen=True)
-class RowRef:
-    """What an lmms-eval sample says about its annotation row: its `doc` names source, split, file and row; the
-    plugin's per-sample entry (lmms-eval 0.7 drops the doc) names the source only. None where it does not say."""
-
-    source: Optional[str] = None  # one of schema.SOURCES
-    no_source: bool = False  # the sample says its row has no known source (docs write "unknown", or "mini")
-    split: Optional[str] = None
-    file: Optional[str] = None
-    row: Optional[int] = None
-
-    def describe(self) -> str:
-        source = f"source {self.source}" if self.source else "source unknown" if self.no_source else ""
-        parts = [source, f"split {self.split}" if self.split else "",
-                 f"{self.file} row {self.row}" if self.file and self.row is not None else ""]  # fmt: skip
-        return ", ".join(p for p in parts if p) or "no source, split or row"
-
-
-@dataclass
-class Predictions:
-    path: str
-    format: str
-    entries: list[Prediction] = field(default_factory=list)
-
-
-def video_key(name: str) -> str:
-    """The name a video is matched by: trimmed, ".mp4" appended when missing (VAU-R1's evaluators)."""
-    name = name.strip()
-    return name if name.lower().endswith(".mp4") else name + ".mp4"
+# ------------------------------------------------------------------------------------------------ matching
 
 
 def _examples(items: list[str], limit: int = EXAMPLES) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f", ... and {len(items) - limit} more" if len(items) > limit else "")
-
-
-def _column_key(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name).strip().casefold()
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-# ------------------------------------------------------------------------------------------------ reading
-
-
-def _read_text(path: Path) -> str:
-    data = read_file_bytes(path, "a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)", ScoreError)
-    if not data.strip():
-        raise ScoreError(f"{path}: empty file, expected predictions (VAU-R1 CSV or lmms-eval samples jsonl)")
-    if b"\x00" in data[:65536]:
-        raise ScoreError(f"{path}: binary data, not a prediction file (VAU-R1 CSV or lmms-eval samples jsonl)")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise ScoreError(f"{path}: not UTF-8 text (line {line}); re-save it as UTF-8") from None
-
-
-def _other_task_columns(found_keys: set[str], task: str) -> list[str]:
-    return [t for t, column in TASK_COLUMNS.items() if t != task and _column_key(column) in found_keys]
-
-
-def _read_csv(path: Path, text: str, task: str) -> Predictions:
-    name = path.name
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    predictions = Predictions(str(path), CSV_FORMAT)
-    wanted = TASK_COLUMNS[task]
-    row_number = 0
-    try:
-        header = next(reader, None)
-        while header is not None and not any(cell.strip() for cell in header):
-            header = next(reader, None)
-        if header is None:
-            raise ScoreError(f"{path}: empty file, expected a header row")
-        keys = [_column_key(cell) for cell in header]
-        missing = [c for c in (VIDEO_COLUMN, wanted) if _column_key(c) not in keys]
-        if missing:
-            found = ", ".join(repr(_short(cell.strip())) for cell in header[:16]) or "nothing"
-            hint = ""
-            others = _other_task_columns(set(keys), task)
-            if others and _column_key(VIDEO_COLUMN) in keys:
-                hint = f" (this looks like a {others[0]} prediction file: did you mean --task {others[0]}?)"
-            raise ScoreError(
-                f"{path}: missing column(s) {', '.join(repr(c) for c in missing)}; a VAU-R1 {task} prediction CSV "
-                f"has columns {VIDEO_COLUMN!r} and {wanted!r} (or pass an lmms-eval --log_samples jsonl); "
-                f"found: {found}{hint}"
-            )
-        video_index, answer_index = keys.index(_column_key(VIDEO_COLUMN)), keys.index(_column_key(wanted))
-        for row_number, cells in enumerate(reader, start=1):
-            if not any(cell.strip() for cell in cells):
-                continue
-            where = f"{name} row {row_number}"
-            video = cells[video_index].strip() if video_index < len(cells) else ""
-            if not video:
-                raise ScoreError(f"{where}: no video name in column {VIDEO_COLUMN!r}")
-            raw = cells[answer_index] if answer_index < len(cells) else ""
-            predictions.entries.append(Prediction(video_key(video), video, raw if raw.strip() else None, where))
-    except csv.Error as exc:
-        raise ScoreError(f"{path}: not a readable CSV at data row {row_number + 1}: {exc} (an unclosed quote?)") from None
-    if not predictions.entries:
-        raise ScoreError(f"{path}: no prediction rows under the header")
-    return predictions
-
-
-def _response(sample: dict, entry: Optional[dict], where: str) -> str:
-    """The response the task scored: `filtered_resps` (what lmms-eval passes to process_results; a string, or a
-    list in older logs), else `resps`, else the `raw` text the plugin's per-sample entry keeps."""
-    for value in (sample.get("filtered_resps"), sample.get("resps"), (entry or {}).get("raw")):
-        while isinstance(value, list) and value:
-            value = value[0]
-        if isinstance(value, str):
-            return value
-    raise ScoreError(f"{where}: no model response (expected a string in 'filtered_resps' or 'resps')")
-
-
-def _sample_truth(task: str, entry: dict) -> Any:
-    """The ground truth a logged sample was scored against, from the plugin's per-sample entry."""
-    if task == "tag":
-        return (bool(entry.get("normal")), _span_list(entry.get("gt")))
-    return entry.get("gt")
-
-
-def _read_sample(sample: Any, task: str, where: str, path: Path) -> Prediction:
-    """One lmms-eval sample: the plugin's per-sample entries (one per metric: video, raw, pred, gt ...), and in
-    logs that keep it (older lmms-eval) the `doc`; lmms-eval 0.7 drops `doc` when it writes the jsonl."""
-    if not isinstance(sample, dict):
-        raise ScoreError(f"{where}: not an lmms-eval sample (expected a JSON object)")
-    if "results" in sample and "configs" in sample:
-        raise ScoreError(
-            f"{path}: an lmms-eval results file, not a samples file; pass the *_samples_<task>.jsonl written with "
-            "--log_samples"
-        )
-    doc = sample.get("doc") if isinstance(sample.get("doc"), dict) else None
-    entries = [sample[name] for name in TASK_METRICS[task] if isinstance(sample.get(name), dict)]
-    entry = entries[0] if entries else None
-    if doc is not None and doc.get("task") not in (None, task):
-        raise ScoreError(f"{where}: a sample of the {doc['task']!r} task, not {task!r} (pass --task {doc['task']})")
-    if entry is None and doc is None:
-        others = [t for t, names in TASK_METRICS.items() if t != task and any(isinstance(sample.get(n), dict) for n in names)]
-        if others:
-            raise ScoreError(f"{where}: a sample of the vau_bench {others[0]} task, not {task} (pass --task {others[0]})")
-        raise ScoreError(
-            f"{where}: not a sample of a vau_bench {task} task: it has neither a 'doc' nor a per-sample entry "
-            f"for the metrics {', '.join(TASK_METRICS[task])} (found keys: {', '.join(sorted(map(str, sample))[:12])})"
-        )
-    video = (doc or entry or {}).get("video")
-    if not isinstance(video, str) or not video.strip():
-        raise ScoreError(f"{where}: the sample names no video (expected 'video' in its doc or metric entry)")
-    truth = _doc_truth(task, doc) if doc is not None else _sample_truth(task, entry)  # type: ignore[arg-type]
-    return Prediction(video_key(video), video.strip(), _response(sample, entry, where), where, truth=truth,
-                      row=_row_ref(doc if doc is not None else entry))  # fmt: skip
-
-
-def _row_ref(fields: Any) -> RowRef:
-    """The annotation row a sample's doc (or per-sample entry) names (`vau_plugin.lmms.docs._doc` writes source,
-    split, file and row; the task's per-sample entry keeps the source)."""
-    def text(name: str) -> Optional[str]:
-        value = fields.get(name) if isinstance(fields, dict) else None
-        return value.strip() if isinstance(value, str) and value.strip() else None
-
-    source = text("source")
-    row = fields.get("row") if isinstance(fields, dict) else None
-    return RowRef(
-        source=source if source in SOURCES else None,
-        no_source=source is not None and source not in SOURCES,
-        split=text("split"),
-        file=text("file"),
-        row=row if isinstance(row, int) and not isinstance(row, bool) else None,
-    )
-
-
-def _read_samples(path: Path, text: str, task: str) -> Predictions:
-    name = path.name
-    predictions = Predictions(str(path), JSONL_FORMAT)
-    samples: list[tuple[str, Any]] = []
-    try:  # one JSON document: an array of samples, a single sample, or (a mistake) a results file
-        whole = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        whole = None
-    if isinstance(whole, list):
-        samples = [(f"{name} sample {i}", item) for i, item in enumerate(whole, start=1)]
-    elif whole is not None:
-        samples = [(f"{name} line 1", whole)]
-    else:
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                samples.append((f"{name} line {number}", json.loads(line)))
-            except (json.JSONDecodeError, RecursionError) as exc:
-                raise ScoreError(f"{name} line {number}: not valid JSON ({exc})") from None
-    predictions.entries = [_read_sample(sample, task, where, path) for where, sample in samples]
-    if not predictions.entries:
-        raise ScoreError(f"{path}: no samples")
-    return predictions
-
-
-def read_predictions(path: Any, task: str) -> Predictions:
-    """`read_predictions(path, task) -> Predictions`: a VAU-R1 CSV or an lmms-eval samples jsonl (by content)."""
-    if task not in TASKS:
-        raise ScoreError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    path = Path(os.fspath(path)).expanduser()
-    text = _read_text(path)
-    if text.lstrip()[:1] in ("{", "["):
-        return _read_samples(path, text, task)
-    return _read_csv(path, text, task)
-
-
-# ------------------------------------------------------------------------------------------------ scoring
-
-
-def _parse(task: str, raw: Optional[str], record: VAURecord) -> Any:
-    """The parsed answer, as the lmms-eval task's process_results parses it (None: missing or unparseable)."""
-    if raw is None:
-        return None
-    if task == "qa":
-        return parsing.parse_choice(raw, list(record.options) if record.options else ["", "", "", ""])
-    if task == "tag":
-        return parsing.parse_span(raw)
-    return parsing.parse_class(raw)
 
 
 def _truth(task: str, record: VAURecord) -> Any:
@@ -333,73 +96,10 @@ def _truth(task: str, record: VAURecord) -> Any:
     return truth.answer
 
 
-def _span_list(value: Any) -> Any:
-    """A logged span as a list of floats (as `_truth` gives it), or the value unchanged when it is no pair of numbers."""
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in value):
-        return [float(x) for x in value]
-    return value
-
-
-def _doc_truth(task: str, doc: dict) -> Any:
-    """The ground truth an lmms-eval document carries (vau_plugin.lmms.docs), as `_truth` gives it."""
-    if task == "qa":
-        return doc.get("answer")
-    if task == "tag":
-        normal = bool(doc.get("is_normal"))
-        return (normal, None if normal else _span_list(doc.get("span")))
-    return doc.get("anomaly_class")
-
-
-def _percent(hits: float, n: int) -> Optional[float]:
-    return 100.0 * hits / n if n else None
-
-
-def _metrics(task: str, scored: list[tuple[VAURecord, Any]]) -> tuple[dict, dict]:
-    """(metric values in percent, counts behind them) over the scored rows; None where a base is empty."""
-    if task == "qa":
-        preds = [pred for _, pred in scored]
-        truths = [record.answer for record, _ in scored]
-        correct = sum(p is not None and p == t for p, t in zip(preds, truths))
-        unparsed = sum(p is None for p in preds)
-        values = {
-            "accuracy": metrics.qa_accuracy(preds, truths) if scored else None,
-            "unparsed": _percent(unparsed, len(preds)),
-        }
-        return values, {"correct": correct, "unparsed": unparsed}
-    if task == "tag":
-        anomalous = [(r, p) for r, p in scored if r.anomaly_class != NORMAL_CLASS]
-        normal = [(r, p) for r, p in scored if r.anomaly_class == NORMAL_CLASS]
-        grounding = metrics.temporal_grounding([p for _, p in anomalous], [r.span for r, _ in anomalous])
-        n = grounding["n"]
-        tag_values: dict = {name: (grounding[name] if n else None) for name in ("mIoU", "R@0.3", "R@0.5", "R@0.7")}
-        normal_correct = sum(parsing.is_normal_span(p) for _, p in normal)
-        tag_values["normal_accuracy"] = _percent(normal_correct, len(normal))
-        ious = [metrics.temporal_iou(p, r.span) for r, p in anomalous]
-        counts = {
-            "anomalous": n,
-            "normal": len(normal),
-            "excluded": grounding["n_excluded"],
-            "no_span": sum(p is None for _, p in anomalous),
-            **{f"R@{t}": sum(iou >= t for iou in ious) for t in metrics.IOU_THRESHOLDS},
-            "normal_correct": normal_correct,
-        }
-        return tag_values, counts
-    preds = [pred for _, pred in scored]
-    truths = [record.anomaly_class for record, _ in scored]
-    accuracy = metrics.cls_accuracy(preds, truths)
-    binary = sum(p is not None and (p == NORMAL_CLASS) == (t == NORMAL_CLASS) for p, t in zip(preds, truths))
-    multiclass = sum(p is not None and p == t for p, t in zip(preds, truths))
-    values = {
-        "binary_accuracy": accuracy["binary"] if scored else None,
-        "multiclass_accuracy": accuracy["multiclass"] if scored else None,
-    }
-    return values, {"binary_correct": binary, "multiclass_correct": multiclass, "unparsed": sum(p is None for p in preds)}
-
-
 def _describe_answer(task: str, raw: Optional[str], parsed: Any) -> str:
     if raw is None:
         return "empty"
-    return f"{_short(raw.strip(), 30)!r} -> {parsed!r}" if task != "tag" else f"{_short(raw.strip(), 30)!r}"
+    return f"{shorten(raw.strip(), 30)!r} -> {parsed!r}" if task != "tag" else f"{shorten(raw.strip(), 30)!r}"
 
 
 @dataclass
@@ -535,7 +235,7 @@ def _match(predictions: Predictions, by_key: dict[str, list[RowGroup]], annotati
 def _duplicate_verdict(task: str, kept: Prediction, other: Prediction, record: VAURecord) -> tuple[bool, str]:
     """(whether `other` scores differently from `kept`, the words for it). Two answers that parse the same score the
     same whichever is kept, even when their text differs (said, not an error)."""
-    kept_answer, other_answer = _parse(task, kept.raw, record), _parse(task, other.raw, record)
+    kept_answer, other_answer = parse_answer(task, kept.raw, record), parse_answer(task, other.raw, record)
     if kept_answer != other_answer:
         return True, (f"a DIFFERENT answer: kept {_describe_answer(task, kept.raw, kept_answer)}, "
                       f"ignored {_describe_answer(task, other.raw, other_answer)}")  # fmt: skip
@@ -574,8 +274,8 @@ def _resolve_duplicates(task: str, matched: list[tuple[Prediction, RowGroup]], p
             differing += differs and scored
             if differs and scored and policy == "error":
                 clashes.append(
-                    f"{entry.video!r}: {keep.where} {_describe_answer(task, keep.raw, _parse(task, keep.raw, record))} vs "
-                    f"{entry.where} {_describe_answer(task, entry.raw, _parse(task, entry.raw, record))}"
+                    f"{entry.video!r}: {keep.where} {_describe_answer(task, keep.raw, parse_answer(task, keep.raw, record))} vs "
+                    f"{entry.where} {_describe_answer(task, entry.raw, parse_answer(task, entry.raw, record))}"
                 )
             which = "last" if policy == "last" else "first"
             warnings.append(f"{entry.where}: duplicate prediction for {entry.video!r} ({which} at {keep.where}) with "
@@ -681,10 +381,10 @@ def score_predictions(predictions_path: Any, annotations: Any, task: str, missin
         record = group.task_record
         entry = predicted.get(id(group))
         if entry is not None:
-            scored.append((record, _parse(task, entry.raw, record)))  # type: ignore[arg-type]
+            scored.append((record, parse_answer(task, entry.raw, record)))  # type: ignore[arg-type]
         elif missing == "wrong":
             scored.append((record, None))  # type: ignore[arg-type]
-    values, counts = _metrics(task, scored)
+    values, counts = compute_task_metrics(task, scored)
     report: dict = {
         "task": task,
         "predictions": predictions.path,

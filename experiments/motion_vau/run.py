@@ -369,7 +369,7 @@ def tag_constant_span(bench: Path, split: str) -> dict[str, float]:
     "tag_span_start", "tag_span_end"} of one answer for every clip of `split`: the most frequent span of the train
     split's anomalous clips (a model that ignores the video can learn it; normal_accuracy is 0 as it never
     answers Normal). Scored by `vau_plugin.metrics.temporal_grounding`, as the TAG task scores a model."""
-    from vau_plugin.data.reader import load_records
+    from vau_plugin.data.sources import load_records
     from vau_plugin.metrics import temporal_grounding
 
     spans = Counter(tuple(r.span) for r in load_records(bench / "train.csv") if r.usable_tag)

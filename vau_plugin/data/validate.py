@@ -9,8 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from vau_plugin.data.reader import AnnotationError, PathLike, cross_file_duplicates, read_source
+from vau_plugin.data.reader import AnnotationError, PathLike
 from vau_plugin.data.schema import TASKS, VAURecord
+from vau_plugin.data.sources import cross_file_duplicates, read_source
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.progress import Progress
 

@@ -50,8 +50,8 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
 from vau_plugin.budget import budget_for
-from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.sources import load_records
 from vau_plugin.data.targets import TARGET_TASKS, target
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.frameworks.easyr1_reward import encode_ground_truth

@@ -1,8 +1,8 @@
 """lmms-eval glue: entry point, model wrapper, judge."""
 
-# The response the plugin's model wrapper gives for a sample whose video cannot be decoded: the sample is kept,
-# scored as a wrong answer, and flagged `video_error` in the per-sample log.
-VIDEO_ERROR_PREFIX = "[vau-plugin video error]"
+# The response the plugin's model wrapper gives for a sample whose video cannot be decoded; defined in the domain
+# (vau_plugin.score reads it too), imported here so that the lmms code and its tasks read it from vau_plugin.lmms.
+from vau_plugin.predictions import VIDEO_ERROR_PREFIX as VIDEO_ERROR_PREFIX
 
 
 class RunStopped(SystemExit):

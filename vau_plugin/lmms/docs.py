@@ -28,8 +28,9 @@ from typing import Optional
 
 from vau_plugin._env import SettingError, env_choice
 from vau_plugin.data.bundled import bundled_mini_bench
-from vau_plugin.data.reader import AnnotationError, load_records, split_files
+from vau_plugin.data.reader import AnnotationError
 from vau_plugin.data.schema import VAURecord
+from vau_plugin.data.sources import load_records, split_files
 from vau_plugin.data.targets import SOURCE_TEST_SPLIT, TARGET_TASKS, TEST_SPLIT_SOURCE, doc_span, serves, target
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, VIDEO_SEARCHES, resolve_videos
 

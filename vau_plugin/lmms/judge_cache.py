@@ -12,12 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from vau_plugin._files import write_text_atomic
 from vau_plugin.lmms.judge_reply import (
     JudgeReplyError,
     optional_number,
@@ -100,21 +99,8 @@ class ScoreCache:
             "reported_total": reported_total,
             "comments": dict(comments) if comments else None,
         }
-        tmp_name = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                "w", encoding="utf-8", dir=self.folder, prefix=".tmp-", suffix=".json", delete=False
-            ) as handle:
-                tmp_name = handle.name
-                json.dump(entry, handle, ensure_ascii=False, indent=1)
-            os.replace(tmp_name, self._path(key))
-            tmp_name = None
+            write_text_atomic(self._path(key), json.dumps(entry, ensure_ascii=False, indent=1))
         except OSError as err:
             self._warn_once(f"cannot write to {self.folder} ({type(err).__name__}: {err.strerror or err})")
-        finally:
-            if tmp_name is not None:
-                try:
-                    os.unlink(tmp_name)
-                except OSError:
-                    pass
