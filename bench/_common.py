@@ -100,7 +100,7 @@ def synthetic_frames(spec: VideoSpec, seed: int = 0):
 def ensure_video(spec: VideoSpec, folder: Path = VIDEO_DIR, seed: int = 0) -> Path:
     """The mp4 for `spec`, encoded on first use (H.264, crf 23) and reused by later runs (`seed`: the scene's
     colours and noise; a file already there is reused whatever its seed, so give each seed its own name)."""
-    from vau_plugin.video import write_mp4
+    from vau_plugin.benches.writer import write_mp4
 
     path = folder / f"{spec.name}.mp4"
     if not path.is_file():

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from _common import RESULTS, VideoSpec, ensure_video, environment, time_best, write_result
 
+from vau_plugin.budget import SamplingConfig
 from vau_plugin.cache import FrameCache
-from vau_plugin.video import SamplingConfig, load_video
+from vau_plugin.video import load_video
 
 DEFAULT_OUT = RESULTS / "cache.json"
 TARGET_RATIO = 10.0

@@ -128,7 +128,8 @@ def trl_rows(data: Path, max_samples: int) -> list[dict]:
     sampled frames as PIL images, and the reward columns."""
     from PIL import Image
 
-    from vau_plugin.video import SamplingConfig, load_video
+    from vau_plugin.budget import SamplingConfig
+    from vau_plugin.video import load_video
 
     settings = recipe_settings(1)
     config = SamplingConfig(fps=settings["video_fps"], max_frames=settings["video_maxlen"], min_pixels=28 * 28,

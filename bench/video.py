@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 from _common import RESULTS, VideoSpec, ensure_video, environment, time_best, write_result
 
-from vau_plugin.video import SamplingConfig, load_video, probe, sample_indices
+from vau_plugin.budget import SamplingConfig
+from vau_plugin.sampling import sample_indices
+from vau_plugin.video import load_video, probe
 
 DEFAULT_OUT = RESULTS / "video.json"
 

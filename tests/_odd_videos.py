@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vau_plugin.video import write_mp4
+from vau_plugin.benches.writer import write_mp4
 
 
 def noise_clip(path: Path, height: int, width: int, frames: int = 4, fps: float = 2.0) -> Path:

@@ -43,7 +43,7 @@ def clean_motion_env(monkeypatch):
 
 
 def moving_bar_video(path: Path, frames: int = 12, fps: int = 4) -> Path:
-    from vau_plugin.video import write_mp4
+    from vau_plugin.benches.writer import write_mp4
 
     clip = np.full((frames, 48, 64, 3), 30, dtype=np.uint8)
     for t in range(frames):

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import yaml
 
+from vau_plugin.benches.writer import write_mp4
 from vau_plugin.budget import BUDGETS, PROCESSOR_MAX_PIXELS, PROCESSOR_MIN_PIXELS, TRAIN, budget_for, llamafactory_keys
-from vau_plugin.video import write_mp4
 
 REPO = Path(__file__).resolve().parents[1]
 PX = 28 * 28

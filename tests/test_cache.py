@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 import torch
 
+from vau_plugin.benches.writer import write_mp4
+from vau_plugin.budget import SamplingConfig
 from vau_plugin.cache import FrameCache, cache_key, file_identity, parse_size
-from vau_plugin.video import SamplingConfig, VideoDecodeError, load_video, write_mp4
+from vau_plugin.video import VideoDecodeError, load_video
 
 CONFIG = SamplingConfig(fps=2.0, max_frames=16, total_pixels=16 * 224 * 224, backend="auto")
 

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ TASKS = [
     for source in ("", "_msad", "_ucf", "_ecva", "_mini")
     for mode in ("", "_think")
 ] + [f"vau_bench_reason{source}" for source in ("", "_msad", "_ucf", "_ecva", "_mini")]
+TINY_MODEL_DATA = ("qwen2_5_vl_chat_template.jinja", "qwen3_vl_chat_template.jinja", "tokenizer_corpus.txt")
 GROUPS = ["vau_bench", "vau_bench_think", "vau_bench_mini", "vau_bench_msad", "vau_bench_ucf", "vau_bench_ecva"]
 
 
@@ -100,7 +102,7 @@ def test_missing_videos_stop_the_task_with_one_clear_message(tmp_path, tiny_mode
 
 
 def test_plain_wheel_install_in_a_fresh_venv_finds_tasks_and_runs(tmp_path, tiny_model_dir):
-    """Not only editable: a wheel, installed in a new venv, ships the tasks and the mini bench."""
+    """Not only editable: a wheel, installed in a new venv, ships the tasks, the mini bench and the tiny model's data."""
     wheels = tmp_path / "wheels"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(REPO)],
@@ -108,6 +110,9 @@ def test_plain_wheel_install_in_a_fresh_venv_finds_tasks_and_runs(tmp_path, tiny
     )  # fmt: skip
     assert build.returncode == 0, build.stderr[-3000:]
     (wheel,) = wheels.glob("vau_plugin-*.whl")
+    with zipfile.ZipFile(wheel) as archive:  # the tiny model's package data (make-tiny-model reads it)
+        shipped = set(archive.namelist())
+    assert {f"vau_plugin/tiny_model_data/{name}" for name in TINY_MODEL_DATA} <= shipped, sorted(shipped)
     fresh = tmp_path / "fresh"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=120)
     fresh_python = fresh / "bin" / "python"

@@ -14,7 +14,7 @@ import pytest
 from lmms_eval.protocol import ChatMessages
 
 from _lmms_cli import LMMS_EVAL, results_json, run_offline, samples_jsonl
-from vau_plugin.video import write_mp4
+from vau_plugin.benches.writer import write_mp4
 
 # A burst of 20 frames in the first 0.38 s (50 fps), then one frame a second up to 8 s: the average rate (3.5 fps)
 # says nothing about when each sampled frame is shown.

@@ -8,8 +8,8 @@ from lmms_eval.api.instance import Instance
 
 from _odd_videos import noise_clip, one_frame_gif, one_pixel_clip, same_pts_clip
 from vau_plugin.benches.mini import bundled_mini_bench
+from vau_plugin.benches.writer import write_mp4
 from vau_plugin.lmms import VIDEO_ERROR_PREFIX, RunStopped
-from vau_plugin.video import write_mp4
 
 TASK, SPLIT = "vau_bench_qa_mini", "test"
 

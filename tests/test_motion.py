@@ -412,13 +412,13 @@ def test_attach_rejects_a_model_without_a_vision_encoder():
 def test_motion_preview_writes_a_strip(tmp_path):
     from PIL import Image
 
+    from vau_plugin.benches.writer import write_mp4
     from vau_plugin.motion_preview import (
         HEADER_HEIGHT,
         LABEL_WIDTH,
         TILE_HEIGHT,
         run_motion_preview,
     )
-    from vau_plugin.video import write_mp4
 
     frames = np.zeros((12, 48, 64, 3), dtype=np.uint8)
     for t in range(12):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from vau_plugin.benches.writer import write_mp4
 from vau_plugin.llamafactory import motion as lf_motion
 from vau_plugin.llamafactory import patch
 from vau_plugin.llamafactory.mm_plugin import MOTION_PLUGIN  # the motion template and its mm_plugin share the name
@@ -22,7 +23,6 @@ from vau_plugin.motion import (
     unpatchify_videos,
 )
 from vau_plugin.tiny_model import VIDEO_PAD
-from vau_plugin.video import write_mp4
 
 MOTION_ENV = tuple(lf_motion.ENV_VARS.values())
 

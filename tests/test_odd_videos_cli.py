@@ -15,7 +15,7 @@ from _csv_rows import write_csv
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, results_json, run_offline, samples_jsonl
 from _odd_videos import noise_clip, one_frame_gif, one_pixel_clip, same_pts_clip
 from vau_plugin.benches.mini import bundled_mini_bench
-from vau_plugin.video import write_mp4
+from vau_plugin.benches.writer import write_mp4
 
 TASK = "vau_bench_qa"
 

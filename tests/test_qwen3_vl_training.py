@@ -16,9 +16,9 @@ import torch
 
 from _fixtures_grpo import logps_with_other_pixels
 from test_tiny_model import offline_hub  # noqa: F401
+from vau_plugin.benches.writer import write_mp4
 from vau_plugin.llamafactory import motion as lf_motion
 from vau_plugin.tiny_model import VIDEO_PAD, VISION_END, VISION_START
-from vau_plugin.video import write_mp4
 
 VIDEO_TEXT = VISION_START + VIDEO_PAD + VISION_END  # what Qwen3VLProcessor expands, once per video
 VFR_TIMES = [i * 0.02 for i in range(30)] + [float(s) for s in range(1, 11)]  # a 50 fps burst, then 1 fps
@@ -73,7 +73,8 @@ def lf(qwen3_dir):
 def _decoded(processor, video: Path, motion: bool):
     """The frames the model sees and their Qwen3-VL metadata, decoded here with vau_plugin.video."""
     from vau_plugin.llamafactory.mm_plugin import sampling_config
-    from vau_plugin.video import load_video, timestamp_metadata
+    from vau_plugin.sampling import timestamp_metadata
+    from vau_plugin.video import load_video
 
     sampled = load_video(video, sampling_config(processor, extra_frames=int(motion), processor_range=False), cache=False)
     frames = sampled.frames
@@ -207,7 +208,7 @@ def test_learnable_motion_patch_layout_is_exact_for_qwen3_vl(qwen3_dir, lf):
 
     from vau_plugin.motion import PatchGeometry, patchify_videos, unpatchify_videos
     from vau_plugin.motion_model import attach_motion_prompt
-    from vau_plugin.video import timestamp_metadata
+    from vau_plugin.sampling import timestamp_metadata
 
     geometry = PatchGeometry.from_vision_config(AutoConfig.from_pretrained(qwen3_dir).vision_config)
     assert geometry.patch_size == 16

@@ -147,6 +147,22 @@ def test_tokenizer_round_trips_vau_text(loaded):
     assert len(tokenizer.tokenize(" anomaly")) == 1
 
 
+def test_packaged_templates_and_corpus_are_unchanged_byte_for_byte():
+    """vau_plugin/tiny_model_data/ holds the chat templates of the Qwen2.5-VL and Qwen3-VL Instruct checkpoints,
+    verbatim, and the tokenizer's training corpus: a changed byte there (an editor's final newline, say) changes every
+    tiny model's files, which two builds of the same code cannot notice. Change the hashes only with the data."""
+    import hashlib
+
+    from vau_plugin.tiny_model import QWEN3_VL_CHAT_TEMPLATE, _data_text
+
+    def sha256(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    assert sha256(QWEN2_VL_CHAT_TEMPLATE) == "a0bc6f6fc7a29a80017a433e8f03a1cc1236e838a944a2d034295a60c4f2fddb"
+    assert sha256(QWEN3_VL_CHAT_TEMPLATE) == "3636d0f0bd6bef02654cdffdc447b79cb2cef8ab02cc75267345946291a489e4"
+    assert sha256(_data_text("tokenizer_corpus.txt")) == "2ce5b634b8f02d8c9789f3210be1d133639041045574c4503f17862aaffc773c"
+
+
 def test_same_seed_gives_identical_files_and_other_seeds_differ(
     tiny_dir, loaded, tmp_path, offline_hub, monkeypatch, capsys
 ):

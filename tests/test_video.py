@@ -14,20 +14,10 @@ from hypothesis import strategies as st
 
 from _odd_videos import noise_clip, one_frame_gif, rotated_clip, same_pts_clip
 from vau_plugin import video
-from vau_plugin.budget import budget_for
-from vau_plugin.video import (
-    SamplingConfig,
-    VideoDecodeError,
-    VideoError,
-    frame_max_pixels,
-    frames_to_grid_t,
-    load_video,
-    probe,
-    sample_indices,
-    smart_nframes,
-    smart_resize,
-    write_mp4,
-)
+from vau_plugin.benches.writer import write_mp4
+from vau_plugin.budget import SamplingConfig, budget_for
+from vau_plugin.sampling import VideoError, frame_max_pixels, frames_to_grid_t, sample_indices, smart_nframes, smart_resize
+from vau_plugin.video import VideoDecodeError, load_video, probe
 
 SQUARE = 16  # side of the moving square, pixels
 BACKENDS = ["decord", "pyav"]
@@ -621,7 +611,10 @@ def test_probe_reads_a_file_once_until_it_changes(tmp_path, monkeypatch):
 def test_model_frame_times_are_the_times_of_the_frames_the_model_sees(tmp_path):
     """With motion prompts T + 1 frames are sampled and the model sees T, frame j showing the motion into sampled frame
     j + 1: its time is that of frame j + 1 (the plan, probed only, and the decoded video agree)."""
-    from vau_plugin.video import SamplingConfig, load_video, model_frame_times, sample_plan, timestamp_metadata, write_mp4
+    from vau_plugin.benches.writer import write_mp4
+    from vau_plugin.budget import SamplingConfig
+    from vau_plugin.sampling import model_frame_times, timestamp_metadata
+    from vau_plugin.video import load_video, sample_plan
 
     path = tmp_path / "clip.mp4"
     write_mp4(path, np.zeros((20, 32, 32, 3), dtype=np.uint8), fps=4)
@@ -654,7 +647,8 @@ UNFIT = {
 @pytest.mark.parametrize("case", sorted(UNFIT))
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_frames_that_no_budget_size_fits_are_a_video_error_naming_file_size_and_budget(tmp_path, case, backend):
-    from vau_plugin.video import VideoBudgetError, sample_plan
+    from vau_plugin.sampling import VideoBudgetError
+    from vau_plugin.video import sample_plan
 
     height, width, task, overrides, why = UNFIT[case]
     path = noise_clip(tmp_path / f"{case}.mp4", height, width)

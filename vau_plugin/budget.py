@@ -1,6 +1,11 @@
 """The video budget of each VAU-Bench task: the one place that says how many frames, at what rate and size,
 a model sees of a video.
 
+Besides the tasks' budgets (`VideoBudget`, `budget_for`), it holds what a budget is made of: qwen-vl-utils' constants
+(`IMAGE_FACTOR`, `FPS`, ... `VIDEO_TOTAL_PIXELS`) and `SamplingConfig`, the budget of one decode in qwen-vl-utils'
+terms, which `VideoBudget.sampling()` gives and `vau_plugin.sampling` / `vau_plugin.video` apply to a file. It imports
+no other module of the plugin, so everything that samples can read it.
+
 Read by the lmms-eval tasks' documents (through `vau_qwen2_5_vl` / `vau_qwen3_vl`, which decode every video itself with
 `vau_plugin.video`), by the LLaMA-Factory recipes (whose `video_*` keys are checked against `TRAIN` by the
 tests) and by `bench/`. Each evaluation budget reproduces the VAU-R1 inference script of its task
@@ -32,22 +37,108 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from vau_plugin.video import (
-    FPS_MAX_FRAMES,
-    FPS_MIN_FRAMES,
-    IMAGE_FACTOR,
-    VIDEO_MIN_PIXELS,
-    VIDEO_TOTAL_PIXELS,
-    SamplingConfig,
-)
+__all__ = ["SamplingConfig", "VideoBudget", "BUDGETS", "TRAIN", "PROCESSOR_MIN_PIXELS", "PROCESSOR_MAX_PIXELS", "budget_for"]
 
-__all__ = ["VideoBudget", "BUDGETS", "TRAIN", "PROCESSOR_MIN_PIXELS", "PROCESSOR_MAX_PIXELS", "budget_for"]
+# Upstream constants (qwen_vl_utils.vision_process); pixel limits are token counts x image_factor^2.
+IMAGE_FACTOR = 28
+FRAME_FACTOR = 2
+FPS = 2.0
+FPS_MIN_FRAMES = 4
+FPS_MAX_FRAMES = 768
+VIDEO_MIN_TOKENS = 128
+VIDEO_MAX_TOKENS = 768
+MODEL_SEQ_LEN = 128000
+MAX_RATIO = 200
+VIDEO_MIN_PIXELS = VIDEO_MIN_TOKENS * IMAGE_FACTOR * IMAGE_FACTOR
+VIDEO_TOTAL_PIXELS = int(MODEL_SEQ_LEN * IMAGE_FACTOR * IMAGE_FACTOR * 0.9)
+# VAU-R1 training/evaluation budget (2 fps, 3584 visual tokens for the whole clip).
+VAU_R1_TOTAL_PIXELS = 3584 * IMAGE_FACTOR * IMAGE_FACTOR
+
+# The decoders `SamplingConfig.backend` names ("auto": decord, then PyAV; see vau_plugin.video).
+BACKENDS = ("auto", "decord", "pyav")
 
 # The pixel range of VAU-R1's AutoProcessor in every inference script.
 PROCESSOR_MIN_PIXELS = 256 * IMAGE_FACTOR * IMAGE_FACTOR
 PROCESSOR_MAX_PIXELS = 768 * IMAGE_FACTOR * IMAGE_FACTOR
 # The frame rate the Qwen2.5-VL processor assumes when it is given none.
 PROCESSOR_DEFAULT_FPS = 2.0
+
+
+@dataclass(frozen=True)
+class SamplingConfig:
+    """How to sample and resize frames; defaults are qwen-vl-utils' video defaults.
+
+    Attributes:
+        fps: frames per second to sample.
+        min_frames, max_frames: bounds on the number of sampled frames (before the even rounding).
+        min_pixels: lower bound on pixels per resized frame.
+        max_pixels: optional upper bound on pixels per resized frame; the effective bound is never
+            above ``VIDEO_MAX_TOKENS * image_factor**2`` nor ``total_pixels / n * frame_factor``.
+        total_pixels: pixel budget for the whole clip (all sampled frames together).
+        image_factor: resized height and width are multiples of this (patch size x spatial merge).
+        frame_factor: the frame count is a multiple of this (the temporal patch size).
+        backend: "auto" (decord, then PyAV), "decord" or "pyav".
+        processor_min_pixels, processor_max_pixels: the pixel range of the HF processor the frames go to,
+            when known. The Qwen processor resizes a frame outside its range once more (VAU-R1's QA
+            inference samples at >= 128*28*28 px a frame and its processor then enlarges anything below
+            256*28*28); with the range given, frames are resized once, straight to the size the
+            processor would end with, so the processor has nothing left to resize.
+    """
+
+    fps: float = FPS
+    max_frames: int = FPS_MAX_FRAMES
+    min_frames: int = FPS_MIN_FRAMES
+    min_pixels: int = VIDEO_MIN_PIXELS
+    max_pixels: int | None = None
+    total_pixels: int = VIDEO_TOTAL_PIXELS
+    image_factor: int = IMAGE_FACTOR
+    frame_factor: int = FRAME_FACTOR
+    backend: str = "auto"
+    processor_min_pixels: int | None = None
+    processor_max_pixels: int | None = None
+    extra_frames: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.fps > 0:
+            raise ValueError(f"SamplingConfig.fps must be > 0, got {self.fps}")
+        if self.backend not in BACKENDS:
+            raise ValueError(
+                f"SamplingConfig.backend must be one of {BACKENDS}, got {self.backend!r}"
+            )
+        for name in (
+            "max_frames",
+            "min_frames",
+            "min_pixels",
+            "total_pixels",
+            "image_factor",
+            "frame_factor",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(
+                    f"SamplingConfig.{name} must be > 0, got {getattr(self, name)}"
+                )
+        if self.max_frames < self.frame_factor:
+            raise ValueError(
+                f"SamplingConfig.max_frames ({self.max_frames}) must be >= frame_factor ({self.frame_factor})"
+            )
+        if self.max_pixels is not None and self.max_pixels < self.min_pixels:
+            raise ValueError(
+                f"SamplingConfig.max_pixels ({self.max_pixels}) < min_pixels ({self.min_pixels})"
+            )
+        if self.extra_frames not in (0, 1):
+            raise ValueError(f"SamplingConfig.extra_frames must be 0 or 1, got {self.extra_frames}")
+        if (self.processor_min_pixels is None) != (self.processor_max_pixels is None):
+            raise ValueError("SamplingConfig.processor_min_pixels and processor_max_pixels go together")
+        if self.processor_min_pixels is not None and not 0 < self.processor_min_pixels <= self.processor_max_pixels:
+            raise ValueError(
+                f"SamplingConfig processor pixel range must satisfy 0 < min <= max, got "
+                f"{self.processor_min_pixels}..{self.processor_max_pixels}"
+            )
+
+    @classmethod
+    def vau_r1(cls, **overrides) -> SamplingConfig:
+        """The VAU-R1 setting: 2 fps within a total budget of 3584 * 28 * 28 pixels."""
+        return cls(**{"fps": 2.0, "total_pixels": VAU_R1_TOTAL_PIXELS, **overrides})
 
 
 @dataclass(frozen=True)
@@ -86,7 +177,7 @@ class VideoBudget:
     image_factor: int = IMAGE_FACTOR
 
     def sampling(self, backend: str = "auto") -> SamplingConfig:
-        """The `vau_plugin.video.SamplingConfig` that decodes frames for this budget."""
+        """The `SamplingConfig` that decodes frames for this budget."""
         return SamplingConfig(
             fps=self.fps,
             min_frames=self.min_frames,

@@ -113,7 +113,7 @@ def _to_image(chw: torch.Tensor, size: tuple[int, int]):
 
 def preview_config(frames: int):
     """preview_config(frames) -> the SamplingConfig the preview decodes with (4 fps, at least frames + 1, small)."""
-    from vau_plugin.video import SamplingConfig
+    from vau_plugin.budget import SamplingConfig
 
     return SamplingConfig(
         fps=4.0,
@@ -232,7 +232,7 @@ def add_motion_preview_parser(subparsers: argparse._SubParsersAction) -> argpars
 
 def run_motion_preview_command(args: argparse.Namespace) -> int:
     """run_motion_preview_command(args) -> exit code: 0 when written, 1 with one message on stderr otherwise."""
-    from vau_plugin.video import VideoError
+    from vau_plugin.sampling import VideoError
 
     try:
         path = run_motion_preview(args.video, args.out, frames=args.frames, m=args.m, n=args.n, fill=args.fill)

@@ -1,5 +1,15 @@
 """Progress lines on stderr for steps that may run long (reading big CSVs, looking up and probing videos, building
-the tiny model): silent when quick, rate-limited otherwise, never on stdout."""
+the tiny model): silent when quick, rate-limited otherwise, never on stdout.
+
+Why not tqdm (installed with transformers), whose `delay` and `mininterval` give the quiet start and the rate limit:
+- these are whole lines (``[vau-plugin] reading x.csv: 120,000 rows, 40% of the file (10 s)``), made for the logs
+  this stderr usually ends in (CI, cluster jobs, ``2>log``); tqdm redraws one line with carriage returns, on a pipe
+  too, so a log holds every overwritten state on one line;
+- the steps have no total and often no count (a folder walk: entries and folders; the tiny model: named phases):
+  the message is a sentence, built only when a line is due (`update` takes a function), not a bar with a rate;
+- `ticking()` reports a step that cannot call back while it runs (training the tokenizer, initialising weights)
+  from a heartbeat thread; tqdm draws only when it is updated.
+"""
 
 from __future__ import annotations
 

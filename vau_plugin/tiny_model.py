@@ -8,13 +8,15 @@ the chat template), so transformers' Auto classes, LLaMA-Factory (template `qwen
 a CPU. What differs between the architectures (Qwen2.5-VL, Qwen2-VL, Qwen3-VL) is in one table, `ARCHS`.
 
 The tokenizer is a byte-level BPE trained here on a small built-in corpus and depends on nothing but
-that corpus; the seed only changes the model weights.
+that corpus; the seed only changes the model weights. The corpus and the chat templates are package data
+(vau_plugin/tiny_model_data/).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,150 +65,23 @@ EXTRA_ADDED_TOKENS: tuple[str, ...] = (
 # Qwen3 tokenizers (Qwen3-VL's too) add these after EXTRA_ADDED_TOKENS, also as non-special added tokens.
 QWEN3_ADDED_TOKENS: tuple[str, ...] = ("<tool_response>", "</tool_response>", "<think>", "</think>")
 
+# The chat templates and the tokenizer's training corpus are package data (vau_plugin/tiny_model_data/), read verbatim:
+# a template stays the file the hub's checkpoints ship (chat_template.jinja), to read and diff as such.
+_DATA = files("vau_plugin") / "tiny_model_data"
+
+
+def _data_text(name: str) -> str:
+    """_data_text(name) -> the text of vau_plugin/tiny_model_data/<name> (UTF-8)."""
+    return (_DATA / name).read_text(encoding="utf-8")
+
+
 # The chat template shipped with Qwen2.5-VL-*-Instruct (chat_template.json), verbatim: it inserts the
 # default system prompt and renders image/video content parts as vision placeholders.
-QWEN2_VL_CHAT_TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}"
-    "<|im_end|>\n{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
+QWEN2_VL_CHAT_TEMPLATE = _data_text("qwen2_5_vl_chat_template.jinja")
 # The chat template shipped with Qwen3-VL-*-Instruct (chat_template.json), verbatim: unlike Qwen2.5-VL's, it adds no
 # default system prompt and it renders tool calls; a video part is one `<|vision_start|><|video_pad|><|vision_end|>`
 # that Qwen3VLProcessor expands into `<t seconds>` + one vision block per temporal patch.
-QWEN3_VL_CHAT_TEMPLATE = r"""{%- if tools %}
-    {{- '<|im_start|>system\n' }}
-    {%- if messages[0].role == 'system' %}
-        {%- if messages[0].content is string %}
-            {{- messages[0].content }}
-        {%- else %}
-            {%- for content in messages[0].content %}
-                {%- if 'text' in content %}
-                    {{- content.text }}
-                {%- endif %}
-            {%- endfor %}
-        {%- endif %}
-        {{- '\n\n' }}
-    {%- endif %}
-    {{- "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
-    {%- for tool in tools %}
-        {{- "\n" }}
-        {{- tool | tojson }}
-    {%- endfor %}
-    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
-{%- else %}
-    {%- if messages[0].role == 'system' %}
-        {{- '<|im_start|>system\n' }}
-        {%- if messages[0].content is string %}
-            {{- messages[0].content }}
-        {%- else %}
-            {%- for content in messages[0].content %}
-                {%- if 'text' in content %}
-                    {{- content.text }}
-                {%- endif %}
-            {%- endfor %}
-        {%- endif %}
-        {{- '<|im_end|>\n' }}
-    {%- endif %}
-{%- endif %}
-{%- set image_count = namespace(value=0) %}
-{%- set video_count = namespace(value=0) %}
-{%- for message in messages %}
-    {%- if message.role == "user" %}
-        {{- '<|im_start|>' + message.role + '\n' }}
-        {%- if message.content is string %}
-            {{- message.content }}
-        {%- else %}
-            {%- for content in message.content %}
-                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
-                    {%- set image_count.value = image_count.value + 1 %}
-                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
-                    <|vision_start|><|image_pad|><|vision_end|>
-                {%- elif content.type == 'video' or 'video' in content %}
-                    {%- set video_count.value = video_count.value + 1 %}
-                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
-                    <|vision_start|><|video_pad|><|vision_end|>
-                {%- elif 'text' in content %}
-                    {{- content.text }}
-                {%- endif %}
-            {%- endfor %}
-        {%- endif %}
-        {{- '<|im_end|>\n' }}
-    {%- elif message.role == "assistant" %}
-        {{- '<|im_start|>' + message.role + '\n' }}
-        {%- if message.content is string %}
-            {{- message.content }}
-        {%- else %}
-            {%- for content_item in message.content %}
-                {%- if 'text' in content_item %}
-                    {{- content_item.text }}
-                {%- endif %}
-            {%- endfor %}
-        {%- endif %}
-        {%- if message.tool_calls %}
-            {%- for tool_call in message.tool_calls %}
-                {%- if (loop.first and message.content) or (not loop.first) %}
-                    {{- '\n' }}
-                {%- endif %}
-                {%- if tool_call.function %}
-                    {%- set tool_call = tool_call.function %}
-                {%- endif %}
-                {{- '<tool_call>\n{"name": "' }}
-                {{- tool_call.name }}
-                {{- '", "arguments": ' }}
-                {%- if tool_call.arguments is string %}
-                    {{- tool_call.arguments }}
-                {%- else %}
-                    {{- tool_call.arguments | tojson }}
-                {%- endif %}
-                {{- '}\n</tool_call>' }}
-            {%- endfor %}
-        {%- endif %}
-        {{- '<|im_end|>\n' }}
-    {%- elif message.role == "tool" %}
-        {%- if loop.first or (messages[loop.index0 - 1].role != "tool") %}
-            {{- '<|im_start|>user' }}
-        {%- endif %}
-        {{- '\n<tool_response>\n' }}
-        {%- if message.content is string %}
-            {{- message.content }}
-        {%- else %}
-            {%- for content in message.content %}
-                {%- if content.type == 'image' or 'image' in content or 'image_url' in content %}
-                    {%- set image_count.value = image_count.value + 1 %}
-                    {%- if add_vision_id %}Picture {{ image_count.value }}: {% endif -%}
-                    <|vision_start|><|image_pad|><|vision_end|>
-                {%- elif content.type == 'video' or 'video' in content %}
-                    {%- set video_count.value = video_count.value + 1 %}
-                    {%- if add_vision_id %}Video {{ video_count.value }}: {% endif -%}
-                    <|vision_start|><|video_pad|><|vision_end|>
-                {%- elif 'text' in content %}
-                    {{- content.text }}
-                {%- endif %}
-            {%- endfor %}
-        {%- endif %}
-        {{- '\n</tool_response>' }}
-        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
-            {{- '<|im_end|>\n' }}
-        {%- endif %}
-    {%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}
-    {{- '<|im_start|>assistant\n' }}
-{%- endif %}
-"""
+QWEN3_VL_CHAT_TEMPLATE = _data_text("qwen3_vl_chat_template.jinja")
 
 TOKENIZER_VOCAB_SIZE = 2048  # target for BPE training (regular tokens); the small corpus may stop earlier
 VOCAB_MULTIPLE = 64  # the embedding is padded to a multiple of this, as Qwen pads 151,665 tokens to 151,936
@@ -243,79 +118,12 @@ QWEN3_VL_DEEPSTACK_INDEXES = [0]
 # (the real model's is 48 x 48).
 QWEN3_VL_NUM_POSITION_EMBEDDINGS = 16 * 16
 
-# Prose in the style of VAU-Bench questions, descriptions and VAU-R1 prompts, so that common words
-# get their own tokens.
-_CORPUS_PROSE = """\
-You are a helpful assistant.
-Watch the video carefully and answer the question about the anomaly in the video.
-Select the best answer to the following multiple-choice question based on the video.
-Respond with only the letter (A, B, C, or D) of the correct option.
-Answer with the option's letter from the given choices directly.
-What is the primary evidence of an anomaly in the video?
-What is the primary anomaly observed in the video?
-What type of anomaly occurs in this video? Choose one class from the list.
-Is there an anomaly in the video? If so, when does it start and end, in seconds?
-Give the start time and the end time of the anomalous event as [start, end] in seconds.
-If the video is normal, answer with [-1.0, -1.0].
-Describe what happens in the video and explain why it is abnormal.
-Output the thinking process in <think> </think> and the final answer in <answer> </answer> tags.
-Put the time span of the anomaly in <glue> </glue> tags, for example <glue>[3.5, 12.0]</glue>.
-<think>The man in the blue shirt runs towards another person and starts a fight.</think><answer>A</answer>
-<think>The video shows a quiet street with people walking calmly; nothing unusual happens.</think><answer>Normal</answer>
-<think>Smoke and flames appear near the car at about 4 seconds.</think><answer>Fire</answer><glue>[4.0, 9.5]</glue>
-The video depicts a street scene with several individuals. A man in a blue shirt and jeans is seen
-running towards another person and engages in a physical altercation. The person in darker clothing
-falls to the ground. A police car is in the background. The individual in a striped shirt grabs and
-drags another person. No sign of anomaly. A fire breaking out in the background. A car accident causing
-traffic congestion. A group of people calmly walking down the street. The vehicle crashes into the
-barrier on the road at night. Water floods the parking lot. A worker falls from a ladder in the factory.
-An object falls from the shelf in the store. The suspect steals a bag and runs away from the shop.
-The officer arrests the suspect. Someone sets fire to the building. An explosion happens near the gas
-station. Shots are fired in the corridor. The crowd panics. A patient collapses in the hospital room.
-The kitchen staff handles food in an unsafe way. A landslide blocks the road after the storm.
-Key object: the man, the woman, the car, the truck, the bicycle, the door, the window, the camera.
-Description: Reasoning: Question: Options: Answer: Correct option: Anomaly class: Start time: End time:
-The anomaly starts at 12.5 seconds and ends at 30.0 seconds. The video is 60 seconds long at 2 fps.
-Abuse: a caregiver hits a child in the living room while another adult watches without helping.
-Agriculture: a tractor overturns in the field and the farmer is thrown from the seat onto the soil.
-Arrest: police officers stop a man, push him against the wall and put handcuffs on his wrists.
-Arson: a person pours liquid from a bottle near the entrance, lights it and quickly walks away.
-Assault: two young men attack a pedestrian on the sidewalk, kicking and punching him repeatedly.
-Explosion: a loud blast destroys the front of the building and debris flies across the street.
-Fighting: several students fight in the school yard; a teacher runs over to separate them.
-Fire: thick black smoke rises from the roof of the warehouse and flames spread to the next house.
-Food Safety: a cook drops raw meat on the floor, picks it up and puts it back on the plate.
-Medical Abnormality: an elderly woman suddenly faints at the bus stop and people call for help.
-Natural Hazard: strong wind and heavy rain knock down trees; mud slides down the hill onto cars.
-Normal: customers enter the supermarket, choose products, pay at the counter and leave the store.
-Object falling: a large box slips from the forklift and crashes onto the floor of the warehouse.
-People falling: a cyclist loses balance on the wet road and falls next to the parked motorcycle.
-Robbery: a masked man threatens the cashier with a knife and takes money from the register.
-Shooting: a gunman opens fire in the parking garage and people run to hide behind vehicles.
-Stealing: a thief quietly takes a wallet from the jacket of a passenger on the crowded train.
-Traffic accident: a white van runs a red light at the intersection and hits a motorcyclist.
-Vandalism: teenagers break the glass of the bus shelter and spray paint on the walls at midnight.
-Water incident: a boy slips into the river near the bridge and a lifeguard jumps in to rescue him.
-Scenes: street, road, highway, intersection, parking lot, shop, store, office, hospital, school,
-train station, subway, airport, kitchen, restaurant, factory, farm, park, beach, river, bridge,
-elevator, staircase, corridor, garage, gas station, bank, market, house, apartment, building.
-People and things: man, woman, child, boy, girl, person, people, crowd, driver, worker, officer,
-police, suspect, victim, customer, cashier, security guard, car, van, bus, truck, motorcycle,
-bicycle, knife, gun, bag, box, phone, door, wall, window, table, chair, shelf, smoke, flame, water.
-Actions: walk, run, stand, sit, fall, push, pull, hit, kick, punch, grab, throw, steal, break,
-drive, crash, burn, explode, shoot, escape, chase, fight, argue, collapse, help, call, watch, wait.
-Words for time and position: before, after, during, while, suddenly, then, finally, at first,
-later, left, right, front, back, top, bottom, near, far, inside, outside, behind, above, below.
-The frames show the event clearly; the camera is fixed and the lighting is poor at night.
-This behaviour is unusual, dangerous and could cause injury, damage or loss of property.
-The evidence supports option B because the man is holding a weapon and the others are afraid.
-Therefore the answer is C. Therefore the video is normal. Therefore the anomaly class is Robbery.
-"""
-
 
 def _corpus_lines() -> Iterator[str]:
-    """Yield the tokenizer training corpus: the prose, class names, options, digits and JSON-ish numbers."""
-    yield from _CORPUS_PROSE.splitlines()
+    """Yield the tokenizer training corpus: the prose (tokenizer_corpus.txt: text in the style of VAU-Bench questions,
+    descriptions and VAU-R1 prompts, so that common words get their own tokens), class names, options, digits and
+    JSON-ish numbers."""
+    yield from _data_text("tokenizer_corpus.txt").splitlines()
     for name in CLASSES:
         spaced = name.replace("_", " ")
         for form in (name, spaced, spaced.lower(), name.lower()):

@@ -1,20 +1,12 @@
-"""Video frame sampling in the Qwen2.5-VL / qwen-vl-utils convention, and a small mp4 writer.
-
-The sampling maths follows ``qwen_vl_utils.vision_process`` (0.0.14) so that frames fed to a
-Qwen2.5-VL model here match what ``process_vision_info`` would give for the same file:
-
-- frame count (``smart_nframes``): ``duration * fps`` clamped to ``[min_frames, max_frames]`` and to
-  the video's frame count, then floored to an even number (``frame_factor`` = temporal patch 2);
-- frame indices: ``linspace(0, frame_count - 1, n)`` rounded (torch float32, as upstream);
-- frame size (``smart_resize``): multiples of ``image_factor`` (28 = patch 14 x merge 2) keeping the
-  aspect ratio, within ``min_pixels`` and a per-frame cap derived from ``total_pixels / n``;
-- resizing: torchvision bicubic with antialias on the uint8 frames.
+"""Probing and decoding video files into the frames a model sees: `load_video(path, config)` samples by the plan of
+`vau_plugin.sampling` (qwen-vl-utils' frame count, indices and size for a `vau_plugin.budget.SamplingConfig`), decodes
+those frames and resizes them as qwen-vl-utils does (torchvision bicubic with antialias on the uint8 frames).
 
 Decoding uses decord when it is installed and falls back to PyAV. Every file is first probed with
 PyAV (which raises clean errors on garbage input) so that decord never sees a file FFmpeg cannot
 parse. Every failure of one video is a :class:`VideoError` naming the file: :class:`VideoDecodeError` (cannot be
-read or decoded) or :class:`VideoBudgetError` (decodes, but no frame size of the budget fits it); a ``ValueError``
-means a bad :class:`SamplingConfig`, the caller's mistake, not the video's.
+read or decoded) or `vau_plugin.sampling.VideoBudgetError` (decodes, but no frame size of the budget fits it); a
+``ValueError`` means a bad :class:`SamplingConfig`, the caller's mistake, not the video's.
 
 Decoded frames can be kept in an on-disk :class:`vau_plugin.cache.FrameCache` (``load_video(..., cache=...)``
 or ``VAU_FRAME_CACHE=<folder>``); a hit skips probing and decoding and returns the same frames.
@@ -24,41 +16,27 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+# load_video takes a SamplingConfig, probe gives a VideoInfo and every failure of a video is a VideoError, so the three
+# stay importable from here as well (the README's `from vau_plugin.video import load_video, SamplingConfig`).
+from vau_plugin.budget import SamplingConfig
 from vau_plugin.cache import ENV_DIR, ENV_MAX_BYTES, CachedFrames, FrameCache, cache_key, file_identity
+from vau_plugin.sampling import SamplePlan, VideoError, VideoInfo, frames_to_grid_t, model_frame_times, plan_sample
 
 if TYPE_CHECKING:  # torch is imported where frames are made, so the CLI and the CSV checks start without it
     import torch
 
 logger = logging.getLogger(__name__)
 
-# Upstream constants (qwen_vl_utils.vision_process); pixel limits are token counts x image_factor^2.
-IMAGE_FACTOR = 28
-FRAME_FACTOR = 2
-FPS = 2.0
-FPS_MIN_FRAMES = 4
-FPS_MAX_FRAMES = 768
-VIDEO_MIN_TOKENS = 128
-VIDEO_MAX_TOKENS = 768
-MODEL_SEQ_LEN = 128000
-MAX_RATIO = 200
-VIDEO_MIN_PIXELS = VIDEO_MIN_TOKENS * IMAGE_FACTOR * IMAGE_FACTOR
-VIDEO_TOTAL_PIXELS = int(MODEL_SEQ_LEN * IMAGE_FACTOR * IMAGE_FACTOR * 0.9)
-# VAU-R1 training/evaluation budget (2 fps, 3584 visual tokens for the whole clip).
-VAU_R1_TOTAL_PIXELS = 3584 * IMAGE_FACTOR * IMAGE_FACTOR
-
-BACKENDS = ("auto", "decord", "pyav")
 # Frames decoded per chunk (decord's get_batch): at most _DECODE_CHUNK frames and _DECODE_CHUNK_BYTES of full-size
 # RGB (one frame at least); each frame is then resized on its own (the resize works in float, 4 bytes a value).
 # Memory is the output plus one chunk of decoded frames, whatever the number of sampled frames (an 8K frame is 100 MB).
@@ -70,131 +48,8 @@ _DECODE_CHUNK_BYTES = 64 << 20
 _FRAME_COUNT_TOLERANCE = 8
 
 
-class VideoError(RuntimeError):
-    """Base class for errors raised by :mod:`vau_plugin.video`."""
-
-
 class VideoDecodeError(VideoError):
     """A video file is missing, empty, truncated, corrupt or has no decodable video stream."""
-
-
-class VideoBudgetError(VideoError):
-    """A video that can be read but whose frames cannot be sampled within a budget: an aspect ratio above
-    ``MAX_RATIO`` (the most the Qwen vision processors accept), or a side that shrinks below one visual token under
-    the pixel cap. The message names the file, its frame size and the budget."""
-
-
-@dataclass(frozen=True)
-class SamplingConfig:
-    """How to sample and resize frames; defaults are qwen-vl-utils' video defaults.
-
-    Attributes:
-        fps: frames per second to sample.
-        min_frames, max_frames: bounds on the number of sampled frames (before the even rounding).
-        min_pixels: lower bound on pixels per resized frame.
-        max_pixels: optional upper bound on pixels per resized frame; the effective bound is never
-            above ``VIDEO_MAX_TOKENS * image_factor**2`` nor ``total_pixels / n * frame_factor``.
-        total_pixels: pixel budget for the whole clip (all sampled frames together).
-        image_factor: resized height and width are multiples of this (patch size x spatial merge).
-        frame_factor: the frame count is a multiple of this (the temporal patch size).
-        backend: "auto" (decord, then PyAV), "decord" or "pyav".
-        processor_min_pixels, processor_max_pixels: the pixel range of the HF processor the frames go to,
-            when known. The Qwen processor resizes a frame outside its range once more (VAU-R1's QA
-            inference samples at >= 128*28*28 px a frame and its processor then enlarges anything below
-            256*28*28); with the range given, frames are resized once, straight to the size the
-            processor would end with, so the processor has nothing left to resize.
-    """
-
-    fps: float = FPS
-    max_frames: int = FPS_MAX_FRAMES
-    min_frames: int = FPS_MIN_FRAMES
-    min_pixels: int = VIDEO_MIN_PIXELS
-    max_pixels: int | None = None
-    total_pixels: int = VIDEO_TOTAL_PIXELS
-    image_factor: int = IMAGE_FACTOR
-    frame_factor: int = FRAME_FACTOR
-    backend: str = "auto"
-    processor_min_pixels: int | None = None
-    processor_max_pixels: int | None = None
-    extra_frames: int = 0
-
-    def __post_init__(self) -> None:
-        if not self.fps > 0:
-            raise ValueError(f"SamplingConfig.fps must be > 0, got {self.fps}")
-        if self.backend not in BACKENDS:
-            raise ValueError(
-                f"SamplingConfig.backend must be one of {BACKENDS}, got {self.backend!r}"
-            )
-        for name in (
-            "max_frames",
-            "min_frames",
-            "min_pixels",
-            "total_pixels",
-            "image_factor",
-            "frame_factor",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(
-                    f"SamplingConfig.{name} must be > 0, got {getattr(self, name)}"
-                )
-        if self.max_frames < self.frame_factor:
-            raise ValueError(
-                f"SamplingConfig.max_frames ({self.max_frames}) must be >= frame_factor ({self.frame_factor})"
-            )
-        if self.max_pixels is not None and self.max_pixels < self.min_pixels:
-            raise ValueError(
-                f"SamplingConfig.max_pixels ({self.max_pixels}) < min_pixels ({self.min_pixels})"
-            )
-        if self.extra_frames not in (0, 1):
-            raise ValueError(f"SamplingConfig.extra_frames must be 0 or 1, got {self.extra_frames}")
-        if (self.processor_min_pixels is None) != (self.processor_max_pixels is None):
-            raise ValueError("SamplingConfig.processor_min_pixels and processor_max_pixels go together")
-        if self.processor_min_pixels is not None and not 0 < self.processor_min_pixels <= self.processor_max_pixels:
-            raise ValueError(
-                f"SamplingConfig processor pixel range must satisfy 0 < min <= max, got "
-                f"{self.processor_min_pixels}..{self.processor_max_pixels}"
-            )
-
-    @classmethod
-    def vau_r1(cls, **overrides) -> SamplingConfig:
-        """The VAU-R1 setting: 2 fps within a total budget of 3584 * 28 * 28 pixels."""
-        return cls(**{"fps": 2.0, "total_pixels": VAU_R1_TOTAL_PIXELS, **overrides})
-
-
-@dataclass(frozen=True)
-class VideoInfo:
-    """What a video file says about itself: ``frame_count`` frames at ``fps`` (average),
-    ``duration`` seconds, frames of ``width`` x ``height`` pixels as displayed: upright, the stored frames turned
-    ``rotation`` degrees clockwise as its metadata asks (a phone's portrait clip: landscape frames, 90 degrees).
-
-    ``frame_times``: the presentation time of every frame in display order, in seconds from the first
-    frame (from the packets' PTS), or None when the container stores no usable timestamps (then frame
-    ``i`` is taken to show at ``i / fps``).
-    """
-
-    path: Path
-    frame_count: int
-    fps: float
-    duration: float
-    width: int
-    height: int
-    frame_times: tuple[float, ...] | None = field(default=None, repr=False, compare=False)
-    rotation: int = 0
-
-    @property
-    def variable_rate(self) -> bool:
-        """True when the frames are not evenly spaced in time (a burst, dropped frames, a slowed part):
-        then sampling by frame number would not sample evenly in time, and index / fps is not a frame's time."""
-        return _is_variable_rate(self.frame_times)
-
-    @property
-    def span(self) -> float:
-        """Seconds the frames cover: from the first frame to the end of the last one (frame_count / fps for
-        a constant rate)."""
-        times = self.frame_times
-        if not self.variable_rate or times is None:
-            return self.frame_count / self.fps
-        return times[-1] - times[0] + float(np.median(np.diff(times)))
 
 
 @dataclass
@@ -238,264 +93,11 @@ class SampledVideo:
         return model_frame_times(self.timestamps, len(self.indices) - self.extra_frames)
 
 
-# --- pure sampling maths -------------------------------------------------------------------------
-
-
-def round_by_factor(number: float, factor: int) -> int:
-    """The multiple of ``factor`` closest to ``number``."""
-    return round(number / factor) * factor
-
-
-def ceil_by_factor(number: float, factor: int) -> int:
-    """The smallest multiple of ``factor`` that is >= ``number``."""
-    return math.ceil(number / factor) * factor
-
-
-def floor_by_factor(number: float, factor: int) -> int:
-    """The largest multiple of ``factor`` that is <= ``number``."""
-    return math.floor(number / factor) * factor
-
-
-def smart_nframes(frame_count: int, video_fps: float, config: SamplingConfig) -> int:
-    """Number of frames to sample from a video of ``frame_count`` frames at ``video_fps``.
-
-    Same rule as ``qwen_vl_utils.smart_nframes`` in fps mode, except that a one-frame video
-    gives ``frame_factor`` (its frame is repeated, as upstream does for image lists) instead
-    of an error.
-
-    Raises:
-        ValueError: ``frame_count`` < 1 or ``video_fps`` <= 0.
-    """
-    if frame_count < 1:
-        raise ValueError(
-            f"a video needs at least one frame, got frame_count={frame_count}"
-        )
-    if not video_fps > 0:
-        raise ValueError(f"video fps must be > 0, got {video_fps}")
-    factor = config.frame_factor
-    min_frames = ceil_by_factor(config.min_frames, factor)
-    max_frames = floor_by_factor(min(config.max_frames, frame_count), factor)
-    wanted = frame_count / video_fps * config.fps
-    nframes = floor_by_factor(
-        min(max(wanted, min_frames), max_frames, frame_count), factor
-    )
-    return max(nframes, factor)
-
-
-def _is_variable_rate(times: Sequence[float] | None) -> bool:
-    """Whether frame times are unevenly spaced: some gap differs from the median gap by more than half of it
-    (timestamp rounding, e.g. 33/34 ms at 29.97 fps in a millisecond time base, stays well inside)."""
-    if times is None or len(times) < 3:
-        return False
-    gaps = np.diff(np.asarray(times, dtype=np.float64))
-    typical = float(np.median(gaps))
-    return typical <= 0 or bool(np.max(np.abs(gaps - typical)) > 0.5 * typical)
-
-
-def sample_indices(
-    info: VideoInfo, config: SamplingConfig
-) -> tuple[list[int], list[float]]:
-    """Source frame indices to sample and their presentation times in seconds.
-
-    Constant frame rate: ``linspace(0, frame_count - 1, n)`` rounded, computed in torch float32 exactly as
-    qwen-vl-utils does, with ``n = smart_nframes(...)``. Variable frame rate (``info.variable_rate``): n
-    follows the seconds the video covers, and each sample is the frame shown closest to n evenly spaced
-    times from the first frame to the last, so the samples are evenly spaced in time, not in frame
-    numbers. With ``config.extra_frames`` = k the same span is sampled at n + k evenly spaced points (a
-    motion prompt turns T + 1 frames into T). The indices are sorted.
-    """
-    import torch
-
-    times = info.frame_times
-    if times is not None and len(times) != info.frame_count:
-        times = None  # timestamps that do not describe every frame cannot place them
-    if times is None or not _is_variable_rate(times):
-        points = smart_nframes(info.frame_count, info.fps, config) + config.extra_frames
-        indices = torch.linspace(0, info.frame_count - 1, points).round().long().tolist()
-        if times is None:
-            return indices, [index / info.fps for index in indices]
-        return indices, [times[index] for index in indices]
-    points = smart_nframes(info.frame_count, info.frame_count / info.span, config) + config.extra_frames
-    grid = np.asarray(times, dtype=np.float64)
-    targets = np.linspace(grid[0], grid[-1], points)
-    after = np.clip(np.searchsorted(grid, targets), 1, len(grid) - 1)
-    nearer_before = (targets - grid[after - 1]) <= (grid[after] - targets)
-    indices = np.where(nearer_before, after - 1, after).tolist()
-    return indices, [times[index] for index in indices]
-
-
-def sampled_rate(info: VideoInfo, count: int) -> float:
-    """Frames per second of ``count`` frames spread evenly over the video: count / (seconds covered), which is
-    count / frame_count * fps for a constant frame rate (qwen-vl-utils' formula)."""
-    if info.frame_times is not None and len(info.frame_times) == info.frame_count and info.variable_rate:
-        return count / info.span
-    return count / info.frame_count * info.fps
-
-
-def smart_resize(
-    height: int,
-    width: int,
-    factor: int = IMAGE_FACTOR,
-    min_pixels: int = VIDEO_MIN_PIXELS,
-    max_pixels: int = VIDEO_MAX_TOKENS * IMAGE_FACTOR**2,
-) -> tuple[int, int]:
-    """(height, width) rounded to multiples of ``factor`` with the aspect ratio kept and the
-    pixel count within [min_pixels, max_pixels] (``qwen_vl_utils.smart_resize``).
-
-    Raises:
-        ValueError: non-positive size, aspect ratio above 200, or max_pixels < min_pixels.
-    """
-    if height <= 0 or width <= 0:
-        raise ValueError(f"frame size must be positive, got {height}x{width}")
-    if max_pixels < min_pixels:
-        raise ValueError(
-            f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})"
-        )
-    if max(height, width) / min(height, width) > MAX_RATIO:
-        raise ValueError(
-            f"aspect ratio must be at most {MAX_RATIO}, got {height}x{width}"
-        )
-    h_bar = max(factor, round_by_factor(height, factor))
-    w_bar = max(factor, round_by_factor(width, factor))
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt((height * width) / max_pixels)
-        h_bar = floor_by_factor(height / beta, factor)
-        w_bar = floor_by_factor(width / beta, factor)
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar = ceil_by_factor(height * beta, factor)
-        w_bar = ceil_by_factor(width * beta, factor)
-    return h_bar, w_bar
-
-
-def frame_max_pixels(nframes: int, config: SamplingConfig) -> int:
-    """Upper bound on pixels per frame when ``nframes`` frames share ``config.total_pixels``
-    (``fetch_video``'s max_pixels rule: never below 1.05 x min_pixels)."""
-    hard_cap = VIDEO_MAX_TOKENS * config.image_factor**2
-    budget = max(
-        min(hard_cap, config.total_pixels / nframes * config.frame_factor),
-        int(config.min_pixels * 1.05),
-    )
-    if config.max_pixels is not None:
-        budget = min(config.max_pixels, budget)
-    return int(budget)
-
-
-def target_size(
-    info: VideoInfo, nframes: int, config: SamplingConfig
-) -> tuple[int, int]:
-    """(height, width) that ``nframes`` frames of this video are resized to: qwen-vl-utils' size, then the
-    processor's own resize of that size when ``config`` names the processor's pixel range.
-
-    Raises:
-        VideoBudgetError: no size fits: an aspect ratio above ``MAX_RATIO`` (before or after rounding to multiples
-            of ``image_factor``; the Qwen processors refuse those), or a side that the pixel cap shrinks to 0 px.
-    """
-    ranges = [("", config.min_pixels, frame_max_pixels(nframes, config))]
-    if config.processor_min_pixels is not None:
-        ranges.append((" (the processor's range)", config.processor_min_pixels, config.processor_max_pixels))
-    height, width = info.height, info.width
-    for label, low, high in ranges:
-        budget = (
-            f"{nframes} frames of {low:,} to {high:,} px{label}, sides in multiples of {config.image_factor} px, "
-            f"aspect ratio at most {MAX_RATIO}"
-        )
-        if max(height, width) / min(height, width) > MAX_RATIO:
-            raise _unfit(info, budget, f"its aspect ratio{_resized(info, height, width)} is {_ratio(height, width)}")
-        resized = smart_resize(height, width, config.image_factor, low, high)
-        if min(resized) < config.image_factor:  # qwen-vl-utils floors a side to a multiple of the factor, 0 included
-            side = min(height, width)
-            raise _unfit(info, budget, f"its {side}-px side shrinks to {min(resized)} px ({resized[1]}x{resized[0]} px)")
-        height, width = resized
-    if max(height, width) / min(height, width) > MAX_RATIO:  # the Qwen processor would refuse these frames
-        raise _unfit(info, budget, f"its aspect ratio{_resized(info, height, width)} is {_ratio(height, width)}")
-    return height, width
-
-
-def _ratio(height: int, width: int) -> str:
-    return f"{max(height, width) / min(height, width):.0f}"
-
-
-def _resized(info: VideoInfo, height: int, width: int) -> str:
-    return "" if (height, width) == (info.height, info.width) else f" once resized to {width}x{height}"
-
-
-def _unfit(info: VideoInfo, budget: str, why: str) -> VideoBudgetError:
-    return VideoBudgetError(
-        f"{info.path}: its {info.width}x{info.height} frames (width x height) cannot be sampled within the budget "
-        f"({budget}): {why}"
-    )
-
-
-@dataclass(frozen=True)
-class SamplePlan:
-    """What `load_video` will decode, known from the probe alone: the frames the model sees (``frames``,
-    before any ``extra_frames``), their size (height, width) and their rate. ``grid_t`` x (height / patch) x
-    (width / patch) is the video's patch grid in Qwen2-VL / Qwen2.5-VL."""
-
-    info: VideoInfo
-    indices: list[int]
-    timestamps: list[float]
-    frames: int
-    size: tuple[int, int]
-    sample_fps: float
-
-    @property
-    def grid_t(self) -> int:
-        return frames_to_grid_t(self.frames)
-
-    @property
-    def model_timestamps(self) -> list[float]:
-        """Times (s) of the frames the model sees (see `model_frame_times`)."""
-        return model_frame_times(self.timestamps, self.frames)
-
-
-def model_frame_times(timestamps: Sequence[float], frames: int) -> list[float]:
-    """model_frame_times(timestamps of the sampled frames, T frames the model sees) -> the last T timestamps.
-
-    With motion prompts, T + 1 frames are sampled and prompted into T, frame j showing the motion into sampled frame
-    j + 1, so frame j is at the time of sampled frame j + 1; without, the two lists are the same."""
-    if not 0 < frames <= len(timestamps):
-        raise ValueError(f"{frames} model frames from {len(timestamps)} sampled timestamps")
-    return [float(t) for t in timestamps[len(timestamps) - frames :]]
-
-
-def timestamp_metadata(timestamps: Sequence[float]) -> dict:
-    """timestamp_metadata(times in s of the frames the model sees) -> Qwen3-VL's `video_metadata` for them.
-
-    Qwen3-VL writes each frame's time into the prompt ("<1.3 seconds>"): transformers' Qwen3VLProcessor and
-    LLaMA-Factory's Qwen3VLPlugin compute it as `frames_indices / fps`, averaged over each temporal patch. The real
-    times as `frames_indices` with `fps` 1.0 give the real times, variable frame rates and motion prompts included
-    (the processors' own indices / nominal fps would not)."""
-    times = [float(t) for t in timestamps]
-    return {"frames_indices": times, "fps": 1.0, "total_num_frames": len(times), "duration": times[-1] if times else 0.0}
-
-
-def plan_sample(info: VideoInfo, config: SamplingConfig) -> SamplePlan:
-    """plan_sample(probed video, config) -> SamplePlan: which frames to decode and their size, the one place where a
-    video meets a budget (`sample_plan` counts tokens with it, `load_video` decodes it).
-
-    Raises:
-        VideoBudgetError: the frames cannot be sized within the budget (see `target_size`).
-    """
-    indices, timestamps = sample_indices(info, config)
-    frames = len(indices) - config.extra_frames
-    return SamplePlan(info, indices, timestamps, frames, target_size(info, frames, config), sampled_rate(info, frames))
-
-
 def sample_plan(path: str | Path, config: SamplingConfig | None = None) -> SamplePlan:
     """sample_plan(path, config) -> SamplePlan, by probing only (no decoding): the frame count, size and rate
     `load_video(path, config)` gives, for counting video tokens before decoding. Raises VideoDecodeError as
-    `probe` does, VideoBudgetError as `plan_sample` does."""
+    `probe` does, VideoBudgetError as `vau_plugin.sampling.plan_sample` does."""
     return plan_sample(probe(path), config or SamplingConfig())
-
-
-def frames_to_grid_t(num_frames: int, temporal_patch_size: int = FRAME_FACTOR) -> int:
-    """Temporal grid size of ``num_frames`` frames in Qwen2-VL / Qwen2.5-VL: the processor pads
-    the frames to a multiple of ``temporal_patch_size`` (repeating the last), hence the ceiling."""
-    if num_frames < 1:
-        raise ValueError(f"num_frames must be >= 1, got {num_frames}")
-    return math.ceil(num_frames / temporal_patch_size)
 
 
 def resize_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -833,7 +435,7 @@ def load_video(
     Raises:
         VideoDecodeError: the file is missing, empty, truncated, corrupt or has no video stream
             (the message names the file and what went wrong).
-        VideoBudgetError: no frame size of the budget fits the video (see `target_size`).
+        vau_plugin.sampling.VideoBudgetError: no frame size of the budget fits the video (see `target_size` there).
         VideoError: the requested backend is not installed.
         ValueError: ``VAU_FRAME_CACHE_MAX_BYTES`` is set but is not a size (an error of the settings, not of the
             video; so is a ValueError from an invalid ``config``).
@@ -914,102 +516,3 @@ def _load_uncached(path: str | Path, config: SamplingConfig) -> SampledVideo:
         f"{info.path}: no backend could decode the video: "
         + "; ".join(map(str, failures))
     )
-
-
-# --- writing -------------------------------------------------------------------------------------
-def _frames_iter(frames: np.ndarray | Iterable[np.ndarray]) -> Iterable[np.ndarray]:
-    if isinstance(frames, np.ndarray):
-        if frames.ndim != 4:
-            raise ValueError(f"frames must have shape (T, H, W, 3), got {frames.shape}")
-        return iter(frames)
-    return iter(frames)
-
-
-def write_mp4(
-    path: str | Path,
-    frames: np.ndarray | Iterable[np.ndarray],
-    fps: float,
-    *,
-    codec: str = "libx264",
-    crf: int = 18,
-    faststart: bool = False,
-    timestamps: Sequence[float] | None = None,
-) -> Path:
-    """Encode RGB frames to an mp4 file (yuv420p) with PyAV and return its path.
-
-    Args:
-        path: output file; parent folders are created.
-        frames: uint8 array (T, H, W, 3) in RGB, or an iterable of uint8 (H, W, 3) arrays.
-            H and W must be even (yuv420p subsamples chroma by 2).
-        fps: frame rate; non-integer rates such as 29.97 are kept as an exact fraction.
-        codec: encoder name known to FFmpeg (libx264 by default).
-        crf: x264 constant rate factor (0 = lossless, 18 = visually lossless); ignored by
-            encoders without that option.
-        faststart: put the index (moov atom) at the front of the file, as web videos do.
-        timestamps: presentation time in seconds of each frame (increasing), for a variable-frame-rate
-            file; ``fps`` is then only the nominal rate. Default: frame i at i / fps.
-
-    Raises:
-        ValueError: no frames, a frame of the wrong shape/dtype, odd H or W, or fps <= 0.
-    """
-    import av
-
-    path = Path(path)
-    if not fps > 0:
-        raise ValueError(f"write_mp4({path}): fps must be > 0, got {fps}")
-    rate = Fraction(fps).limit_denominator(1001)
-    time_base = Fraction(1, 90000) if timestamps is not None else 1 / rate
-    if timestamps is not None and any(b <= a for a, b in zip(timestamps, timestamps[1:])):
-        raise ValueError(f"write_mp4({path}): timestamps must increase")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    options = {"movflags": "+faststart"} if faststart else {}
-    n_written = 0
-    shape = None
-    with av.open(str(path), mode="w", options=options) as container:
-        stream = None
-        for frame in _frames_iter(frames):
-            frame = np.asarray(frame)
-            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-                raise ValueError(
-                    f"write_mp4({path}): frame {n_written} must be uint8 (H, W, 3) RGB, "
-                    f"got dtype {frame.dtype} shape {frame.shape}"
-                )
-            if stream is None:
-                height, width = frame.shape[:2]
-                if height % 2 or width % 2:
-                    raise ValueError(
-                        f"write_mp4({path}): yuv420p needs even height and width, got {height}x{width} "
-                        "(crop or pad the frames to even sizes)"
-                    )
-                shape = frame.shape
-                stream = container.add_stream(codec, rate=rate)
-                stream.width, stream.height = width, height
-                stream.pix_fmt = "yuv420p"
-                if timestamps is not None:
-                    stream.codec_context.time_base = time_base
-                if codec in ("libx264", "libx265"):
-                    stream.options = {"crf": str(crf)}
-            elif frame.shape != shape:
-                raise ValueError(
-                    f"write_mp4({path}): frame {n_written} has shape {frame.shape}, expected {shape}"
-                )
-            video_frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(frame), format="rgb24"
-            )
-            if timestamps is not None:
-                if n_written >= len(timestamps):
-                    raise ValueError(f"write_mp4({path}): more frames than timestamps ({len(timestamps)})")
-                video_frame.pts = round(timestamps[n_written] / time_base)
-            else:
-                video_frame.pts = n_written
-            video_frame.time_base = time_base
-            for packet in stream.encode(video_frame):
-                container.mux(packet)
-            n_written += 1
-        if stream is None:
-            raise ValueError(f"write_mp4({path}): no frames to write")
-        if timestamps is not None and n_written != len(timestamps):
-            raise ValueError(f"write_mp4({path}): {n_written} frames but {len(timestamps)} timestamps")
-        for packet in stream.encode():
-            container.mux(packet)
-    return path

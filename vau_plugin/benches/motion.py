@@ -20,7 +20,7 @@ all of them. The Reasoning column is one short sentence with the event and its t
 
 Layout written by `make_motion_bench(out)`::
 
-    out/videos/motion_<split>_<nnnn>.mp4   H.264 clips (vau_plugin.video.write_mp4)
+    out/videos/motion_<split>_<nnnn>.mp4   H.264 clips (vau_plugin.benches.writer.write_mp4)
     out/train.csv, out/test.csv            VAU-Bench columns (vau_plugin.data.schema.COLUMNS)
     out/manifest.json                      per clip: name, split, kind, question type, span, seeds, hashes
     out/README.md                          what this is and how it was generated

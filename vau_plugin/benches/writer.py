@@ -2,19 +2,20 @@
 
 Every bench (mini, motion, order, colour) writes the same layout::
 
-    out/videos/<prefix>_<split>_<nnnn>.mp4   H.264 clips (written by vau_plugin.video.write_mp4)
+    out/videos/<prefix>_<split>_<nnnn>.mp4   H.264 clips (written by `write_mp4`)
     out/<split>.csv                          VAU-Bench columns (vau_plugin.data.schema.COLUMNS), one per split
     out/manifest.json                        per clip: name, split, what the bench records, content hashes
     out/README.md                            what this is and how it was generated
 
 `write_bench` owns that loop; a bench gives it a plan (per split, the clips in order: frames, CSV row, manifest
 keys) and its README text. It also holds what the benches share besides: the output-folder check, clip seeds,
-balanced answer cycles, content hashes, and `BenchSummary`, what a bench returns and the CLI prints.
+balanced answer cycles, content hashes, and `BenchSummary`, what a bench returns and the CLI prints; and
+`write_mp4`, the mp4 encoder that writes every synthetic clip (benches and tests).
 
 Determinism: with the same plan, the CSVs, README and manifest are byte-identical and the frames identical.
 The mp4 bytes (the manifest's `file_sha256`) are identical only for widths that are a multiple of
 `STABLE_WIDTH_MULTIPLE` (128 px, 8 macroblocks): for other widths libx264 (core 165, default settings, as
-`vau_plugin.video.write_mp4` uses it) gives different bytes and even slightly different decoded frames from run to
+`write_mp4` uses it) gives different bytes and even slightly different decoded frames from run to
 run, as its macroblock-tree lookahead reads memory it never initialised. Turning mbtree off (x264 option
 `mbtree=0`) makes every size deterministic but about doubles the file size.
 """
@@ -28,6 +29,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional, TypeVar, Union
 
@@ -78,6 +80,105 @@ def warn_unstable_width(title: str, width: int) -> None:
             width,
             STABLE_WIDTH_MULTIPLE,
         )
+
+
+def _frames_iter(frames: np.ndarray | Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"frames must have shape (T, H, W, 3), got {frames.shape}")
+        return iter(frames)
+    return iter(frames)
+
+
+def write_mp4(
+    path: str | Path,
+    frames: np.ndarray | Iterable[np.ndarray],
+    fps: float,
+    *,
+    codec: str = "libx264",
+    crf: int = 18,
+    faststart: bool = False,
+    timestamps: Sequence[float] | None = None,
+) -> Path:
+    """Encode RGB frames to an mp4 file (yuv420p) with PyAV and return its path.
+
+    Args:
+        path: output file; parent folders are created.
+        frames: uint8 array (T, H, W, 3) in RGB, or an iterable of uint8 (H, W, 3) arrays.
+            H and W must be even (yuv420p subsamples chroma by 2).
+        fps: frame rate; non-integer rates such as 29.97 are kept as an exact fraction.
+        codec: encoder name known to FFmpeg (libx264 by default).
+        crf: x264 constant rate factor (0 = lossless, 18 = visually lossless); ignored by
+            encoders without that option.
+        faststart: put the index (moov atom) at the front of the file, as web videos do.
+        timestamps: presentation time in seconds of each frame (increasing), for a variable-frame-rate
+            file; ``fps`` is then only the nominal rate. Default: frame i at i / fps.
+
+    Raises:
+        ValueError: no frames, a frame of the wrong shape/dtype, odd H or W, or fps <= 0.
+    """
+    import av
+
+    path = Path(path)
+    if not fps > 0:
+        raise ValueError(f"write_mp4({path}): fps must be > 0, got {fps}")
+    rate = Fraction(fps).limit_denominator(1001)
+    time_base = Fraction(1, 90000) if timestamps is not None else 1 / rate
+    if timestamps is not None and any(b <= a for a, b in zip(timestamps, timestamps[1:])):
+        raise ValueError(f"write_mp4({path}): timestamps must increase")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    options = {"movflags": "+faststart"} if faststart else {}
+    n_written = 0
+    shape = None
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = None
+        for frame in _frames_iter(frames):
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+                raise ValueError(
+                    f"write_mp4({path}): frame {n_written} must be uint8 (H, W, 3) RGB, "
+                    f"got dtype {frame.dtype} shape {frame.shape}"
+                )
+            if stream is None:
+                height, width = frame.shape[:2]
+                if height % 2 or width % 2:
+                    raise ValueError(
+                        f"write_mp4({path}): yuv420p needs even height and width, got {height}x{width} "
+                        "(crop or pad the frames to even sizes)"
+                    )
+                shape = frame.shape
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuv420p"
+                if timestamps is not None:
+                    stream.codec_context.time_base = time_base
+                if codec in ("libx264", "libx265"):
+                    stream.options = {"crf": str(crf)}
+            elif frame.shape != shape:
+                raise ValueError(
+                    f"write_mp4({path}): frame {n_written} has shape {frame.shape}, expected {shape}"
+                )
+            video_frame = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(frame), format="rgb24"
+            )
+            if timestamps is not None:
+                if n_written >= len(timestamps):
+                    raise ValueError(f"write_mp4({path}): more frames than timestamps ({len(timestamps)})")
+                video_frame.pts = round(timestamps[n_written] / time_base)
+            else:
+                video_frame.pts = n_written
+            video_frame.time_base = time_base
+            for packet in stream.encode(video_frame):
+                container.mux(packet)
+            n_written += 1
+        if stream is None:
+            raise ValueError(f"write_mp4({path}): no frames to write")
+        if timestamps is not None and n_written != len(timestamps):
+            raise ValueError(f"write_mp4({path}): {n_written} frames but {len(timestamps)} timestamps")
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
 
 
 def clip_seed(seed: int, split_index: int, index: int) -> int:
@@ -239,8 +340,6 @@ def write_bench(
     `<split>.csv`. `readme(counts)` gives README.md's text. `manifest` (generator, version and any extra keys for
     `write_manifest`) writes manifest.json with each clip's name, split, its BenchClip.manifest keys and content
     hashes; None writes none. `counts` start at 0 for `count_keys` in every split."""
-    from vau_plugin.video import write_mp4
-
     root = check_output_dir(out, overwrite)
     videos = root / VIDEO_DIR
     videos.mkdir(parents=True, exist_ok=True)

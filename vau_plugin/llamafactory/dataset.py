@@ -50,11 +50,11 @@ EXAMPLE_PROCESSORS: tuple[str, ...] = (
 
 def drop_examples_with_unusable_videos(preprocess: Callable) -> Callable:
     """drop_examples_with_unusable_videos(a processor's preprocess_dataset) -> the same, except that a batch in which
-    a video cannot be used (`vau_plugin.video.VideoError`: missing, corrupt, no frame size of the budget fits it) is
+    a video cannot be used (`vau_plugin.sampling.VideoError`: missing, corrupt, no frame size of the budget fits it) is
     encoded again one example at a time, and the examples whose video fails are dropped, each with a warning naming
     the file and why, instead of ending the run. Only the plugin's templates decode through `vau_plugin.video`, so
     only their runs meet it; every other example is encoded exactly as before."""
-    from vau_plugin.video import VideoError
+    from vau_plugin.sampling import VideoError
 
     if getattr(preprocess, DROPS_UNUSABLE_VIDEOS, False):
         return preprocess

@@ -12,7 +12,7 @@ its family, `qwen2_vl` or `qwen3_vl_nothink`, with this module's mm_plugin). The
   (variable-frame-rate files included), sized as qwen-vl-utils sizes them (multiples of the processor's patch x
   merge: 28 px, 32 px for Qwen3-VL), decoded frames cached when `VAU_FRAME_CACHE` is set. Qwen2.5-VL gets the real
   rate as `second_per_grid_ts`; Qwen3-VL gets the real times of the frames it sees as `video_metadata`
-  (`vau_plugin.video.timestamp_metadata`), written into the prompt as "<t seconds>" before each temporal patch;
+  (`vau_plugin.sampling.timestamp_metadata`), written into the prompt as "<t seconds>" before each temporal patch;
 - `qwen2_vl_motion` / `qwen3_vl_motion`: the same, with video motion prompts at fixed (m, n) (`vau_motion_*` recipe
   keys; see `vau_plugin.llamafactory.motion`): T + 1 frames are decoded over the same span and prompted into the T
   the model sees (frame j at the time of sampled frame j + 1; the lmms-eval wrapper does the same with
@@ -124,11 +124,11 @@ def template_processor_mismatch(template_name: str, template: Any, processor: An
 
 
 def sampling_config(processor: Any, *, extra_frames: int = 0, processor_range: bool = True):
-    """sampling_config(LLaMA-Factory processor, extra_frames=0, processor_range=True) -> vau_plugin.video.SamplingConfig
+    """sampling_config(LLaMA-Factory processor, extra_frames=0, processor_range=True) -> vau_plugin.budget.SamplingConfig
     from the run's `video_fps`, `video_maxlen`, `video_max_pixels`, `video_min_pixels` (set on the processor by
     LLaMA-Factory's loader; its defaults otherwise), the processor's patch size and, with `processor_range`, its
     per-frame pixel range (`size`; pass False for a processor whose `size` bounds the whole clip, Qwen3-VL's)."""
-    from vau_plugin.video import SamplingConfig
+    from vau_plugin.budget import SamplingConfig
 
     video_processor = getattr(processor, "video_processor", None) or getattr(processor, "image_processor", None)
     size = (getattr(video_processor, "size", None) or {}) if processor_range else {}
@@ -163,7 +163,8 @@ def _plugin_classes() -> dict[str, type]:
     from llamafactory.extras.constants import IMAGE_PLACEHOLDER, VIDEO_PLACEHOLDER
 
     from vau_plugin.llamafactory.motion import MotionSettings, frames_to_tensor, hook_for, tensor_to_frames
-    from vau_plugin.video import frames_to_grid_t, load_video, sample_plan, timestamp_metadata
+    from vau_plugin.sampling import frames_to_grid_t, timestamp_metadata
+    from vau_plugin.video import load_video, sample_plan
 
     class _VAUVideos:
         """The shared part: video files through `vau_plugin.video` (one decoder), fixed motion prompts when `motion`

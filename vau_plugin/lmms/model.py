@@ -13,7 +13,7 @@ What differs from lmms-eval's `qwen2_5_vl` / `qwen3_vl` (which go through qwen-v
 - no system prompt is added (upstream `qwen3_vl` adds "You are a helpful assistant."): the prompt is the one
   LLaMA-Factory's template trains on (Qwen2.5-VL's chat template adds its own default system prompt in both);
 - a checkpoint of another family than the wrapper's is refused (loading it would leave weights random);
-- a video that cannot be decoded, or that no frame size of the budget fits (`vau_plugin.video.VideoError`: an aspect
+- a video that cannot be decoded, or that no frame size of the budget fits (`vau_plugin.sampling.VideoError`: an aspect
   ratio above 200, a side the pixel cap shrinks to 0 px), is recorded, answered with `VIDEO_ERROR_PREFIX` (scored
   wrong, counted in every task's `video_errors`) and the run goes on; a run where every video fails stops with one
   message; model_args that make no valid budget stop the model at load;
@@ -306,7 +306,7 @@ class VAUVideoChat:
         """(index, chat text, videos) of the requests in `batch` whose videos decode; the others get a video-error
         result in `results`. Every failure of one video is a VideoError (or an OSError reading it); anything else is
         a bug or a bad setting, which must stop the run rather than be counted as a video error."""
-        from vau_plugin.video import VideoError
+        from vau_plugin.sampling import VideoError
 
         ready = []
         for index, doc, messages in batch:
@@ -422,7 +422,7 @@ class VAUQwen3_VL(VAUVideoChat, Qwen3_VL):
         return None
 
     def video_inputs(self, videos: list[EncodedVideo]) -> dict:
-        from vau_plugin.video import timestamp_metadata
+        from vau_plugin.sampling import timestamp_metadata
 
         return {
             "videos": [v.frames for v in videos],
