@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.vau-installed
 DEMO_DIR ?= .demo
-PYTEST_ARGS ?=
+# Test files run in parallel (pytest-xdist), each file on one worker so that its fixtures are built once.
+TEST_WORKERS ?= 2
+PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile
 BENCH_ARGS ?=
 
 .PHONY: demo test install clean bench experiment experiment-quick experiment-sweep experiment-small gpu-check
