@@ -50,6 +50,7 @@ def _assert_rewards_logged(output_dir: Path, names=("format_reward", "accuracy_r
     return history
 
 
+@pytest.mark.e2e
 def test_grpo_full_finetuning_trains_on_video_and_saves_a_loadable_checkpoint(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "full"
@@ -71,6 +72,7 @@ def test_grpo_full_finetuning_trains_on_video_and_saves_a_loadable_checkpoint(gr
     assert not any(".visual." in n or n.startswith("visual.") or "model.visual" in n for n in changed), changed[:5]
 
 
+@pytest.mark.e2e
 def test_grpo_trains_qwen2_vl_the_papers_2b_family_with_the_same_recipe(grpo_workspace, tiny_qwen2_vl_dir, tmp_path):
     """Qwen2-VL through the same recipe and template (`qwen2_vl_vau`): its processor takes no rate, so the visual
     inputs are pixel_values_videos and video_grid_thw only, and a step changes the decoder's weights."""
@@ -89,6 +91,7 @@ def test_grpo_trains_qwen2_vl_the_papers_2b_family_with_the_same_recipe(grpo_wor
     assert any(not torch.equal(p, initial.get_parameter(n)) for n, p in trained.named_parameters())
 
 
+@pytest.mark.e2e
 def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_path):
     """LoRA; launched with FORCE_TORCHRUN, so LLaMA-Factory re-launches itself under torchrun and the hook
     must act in the rank it starts."""
@@ -106,6 +109,7 @@ def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_
     assert any("lora_A" in n for n, _ in model.named_parameters())
 
 
+@pytest.mark.e2e
 def test_grpo_resumes_with_step_count_and_optimizer_state(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "resume"
@@ -128,6 +132,7 @@ def test_grpo_resumes_with_step_count_and_optimizer_state(grpo_workspace, tmp_pa
     assert adam_steps == {3.0}, f"Adam must continue from the restored state (step 3), got {adam_steps}"
 
 
+@pytest.mark.e2e
 def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "broken"
@@ -139,6 +144,7 @@ def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
     assert len(logged) == 2 and sum(e["skipped_samples"] for e in logged) > 0
 
 
+@pytest.mark.e2e
 def test_sft_drops_an_example_whose_video_cannot_be_used_and_trains_on(grpo_workspace, tmp_path):
     """`stage: sft` with the plugin's template: one unreadable video among good ones used to end the run while
     LLaMA-Factory encoded the dataset (VideoDecodeError from its SupervisedDatasetProcessor)."""
@@ -149,6 +155,7 @@ def test_sft_drops_an_example_whose_video_cannot_be_used_and_trains_on(grpo_work
     assert len([e for e in _state(out)["log_history"] if "loss" in e]) == 2
 
 
+@pytest.mark.e2e
 def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):
     """The same SFT run with and without the start-up hook (VAU_PLUGIN_NO_HOOK=1): identical losses. (LLaMA-Factory's
     own `qwen2_vl` template: the plugin's `qwen2_vl_vau` exists only with the hook.)"""
@@ -162,6 +169,7 @@ def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):
     assert losses["on"] == losses["off"]
 
 
+@pytest.mark.e2e
 def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_path):
     """Proves the stage comes from the hook: with it disabled, LLaMA-Factory refuses the recipe's GRPO keys."""
     ws = grpo_workspace
@@ -171,6 +179,7 @@ def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_p
     assert "num_generations" in result.stdout or "Unknown task" in result.stdout
 
 
+@pytest.mark.e2e
 def test_motion_prompt_template_runs_in_the_grpo_recipe(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "motion"
@@ -226,6 +235,7 @@ def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
     assert video_id in suppressed
 
 
+@pytest.mark.e2e
 def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, tiny_qwen3_vl_dir, tmp_path):
     """`vau-plugin recipes DIR --workdir W` (W laid out as the demo leaves it: tiny_model/, tiny_qwen3_vl/, data/): the
     _tiny recipe trains from a working directory that has no .demo/, without path overrides."""
@@ -254,6 +264,7 @@ def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, t
         ({"reward_weights": "[1,1,nan]"}, "reward_weights: 'nan' (weight 3) is not a finite number"),
     ],
 )
+@pytest.mark.e2e
 def test_bad_rewards_stop_the_run_before_the_model_loads(grpo_workspace, tmp_path, overrides, message):
     """Was: os:system accepted, then a TypeError at step 1; [1, 1, nan] a 'must be real number, not str' from the
     trainer. Now the recipe is refused when it is read: no tokenizer, model or dataset has been loaded."""

@@ -23,6 +23,9 @@ TASKS = [
 ] + [f"vau_bench_reason{source}" for source in ("", "_msad", "_ucf", "_ecva", "_mini")]
 GROUPS = ["vau_bench", "vau_bench_think", "vau_bench_mini", "vau_bench_msad", "vau_bench_ucf", "vau_bench_ecva"]
 
+# Every test here starts a real `lmms-eval` process (conftest.py: the e2e tier).
+pytestmark = pytest.mark.e2e
+
 
 def _listed(stdout: str) -> set:
     return {line.strip()[2:] for line in stdout.splitlines() if line.strip().startswith("- ")}

@@ -252,6 +252,7 @@ def _changed(before: Path, after: Path) -> list[str]:
     return [n for n, p in trained.named_parameters() if not torch.equal(p, initial.get_parameter(n))]
 
 
+@pytest.mark.e2e
 def test_grpo_full_with_fixed_motion_trains_saves_and_resumes(ws, tmp_path):
     """Full fine-tuning, `qwen3_vl_motion` (fixed m, n): generation and loss run on the video (non-zero gradient, no
     sample skipped: every decoded video matches its prompt's token count), the checkpoint loads and differs from the
@@ -281,6 +282,7 @@ def test_grpo_full_with_fixed_motion_trains_saves_and_resumes(ws, tmp_path):
     assert [e for e in second["log_history"] if e["step"] <= 1] == [e for e in first["log_history"] if e["step"] <= 1]
 
 
+@pytest.mark.e2e
 def test_grpo_lora_with_learnable_motion_trains_m_n(ws, tmp_path):
     """LoRA with the learnable in-model motion prompt on `qwen3_vl_vau`: the adapter is saved and (m, n) trained
     (the layer un-/re-patchifies Qwen3-VL's 16-px pixel_values_videos inside the forward)."""
