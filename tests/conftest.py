@@ -7,6 +7,7 @@ import pytest
 
 # Session fixtures defined in helper modules, available to every test module (pytest finds them in this namespace).
 from _fixtures_grpo import grpo_workspace  # noqa: F401
+from _tiny_checkpoint import offline_hub  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,57 +7,25 @@ LLaMA-Factory's own `key=value` overrides.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from _fixtures_grpo import BROKEN_DATASET, BROKEN_SFT_DATASET, GRPOWorkspace, logps_with_other_pixels
-from vau_plugin.llamafactory.demo import cli_env, reward_history, train
+from _fixtures_grpo import BROKEN_DATASET, BROKEN_SFT_DATASET, logps_with_other_pixels
+from _grpo_runs import TEST_REWARDS, TIMEOUT_S, assert_rewards_logged, train_env, train_ok, trainer_state
+from vau_plugin.llamafactory.demo import train
 
-TIMEOUT_S = 300
-TESTS_DIR = Path(__file__).resolve().parent
-TEST_REWARDS = "format,accuracy,iou,_fixtures_grpo:diversity_reward"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = cli_env()
-    env["PYTHONPATH"] = os.pathsep.join([str(TESTS_DIR), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
-
-
-def _train(ws: GRPOWorkspace, recipe: str, output_dir: Path, env=None, **overrides):
-    result = train(ws.recipes / recipe, ws.overrides(output_dir, **overrides), cwd=ws.root, env=env or _env(),
-                   timeout=TIMEOUT_S)
-    assert result.returncode == 0, result.stdout[-4000:]
-    return result
-
-
-def _state(output_dir: Path) -> dict:
-    return json.loads((output_dir / "trainer_state.json").read_text(encoding="utf-8"))
-
-
-def _assert_rewards_logged(output_dir: Path, names=("format_reward", "accuracy_reward", "tiou_reward")) -> list:
-    history = reward_history(output_dir)
-    assert [row["step"] for row in history] == list(range(1, len(history) + 1)) and history
-    for row in history:
-        for name in names:
-            assert 0.0 <= row[f"rewards/{name}/mean"] <= 1.0, row
-    return history
 
 
 @pytest.mark.e2e
 def test_grpo_full_finetuning_trains_on_video_and_saves_a_loadable_checkpoint(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "full"
-    _train(ws, "vau_r1_grpo_tiny.yaml", out, reward_funcs=TEST_REWARDS)
+    train_ok(ws, "vau_r1_grpo_tiny.yaml", out, reward_funcs=TEST_REWARDS)
 
-    history = _assert_rewards_logged(out, names=("format_reward", "accuracy_reward", "tiou_reward", "diversity_reward"))
-    logged = [e for e in _state(out)["log_history"] if "reward" in e]
+    history = assert_rewards_logged(out, names=("format_reward", "accuracy_reward", "tiou_reward", "diversity_reward"))
+    logged = [e for e in trainer_state(out)["log_history"] if "reward" in e]
     assert logged[0]["grad_norm"] > 0, "non-zero advantages must give a gradient"
     assert all(e["skipped_samples"] == 0 for e in logged)
     assert history[0]["reward"] > 0  # the diversity reward is positive for any non-empty completion
@@ -78,10 +46,10 @@ def test_grpo_trains_qwen2_vl_the_papers_2b_family_with_the_same_recipe(grpo_wor
     inputs are pixel_values_videos and video_grid_thw only, and a step changes the decoder's weights."""
     ws = grpo_workspace
     out = tmp_path / "qwen2_vl"
-    _train(ws, "vau_r1_grpo_tiny.yaml", out, model_name_or_path=tiny_qwen2_vl_dir, reward_funcs=TEST_REWARDS,
-           max_steps=1, save_steps=1)  # fmt: skip
-    _assert_rewards_logged(out)
-    assert [e for e in _state(out)["log_history"] if "reward" in e][0]["grad_norm"] > 0
+    train_ok(ws, "vau_r1_grpo_tiny.yaml", out, model_name_or_path=tiny_qwen2_vl_dir, reward_funcs=TEST_REWARDS,
+             max_steps=1, save_steps=1)  # fmt: skip
+    assert_rewards_logged(out)
+    assert [e for e in trainer_state(out)["log_history"] if "reward" in e][0]["grad_norm"] > 0
 
     from transformers import AutoModelForImageTextToText
 
@@ -97,9 +65,9 @@ def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_
     must act in the rank it starts."""
     ws = grpo_workspace
     out = tmp_path / "lora"
-    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, env=_env(FORCE_TORCHRUN="1", NPROC_PER_NODE="1"))
+    result = train_ok(ws, "vau_r1_grpo_lora_tiny.yaml", out, env=train_env(FORCE_TORCHRUN="1", NPROC_PER_NODE="1"))
     assert "torchrun" in result.stdout or "Initializing 1 distributed tasks" in result.stdout
-    _assert_rewards_logged(out)
+    assert_rewards_logged(out)
     assert (out / "adapter_config.json").is_file() and (out / "checkpoint-2" / "adapter_model.safetensors").is_file()
 
     from peft import PeftModel
@@ -113,16 +81,16 @@ def test_grpo_lora_under_torchrun_relaunch_saves_an_adapter(grpo_workspace, tmp_
 def test_grpo_resumes_with_step_count_and_optimizer_state(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "resume"
-    _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3)
-    first = _state(out)
+    train_ok(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3)
+    first = trainer_state(out)
     # the run "dies" after checkpoint-2: its last checkpoint and final files are gone
     import shutil
 
     shutil.rmtree(out / "checkpoint-3")
-    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3, overwrite_output_dir="false")
+    result = train_ok(ws, "vau_r1_grpo_lora_tiny.yaml", out, max_steps=3, overwrite_output_dir="false")
     assert "Resuming training from" in result.stdout and "checkpoint-2" in result.stdout
     assert "Continuing training from global step 2" in result.stdout
-    second = _state(out)
+    second = trainer_state(out)
     assert second["global_step"] == 3
     assert [e["step"] for e in second["log_history"] if "reward" in e] == [1, 2, 3]
     # steps 1-2 come from the restored state, not from a new run
@@ -136,11 +104,11 @@ def test_grpo_resumes_with_step_count_and_optimizer_state(grpo_workspace, tmp_pa
 def test_broken_videos_are_logged_and_skipped(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "broken"
-    result = _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, dataset=BROKEN_DATASET)
+    result = train_ok(ws, "vau_r1_grpo_lora_tiny.yaml", out, dataset=BROKEN_DATASET)
     log = result.stdout
     assert "garbage.mp4" in log and "skipped" in log  # unreadable metadata: dropped while encoding the dataset
     assert "skipping sample" in log and "zeroed_middle.mp4" in log  # decodes badly: replaced during training
-    logged = [e for e in _state(out)["log_history"] if "reward" in e]
+    logged = [e for e in trainer_state(out)["log_history"] if "reward" in e]
     assert len(logged) == 2 and sum(e["skipped_samples"] for e in logged) > 0
 
 
@@ -149,10 +117,10 @@ def test_sft_drops_an_example_whose_video_cannot_be_used_and_trains_on(grpo_work
     """`stage: sft` with the plugin's template: one unreadable video among good ones used to end the run while
     LLaMA-Factory encoded the dataset (VideoDecodeError from its SupervisedDatasetProcessor)."""
     out = tmp_path / "sft_broken"
-    result = _train(grpo_workspace, "vau_r1_sft_tiny.yaml", out, dataset=BROKEN_SFT_DATASET)
+    result = train_ok(grpo_workspace, "vau_r1_sft_tiny.yaml", out, dataset=BROKEN_SFT_DATASET)
     log = result.stdout
     assert "dropped a training example: its video cannot be used" in log and "garbage.mp4" in log
-    assert len([e for e in _state(out)["log_history"] if "loss" in e]) == 2
+    assert len([e for e in trainer_state(out)["log_history"] if "loss" in e]) == 2
 
 
 @pytest.mark.e2e
@@ -161,10 +129,10 @@ def test_sft_stage_is_untouched_by_the_hook(grpo_workspace, tmp_path):
     own `qwen2_vl` template: the plugin's `qwen2_vl_vau` exists only with the hook.)"""
     ws = grpo_workspace
     losses = {}
-    for hook, env in (("on", _env()), ("off", _env(VAU_PLUGIN_NO_HOOK="1"))):
+    for hook, env in (("on", train_env()), ("off", train_env(VAU_PLUGIN_NO_HOOK="1"))):
         out = tmp_path / f"sft_{hook}"
-        _train(ws, "vau_r1_sft_tiny.yaml", out, env=env, template="qwen2_vl")
-        losses[hook] = [e["loss"] for e in _state(out)["log_history"] if "loss" in e]
+        train_ok(ws, "vau_r1_sft_tiny.yaml", out, env=env, template="qwen2_vl")
+        losses[hook] = [e["loss"] for e in trainer_state(out)["log_history"] if "loss" in e]
     assert len(losses["on"]) == 2 and losses["on"][0] > 0
     assert losses["on"] == losses["off"]
 
@@ -174,7 +142,7 @@ def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_p
     """Proves the stage comes from the hook: with it disabled, LLaMA-Factory refuses the recipe's GRPO keys."""
     ws = grpo_workspace
     result = train(ws.recipes / "vau_r1_grpo_tiny.yaml", ws.overrides(tmp_path / "nohook"), cwd=ws.root,
-                   env=_env(VAU_PLUGIN_NO_HOOK="1"), timeout=TIMEOUT_S)
+                   env=train_env(VAU_PLUGIN_NO_HOOK="1"), timeout=TIMEOUT_S)
     assert result.returncode != 0
     assert "num_generations" in result.stdout or "Unknown task" in result.stdout
 
@@ -183,8 +151,8 @@ def test_grpo_without_the_hook_is_rejected_by_llamafactory(grpo_workspace, tmp_p
 def test_motion_prompt_template_runs_in_the_grpo_recipe(grpo_workspace, tmp_path):
     ws = grpo_workspace
     out = tmp_path / "motion"
-    _train(ws, "vau_r1_grpo_lora_tiny.yaml", out, template="qwen2_vl_motion", max_steps=1)
-    _assert_rewards_logged(out)
+    train_ok(ws, "vau_r1_grpo_lora_tiny.yaml", out, template="qwen2_vl_motion", max_steps=1)
+    assert_rewards_logged(out)
 
 
 def test_video_reaches_every_forward_as_video_inputs(grpo_workspace):
@@ -252,9 +220,9 @@ def test_tiny_recipes_written_with_workdir_run_from_any_folder(grpo_workspace, t
     elsewhere.mkdir()
     out = tmp_path / "moved"
     result = train(tmp_path / "recipes" / "vau_r1_grpo_lora_tiny.yaml", {"output_dir": out, "max_steps": 1},
-                   cwd=elsewhere, env=_env(), timeout=TIMEOUT_S)
+                   cwd=elsewhere, env=train_env(), timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stdout[-4000:]
-    _assert_rewards_logged(out)
+    assert_rewards_logged(out)
 
 
 @pytest.mark.parametrize(
@@ -270,7 +238,7 @@ def test_bad_rewards_stop_the_run_before_the_model_loads(grpo_workspace, tmp_pat
     trainer. Now the recipe is refused when it is read: no tokenizer, model or dataset has been loaded."""
     ws = grpo_workspace
     result = train(ws.recipes / "vau_r1_grpo_tiny.yaml", ws.overrides(tmp_path / "bad", **overrides), cwd=ws.root,
-                   env=_env(), timeout=TIMEOUT_S)
+                   env=train_env(), timeout=TIMEOUT_S)
     assert result.returncode != 0
     assert message in result.stdout, result.stdout[-4000:]
     assert "loading file" not in result.stdout and "loading configuration file" not in result.stdout
