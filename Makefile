@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile
 BENCH_ARGS ?=
 
-.PHONY: demo test install clean bench experiment experiment-quick experiment-sweep experiment-small gpu-check
+.PHONY: demo test test-fast install clean bench experiment experiment-quick experiment-sweep experiment-small gpu-check
 
 install: $(STAMP)
 
@@ -23,6 +23,12 @@ $(STAMP): pyproject.toml setup.py constraints.txt
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Every test but the e2e ones (those that start lmms-eval, llamafactory-cli, torchrun, accelerate or deepspeed): a few
+# minutes on 2 cores, for the edit-test loop; `make test` (CI) runs them all.
+test-fast: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -m "not e2e"
 
 demo: $(STAMP)
 	$(BIN)/vau-plugin demo --workdir $(DEMO_DIR)

@@ -1,4 +1,5 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -6,6 +7,7 @@ import pytest
 
 # Session fixtures defined in helper modules, available to every test module (pytest finds them in this namespace).
 from _fixtures_grpo import grpo_workspace  # noqa: F401
+from _tiny_checkpoint import offline_hub  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -14,6 +16,56 @@ REPO = Path(__file__).resolve().parents[1]
 # pays the build once per venv (CI: once per run, as it makes a fresh .venv), and every `llamafactory-cli` the tests
 # start inherits it. A value set outside the tests wins.
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", str(Path(sys.prefix) / "torch_extensions"))
+
+# The test tiers (pyproject.toml registers the markers): a test that starts a real framework process is marked
+# `e2e`, and `make test-fast` runs every test but those. The commands and `python -m` modules that count:
+FRAMEWORK_COMMANDS = ("lmms-eval", "llamafactory-cli", "torchrun", "accelerate", "deepspeed")
+FRAMEWORK_MODULES = ("lmms_eval", "llamafactory", "torch.distributed.run", "accelerate", "deepspeed")
+
+
+def framework_started_by(args) -> str | None:
+    """The framework command or module that a new process with Popen's `args` runs, or None for any other process
+    (`vau-plugin ...`, `python -c ...`, pip)."""
+    argv = [os.fsdecode(part) for part in ([args] if isinstance(args, (str, bytes, os.PathLike)) else args)]
+    if len(argv) == 1:
+        argv = argv[0].split()  # one program, or with shell=True one command line
+    if not argv:
+        return None
+    command = Path(argv[0]).name
+    if command in FRAMEWORK_COMMANDS:
+        return command
+    if command.startswith("python") and len(argv) > 2 and argv[1] == "-m":
+        module = argv[2]
+        return next((name for name in FRAMEWORK_MODULES if module == name or module.startswith(name + ".")), None)
+    return None
+
+
+# The test being run, and whether it is marked e2e; None between tests (collection, session teardown).
+_running: list = [None, False]
+_popen_init = subprocess.Popen.__init__
+
+
+def _checked_popen_init(self, args, *rest, **kwargs):
+    """subprocess.Popen.__init__, failing a test that starts a framework process without the e2e marker (so that
+    `make test-fast` stays fast, and the marker stays true as tests change). Its fixtures' processes count too."""
+    nodeid, marked = _running
+    framework = framework_started_by(args)
+    if nodeid is not None and framework and not marked:
+        pytest.fail(f"{nodeid} starts `{framework}` but is not marked e2e: add @pytest.mark.e2e (see conftest.py)", pytrace=False)
+    _popen_init(self, args, *rest, **kwargs)
+
+
+subprocess.Popen.__init__ = _checked_popen_init
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    # Set-up, call and teardown of one test, fixtures of any scope built for it included.
+    _running[:] = [item.nodeid, item.get_closest_marker("e2e") is not None]
+    try:
+        yield
+    finally:
+        _running[:] = [None, False]
 
 
 def _shared_dir() -> Path:

@@ -29,6 +29,9 @@ from vau_plugin import prompts
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.data.sources import load_records
 
+# Every test here starts a real `lmms-eval` process (conftest.py: the e2e tier).
+pytestmark = pytest.mark.e2e
+
 QA_REPLY = "<answer>A</answer>"
 TAG_REPLY = "<glue>[1.0, 3.0]</glue>"
 TAG_SPAN = (1.0, 3.0)

@@ -42,42 +42,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------------------- 1. output folders kept
-
-
-def test_make_mini_bench_refuses_a_folder_that_holds_files(tmp_path, capsys):
-    from vau_plugin.benches.mini import make_mini_bench
-    from vau_plugin.cli import main
-
-    out = tmp_path / "bench"
-    out.mkdir()
-    write_csv(out / "test.csv", [{} for _ in range(240)])
-    before = snapshot(out)
-
-    assert main(["make-mini-bench", str(out), "--train", "1", "--test", "1"]) != 0
-    err = capsys.readouterr().err
-    assert "make-mini-bench" in err and str(out) in err and "--force" in err and "test.csv" in err, err
-    assert snapshot(out) == before  # the user's 240 rows are still there
-    with pytest.raises(FileExistsError, match="overwrite=True"):
-        make_mini_bench(out, n_train=1, n_test=1)
-    assert snapshot(out) == before
-
-    # An empty existing folder is fine, and --force overwrites on purpose.
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    assert main(["make-mini-bench", str(empty), "--train", "1", "--test", "1"]) == 0
-    assert main(["make-mini-bench", str(out), "--train", "1", "--test", "1", "--force"]) == 0
-    with open(out / "test.csv", newline="", encoding="utf-8") as handle:
-        assert len(list(csv.DictReader(handle))) == 1
-
-
-def test_make_mini_bench_refuses_a_file_as_its_folder(tmp_path, capsys):
-    from vau_plugin.cli import main
-
-    a_file = tmp_path / "notes.txt"
-    a_file.write_text("keep me")
-    assert main(["make-mini-bench", str(a_file), "--train", "1", "--test", "1", "--force"]) != 0
-    assert "not a directory" in capsys.readouterr().err
-    assert a_file.read_text() == "keep me"
+# (the bench commands' folders: test_bench_contract)
 
 
 def test_make_tiny_model_refuses_a_folder_that_holds_a_checkpoint(tmp_path, capsys, monkeypatch):
@@ -103,30 +68,6 @@ def test_make_tiny_model_refuses_a_folder_that_holds_a_checkpoint(tmp_path, caps
     with pytest.raises(FileExistsError, match="overwrite=True"):
         make_tiny_model(out)
     assert snapshot(out) == before
-
-
-def test_make_motion_bench_refuses_a_folder_that_holds_files(tmp_path, capsys):
-    from vau_plugin.cli import main
-
-    out = tmp_path / "motion"
-    out.mkdir()
-    (out / "train.csv").write_text("mine\n")
-    assert main(["make-motion-bench", str(out), "--train", "1", "--test", "1"]) != 0
-    assert "--force" in capsys.readouterr().err
-    assert (out / "train.csv").read_text() == "mine\n"
-
-
-def test_make_colour_bench_refuses_a_folder_that_holds_files_and_force_writes(tmp_path, capsys):
-    from vau_plugin.cli import main
-
-    out = tmp_path / "colour"
-    out.mkdir()
-    (out / "train.csv").write_text("mine\n")
-    assert main(["make-colour-bench", str(out), "--train", "2", "--test", "2"]) != 0
-    assert "--force" in capsys.readouterr().err
-    assert (out / "train.csv").read_text() == "mine\n" and not (out / "videos").exists()
-    assert main(["make-colour-bench", str(out), "--train", "2", "--test", "2", "--force"]) == 0
-    assert (out / "train.csv").read_text().startswith("Video Name,") and len(list((out / "videos").iterdir())) == 4
 
 
 # ------------------------------------------------------------------------------- 2. validate every file

@@ -92,6 +92,7 @@ def test_bad_recipe_values_name_the_recipe_key_and_ignore_stale_variables(monkey
     assert os.environ["VAU_MOTION_M"] == "0.5"  # nothing exported from a refused recipe
 
 
+@pytest.mark.e2e
 def test_llamafactory_cli_plain_sft_ignores_a_stale_motion_variable(tiny_model_dir, tmp_path):
     """`llamafactory-cli train` (start-up hook on), `stage: sft`, `template: qwen2_vl`, VAU_MOTION_M=abc in the
     environment: the run trains as if the variable were not there."""

@@ -107,6 +107,7 @@ def test_existing_paths_pass(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("recipe", ["vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml"])
+@pytest.mark.e2e
 def test_a_tiny_recipe_run_elsewhere_says_which_key_to_set(tmp_path, recipe):
     """Was: an HFValidationError about repo ids ('.demo/tiny_model'), after the run had started."""
     result = train(recipe_path(recipe), cwd=tmp_path, timeout=CLI_TIMEOUT_S)
@@ -223,6 +224,7 @@ def test_other_stages_go_to_llamafactory_unchanged(stage):
     assert calls == [config]
 
 
+@pytest.mark.e2e
 def test_a_misspelt_stage_through_the_cli(tmp_path):
     """Was: LLaMA-Factory's 'Some keys are not used by the HfArgumentParser: [beta, ...]'."""
     result = train(recipe_path("vau_r1_grpo_tiny.yaml"), {"stage": "gpro"}, cwd=tmp_path, timeout=CLI_TIMEOUT_S)
@@ -405,6 +407,7 @@ def test_reward_weights_given_as_text_become_numbers(tmp_path):
 
 
 
+@pytest.mark.e2e
 def test_vllm_for_videos_is_refused_when_the_recipe_is_read(grpo_workspace, tmp_path):
     """Issue 25, item 5. Was: refused by the trainer, after the tokenizer, the datasets and the model had loaded
     (minutes for a 3B model)."""
@@ -483,6 +486,7 @@ def test_every_bool_int_float_key_of_the_stage_is_checked():
 
 
 @pytest.mark.parametrize("recipe", ["vau_r1_grpo_tiny.yaml", "vau_r1_sft_tiny.yaml"])
+@pytest.mark.e2e
 def test_a_wrong_type_through_the_cli_stops_before_the_model_loads(grpo_workspace, tmp_path, recipe):
     """Was: the run loaded the model and datasets, then "TypeError: '<=' not supported between instances of 'float'
     and 'str'" from torch's AdamW."""
@@ -501,6 +505,7 @@ def test_a_wrong_type_through_the_cli_stops_before_the_model_loads(grpo_workspac
     "recipe, template",
     [("vau_r1_grpo_tiny.yaml", "qwen3_vl"), ("vau_r1_grpo_tiny.yaml", "qwen3_vl_vau"), ("vau_r1_sft_tiny.yaml", "qwen3_vl_nothink")],
 )
+@pytest.mark.e2e
 def test_a_template_of_another_family_through_the_cli(grpo_workspace, tmp_path, recipe, template):
     """Was (grpo): every row dropped while encoding, then "no usable row left; first problem: AttributeError:
     'Qwen2_5_VLProcessor' object has no attribute '_calculate_timestamps'" (qwen3_vl), after loading the tokenizer."""

@@ -63,6 +63,7 @@ def _motion(folder: Path) -> tuple[float, float]:
     return saved["m"], saved["n"]
 
 
+@pytest.mark.e2e
 def test_grpo_zero3_two_processes_trains_the_motion_layer_saves_it_in_every_checkpoint_and_resumes(grpo_workspace, tmp_path):
     """The learnable motion layer (m, n) under ZeRO-3, with TRL's generation gathering the partitioned weights: m and n
     train, every checkpoint holds motion_prompt.json and the m / n tensors in model.safetensors (the same values), and a
@@ -94,6 +95,7 @@ def test_grpo_zero3_two_processes_trains_the_motion_layer_saves_it_in_every_chec
     assert _motion(out / "checkpoint-3") == pytest.approx(saved[-1], abs=1e-6)
 
 
+@pytest.mark.e2e
 def test_sft_zero3_equals_ddp_with_two_processes_also_when_m_and_n_are_partitioned(grpo_workspace, tmp_path):
     """Plain 2-process DDP against ZeRO-3 for the same 2 SFT steps, with the learnable motion layer: the same losses and
     saved weights (WEIGHT_ATOL), the same m and n. The ZeRO-3 config is the shipped one with
@@ -124,6 +126,7 @@ def test_sft_zero3_equals_ddp_with_two_processes_also_when_m_and_n_are_partition
     assert zero3["motion_prompt.layer.m"].item() == pytest.approx(_motion(tmp_path / "z3")[0])
 
 
+@pytest.mark.e2e
 def test_grpo_lora_zero2_two_processes_passes_the_first_scheduler_step(grpo_workspace, tmp_path):
     """LoRA under DeepSpeed: the no-decay parameter group is empty, which DeepSpeed drops after the scheduler was made
     from two groups (before: `zip() argument 2 is longer than argument 1` at the first step). One step with the

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from _fixtures_grpo import GRPOWorkspace
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, custom_bench, results_json, run_offline, samples_jsonl
@@ -26,6 +27,9 @@ from vau_plugin.llamafactory.demo import cli_env, llamafactory_cli
 from vau_plugin.video import load_video
 
 GOOD_CLIP = bundled_mini_bench() / "videos" / "mini_test_0001.mp4"
+
+# Every test here starts a real `lmms-eval` or `llamafactory-cli` process (conftest.py: the e2e tier).
+pytestmark = pytest.mark.e2e
 
 
 def _truncated_faststart_copy(target: Path) -> None:

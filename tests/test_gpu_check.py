@@ -112,6 +112,7 @@ def test_lmms_eval_runs_on_cuda_with_the_tiny_recipes_video_budget(tmp_path, mot
     assert command[command.index("--tasks") + 1] == "vau_bench_qa_mini,vau_bench_tag_mini,vau_bench_cls_mini"
 
 
+@pytest.mark.e2e
 def test_the_grpo_step_comparison_reads_what_bench_grpo_writes(tmp_path):
     # On CPU with one short round: what matters here is that the check runs the real script and reads its JSON.
     script = Path(__file__).resolve().parents[1] / "bench" / "grpo.py"

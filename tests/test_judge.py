@@ -760,6 +760,7 @@ def run_lmms_eval(tmp_path: Path, out: Path, **judge_env: str) -> subprocess.Com
     return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.e2e
 def test_lmms_eval_shows_judge_coverage_in_the_table_and_results(server, tmp_path):
     server.script = [Step.reply("not a score"), Step.reply(fenced(reply_json()))]  # 1 of 12 malformed
     out = tmp_path / "out"
@@ -774,6 +775,7 @@ def test_lmms_eval_shows_judge_coverage_in_the_table_and_results(server, tmp_pat
     assert server.hits == 12
 
 
+@pytest.mark.e2e
 def test_lmms_eval_exits_non_zero_with_one_message_when_the_judge_is_down(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     started = time.monotonic()

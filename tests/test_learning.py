@@ -54,6 +54,7 @@ def _accuracy(root: Path, name: str) -> dict:
     return json.loads(found[-1].read_text())["results"]["vau_bench_qa_think"]
 
 
+@pytest.mark.e2e
 def test_demo_grpo_raises_held_out_accuracy_from_chance(demo):
     out, root = demo
     before, after = _accuracy(root, "before_grpo"), _accuracy(root, "after_grpo")
@@ -68,6 +69,7 @@ def test_demo_grpo_raises_held_out_accuracy_from_chance(demo):
     assert "test: 40 rows" in out and "0 errors" in out
 
 
+@pytest.mark.e2e
 def test_demo_leaves_what_the_readme_recipes_read(demo):
     _, root = demo
     assert (root / "tiny_model" / "config.json").is_file() and (root / "data" / "dataset_info.json").is_file()
@@ -77,6 +79,7 @@ def test_demo_leaves_what_the_readme_recipes_read(demo):
     assert (root / "colour" / "recipes" / "colour_grpo.yaml").is_file()
 
 
+@pytest.mark.e2e
 def test_grpo_on_labels_unrelated_to_the_video_stays_at_chance(demo):
     _, root = demo
     space = LearningWorkspace(root / "colour")
@@ -85,6 +88,7 @@ def test_grpo_on_labels_unrelated_to_the_video_stays_at_chance(demo):
     assert control["unparsed"] == 0  # the format survived: the control learnt, just nothing about the colour
 
 
+@pytest.mark.e2e
 def test_an_evaluation_over_fewer_clips_than_the_split_holds_is_an_error(demo, monkeypatch):
     import vau_plugin.learning as learning
 

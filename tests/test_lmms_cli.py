@@ -25,6 +25,9 @@ TASKS = [
 TINY_MODEL_DATA = ("qwen2_5_vl_chat_template.jinja", "qwen3_vl_chat_template.jinja", "tokenizer_corpus.txt")
 GROUPS = ["vau_bench", "vau_bench_think", "vau_bench_mini", "vau_bench_msad", "vau_bench_ucf", "vau_bench_ecva"]
 
+# Every test here starts a real `lmms-eval` process (conftest.py: the e2e tier).
+pytestmark = pytest.mark.e2e
+
 
 def _listed(stdout: str) -> set:
     return {line.strip()[2:] for line in stdout.splitlines() if line.strip().startswith("- ")}

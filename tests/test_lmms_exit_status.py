@@ -39,6 +39,7 @@ def _refusal(monkeypatch, error: type, task: str, subset: str, **env: str) -> li
 
 
 @pytest.mark.parametrize("verbosity", ["INFO", "DEBUG"])
+@pytest.mark.e2e
 def test_a_task_that_refuses_its_data_exits_1_with_its_message_last(tmp_path, monkeypatch, tiny_model_dir, shared_vau_bench, verbosity):
     env = {"VAU_BENCH_ROOT": str(shared_vau_bench / "test_msad.csv")}
     message = _refusal(monkeypatch, AnnotationError, "qa", "all", **env)
@@ -51,6 +52,7 @@ def test_a_task_that_refuses_its_data_exits_1_with_its_message_last(tmp_path, mo
     assert not list((tmp_path / "out").rglob("*_results.json"))
 
 
+@pytest.mark.e2e
 def test_missing_videos_with_an_upstream_model_exit_1_with_the_plugin_message_last(tmp_path, monkeypatch, tiny_model_dir, shared_vau_bench):
     (tmp_path / "empty").mkdir()
     env = {"VAU_BENCH_ROOT": str(shared_vau_bench), "VAU_BENCH_VIDEO_ROOT": str(tmp_path / "empty")}
@@ -62,12 +64,14 @@ def test_missing_videos_with_an_upstream_model_exit_1_with_the_plugin_message_la
     assert lines[-len(message) :] == message
 
 
+@pytest.mark.e2e
 def test_a_model_that_cannot_load_exits_1_naming_the_error_last(tmp_path):
     cmd = [*_tiny("/nonexistent"), *MINI_RUN]
     last = _stopped(*run_as_seen(cmd, tmp_path))
     assert last.startswith("lmms-eval stopped: OSError: Can't load the configuration of '/nonexistent'."), last
 
 
+@pytest.mark.e2e
 def test_a_checkpoint_of_another_family_exits_1_with_the_wrappers_message_last(tmp_path, tiny_qwen2_vl_dir):
     last = _stopped(*run_as_seen([*_tiny(tiny_qwen2_vl_dir), *MINI_RUN], tmp_path))
     assert last == (f"vau_qwen2_5_vl: {tiny_qwen2_vl_dir} is a qwen2_vl checkpoint, and --model vau_qwen2_5_vl loads "
@@ -75,6 +79,7 @@ def test_a_checkpoint_of_another_family_exits_1_with_the_wrappers_message_last(t
                     "qwen2_vl, --model vau_qwen3_vl for qwen3_vl")  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_a_judge_that_is_down_ends_the_run_with_its_message_after_the_progress_bar(tmp_path):
     # The judge's RunStopped left lmms-eval's "Postprocessing" bar open: it was printed after the message.
     with socket.socket() as sock:
@@ -88,6 +93,7 @@ def test_a_judge_that_is_down_ends_the_run_with_its_message_after_the_progress_b
     assert last.startswith("vau_bench_reason failed: VAU-Eval judge unavailable: stopped calling "), last
 
 
+@pytest.mark.e2e
 def test_a_misspelt_task_exits_1_with_the_closest_names(tmp_path):
     cmd = [LMMS_EVAL, "--model", "dummy", "--tasks", "vau_bench_qa_mnii,vau_bench_tag_mini,vau_bench_x*"]
     last = _stopped(*run_as_seen(cmd, tmp_path))
@@ -95,6 +101,7 @@ def test_a_misspelt_task_exits_1_with_the_closest_names(tmp_path):
                     "`lmms-eval --tasks list` lists every task")  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_a_misspelt_plugin_model_exits_1_with_the_plugin_models(tmp_path):
     cmd = [LMMS_EVAL, "--model", "vau_qwen25_vl", "--model_args", "pretrained=/nonexistent", *MINI_RUN]
     last = _stopped(*run_as_seen(cmd, tmp_path))
@@ -102,6 +109,7 @@ def test_a_misspelt_plugin_model_exits_1_with_the_plugin_models(tmp_path):
                     "its models are vau_qwen2_5_vl, vau_qwen2_vl, vau_qwen3_vl")  # fmt: skip
 
 
+@pytest.mark.e2e
 def test_an_output_path_that_is_a_file_exits_1_before_the_model_loads(tmp_path, tiny_model_dir):
     (tmp_path / "results.txt").write_text("not a folder\n")
     cmd = [*_tiny(tiny_model_dir), *MINI_RUN, "--output_path", str(tmp_path / "results.txt"), "--log_samples"]
@@ -110,6 +118,7 @@ def test_an_output_path_that_is_a_file_exits_1_before_the_model_loads(tmp_path, 
     assert not any("Loading checkpoint" in line or "Model Responding" in line for line in lines)
 
 
+@pytest.mark.e2e
 def test_results_that_cannot_be_written_after_the_evaluation_exit_1(tmp_path):
     # The dummy model's results go to OUT/<pretrained>: a file of that name makes lmms-eval's save fail (it logs a
     # warning and goes on), although OUT itself can be written.
@@ -123,6 +132,7 @@ def test_results_that_cannot_be_written_after_the_evaluation_exit_1(tmp_path):
     ), last
 
 
+@pytest.mark.e2e
 def test_a_run_without_plugin_task_or_model_keeps_lmms_evals_exit_status(tmp_path):
     # Upstream behaviour, left as it is for other users: a missing task is logged and the exit status is 0.
     status, lines = run_as_seen([LMMS_EVAL, "--model", "dummy", "--tasks", "no_such_task_anywhere"], tmp_path)
@@ -130,6 +140,7 @@ def test_a_run_without_plugin_task_or_model_keeps_lmms_evals_exit_status(tmp_pat
     assert any("Tasks not found: no_such_task_anywhere" in line for line in lines)
 
 
+@pytest.mark.e2e
 def test_a_failed_torchrun_run_stops_every_rank_and_exits_1(tmp_path, monkeypatch, shared_vau_bench):
     # Upstream, rank 0 logged the error and exited 0 while rank 1 waited at the data-loading barrier until its peer
     # was gone: the launcher reported success. Now rank 0 exits 1 and the launcher stops the other rank.
@@ -156,6 +167,7 @@ def test_a_library_call_of_simple_evaluate_keeps_lmms_evals_exception():
         evaluator.simple_evaluate(model="vau_qwen25_vl", tasks=["vau_bench_qa_mini"])
 
 
+@pytest.mark.e2e
 def test_run_lmms_eval_names_the_plugin_message_of_a_failed_run(tmp_path):
     # vau_plugin.lmms.runner (demo, learning test, experiment, gpu-check) reports the last line after a non-zero exit.
     from vau_plugin.lmms.runner import run_lmms_eval

@@ -113,6 +113,7 @@ def test_a_checkpoint_of_another_family_is_refused(family_dirs):
                     wrapper(pretrained=str(path), device="cpu")
 
 
+@pytest.mark.e2e
 def test_lmms_eval_scores_the_mini_tasks_with_vau_qwen3_vl(tmp_path, tiny_qwen3_vl_dir):
     out = tmp_path / "out"
     cmd = [

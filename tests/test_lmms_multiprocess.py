@@ -43,6 +43,7 @@ def _model_args(model_dir: Path, device: bool = True) -> list[str]:
     return ["--model", "vau_qwen2_5_vl", "--model_args", f"pretrained={model_dir},{args}"]
 
 
+@pytest.mark.e2e
 def test_two_nodes_score_every_doc_once_and_the_judge_gets_each_sample_once(tmp_path, tiny_model_dir):
     # Five docs a task: three for process 0, two for process 1, which lmms-eval pads with a copy of its last request.
     mini = list(csv.DictReader(open(bundled_mini_bench() / "test.csv", newline="", encoding="utf-8")))[:5]
@@ -85,6 +86,7 @@ def test_two_nodes_score_every_doc_once_and_the_judge_gets_each_sample_once(tmp_
     assert len(list(cache.glob("*.json"))) == len(mini) and not list(cache.glob(".tmp-*"))
 
 
+@pytest.mark.e2e
 def test_a_rank_that_cannot_run_any_sample_stops_the_accelerate_run_with_exit_1(tmp_path, tiny_model_dir, shared_vau_bench):
     # No `device` in model_args: on a machine without GPUs every process runs on the CPU (accelerate says `cpu:0`).
     # Four MSAD rows; the videos of docs 1 and 3 (the second process's share) are garbage, those of 0 and 2 play.

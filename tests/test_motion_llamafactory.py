@@ -194,6 +194,7 @@ def test_learnable_variant_through_llamafactory_load_model_with_lora(lf, tmp_pat
     assert get_motion_prompt(untouched) is None
 
 
+@pytest.mark.e2e
 def test_llamafactory_cli_sft_trains_m_n_from_recipe_keys(tiny_model_dir, tmp_path):
     """`llamafactory-cli train recipe.yaml` with vau_motion_* keys (start-up hook): (m, n) train and are saved."""
     from _lf_sft import run_sft

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from _csv_rows import write_csv
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, results_json, run_offline, samples_jsonl
@@ -18,6 +19,9 @@ from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.benches.writer import write_mp4
 
 TASK = "vau_bench_qa"
+
+# Every test here starts a real `lmms-eval` process (conftest.py: the e2e tier).
+pytestmark = pytest.mark.e2e
 
 
 def _odd_bench(tmp_path):

@@ -1,5 +1,6 @@
-"""The order bench: VAU-Bench schema, balanced answers, frames that hold the answer only in their order, determinism,
-and the command line."""
+"""The order bench: still or moving squares, balanced answers, frames that hold the answer only in their order, a
+pure renderer, `prepare`'s targets, and the command's tiers. What every bench promises (layout, header, determinism,
+the held-out split's QA, the output folder) is in test_bench_contract."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import pytest
 
 from vau_plugin.benches.order import (
     DIRECTIONS,
-    LMMS_SPLIT,
     MOVING_CLASS,
     QUESTION_TYPES,
     QUESTIONS,
@@ -25,9 +25,8 @@ from vau_plugin.benches.order import (
 )
 from vau_plugin.benches.writer import sha256_hex
 from vau_plugin.cli import main
-from vau_plugin.data.schema import COLUMNS, LETTERS, NORMAL_CLASS
+from vau_plugin.data.schema import LETTERS, NORMAL_CLASS
 from vau_plugin.data.sources import load_records
-from vau_plugin.data.validate import validate_path
 
 COUNTS = {"train": 12, "val": 3, "test": 6}  # 12 train clips: 4 per question type, each answer once or twice
 SETTINGS = {"size": 56, "seed": 3}
@@ -58,17 +57,12 @@ def centroids(frames: np.ndarray) -> np.ndarray:
     return np.array([(xs[b].mean(), ys[b].mean()) for b in bright])
 
 
-def test_layout_schema_and_every_row_usable(bench):
-    for name in ("train.csv", "val.csv", "test.csv", "manifest.json", "README.md"):
-        assert (bench.root / name).is_file(), name
+def test_rows_are_still_or_moving_squares_and_every_row_serves_qa(bench):
     assert "not VAU-Bench" in bench.readme.read_text(encoding="utf-8")
     for split in SPLITS:
         rows = read_rows(bench.csvs[split])
-        assert list(rows[0]) == list(COLUMNS)
         records = load_records(bench.csvs[split], split=split)
         assert len(records) == COUNTS[split] and all(r.usable_qa for r in records)
-        report = validate_path(bench.csvs[split], video_root=bench.videos_dir)
-        assert report["errors"] == [] and report["warnings"] == [] and report["videos"]["found"] == COUNTS[split]
         for row, record in zip(rows, records):
             assert row["Video Name"] == f"order_{split}_{record.row - 1:04d}.mp4"
             if row["Reasoning"] == "The square stays still.":
@@ -151,12 +145,7 @@ def test_still_clips_sit_where_moving_ones_pass():
     assert np.abs(np.std(still, axis=0) - np.std(moving, axis=0)).max() < 3.0
 
 
-def test_same_arguments_give_identical_csvs_manifest_and_frames(bench, tmp_path):
-    again = make(tmp_path / "again")
-    for name in ("train.csv", "val.csv", "test.csv", "README.md"):
-        assert (bench.root / name).read_bytes() == (again.root / name).read_bytes(), name
-    drop_mp4 = [{k: v for k, v in c.items() if k != "file_sha256"} for c in clips(bench)]
-    assert drop_mp4 == [{k: v for k, v in c.items() if k != "file_sha256"} for c in clips(again)]
+def test_rendering_is_a_pure_function_of_its_arguments():
     other = render_order_clip("start", "C", 1, size=56).frames
     assert np.array_equal(other, render_order_clip("start", "C", 1, size=56).frames)
 
@@ -171,28 +160,16 @@ def test_bad_arguments_are_refused_with_the_argument_named(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
-def test_lmms_tasks_and_prepare_read_the_bench(bench, monkeypatch, tmp_path):
+def test_prepare_reads_the_train_split_into_short_sft_targets(bench, tmp_path):
     from vau_plugin.llamafactory.prepare import prepare_dataset
-    from vau_plugin.lmms.docs import bench_environment, load_task_docs
 
-    for name, value in bench_environment(bench.root, bench.videos_dir, LMMS_SPLIT).items():
-        monkeypatch.setenv(name, value)
-    test_rows = {r["Video Name"]: r for r in read_rows(bench.test_csv)}
-    qa = load_task_docs("qa", "all")
-    assert {d["video"]: d["answer"] for d in qa} == {n: r["Correct Option"] for n, r in test_rows.items()}
     summary = prepare_dataset(bench.root, bench.videos_dir, tmp_path / "lf", tasks=("qa",), split="train")
     assert summary.rows["vau_r1_sft_qa"] == COUNTS["train"]
     target = json.loads((tmp_path / "lf" / "sft_qa.json").read_text(encoding="utf-8"))[0]["messages"][1]["content"]
     assert target.startswith("<think>The square moves") and len(target) < 120
 
 
-def test_cli_refuses_a_full_folder_and_a_bad_tier(tmp_path, capsys):
-    full = tmp_path / "full"
-    full.mkdir()
-    (full / "keep.txt").write_text("mine", encoding="utf-8")
-    assert main(["make-order-bench", str(full), "--train", "1", "--val", "0", "--test", "0"]) == 1
-    assert "not empty" in capsys.readouterr().err
-    assert [p.name for p in full.iterdir()] == ["keep.txt"] and (full / "keep.txt").read_text(encoding="utf-8") == "mine"
+def test_cli_refuses_a_bad_tier_and_writes_the_small_one(tmp_path, capsys):
     assert main(["make-order-bench", str(tmp_path / "new"), "--tier", "huge", "--train", "1", "--test", "0"]) == 1
     err = capsys.readouterr().err
     assert "make-order-bench" in err and "tier" in err and "'huge'" in err

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from _fixtures_grpo import logps_with_other_pixels
-from test_tiny_model import offline_hub  # noqa: F401
+from _grpo_runs import TEST_REWARDS, assert_rewards_logged, train_ok, trainer_state
 from vau_plugin.benches.writer import write_mp4
 from vau_plugin.llamafactory import motion as lf_motion
 from vau_plugin.tiny_model import VIDEO_PAD, VISION_END, VISION_START
@@ -31,7 +31,7 @@ def clean_motion_env(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def qwen3_dir(tiny_qwen3_vl_dir, offline_hub) -> Path:  # noqa: F811
+def qwen3_dir(tiny_qwen3_vl_dir, offline_hub) -> Path:
     return tiny_qwen3_vl_dir
 
 
@@ -232,8 +232,6 @@ def test_learnable_motion_patch_layout_is_exact_for_qwen3_vl(qwen3_dir, lf):
 # ------------------------------------------------------------------------------------- llamafactory-cli train runs
 # Each run is a subprocess started as a user starts it (start-up hook of the installed package), on the shipped
 # vau_r1_grpo_qwen3_vl_tiny.yaml pointed at the session's mini-bench datasets and the tiny Qwen3-VL.
-from test_grpo_stage import TEST_REWARDS, _assert_rewards_logged, _state, _train  # noqa: E402
-
 RECIPE = "vau_r1_grpo_qwen3_vl_tiny.yaml"
 ALL_REWARDS = ("format_reward", "accuracy_reward", "tiou_reward", "diversity_reward")
 
@@ -253,6 +251,7 @@ def _changed(before: Path, after: Path) -> list[str]:
     return [n for n, p in trained.named_parameters() if not torch.equal(p, initial.get_parameter(n))]
 
 
+@pytest.mark.e2e
 def test_grpo_full_with_fixed_motion_trains_saves_and_resumes(ws, tmp_path):
     """Full fine-tuning, `qwen3_vl_motion` (fixed m, n): generation and loss run on the video (non-zero gradient, no
     sample skipped: every decoded video matches its prompt's token count), the checkpoint loads and differs from the
@@ -260,9 +259,9 @@ def test_grpo_full_with_fixed_motion_trains_saves_and_resumes(ws, tmp_path):
     restored log history."""
     out = tmp_path / "full_motion"
     run = {"template": "qwen3_vl_motion", "vau_motion_m": 0.4, "vau_motion_n": -0.1, "reward_funcs": TEST_REWARDS}
-    _train(ws, RECIPE, out, **run)
-    history = _assert_rewards_logged(out, names=ALL_REWARDS)
-    logged = [e for e in _state(out)["log_history"] if "reward" in e]
+    train_ok(ws, RECIPE, out, **run)
+    history = assert_rewards_logged(out, names=ALL_REWARDS)
+    logged = [e for e in trainer_state(out)["log_history"] if "reward" in e]
     assert len(logged) == 2 and logged[0]["grad_norm"] > 0
     assert all(e["skipped_samples"] == 0 for e in logged)
     assert history[0]["reward"] > 0  # non-empty completions were generated
@@ -270,26 +269,27 @@ def test_grpo_full_with_fixed_motion_trains_saves_and_resumes(ws, tmp_path):
     changed = _changed(ws.model, out)
     assert changed and not any(".visual." in n for n in changed), changed[:5]
 
-    first = _state(out)
+    first = trainer_state(out)
     import shutil
 
     shutil.rmtree(out / "checkpoint-2")  # the run "died" after checkpoint-1
-    result = _train(ws, RECIPE, out, overwrite_output_dir="false", **run)
+    result = train_ok(ws, RECIPE, out, overwrite_output_dir="false", **run)
     assert "Resuming training from" in result.stdout and "checkpoint-1" in result.stdout
     assert "Continuing training from global step 1" in result.stdout
-    second = _state(out)
+    second = trainer_state(out)
     assert second["global_step"] == 2 and [e["step"] for e in second["log_history"] if "reward" in e] == [1, 2]
     assert [e for e in second["log_history"] if e["step"] <= 1] == [e for e in first["log_history"] if e["step"] <= 1]
 
 
+@pytest.mark.e2e
 def test_grpo_lora_with_learnable_motion_trains_m_n(ws, tmp_path):
     """LoRA with the learnable in-model motion prompt on `qwen3_vl_vau`: the adapter is saved and (m, n) trained
     (the layer un-/re-patchifies Qwen3-VL's 16-px pixel_values_videos inside the forward)."""
     out = tmp_path / "lora_learnable"
-    _train(ws, RECIPE, out, finetuning_type="lora", lora_rank=8, lora_target="all", max_steps=1, learning_rate=0.05,
-           vau_motion_learnable="true", vau_motion_m=0.5, vau_motion_n=0.1, reward_funcs=TEST_REWARDS)  # fmt: skip
-    _assert_rewards_logged(out, names=ALL_REWARDS)
-    assert all(e["skipped_samples"] == 0 for e in _state(out)["log_history"] if "reward" in e)
+    train_ok(ws, RECIPE, out, finetuning_type="lora", lora_rank=8, lora_target="all", max_steps=1, learning_rate=0.05,
+             vau_motion_learnable="true", vau_motion_m=0.5, vau_motion_n=0.1, reward_funcs=TEST_REWARDS)  # fmt: skip
+    assert_rewards_logged(out, names=ALL_REWARDS)
+    assert all(e["skipped_samples"] == 0 for e in trainer_state(out)["log_history"] if "reward" in e)
     assert (out / "adapter_config.json").is_file() and (out / "checkpoint-1" / "adapter_model.safetensors").is_file()
     saved = json.loads((out / "motion_prompt.json").read_text())
     assert (saved["m"], saved["n"]) != (0.5, 0.1) and all(np.isfinite([saved["m"], saved["n"]]))

@@ -394,6 +394,7 @@ def lmms_run(tmp_path_factory, tiny_model_dir) -> Path:
 
 
 @pytest.mark.parametrize("task", ["qa", "tag", "cls"])
+@pytest.mark.e2e
 def test_real_lmms_eval_samples_reproduce_the_run_metrics(lmms_run, task):
     (results_file,) = lmms_run.rglob("*_results.json")
     results = json.loads(results_file.read_text())["results"][f"vau_bench_{task}_mini"]
@@ -406,6 +407,7 @@ def test_real_lmms_eval_samples_reproduce_the_run_metrics(lmms_run, task):
     assert "results file, not a samples file" in failure(results_file, "--annotations", MINI_CSV, "--task", task)
 
 
+@pytest.mark.e2e
 def test_real_lmms_eval_samples_are_parsed_again(lmms_run, tmp_path):
     """The stored scores are not trusted: a response changed in the file changes the score."""
     (samples,) = lmms_run.rglob("*_samples_vau_bench_qa_mini.jsonl")
@@ -427,6 +429,7 @@ def test_real_lmms_eval_samples_are_parsed_again(lmms_run, tmp_path):
     assert "cover 4 of the 12 qa rows" in failure(short, "--annotations", MINI_CSV, "--task", "qa")
 
 
+@pytest.mark.e2e
 def test_real_samples_are_matched_to_the_row_they_came_from(lmms_run, tmp_path):
     """Two annotation files of unknown source naming the same videos: a sample names its file and row, so it is
     scored against that row (without them, every prediction was ambiguous between the two files)."""

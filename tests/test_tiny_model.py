@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
+from _tiny_checkpoint import VIDEO_MESSAGE, bar_sweep_mp4, llamafactory_encode
 from vau_plugin.data.schema import CLASSES
 from vau_plugin.tiny_model import (
     QWEN2_VL_CHAT_TEMPLATE,
@@ -19,29 +19,6 @@ from vau_plugin.tiny_model import (
     build_tokenizer,
     make_tiny_model,
 )
-
-VIDEO_MESSAGE = [
-    {
-        "role": "user",
-        "content": [
-            {"type": "video", "video": "clip.mp4"},
-            {"type": "text", "text": "Which anomaly class is shown?"},
-        ],
-    }
-]
-
-
-@pytest.fixture(scope="session")
-def offline_hub():
-    """Make the Hugging Face hub unreachable by configuration, as on a machine without internet."""
-    import huggingface_hub.constants
-    import transformers.utils.hub
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("HF_HUB_OFFLINE", "1")
-        patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        patch.setattr(transformers.utils.hub, "_is_offline_mode", True)
-        yield
 
 
 @pytest.fixture(scope="session")
@@ -58,23 +35,6 @@ def loaded(tiny_dir):
         "processor": AutoProcessor.from_pretrained(tiny_dir),
         "model": AutoModelForImageTextToText.from_pretrained(tiny_dir).eval(),
     }
-
-
-def write_mp4(path: Path, frames: int = 8, fps: int = 4, width: int = 64, height: int = 48) -> Path:
-    """Write a small H.264 mp4 whose frames differ from each other (a bar sweeping right)."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for index in range(frames):
-            frame = np.full((height, width, 3), 40 * index % 256, dtype=np.uint8)
-            frame[:, : (index + 1) * width // frames] = 255
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def test_checkpoint_has_the_files_of_a_real_one(tiny_dir):
@@ -232,34 +192,8 @@ def test_processor_forward_and_generate_on_a_video(loaded):
     assert torch.equal(generated[:, : inputs["input_ids"].shape[1]], inputs["input_ids"])
 
 
-def llamafactory_encode(checkpoint: Path, video: str, template_name: str, answer: str) -> dict:
-    """One video SFT sample through LLaMA-Factory's own loading and encoding (load_tokenizer, the template's
-    mm_plugin, encode_oneturn, load_model), then a forward pass with labels: {"messages", "input_ids",
-    "response_ids", "mm_inputs", "tokenizer", "processor", "loss"}."""
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments, FinetuningArguments, ModelArguments
-    from llamafactory.model import load_model, load_tokenizer
-
-    model_args = ModelArguments(model_name_or_path=str(checkpoint))
-    modules = load_tokenizer(model_args)
-    tokenizer, processor = modules["tokenizer"], modules["processor"]
-    assert processor is not None, "LLaMA-Factory found no multimodal processor in the checkpoint"
-    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template=template_name))
-    messages = [{"role": "user", "content": "<video>Which anomaly class is shown?"}, {"role": "assistant", "content": answer}]
-    messages = template.mm_plugin.process_messages(messages, [], [video], [], processor)
-    prompt_ids, response_ids = template.encode_oneturn(tokenizer, messages)
-    input_ids = prompt_ids + response_ids
-    mm_inputs = template.mm_plugin.get_mm_inputs([], [video], [], [0], [1], [0], [input_ids], processor)
-    model = load_model(tokenizer, model_args, FinetuningArguments(), is_trainable=False)
-    ids = torch.tensor([input_ids])
-    with torch.no_grad():
-        loss = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids, **mm_inputs).loss
-    return {"messages": messages, "input_ids": input_ids, "response_ids": response_ids, "mm_inputs": mm_inputs,
-            "tokenizer": tokenizer, "processor": processor, "loss": loss.item()}  # fmt: skip
-
-
 def test_llamafactory_loads_it_and_encodes_a_video_sample(tiny_dir, tmp_path, offline_hub):
-    video = str(write_mp4(tmp_path / "clip.mp4"))
+    video = str(bar_sweep_mp4(tmp_path / "clip.mp4"))
     done = llamafactory_encode(tiny_dir, video, "qwen2_vl", "<think>Flames appear.</think><answer>Fire</answer>")
     tokenizer, grid = done["tokenizer"], done["mm_inputs"]["video_grid_thw"]
     merge = done["processor"].video_processor.merge_size

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-# The offline-hub fixture and the mp4 writer of the Qwen2.5-VL tests.
-from test_tiny_model import VIDEO_MESSAGE, llamafactory_encode, offline_hub, write_mp4  # noqa: F401
+from _tiny_checkpoint import VIDEO_MESSAGE, bar_sweep_mp4, llamafactory_encode
 from vau_plugin.tiny_model import (
     ARCHS,
     DEFAULT_ARCH,
@@ -31,7 +30,7 @@ FPS = 4  # the test clip: 8 frames at 4 fps, 64 x 48 px
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory, offline_hub) -> Path:  # noqa: F811
+def tiny_dir(tmp_path_factory, offline_hub) -> Path:
     return make_tiny_model(tmp_path_factory.mktemp("tiny_qwen3_vl") / "model", seed=0, arch="qwen3_vl")
 
 
@@ -103,7 +102,7 @@ def test_an_mp4_becomes_timestamped_frames_and_the_model_runs_and_generates(load
 
     processor, model = loaded["processor"], loaded["model"]
     tokenizer = processor.tokenizer
-    frames = _decode_mp4(write_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
+    frames = _decode_mp4(bar_sweep_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
     assert frames.shape == (8, 48, 64, 3)
     metadata = VideoMetadata(total_num_frames=8, fps=FPS, width=64, height=48, frames_indices=list(range(8)))
     prompt = processor.apply_chat_template(VIDEO_MESSAGE, tokenize=False, add_generation_prompt=True)
@@ -132,7 +131,7 @@ def test_same_seed_same_checkpoint_other_seed_other_weights_default_arch_unchang
     tiny_dir,
     loaded,
     tmp_path,
-    offline_hub,  # noqa: F811
+    offline_hub,
     capsys,
 ):
     from vau_plugin.cli import build_parser, main
@@ -157,8 +156,8 @@ def test_same_seed_same_checkpoint_other_seed_other_weights_default_arch_unchang
         main(["make-tiny-model", str(tmp_path / "bad"), "--arch", "qwen4_vl"])
 
 
-def test_llamafactory_encodes_a_video_sample_with_the_qwen3_vl_template(tiny_dir, tmp_path, offline_hub):  # noqa: F811
-    video = str(write_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
+def test_llamafactory_encodes_a_video_sample_with_the_qwen3_vl_template(tiny_dir, tmp_path, offline_hub):
+    video = str(bar_sweep_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
     done = llamafactory_encode(tiny_dir, video, "qwen3_vl_nothink", "<answer>Fire</answer>")
     assert "seconds>" + VISION_START in done["messages"][0]["content"]  # LLaMA-Factory writes the frame times too
     grid = done["mm_inputs"]["video_grid_thw"]
@@ -167,11 +166,11 @@ def test_llamafactory_encodes_a_video_sample_with_the_qwen3_vl_template(tiny_dir
     assert math.isfinite(done["loss"])
 
 
-def test_lmms_eval_qwen3_vl_model_loads_it_and_answers_on_an_mp4(tiny_dir, tmp_path, offline_hub):  # noqa: F811
+def test_lmms_eval_qwen3_vl_model_loads_it_and_answers_on_an_mp4(tiny_dir, tmp_path, offline_hub):
     from lmms_eval.api.instance import Instance
     from lmms_eval.models.simple.qwen3_vl import Qwen3_VL
 
-    clip = str(write_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
+    clip = str(bar_sweep_mp4(tmp_path / "clip.mp4", frames=8, fps=FPS))
     model = Qwen3_VL(pretrained=str(tiny_dir), device="cpu", device_map="cpu", max_num_frames=4, min_pixels=4 * 32 * 32,
                      max_pixels=64 * 32 * 32)  # fmt: skip
     model.task_dict = {"t": {"test": [{"video": clip}]}}
