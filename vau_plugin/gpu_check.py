@@ -317,7 +317,7 @@ def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cud
     """Run lmms-eval and check that every task scored every clip of the mini test split with no video error."""
     from vau_plugin.benches.mini import bundled_mini_bench
     from vau_plugin.data.reader import load_records
-    from vau_plugin.lmms.runner import run_lmms_eval, task_samples
+    from vau_plugin.runners import run_lmms_eval, task_samples
 
     shutil.rmtree(out, ignore_errors=True)
     try:

@@ -176,7 +176,7 @@ def lmms_eval_env(bench: ColourBench) -> dict[str, str]:
 def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: LearningConfig = LearningConfig()) -> dict[str, Any]:
     """evaluate(space, checkpoint, name, config) -> {"accuracy", "unparsed", "video_errors", "samples", "answers",
     "results"} (percent; answers: how often each parsed letter was given; results: lmms-eval's metrics of the task) from one `lmms-eval` run into space.root/eval/name."""
-    from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
+    from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
 
     out = space.root / "eval" / name
     results = run_lmms_eval(lmms_eval_args(checkpoint, config), out, lmms_eval_env(space.bench))

@@ -47,7 +47,7 @@ from vau_plugin.benches.order import TIERS
 from vau_plugin.learning import moving_mean
 from vau_plugin.llamafactory.demo import log_history
 from vau_plugin.lmms.docs import bench_environment
-from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
+from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "config.json"
