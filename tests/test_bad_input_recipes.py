@@ -20,7 +20,7 @@ import pytest
 import yaml
 from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
 
-from vau_plugin.llamafactory.demo import train
+from vau_plugin.runners import train
 
 CLI_TIMEOUT_S = 180
 TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml")
@@ -181,7 +181,7 @@ def test_recipes_write_nothing_when_one_of_them_exists(tmp_path):
 
 
 def test_demo_writes_recipes_that_work_from_anywhere(tmp_path, monkeypatch):
-    from vau_plugin.llamafactory.demo import demo_recipes
+    from vau_plugin.demo import demo_recipes
     from vau_plugin.llamafactory.workflow import check_recipe
 
     work = _demo_workdir(tmp_path / "demo")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from _fixtures_grpo import BROKEN_DATASET, BROKEN_SFT_DATASET, GRPOWorkspace, logps_with_other_pixels
-from vau_plugin.llamafactory.demo import cli_env, reward_history, train
+from vau_plugin.runners import cli_env, reward_history, train
 
 TIMEOUT_S = 300
 TESTS_DIR = Path(__file__).resolve().parent

@@ -201,7 +201,7 @@ def check_setup() -> tuple[bool, str, dict]:
 
 
 def check_inputs(workdir: Path) -> tuple[bool, str, dict]:
-    from vau_plugin.llamafactory.demo import prepare_demo_inputs
+    from vau_plugin.demo import prepare_demo_inputs
 
     made = prepare_demo_inputs(workdir)
     return True, f"tiny model {made['model']}, datasets {made['data']}", {k: str(v) for k, v in made.items()}
@@ -256,7 +256,7 @@ def _finite(values: list[Any]) -> bool:
 def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
     """check_trained(run, output folder) -> (passed, detail, data): the weights are there, the logged losses
     (and GRPO rewards) are finite, a learnable run saved a finite motion_prompt.json."""
-    from vau_plugin.llamafactory.demo import log_history
+    from vau_plugin.runners import log_history
 
     history = log_history(out)
     losses = [e["loss"] for e in history if "loss" in e]
@@ -288,8 +288,8 @@ def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
 
 
 def check_train(run: TrainRun, workdir: Path, steps: int, bf16: bool = True) -> tuple[bool, str, dict]:
-    from vau_plugin.llamafactory.demo import train
     from vau_plugin.recipes import recipe_path
+    from vau_plugin.runners import train
 
     out = workdir / "out" / run.name
     shutil.rmtree(out, ignore_errors=True)
@@ -390,7 +390,7 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
                   grpo_bench: bool = True) -> int:  # fmt: skip
     """run_gpu_check(workdir, steps, train_runs, grpo_bench) -> exit code (0: every check passed; 1: a check
     failed or there is no CUDA device). Prints the report; writes workdir/gpu_check.json."""
-    from vau_plugin.llamafactory.demo import cli_env
+    from vau_plugin.runners import cli_env
 
     # The in-process set-up check imports LLaMA-Factory, and the GRPO bench inherits this environment: both get
     # what the CLI subprocesses get (offline, no version check, this interpreter's bin/ first on PATH).

@@ -150,7 +150,7 @@ def write_recipes(space: LearningWorkspace, config: LearningConfig = LearningCon
 def train_stage(space: LearningWorkspace, name: str) -> Path:
     """train_stage(space, "sft" | "grpo" | "grpo_control") -> its output folder, after `llamafactory-cli train
     RECIPE` (`train_once`: skipped when the folder already holds the trained model)."""
-    from vau_plugin.llamafactory.demo import train_once
+    from vau_plugin.runners import train_once
 
     return train_once(space.recipe(name), space.output(name), cwd=space.root)
 
@@ -191,7 +191,7 @@ def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: Lear
 def reward_log(output_dir: Path) -> list[dict[str, float]]:
     """reward_log(GRPO output folder) -> per step {"step", "reward", "format", "accuracy"} (means over the
     step's completions), from `reward_history`."""
-    from vau_plugin.llamafactory.demo import reward_history
+    from vau_plugin.runners import reward_history
 
     return [
         {"step": e["step"], "reward": e["reward"], "format": e.get("rewards/format_reward/mean", float("nan")),
