@@ -24,7 +24,6 @@ versions and the date, is also written to WORKDIR/gpu_check.json.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -435,12 +434,3 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
               "seconds": round(total, 1), "device": device, "checks": [asdict(r) for r in results], "skipped": skipped}  # fmt: skip
     (root / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     return 0 if passed else 1
-
-
-def add_gpu_check_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    p = subparsers.add_parser("gpu-check", help="run the GPU path on the tiny model (bf16 training and lmms-eval); pass/fail per check")
-    p.add_argument("--workdir", default=".gpu-check", help="where the model, data, checkpoints and gpu_check.json go")
-    p.add_argument("--steps", type=int, default=TRAIN_STEPS, help="optimizer steps of each training run")
-    p.add_argument("--no-grpo-bench", action="store_true", help="skip the GRPO step timing against bare TRL")
-    p.set_defaults(func=lambda args: run_gpu_check(args.workdir, args.steps, grpo_bench=not args.no_grpo_bench))
-    return p

@@ -1,15 +1,12 @@
-"""`vau-plugin validate PATH [--json] [--videos DIR]`: check VAU-Bench annotations, count usable rows per task."""
+"""The checks of `vau-plugin validate` (`vau_plugin.commands.validate`): VAU-Bench annotations, the rows usable per task."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Optional
 
-from vau_plugin.data.reader import AnnotationError, PathLike, cross_file_duplicates, read_source
+from vau_plugin.data.reader import PathLike, cross_file_duplicates, read_source
 from vau_plugin.data.schema import TASKS, VAURecord
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.progress import Progress
@@ -246,27 +243,3 @@ def format_report(report: dict) -> str:
     lines += _listing("errors", report["errors"])
     lines += _listing("warnings", warnings)
     return "\n".join(lines)
-
-
-def run_validate(
-    path: PathLike, as_json: bool = False, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE
-) -> int:
-    """`run_validate(path, as_json=False, video_root=None, video_search="source") -> int` exit code for
-    `vau-plugin validate`.
-
-    0 when the annotations could be read (row-level errors included, they are in the report): for a directory,
-    when at least one of its CSVs could be read (each one that cannot is an error in the report, naming it and
-    why); 2 with one message on stderr when they cannot (missing file, not a CSV, missing columns, no file of
-    a directory readable, bad video root). Progress lines of long steps go to stderr, never to stdout.
-    """
-    try:
-        report = validate_path(path, video_root=video_root, video_search=video_search)
-    except (AnnotationError, OSError) as exc:
-        print(f"vau-plugin validate: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        print(json.dumps(report, indent=2) if as_json else format_report(report), flush=True)
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) left early; silence the interpreter's own flush at exit too.
-        sys.stdout = open(os.devnull, "w")
-    return 0
