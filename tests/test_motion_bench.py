@@ -24,6 +24,7 @@ from vau_plugin.benches.scene import ClipSpec
 from vau_plugin.benches.text import start_windows
 from vau_plugin.data.schema import COLUMNS, LETTERS, OPTION_COLUMNS
 from vau_plugin.data.validate import validate_path
+from vau_plugin.video_checks import check_videos
 
 N = 8  # per split: two clips of each kind, four of each question type, two of each letter
 
@@ -62,7 +63,7 @@ def test_a_different_seed_gives_different_clips(bench, tmp_path):
 
 def test_every_row_is_usable_for_qa_and_tag_and_its_video_exists(bench):
     for split_csv in (bench.train_csv, bench.test_csv):
-        report = validate_path(split_csv, video_root=bench.videos_dir)
+        report = validate_path(split_csv, video_root=bench.videos_dir, check_videos=check_videos)
         assert report["errors"] == [] and report["warnings"] == []
         assert report["usable"] == {"qa": N, "tag": N, "cls": N, "reason": N}
         assert report["videos"]["found"] == N

@@ -28,6 +28,7 @@ from vau_plugin.cli import main
 from vau_plugin.data.reader import load_records
 from vau_plugin.data.schema import COLUMNS, LETTERS, NORMAL_CLASS
 from vau_plugin.data.validate import validate_path
+from vau_plugin.video_checks import check_videos
 
 COUNTS = {"train": 12, "val": 3, "test": 6}  # 12 train clips: 4 per question type, each answer once or twice
 SETTINGS = {"size": 56, "seed": 3}
@@ -67,7 +68,7 @@ def test_layout_schema_and_every_row_usable(bench):
         assert list(rows[0]) == list(COLUMNS)
         records = load_records(bench.csvs[split], split=split)
         assert len(records) == COUNTS[split] and all(r.usable_qa for r in records)
-        report = validate_path(bench.csvs[split], video_root=bench.videos_dir)
+        report = validate_path(bench.csvs[split], video_root=bench.videos_dir, check_videos=check_videos)
         assert report["errors"] == [] and report["warnings"] == [] and report["videos"]["found"] == COUNTS[split]
         for row, record in zip(rows, records):
             assert row["Video Name"] == f"order_{split}_{record.row - 1:04d}.mp4"

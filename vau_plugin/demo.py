@@ -48,6 +48,7 @@ def metrics_table(results: dict) -> str:
 
 def run_demo(workdir: str | Path) -> int:
     from vau_plugin.learning import CHANCE, accuracy_trend, evaluate, plot_rewards, prepare_workspace, reward_log, reward_table, train_stage
+    from vau_plugin.video_checks import check_videos
 
     root = Path(workdir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,7 @@ def run_demo(workdir: str | Path) -> int:
     _step("1. the colour bench (red clip -> A, blue clip -> B), checked by `vau-plugin validate`")
     space = prepare_workspace(root / "colour")
     for name, csv in (("train", space.bench.train), ("test", space.bench.test), ("bundled mini bench test", bundled_mini_bench() / "test.csv")):
-        report = validate_path(csv, video_root=csv.parent / "videos")
+        report = validate_path(csv, video_root=csv.parent / "videos", check_videos=check_videos)
         videos = report.get("videos", {})
         print(f"{name}: {report['rows']} rows, usable {report['usable']}, {len(report['errors'])} errors, "
               f"videos found {videos.get('found', '?')}/{report['rows']}")  # fmt: skip

@@ -1,4 +1,6 @@
-"""`vau-plugin validate PATH [--json] [--videos DIR] [--video-search source|anywhere]`: see `vau_plugin.data.validate`."""
+"""`vau-plugin validate PATH [--json] [--videos DIR] [--video-search source|anywhere]`: the rows of VAU-Bench
+annotations (`vau_plugin.data.validate`) and, with --videos, what evaluation's decoder makes of the videos they
+name (`vau_plugin.video_checks`, imported only then: the rows alone need no tensor library)."""
 
 from __future__ import annotations
 
@@ -25,8 +27,12 @@ def run(args: argparse.Namespace) -> int:
     from vau_plugin.data.reader import AnnotationError
     from vau_plugin.data.validate import format_report, validate_path
 
+    if args.videos is not None:
+        from vau_plugin.video_checks import check_videos  # the decoder: torch comes in with --videos only
+    else:
+        check_videos = None
     try:
-        report = validate_path(args.path, video_root=args.videos, video_search=args.video_search)
+        report = validate_path(args.path, video_root=args.videos, video_search=args.video_search, check_videos=check_videos)
     except (AnnotationError, OSError) as exc:
         print(f"vau-plugin validate: error: {exc}", file=sys.stderr)
         return 2
