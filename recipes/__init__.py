@@ -12,7 +12,6 @@ left out, with a note saying what it lacks.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import shutil
@@ -74,7 +73,7 @@ def tiny_recipe_text(text: str, workdir: Union[str, Path]) -> str:
     return _DEMO_VALUE.sub(absolute, text)
 
 
-def _demo_advice(workdir: Union[str, Path]) -> str:
+def demo_advice(workdir: Union[str, Path]) -> str:
     return f"`vau-plugin demo --workdir {workdir}` makes them"
 
 
@@ -88,7 +87,7 @@ def copy_recipes(dest: Union[str, Path], *, overwrite: bool = False,
     unmet = unmet_tiny_recipes(workdir) if workdir is not None else {}
     if unmet and len(unmet) == sum(name.endswith(TINY_SUFFIX) for name in recipe_names()):
         problems = sorted({problem for missing in unmet.values() for problem in missing})
-        raise FileNotFoundError(f"--workdir {workdir}: {'; '.join(problems)} ({_demo_advice(workdir)})")
+        raise FileNotFoundError(f"--workdir {workdir}: {'; '.join(problems)} ({demo_advice(workdir)})")
     dest = Path(dest)
     names = [name for name in recipe_names() if name not in unmet]
     existing = [str(dest / name) for name in names if (dest / name).exists()]
@@ -105,38 +104,3 @@ def copy_recipes(dest: Union[str, Path], *, overwrite: bool = False,
             shutil.copyfile(recipe_path(name), target)
         copied.append(target)
     return copied
-
-
-def add_recipes_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    """add_recipes_parser(subparsers) -> the `recipes` sub-command parser (its func is `run_recipes`)."""
-    p = subparsers.add_parser("recipes", help="copy the shipped LLaMA-Factory recipes (VAU-R1 GRPO/SFT) into DIR")
-    p.add_argument("dir", help="destination directory")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument(
-        "--workdir",
-        default=None,
-        help="a `vau-plugin demo` folder (e.g. .demo): the _tiny recipes get absolute paths into it (tiny_model, "
-        "data, out), so they run from any working directory; without it they read .demo/ from the working directory",
-    )
-    p.set_defaults(func=run_recipes)
-    return p
-
-
-def run_recipes(args: argparse.Namespace) -> int:
-    """run_recipes(args) -> exit code; prints the copied files."""
-    import sys
-
-    workdir = getattr(args, "workdir", None)
-    try:
-        copied = copy_recipes(args.dir, overwrite=args.force, workdir=workdir)
-    except (FileExistsError, OSError) as err:
-        print(f"vau-plugin recipes: {err}", file=sys.stderr)
-        return 1
-    for path in copied:
-        print(path)
-    for name, missing in (unmet_tiny_recipes(workdir) if workdir is not None else {}).items():
-        print(f"vau-plugin recipes: {name} not written: {'; '.join(missing)} ({_demo_advice(workdir)})", file=sys.stderr)
-    if workdir is None:
-        print("vau-plugin recipes: the *_tiny.yaml recipes read .demo/ from the working directory; pass --workdir "
-              "PATH/TO/.demo to write absolute paths", file=sys.stderr)
-    return 0

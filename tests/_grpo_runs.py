@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from _fixtures_grpo import GRPOWorkspace
-from vau_plugin.llamafactory.demo import cli_env, reward_history, train
+from vau_plugin.runners import cli_env, reward_history, train
 
 TIMEOUT_S = 300
 TESTS_DIR = Path(__file__).resolve().parent

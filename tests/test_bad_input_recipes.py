@@ -8,7 +8,6 @@ right after LLaMA-Factory's imports, before a tokenizer or model is read).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import shutil
@@ -18,9 +17,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
+from vau_plugin.recipes import copy_recipes, recipe_names, recipe_path
 
-from vau_plugin.llamafactory.demo import train
+from vau_plugin.cli import build_parser
+from vau_plugin.commands import recipes as recipes_command
+from vau_plugin.runners import train
 
 CLI_TIMEOUT_S = 180
 TINY_RECIPES = ("vau_r1_grpo_tiny.yaml", "vau_r1_grpo_lora_tiny.yaml", "vau_r1_sft_tiny.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml")
@@ -121,10 +122,9 @@ def test_recipes_with_workdir_get_absolute_paths_that_work_from_anywhere(tmp_pat
     from vau_plugin.llamafactory.workflow import check_recipe
 
     work = _demo_workdir(tmp_path / "demo")
-    parser = argparse.ArgumentParser()
-    add_recipes_parser(parser.add_subparsers())
+    parser = build_parser("recipes")
     args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(work)])
-    assert args.func(args) == 0
+    assert recipes_command.run(args) == 0
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
@@ -146,10 +146,9 @@ def test_recipes_workdir_must_hold_the_demo_files(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="tiny_model"):
         copy_recipes(tmp_path / "recipes", workdir=tmp_path / "empty")
-    parser = argparse.ArgumentParser()
-    add_recipes_parser(parser.add_subparsers())
+    parser = build_parser("recipes")
     args = parser.parse_args(["recipes", str(tmp_path / "recipes"), "--workdir", str(tmp_path / "empty")])
-    assert args.func(args) == 1 and "vau-plugin demo" in capsys.readouterr().err
+    assert recipes_command.run(args) == 1 and "vau-plugin demo" in capsys.readouterr().err
 
 
 def test_recipes_workdir_without_the_qwen3_vl_model_writes_every_other_recipe(tmp_path, monkeypatch):
@@ -182,7 +181,7 @@ def test_recipes_write_nothing_when_one_of_them_exists(tmp_path):
 
 
 def test_demo_writes_recipes_that_work_from_anywhere(tmp_path, monkeypatch):
-    from vau_plugin.llamafactory.demo import demo_recipes
+    from vau_plugin.demo import demo_recipes
     from vau_plugin.llamafactory.workflow import check_recipe
 
     work = _demo_workdir(tmp_path / "demo")

@@ -26,6 +26,7 @@ from vau_plugin.benches.writer import STABLE_WIDTH_MULTIPLE
 from vau_plugin.cli import main
 from vau_plugin.data.schema import COLUMNS
 from vau_plugin.data.validate import validate_path
+from vau_plugin.video_checks import check_videos
 
 SEED, OTHER_SEED = 3, 4
 HELD_OUT = "test"  # the split the lmms-eval tasks read (LMMS_SPLIT of the benches that name one)
@@ -145,7 +146,8 @@ def test_csvs_have_the_vau_bench_header_and_lf_line_ends(bench, shared_vau_bench
 
 def test_every_row_validates_and_its_clip_is_found(bench, generator):
     for split, n in generator.sizes.items():
-        report = validate_path(bench.csvs[split], video_root=bench.videos_dir)
+        # check_videos: the clips are opened with evaluation's checks too, as `vau-plugin validate --videos` does.
+        report = validate_path(bench.csvs[split], video_root=bench.videos_dir, check_videos=check_videos)
         assert report["errors"] == [] and report["warnings"] == [], split
         assert report["videos"]["found"] == n
 

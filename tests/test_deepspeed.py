@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from _fixtures_grpo import GRPOWorkspace
-from vau_plugin.llamafactory.demo import cli_env, reward_history, train
 from vau_plugin.motion import read_settings
+from vau_plugin.runners import cli_env, reward_history, train
 
 TIMEOUT_S = 400
 TESTS_DIR = Path(__file__).resolve().parent

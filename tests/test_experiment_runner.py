@@ -124,7 +124,7 @@ def fake_lmms_eval(run, bench, monkeypatch, split: str, scored: int, tag_scored:
             (out / f"samples_{task}.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
         return type("Done", (), {"returncode": 0})()
 
-    monkeypatch.setattr(subprocess, "run", fake)  # the one lmms-eval call, in vau_plugin.lmms.runner
+    monkeypatch.setattr(subprocess, "run", fake)  # the one lmms-eval call, in vau_plugin.runners
 
 
 def test_evaluation_scores_every_clip_of_the_split_or_stops(run, bench, tmp_path, monkeypatch):

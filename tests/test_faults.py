@@ -23,7 +23,7 @@ from _fixtures_grpo import GRPOWorkspace
 from _lmms_cli import CPU_ARGS, LMMS_EVAL, custom_bench, results_json, run_offline, samples_jsonl
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.benches.writer import write_mp4
-from vau_plugin.llamafactory.demo import cli_env, llamafactory_cli
+from vau_plugin.runners import cli_env, llamafactory_cli
 from vau_plugin.video import load_video
 
 GOOD_CLIP = bundled_mini_bench() / "videos" / "mini_test_0001.mp4"

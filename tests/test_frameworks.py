@@ -11,7 +11,6 @@ swift/dataset/preprocessor/core.py rows_to_batched).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import importlib.util
 import inspect
@@ -26,9 +25,11 @@ from pathlib import Path
 import pytest
 
 from vau_plugin.benches.mini import bundled_mini_bench
+from vau_plugin.cli import build_parser
+from vau_plugin.commands import prepare as prepare_command
 from vau_plugin.frameworks import easyr1_reward, swift_reward
 from vau_plugin.frameworks.easyr1_reward import decode_ground_truth, encode_ground_truth
-from vau_plugin.llamafactory.prepare import add_prepare_parser, prepare_dataset, target_text
+from vau_plugin.llamafactory.prepare import prepare_dataset, target_text
 from vau_plugin.rewards import REWARD_FUNCS
 
 FRAMEWORKS = Path(easyr1_reward.__file__).parent
@@ -336,18 +337,17 @@ def test_prepare_swift_rows_are_llamafactorys_rows_and_the_orms_read_them(prepar
 
 
 def test_prepare_format_on_the_command_line(tmp_path, capsys):
-    parser = argparse.ArgumentParser()
-    add_prepare_parser(parser.add_subparsers())
+    parser = build_parser("prepare")
     bench = bundled_mini_bench()
     base = ["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"), "--out", str(tmp_path)]
     assert parser.parse_args(base).fmt == "llamafactory"
     args = parser.parse_args([*base, "--format", "swift", "--tasks", "qa", "--no-sft"])
-    assert args.func(args) == 0
+    assert prepare_command.run(args) == 0
     printed = capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == [".vau-prepare.json", "swift_grpo_mixed.jsonl", "swift_grpo_qa.jsonl"]
     assert f"--external_plugins {swift_reward.__file__}" in printed and "vau_format vau_accuracy vau_iou" in printed
     args = parser.parse_args([*base, "--format", "easyr1", "--tasks", "tag"])
-    assert args.func(args) == 0
+    assert prepare_command.run(args) == 0
     assert f"worker.reward.reward_function={easyr1_reward.__file__}:compute_score" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         parser.parse_args([*base, "--format", "verl"])

@@ -14,7 +14,7 @@ import torch
 
 from _fixtures_grpo import BROKEN_DATASET, BROKEN_SFT_DATASET, logps_with_other_pixels
 from _grpo_runs import TEST_REWARDS, TIMEOUT_S, assert_rewards_logged, train_env, train_ok, trainer_state
-from vau_plugin.llamafactory.demo import train
+from vau_plugin.runners import train
 
 # The hook on and off are two processes doing the same float32 arithmetic on the CPU, but nothing promises bit-equal
 # results across processes (the order of a parallel reduction, the kernel a library picks), and the losses are

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import subprocess
 import sys
@@ -12,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vau_plugin.recipes import add_recipes_parser, copy_recipes, recipe_names, recipe_path
+from vau_plugin.recipes import copy_recipes, recipe_names, recipe_path
 
+from vau_plugin.cli import build_parser
+from vau_plugin.commands import recipes as recipes_command
 from vau_plugin.llamafactory import patch
 
 HEAVY = ("torch", "transformers", "trl", "llamafactory", "datasets")
@@ -98,11 +99,10 @@ def test_shipped_recipes_copy_out_and_name_the_stages(tmp_path, capsys):
                  "vau_r1_grpo_lora_tiny.yaml", "vau_r1_grpo_qwen3_vl.yaml", "vau_r1_grpo_qwen3_vl_tiny.yaml",
                  "vau_r1_sft_qwen3_vl.yaml", "ds_z3_config.json"):
         assert name in names
-    parser = argparse.ArgumentParser()
-    add_recipes_parser(parser.add_subparsers())
+    parser = build_parser("recipes")
     args = parser.parse_args(["recipes", str(tmp_path)])
-    assert args.func(args) == 0 and len(capsys.readouterr().out.splitlines()) == len(names)
-    assert args.func(args) == 1  # no silent overwrite
+    assert recipes_command.run(args) == 0 and len(capsys.readouterr().out.splitlines()) == len(names)
+    assert recipes_command.run(args) == 1  # no silent overwrite
     assert "--force" in capsys.readouterr().err
     grpo = yaml.safe_load((tmp_path / "vau_r1_grpo.yaml").read_text())
     assert grpo["stage"] == "grpo" and grpo["num_generations"] == 4 and grpo["beta"] == 0.04

@@ -169,8 +169,8 @@ def test_a_library_call_of_simple_evaluate_keeps_lmms_evals_exception():
 
 @pytest.mark.e2e
 def test_run_lmms_eval_names_the_plugin_message_of_a_failed_run(tmp_path):
-    # vau_plugin.lmms.runner (demo, learning test, experiment, gpu-check) reports the last line after a non-zero exit.
-    from vau_plugin.lmms.runner import run_lmms_eval
+    # vau_plugin.runners (demo, learning test, experiment, gpu-check) reports the last line after a non-zero exit.
+    from vau_plugin.runners import run_lmms_eval
 
     with pytest.raises(RuntimeError) as failed:
         run_lmms_eval(["--model", "dummy", "--tasks", "vau_bench_qa_mnii"], tmp_path / "eval")

@@ -1,4 +1,4 @@
-"""vau_plugin.lmms.runner: lmms-eval 0.7.3 logs an error during evaluation and exits 0, so a run without a results
+"""vau_plugin.runners: lmms-eval 0.7.3 logs an error during evaluation and exits 0, so a run without a results
 file must fail, naming the error and the log; the samples are read per task; the count guard stops a short base."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from vau_plugin.lmms import runner
+from vau_plugin import runners
 
 
 def fake_lmms_eval(monkeypatch, write_results: bool, log_line: str = "") -> list[tuple[list[str], dict]]:
@@ -33,23 +33,23 @@ def test_an_evaluation_error_with_exit_0_is_a_failure_naming_the_error_and_the_l
     error = "ERROR | lmms_eval.__main__:cli_evaluate:614 - Error during evaluation: No module named 'av'."
     fake_lmms_eval(monkeypatch, write_results=False, log_line=error)
     with pytest.raises(RuntimeError) as failed:
-        runner.run_lmms_eval(["--model", "m"], tmp_path / "eval", {})
+        runners.run_lmms_eval(["--model", "m"], tmp_path / "eval", {})
     message = str(failed.value)
     assert "exit 0" in message and "No module named 'av'" in message and str(tmp_path / "eval" / "lmms_eval.log") in message
 
 
 def test_results_and_samples_are_read_from_the_output_folder(monkeypatch, tmp_path):
     calls = fake_lmms_eval(monkeypatch, write_results=True)
-    results = runner.run_lmms_eval(["--tasks", "task_a"], tmp_path / "eval", {"VAU_BENCH_SPLITS": "test"})
+    results = runners.run_lmms_eval(["--tasks", "task_a"], tmp_path / "eval", {"VAU_BENCH_SPLITS": "test"})
     command, env = calls[0]
     assert command[1:] == ["--tasks", "task_a", "--output_path", str(tmp_path / "eval")]
     assert env["VAU_BENCH_SPLITS"] == "test" and env["HF_HUB_OFFLINE"] == "1" and env["TOKENIZERS_PARALLELISM"] == "false"
     assert results["results"]["task_a"]["accuracy,none"] == 50.0
-    assert [s["doc_id"] for s in runner.task_samples(tmp_path / "eval", "task_a")] == [0, 1]
-    assert runner.task_samples(tmp_path / "eval", "task_b") == []
+    assert [s["doc_id"] for s in runners.task_samples(tmp_path / "eval", "task_a")] == [0, 1]
+    assert runners.task_samples(tmp_path / "eval", "task_b") == []
 
 
 def test_the_count_guard_stops_a_mean_over_fewer_clips(tmp_path):
-    runner.check_scored(6, 6, "the test split", tmp_path)
+    runners.check_scored(6, 6, "the test split", tmp_path)
     with pytest.raises(RuntimeError, match="scored 5 clips of the test split, which holds 6"):
-        runner.check_scored(5, 6, "the test split", tmp_path)
+        runners.check_scored(5, 6, "the test split", tmp_path)

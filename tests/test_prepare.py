@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import shutil
@@ -14,8 +13,10 @@ import pytest
 
 from vau_plugin.benches.mini import bundled_mini_bench
 from vau_plugin.budget import budget_for
+from vau_plugin.cli import build_parser
+from vau_plugin.commands import prepare as prepare_command
 from vau_plugin.data import load_records
-from vau_plugin.llamafactory.prepare import add_prepare_parser, prepare_dataset
+from vau_plugin.llamafactory.prepare import prepare_dataset
 from vau_plugin.prompts import train_prompt
 from vau_plugin.rewards import accuracy_reward, format_reward, tiou_reward
 
@@ -33,9 +34,7 @@ def _rows(out: Path, name: str) -> list[dict]:
 
 
 def _parse(argv):
-    parser = argparse.ArgumentParser()
-    add_prepare_parser(parser.add_subparsers())
-    return parser.parse_args(argv)
+    return build_parser("prepare").parse_args(argv)
 
 
 def test_one_dataset_per_task_and_variant_in_dataset_info(prepared):
@@ -121,7 +120,7 @@ def test_cli_prepare_writes_and_merges_dataset_info(tmp_path, capsys):
     (out / "dataset_info.json").write_text(json.dumps({"mine": {"file_name": "mine.json"}}))
     args = _parse(["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
                    "--out", str(out), "--tasks", "tag", "--no-sft"])
-    assert args.func(args) == 0
+    assert prepare_command.run(args) == 0
     assert "vau_r1_tag" in capsys.readouterr().out
     assert set(json.loads((out / "dataset_info.json").read_text())) == {"mine", "vau_r1_tag", "vau_r1_mixed"}
 
@@ -133,7 +132,7 @@ def test_cli_prepare_writes_and_merges_dataset_info(tmp_path, capsys):
 def test_cli_prepare_bad_input_exits_1_with_one_message(tmp_path, capsys, extra, message):
     bench = bundled_mini_bench()
     args = _parse(["prepare", "--annotations", str(bench), "--videos", str(bench / "videos"), "--out", str(tmp_path)] + extra)
-    assert args.func(args) == 1
+    assert prepare_command.run(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("vau-plugin prepare:") and message in err
 
@@ -143,7 +142,7 @@ def test_cli_prepare_without_any_video_exits_1(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     args = _parse(["prepare", "--annotations", str(bench / "train.csv"), "--videos", str(empty), "--out", str(tmp_path / "o")])
-    assert args.func(args) == 1
+    assert prepare_command.run(args) == 1
     assert "none of the" in capsys.readouterr().err
 
 
@@ -178,7 +177,7 @@ def test_unknown_prompt_style_is_refused(tmp_path, capsys):
     assert "invalid choice" in capsys.readouterr().err
     args = _parse(["prepare", "--annotations", str(bench), "--split", "train", "--videos", str(bench / "videos"),
                    "--out", str(tmp_path / "o"), "--tasks", "qa", "--prompt-style", "eval"])
-    assert args.func(args) == 0
+    assert prepare_command.run(args) == 0
     assert _rows(tmp_path / "o", "grpo_qa.json")[0]["messages"][0]["content"].startswith("Video 1: <video>\n")
 
 

@@ -231,6 +231,6 @@ def test_help_follows_a_new_architecture(monkeypatch):
 
     extra = replace(tiny_model.ARCHS["qwen2_vl"], name="qwen9_vl", title="Qwen9-VL")
     monkeypatch.setattr(tiny_model, "ARCHS", {**tiny_model.ARCHS, "qwen9_vl": extra})
-    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    sub = next(a for a in build_parser("make-tiny-model")._actions if a.dest == "command")
     text = " ".join(sub.choices["make-tiny-model"].format_help().split())
     assert "qwen9_vl (Qwen9-VL)" in text and "Qwen9-VL)" in text and "{qwen2_5_vl,qwen2_vl,qwen3_vl,qwen9_vl}" in text

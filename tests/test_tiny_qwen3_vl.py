@@ -148,7 +148,7 @@ def test_same_seed_same_checkpoint_other_seed_other_weights_default_arch_unchang
     assert reference.keys() == other.keys()
     assert not all(torch.equal(reference[name], other[name]) for name in reference)
 
-    assert DEFAULT_ARCH == "qwen2_5_vl" and build_parser().parse_args(["make-tiny-model", "x"]).arch == "qwen2_5_vl"
+    assert DEFAULT_ARCH == "qwen2_5_vl" and build_parser("make-tiny-model").parse_args(["make-tiny-model", "x"]).arch == "qwen2_5_vl"
     assert build_config(build_tokenizer()).model_type == "qwen2_5_vl"
     with pytest.raises(ValueError, match="qwen3_vl"):
         build_tokenizer("qwen4_vl")

@@ -24,7 +24,6 @@ versions and the date, is also written to WORKDIR/gpu_check.json.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import math
@@ -201,7 +200,7 @@ def check_setup() -> tuple[bool, str, dict]:
 
 
 def check_inputs(workdir: Path) -> tuple[bool, str, dict]:
-    from vau_plugin.llamafactory.demo import prepare_demo_inputs
+    from vau_plugin.demo import prepare_demo_inputs
 
     made = prepare_demo_inputs(workdir)
     return True, f"tiny model {made['model']}, datasets {made['data']}", {k: str(v) for k, v in made.items()}
@@ -256,7 +255,7 @@ def _finite(values: list[Any]) -> bool:
 def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
     """check_trained(run, output folder) -> (passed, detail, data): the weights are there, the logged losses
     (and GRPO rewards) are finite, a learnable run saved a finite motion_prompt.json."""
-    from vau_plugin.llamafactory.demo import log_history
+    from vau_plugin.runners import log_history
 
     history = log_history(out)
     losses = [e["loss"] for e in history if "loss" in e]
@@ -288,8 +287,8 @@ def check_trained(run: TrainRun, out: Path) -> tuple[bool, str, dict]:
 
 
 def check_train(run: TrainRun, workdir: Path, steps: int, bf16: bool = True) -> tuple[bool, str, dict]:
-    from vau_plugin.llamafactory.demo import train
     from vau_plugin.recipes import recipe_path
+    from vau_plugin.runners import train
 
     out = workdir / "out" / run.name
     shutil.rmtree(out, ignore_errors=True)
@@ -317,7 +316,7 @@ def check_lmms(model: Path, out: Path, motion_args: str = "", device: str = "cud
     """Run lmms-eval and check that every task scored every clip of the mini test split with no video error."""
     from vau_plugin.benches.mini import bundled_mini_bench
     from vau_plugin.data.sources import load_records
-    from vau_plugin.lmms.runner import run_lmms_eval, task_samples
+    from vau_plugin.runners import run_lmms_eval, task_samples
 
     shutil.rmtree(out, ignore_errors=True)
     try:
@@ -390,7 +389,7 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
                   grpo_bench: bool = True) -> int:  # fmt: skip
     """run_gpu_check(workdir, steps, train_runs, grpo_bench) -> exit code (0: every check passed; 1: a check
     failed or there is no CUDA device). Prints the report; writes workdir/gpu_check.json."""
-    from vau_plugin.llamafactory.demo import cli_env
+    from vau_plugin.runners import cli_env
 
     # The in-process set-up check imports LLaMA-Factory, and the GRPO bench inherits this environment: both get
     # what the CLI subprocesses get (offline, no version check, this interpreter's bin/ first on PATH).
@@ -435,12 +434,3 @@ def run_gpu_check(workdir: str | Path, steps: int = TRAIN_STEPS, train_runs: tup
               "seconds": round(total, 1), "device": device, "checks": [asdict(r) for r in results], "skipped": skipped}  # fmt: skip
     (root / "gpu_check.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     return 0 if passed else 1
-
-
-def add_gpu_check_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    p = subparsers.add_parser("gpu-check", help="run the GPU path on the tiny model (bf16 training and lmms-eval); pass/fail per check")
-    p.add_argument("--workdir", default=".gpu-check", help="where the model, data, checkpoints and gpu_check.json go")
-    p.add_argument("--steps", type=int, default=TRAIN_STEPS, help="optimizer steps of each training run")
-    p.add_argument("--no-grpo-bench", action="store_true", help="skip the GRPO step timing against bare TRL")
-    p.set_defaults(func=lambda args: run_gpu_check(args.workdir, args.steps, grpo_bench=not args.no_grpo_bench))
-    return p

@@ -150,7 +150,7 @@ def write_recipes(space: LearningWorkspace, config: LearningConfig = LearningCon
 def train_stage(space: LearningWorkspace, name: str) -> Path:
     """train_stage(space, "sft" | "grpo" | "grpo_control") -> its output folder, after `llamafactory-cli train
     RECIPE` (`train_once`: skipped when the folder already holds the trained model)."""
-    from vau_plugin.llamafactory.demo import train_once
+    from vau_plugin.runners import train_once
 
     return train_once(space.recipe(name), space.output(name), cwd=space.root)
 
@@ -176,7 +176,7 @@ def lmms_eval_env(bench: ColourBench) -> dict[str, str]:
 def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: LearningConfig = LearningConfig()) -> dict[str, Any]:
     """evaluate(space, checkpoint, name, config) -> {"accuracy", "unparsed", "video_errors", "samples", "answers",
     "results"} (percent; answers: how often each parsed letter was given; results: lmms-eval's metrics of the task) from one `lmms-eval` run into space.root/eval/name."""
-    from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
+    from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
 
     out = space.root / "eval" / name
     results = run_lmms_eval(lmms_eval_args(checkpoint, config), out, lmms_eval_env(space.bench))
@@ -191,7 +191,7 @@ def evaluate(space: LearningWorkspace, checkpoint: Path, name: str, config: Lear
 def reward_log(output_dir: Path) -> list[dict[str, float]]:
     """reward_log(GRPO output folder) -> per step {"step", "reward", "format", "accuracy"} (means over the
     step's completions), from `reward_history`."""
-    from vau_plugin.llamafactory.demo import reward_history
+    from vau_plugin.runners import reward_history
 
     return [
         {"step": e["step"], "reward": e["reward"], "format": e.get("rewards/format_reward/mean", float("nan")),

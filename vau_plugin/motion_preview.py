@@ -12,9 +12,7 @@ The output format follows OUT's extension: .png, .jpg / .jpeg, .webp or .bmp; an
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -208,36 +206,3 @@ def run_motion_preview(
     out.parent.mkdir(parents=True, exist_ok=True)
     strip.save(out, format=image_format)
     return out
-
-
-# ------------------------------------------------------------------ the sub-command
-def add_motion_preview_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """add_motion_preview_parser(subparsers) -> the `motion-preview` sub-command parser (its func is
-    `run_motion_preview_command`)."""
-    p = subparsers.add_parser(
-        "motion-preview",
-        help="write an image strip: sampled frames / motion attention maps / prompted frames",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("video", help="a video file")
-    p.add_argument("out", help=f"output image path ({', '.join(sorted(FORMATS))})")
-    p.add_argument("--frames", type=int, default=8, help="number of prompted frames to show")
-    p.add_argument("--m", type=float, default=0.0, help="the layer's slope parameter m")
-    p.add_argument("--n", type=float, default=0.0, help="the layer's shift parameter n")
-    p.add_argument("--fill", choices=FILL_CHOICES, default="mean", help="what zero attention shows")
-    p.set_defaults(func=run_motion_preview_command)
-    return p
-
-
-def run_motion_preview_command(args: argparse.Namespace) -> int:
-    """run_motion_preview_command(args) -> exit code: 0 when written, 1 with one message on stderr otherwise."""
-    from vau_plugin.sampling import VideoError
-
-    try:
-        path = run_motion_preview(args.video, args.out, frames=args.frames, m=args.m, n=args.n, fill=args.fill)
-    except (VideoError, ValueError, OSError) as err:
-        print(f"vau-plugin motion-preview: {err}", file=sys.stderr)
-        return 1
-    print(f"motion preview written to {path}")
-    return 0

@@ -45,9 +45,8 @@ from typing import Any
 
 from vau_plugin.benches.order import TIERS
 from vau_plugin.learning import moving_mean
-from vau_plugin.llamafactory.demo import log_history
 from vau_plugin.lmms.docs import bench_environment
-from vau_plugin.lmms.runner import check_scored, run_lmms_eval, task_samples
+from vau_plugin.runners import check_scored, log_history, run_lmms_eval, task_samples
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE / "config.json"
@@ -173,7 +172,7 @@ def train_stage(recipe: str, overrides: dict[str, Any], output_dir: Path) -> Pat
     (`train_once`: skipped when output_dir already holds a finished model); the log goes to output_dir/train.log."""
     from vau_plugin.recipes import recipe_path
 
-    from vau_plugin.llamafactory.demo import train_once
+    from vau_plugin.runners import train_once
 
     return train_once(recipe_path(recipe), output_dir, {**overrides, "output_dir": output_dir})
 

@@ -1,22 +1,17 @@
-"""`vau-plugin validate PATH [--json] [--videos DIR]`: check VAU-Bench annotations, count usable rows per task."""
+"""The row checks of `vau-plugin validate` (`vau_plugin.commands.validate`): read VAU-Bench annotations, count the
+rows usable per task, find the videos they name; what the decoder makes of those videos is checked apart
+(`vau_plugin.video_checks`, passed in as `check_videos`), so that the rows need no tensor library."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Optional
+from typing import Callable, Iterable, Optional
 
-from vau_plugin.data.reader import AnnotationError, PathLike
+from vau_plugin.data.reader import PathLike
 from vau_plugin.data.schema import TASKS, VAURecord
 from vau_plugin.data.sources import cross_file_duplicates, read_source
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
-from vau_plugin.progress import Progress
-
-if TYPE_CHECKING:
-    from vau_plugin.video import VideoInfo
 
 # How many messages of each kind the human-readable report lists (the JSON report lists them all).
 REPORT_EXAMPLES = 20
@@ -28,111 +23,26 @@ def usable_counts(records: Iterable[VAURecord]) -> dict[str, int]:
     return {task: sum(1 for r in records if r.usable(task)) for task in TASKS}
 
 
-# The units a visual token covers in each model family the lmms-eval wrappers serve: a budget is written in 28-px
-# units and scaled for 32-px ones (`VideoBudget.for_image_factor`), which rounds frames to other sizes.
-MODEL_UNITS = {28: "Qwen2-VL / Qwen2.5-VL", 32: "Qwen3-VL"}
-# How far past its video's end a span may reach before it is reported: annotation times carry one or two decimals,
-# and tools disagree on a clip's duration by a frame or two (whether the last frame's display time counts, an audio
-# track longer than the video). A span past the end by more (another video, times in frames or milliseconds) is
-# reported.
-SPAN_TOLERANCE_S = 0.5
-
-
 @dataclass
-class VideoChecks:
-    """What `check_videos` found. broken: video -> why evaluation cannot decode or sample it; durations: video ->
-    seconds, for the files that open; rotations: video -> degrees a player turns it clockwise, for the turned ones."""
+class VideoFindings:
+    """What a video check (`validate_path`'s `check_videos`; `vau_plugin.video_checks.check_videos` for `vau-plugin
+    validate --videos`) found in the files of the rows. broken: video -> why evaluation cannot use it, as the end of
+    "present but ..." ("cannot be decoded: ...", "cannot be sampled ..."); warnings: the report's warnings, each
+    naming the file."""
 
     broken: dict[str, str] = field(default_factory=dict)
-    durations: dict[str, float] = field(default_factory=dict)
-    rotations: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
-def unsampleable(info: VideoInfo) -> list[tuple[str, int, str]]:
-    """`unsampleable(probed video) -> [(task, image factor, why)]`: the evaluation budgets (`vau_plugin.budget`: qa,
-    tag, cls, reason, each in the units of every model family) whose sample plan fails for this video, as
-    evaluation's would."""
-    from vau_plugin.budget import budget_for  # torch is imported only when videos are checked
-    from vau_plugin.video import VideoError, plan_sample
-
-    failures = []
-    for factor in MODEL_UNITS:
-        for task in TASKS:
-            try:
-                plan_sample(info, budget_for(task).for_image_factor(factor).sampling())
-            except VideoError as error:
-                failures.append((task, factor, str(error)))
-    return failures
+# check_videos(records, {video: path found}) -> VideoFindings. The checks open the files with the decoder, which
+# this module (the rows) does not import.
+VideoChecker = Callable[[list[VAURecord], dict[str, PathLike]], VideoFindings]
 
 
-def _unsampleable_reason(failures: list[tuple[str, int, str]]) -> str:
-    """One line for a video's failed budgets: the first one with its reason, the others by name."""
-    (task, factor, why), others = failures[0], failures[1:]
-    also = [
-        f"{', '.join(t for t, f, _ in others if f == unit)} at {unit} px"
-        for unit in MODEL_UNITS
-        if any(f == unit for _, f, _ in others)
-    ]
-    nor = f" (nor for {' and '.join(also)})" if also else ""
-    return f"cannot be sampled for budget {task} at {factor} px a token ({MODEL_UNITS[factor]}){nor}: {why}"
-
-
-def check_videos(found: dict[str, PathLike]) -> VideoChecks:
-    """`check_videos({video: path}) -> VideoChecks`: the checks evaluation's decoder makes before decoding, on every
-    found file: it opens (`vau_plugin.video.probe`: empty, not a video, no video stream, no frames), its first frame
-    decodes, and a sample plan fits every evaluation budget (`unsampleable`); also its duration and display rotation.
-    A file that passes but breaks further on is caught when it is decoded, and counted in the task's
-    `video_errors`."""
-    from vau_plugin.video import VideoError, display_rotation, probe
-
-    checks = VideoChecks()
-    progress = Progress("checking the videos found")
-    for done, (video, path) in enumerate(found.items(), start=1):
-        try:
-            info = probe(path)
-            rotation = display_rotation(path)
-        except (VideoError, OSError) as error:
-            checks.broken[video] = str(error)
-        else:
-            checks.durations[video] = info.duration
-            if rotation:
-                checks.rotations[video] = rotation
-            failures = unsampleable(info)
-            if failures:
-                checks.broken[video] = _unsampleable_reason(failures)
-        progress.update(lambda n=done: f"{n:,} of {len(found):,}")
-    progress.done(f"{len(found):,} videos")
-    return checks
-
-
-def spans_past_the_end(records: Iterable[VAURecord], found: dict[str, PathLike], durations: dict[str, float]) -> list[str]:
-    """`spans_past_the_end(records, found, durations) -> warnings`: one per row whose span ends more than
-    SPAN_TOLERANCE_S after the end of its video, naming file, row, span, duration and the video file."""
-    warnings = []
-    for record in records:
-        duration = durations.get(record.video)
-        if record.span is None or duration is None or record.span[1] <= duration + SPAN_TOLERANCE_S:
-            continue
-        start, end = record.span
-        warnings.append(
-            f"{record.file} row {record.row}: span [{start:g}, {end:g}] s ends after the end of video "
-            f"{record.video!r} ({duration:.2f} s long, {found[record.video]})"
-        )
-    return warnings
-
-
-def rotation_warning(video: str, path: PathLike, degrees: int) -> str:
-    """The warning for a video whose metadata turns it for display (a phone clip)."""
-    return (
-        f"video {video!r}: {path}: its metadata turns it {degrees} degrees clockwise for display; the plugin turns "
-        f"its frames upright as they are decoded, as players show them (a tool that ignores the rotation sees it "
-        f"sideways; ffmpeg -i IN OUT re-encodes it upright)"
-    )
-
-
-def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE) -> dict:
-    """`validate_path(path, video_root=None, video_search="source") -> dict`: the validation report of a CSV, a
-    directory or a hub id.
+def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE,
+                  check_videos: Optional[VideoChecker] = None) -> dict:  # fmt: skip
+    """`validate_path(path, video_root=None, video_search="source", check_videos=None) -> dict`: the validation
+    report of a CSV, a directory or a hub id.
 
     Keys: path, rows, records, usable {qa, tag, cls, reason}, errors, warnings, files (per file: file, split,
     rows, records, usable, errors, warnings as counts, unreadable: why the file cannot be read, else None),
@@ -141,9 +51,10 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_s
     (`resolve_videos` with `video_search`): `found` counts files present (decodable or not), `elsewhere` names the
     same-named files outside a missing video's source folder that were not taken, `ambiguous` the names matching
     two different files or two sources (each also an error), `undecodable` those found that evaluation cannot use
-    (`check_videos`: the decoder cannot open them, or no evaluation budget can sample them; each also an error
-    naming the file, the budget and why); where the search by file name stopped short (see `resolve_videos`), a span
-    that ends after its video and a video turned for display (see `check_videos`) are warnings.
+    (`check_videos`, e.g. `vau_plugin.video_checks.check_videos`: the decoder cannot open them, or no evaluation
+    budget can sample them; each also an error naming the file, the budget and why); where the search by file name
+    stopped short (see `resolve_videos`) is a warning, and so is what `check_videos` warns about (a span that ends
+    after its video, a video turned for display). Without `check_videos` the found files are not opened.
 
     Every file of a directory is reported: one that cannot be read (missing columns, not a CSV, ...) is an
     error naming it and why, and the others are counted. Raises AnnotationError when no file can be read and
@@ -181,11 +92,10 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_s
         errors.extend(resolution.errors)
         warnings.extend(resolution.warnings)
         warnings.extend(f"videos: {note}" for note in resolution.search_notes)
-        checks = check_videos(resolution.found)
-        broken = checks.broken
-        errors.extend(f"video {video!r}: present but {_as_error(reason)}" for video, reason in broken.items())
-        warnings.extend(rotation_warning(video, resolution.found[video], deg) for video, deg in checks.rotations.items())
-        warnings.extend(spans_past_the_end(records, resolution.found, checks.durations))
+        findings = check_videos(records, resolution.found) if check_videos is not None else VideoFindings()
+        broken = findings.broken
+        errors.extend(f"video {video!r}: present but {reason}" for video, reason in broken.items())
+        warnings.extend(findings.warnings)
         summary = resolution.describe()
         if broken:
             summary += (
@@ -206,10 +116,6 @@ def validate_path(path: PathLike, video_root: Optional[PathLike] = None, video_s
             "summary": summary,
         }
     return report
-
-
-def _as_error(reason: str) -> str:
-    return reason if reason.startswith("cannot be sampled") else f"cannot be decoded: {reason}"
 
 
 def _listing(title: str, messages: list[str]) -> list[str]:
@@ -247,27 +153,3 @@ def format_report(report: dict) -> str:
     lines += _listing("errors", report["errors"])
     lines += _listing("warnings", warnings)
     return "\n".join(lines)
-
-
-def run_validate(
-    path: PathLike, as_json: bool = False, video_root: Optional[PathLike] = None, video_search: str = VIDEO_SEARCH_SOURCE
-) -> int:
-    """`run_validate(path, as_json=False, video_root=None, video_search="source") -> int` exit code for
-    `vau-plugin validate`.
-
-    0 when the annotations could be read (row-level errors included, they are in the report): for a directory,
-    when at least one of its CSVs could be read (each one that cannot is an error in the report, naming it and
-    why); 2 with one message on stderr when they cannot (missing file, not a CSV, missing columns, no file of
-    a directory readable, bad video root). Progress lines of long steps go to stderr, never to stdout.
-    """
-    try:
-        report = validate_path(path, video_root=video_root, video_search=video_search)
-    except (AnnotationError, OSError) as exc:
-        print(f"vau-plugin validate: error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        print(json.dumps(report, indent=2) if as_json else format_report(report), flush=True)
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) left early; silence the interpreter's own flush at exit too.
-        sys.stdout = open(os.devnull, "w")
-    return 0

@@ -40,7 +40,6 @@ entry of the same name that says something else stop the run before anything is 
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -436,63 +435,3 @@ def prepare_dataset(
         info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     _write_manifest(out_dir, written)
     return summary
-
-
-# ---------------------------------------------------------------------------------------------- command line
-
-
-def add_prepare_parser(subparsers: "argparse._SubParsersAction") -> argparse.ArgumentParser:
-    """add_prepare_parser(subparsers) -> the `prepare` sub-command parser (its func is `run_prepare`)."""
-    p = subparsers.add_parser(
-        "prepare",
-        help="turn VAU-Bench annotations + videos into a LLaMA-Factory dataset dir (GRPO and SFT, per task), or EasyR1 / ms-swift files",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--annotations", required=True, help="a VAU-Bench CSV, a directory of CSVs, or a hub dataset id")
-    p.add_argument("--videos", required=True, help="the video root (flat, or msad/ ucf/ ecva/ sub-folders)")
-    p.add_argument("--out", required=True, help="output dataset folder (dataset_info.json is merged; files of the "
-                   "same names that `prepare` did not write there are refused unless --force)")
-    p.add_argument("--force", action="store_true", help="replace same-named files in --out even when `prepare` did "
-                   "not write them (and same-named dataset_info.json entries)")
-    p.add_argument("--tasks", default=",".join(TRAIN_TASKS), help="comma-separated subset of qa,tag,cls")
-    p.add_argument("--split", default=None, help="CSV stem to read from a directory, e.g. train")
-    p.add_argument("--no-sft", action="store_true", help="write only the GRPO files")
-    p.add_argument(
-        "--prompt-style",
-        choices=PROMPT_STYLES,
-        default="train",
-        help="train: VAU-R1's training prompts, text before the video (default); eval: the lmms-eval _think task "
-        "prompts, video first (train on exactly what vau_bench_*_think evaluates)",
-    )
-    p.add_argument(
-        "--format",
-        dest="fmt",
-        choices=FORMATS,
-        default=FORMATS[0],
-        help="llamafactory: dataset_info.json + sharegpt files (default); easyr1: EasyR1 JSONL (prompt, videos, JSON "
-        "ground truth in 'answer'), GRPO only; swift: ms-swift JSONL (messages, videos, task/answer/span columns)",
-    )
-    from vau_plugin.cli import add_video_search_argument
-
-    add_video_search_argument(p)
-    p.set_defaults(func=run_prepare)
-    return p
-
-
-def run_prepare(args: argparse.Namespace) -> int:
-    """run_prepare(args) -> exit code: 0 when written, 1 with one message on stderr otherwise."""
-    import sys
-
-    from vau_plugin.data.reader import AnnotationError
-
-    try:
-        summary = prepare_dataset(
-            args.annotations, args.videos, args.out, tasks=args.tasks, split=args.split, sft=not args.no_sft,
-            prompt_style=args.prompt_style, fmt=args.fmt, overwrite=args.force, video_search=args.video_search,
-        )
-    except (AnnotationError, ValueError, OSError) as err:
-        print(f"vau-plugin prepare: {err}", file=sys.stderr)
-        return 1
-    print(summary.describe())
-    return 0
