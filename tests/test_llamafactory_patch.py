@@ -40,6 +40,20 @@ def test_startup_installs_the_hook_and_imports_nothing_heavy():
     assert "'hook_installed': True" in out[1] and "'tuner_patched': False" in out[1]
 
 
+@pytest.mark.parametrize("first", ["vau_plugin.llamafactory.dataset", "vau_plugin.llamafactory.args", "vau_plugin.llamafactory.trainer"])
+def test_the_data_patch_applies_whichever_plugin_module_is_imported_first(first):
+    """The hook patches `llamafactory.data` while it is being imported; a plugin module that imports it at its top
+    must not be the one the patch needs, or the patch finds it half initialised ("could not patch llamafactory.data")."""
+    code = (
+        f"import {first}\n"
+        "from llamafactory.data.processor import SupervisedDatasetProcessor as P\n"
+        "print(getattr(P.preprocess_dataset, '__vau_drops_unusable_videos__', False))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "could not patch" not in proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "True"
+
+
 def test_hook_can_be_disabled():
     code = "import sys; print(any(getattr(f, '_vau_post_import_finder', False) for f in sys.meta_path))"
     env = {"VAU_PLUGIN_NO_HOOK": "1", "PATH": ""}

@@ -8,8 +8,7 @@ lists.
 SFT and other stages never see the swap. Datasets mixed in one GRPO run must therefore have the same extra columns.
 
 For every stage, LLaMA-Factory's own dataset processors (SFT, PPO, DPO, KTO) drop an example whose video the
-plugin's templates cannot use (`drop_examples_with_unusable_videos`, applied by `patch.patch_data`), with a warning
-naming the file and why, where one such video used to end the run while the dataset was encoded.
+plugin's templates cannot use (`example_filter.drop_examples_with_unusable_videos`, applied by `patch.patch_data`).
 
 Each prompt is then encoded as LLaMA-Factory's UnsupervisedDatasetProcessor (the PPO stage) encodes it: the
 template's chat format, `<video>` expanded by the template's mm_plugin from the video's metadata (video_fps,
@@ -20,9 +19,8 @@ and dropped; so is a prompt longer than `cutoff_len` (truncating it would cut th
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from llamafactory.data import converter as lf_converter
 from llamafactory.data import loader as lf_loader
@@ -36,50 +34,6 @@ ALIGNED_COLUMNS: tuple[str, ...] = ("_prompt", "_response", "_system", "_tools",
 # Column names TRL's GRPOTrainer gives a meaning of its own (an "images" column switches on its image path).
 RESERVED_COLUMNS = frozenset({"prompt", "prompt_ids", "completion", "completion_ids", "images", "image", "videos"})
 _ERROR_COLUMN = "_vau_error"
-# Set on a processor's wrapped preprocess_dataset (`drop_examples_with_unusable_videos`): applied once.
-DROPS_UNUSABLE_VIDEOS = "__vau_drops_unusable_videos__"
-# LLaMA-Factory's processors that encode each example on its own (the packed SFT processor packs a batch together,
-# so an example cannot be dropped from it alone; the pretraining one reads no media).
-EXAMPLE_PROCESSORS: tuple[str, ...] = (
-    "SupervisedDatasetProcessor",
-    "UnsupervisedDatasetProcessor",
-    "PairwiseDatasetProcessor",
-    "FeedbackDatasetProcessor",
-)
-
-
-def drop_examples_with_unusable_videos(preprocess: Callable) -> Callable:
-    """drop_examples_with_unusable_videos(a processor's preprocess_dataset) -> the same, except that a batch in which
-    a video cannot be used (`vau_plugin.sampling.VideoError`: missing, corrupt, no frame size of the budget fits it) is
-    encoded again one example at a time, and the examples whose video fails are dropped, each with a warning naming
-    the file and why, instead of ending the run. Only the plugin's templates decode through `vau_plugin.video`, so
-    only their runs meet it; every other example is encoded exactly as before."""
-    from vau_plugin.sampling import VideoError
-
-    if getattr(preprocess, DROPS_UNUSABLE_VIDEOS, False):
-        return preprocess
-
-    @functools.wraps(preprocess)
-    def preprocess_dataset(self: Any, examples: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        try:
-            return preprocess(self, examples)
-        except VideoError:
-            pass
-        merged: dict[str, list[Any]] = {}
-        for i in range(len(next(iter(examples.values()), []))):
-            try:
-                encoded = preprocess(self, {column: values[i : i + 1] for column, values in examples.items()})
-            except VideoError as error:
-                logger.warning("dropped a training example: its video cannot be used: %s", error)
-                continue
-            for column, values in encoded.items():
-                merged.setdefault(column, []).extend(values)
-        return merged
-
-    setattr(preprocess_dataset, DROPS_UNUSABLE_VIDEOS, True)
-    return preprocess_dataset
-
-
 def _consumed_columns(dataset_attr: Any) -> set[str]:
     """Columns of a row that the sharegpt converter reads itself."""
     names = ("messages", "system", "tools", "images", "videos", "audios", "chosen", "rejected", "kto_tag")

@@ -22,7 +22,7 @@ Applied by the start-up hook (`_startup`) right after LLaMA-Factory's modules ar
   imported.
 - ``preprocess_dataset`` of ``llamafactory.data.processor``'s per-example processors (SFT, PPO, DPO, KTO) is wrapped
   (`patch_dataset_processors`): an example whose video the plugin cannot use is dropped with a warning naming the
-  file (`dataset.drop_examples_with_unusable_videos`), instead of ending the run while the dataset is encoded.
+  file (`example_filter.drop_examples_with_unusable_videos`), instead of ending the run while the dataset is encoded.
 
 Applied only while a `stage: grpo` run reads its arguments and datasets (context managers, restored on exit; they
 live in `scoped_patches`, which `args` and `dataset` import without reaching back here):
@@ -139,11 +139,11 @@ def patch_data(data_package: Any) -> None:
 
 
 def patch_dataset_processors() -> None:
-    """Wrap `preprocess_dataset` of LLaMA-Factory's per-example processors (`dataset.EXAMPLE_PROCESSORS`) with
-    `dataset.drop_examples_with_unusable_videos` (idempotent)."""
+    """Wrap `preprocess_dataset` of LLaMA-Factory's per-example processors (`example_filter.EXAMPLE_PROCESSORS`) with
+    `example_filter.drop_examples_with_unusable_videos` (idempotent)."""
     from llamafactory.data import processor
 
-    from vau_plugin.llamafactory.dataset import EXAMPLE_PROCESSORS, drop_examples_with_unusable_videos
+    from vau_plugin.llamafactory.example_filter import EXAMPLE_PROCESSORS, drop_examples_with_unusable_videos
 
     for name in EXAMPLE_PROCESSORS:
         cls = getattr(processor, name)
