@@ -266,3 +266,12 @@ def llamafactory_keys(budget: VideoBudget) -> dict:
         "video_max_pixels": budget.max_pixels,
         "video_min_pixels": budget.min_pixels,
     }
+
+
+def lmms_budget_args(recipe: dict) -> str:
+    """The lmms-eval `--model_args` of the plugin's `vau_qwen*_vl` wrappers (`fps`, `max_num_frames`, `min_pixels`,
+    `max_pixels`) that sample a video as a recipe's keys (`video_fps`, `video_maxlen`, `video_min_pixels`,
+    `video_max_pixels`; `llamafactory_keys`) make the plugin's templates sample it in training: the one translation
+    of a training budget into an evaluation one."""
+    return (f"fps={recipe['video_fps']},max_num_frames={recipe['video_maxlen']},"
+            f"min_pixels={recipe['video_min_pixels']},max_pixels={recipe['video_max_pixels']}")  # fmt: skip

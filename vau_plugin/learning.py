@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vau_plugin.benches.colour import ColourBench, make_colour_bench
+from vau_plugin.budget import lmms_budget_args
 from vau_plugin.data.sources import load_records
 
 # The video budget of this check, for LLaMA-Factory (recipe keys) and lmms-eval (model_args) alike: both
@@ -104,11 +105,16 @@ def prepare_workspace(workdir: str | Path, config: LearningConfig = LearningConf
     return space
 
 
+def video_keys(config: LearningConfig) -> dict[str, Any]:
+    """The recipe keys of this check's video budget (one frame size: each frame is exactly frame_size² pixels)."""
+    return {"video_fps": VIDEO_FPS, "video_maxlen": VIDEO_FRAMES, "video_max_pixels": config.frame_size**2,
+            "video_min_pixels": config.frame_size**2}  # fmt: skip
+
+
 def _recipe_keys(space: LearningWorkspace, config: LearningConfig) -> dict[str, dict[str, Any]]:
     common = {
         "do_train": True, "finetuning_type": "full", "template": "qwen2_vl_vau",
-        "video_fps": VIDEO_FPS, "video_maxlen": VIDEO_FRAMES, "video_max_pixels": config.frame_size**2,
-        "video_min_pixels": config.frame_size**2,
+        **video_keys(config),
         # a model from scratch has random visual features: train the vision tower and projector too
         "freeze_vision_tower": False, "freeze_multi_modal_projector": False, "disable_gradient_checkpointing": True,
         "adam_beta2": config.adam_beta2, "cutoff_len": 1024, "max_samples": 100000, "overwrite_cache": True,
@@ -158,8 +164,7 @@ def train_stage(space: LearningWorkspace, name: str) -> Path:
 def lmms_eval_args(checkpoint: Path, config: LearningConfig = LearningConfig()) -> list[str]:
     """lmms_eval_args(checkpoint, config) -> the `lmms-eval` arguments that score `checkpoint` on the bench's test
     split (greedy, the training's video budget); run them with `lmms_eval_env(bench)` on top."""
-    model_args = (f"pretrained={checkpoint},device=cpu,device_map=cpu,fps={VIDEO_FPS},max_num_frames={VIDEO_FRAMES},"
-                  f"min_pixels={config.frame_size**2},max_pixels={config.frame_size**2}")  # fmt: skip
+    model_args = f"pretrained={checkpoint},device=cpu,device_map=cpu,{lmms_budget_args(video_keys(config))}"
     return [
         "--model", "vau_qwen2_5_vl", "--model_args", model_args, "--tasks", EVAL_TASK, "--gen_kwargs", "max_new_tokens=24",
         "--batch_size", "64", "--seed", "0", "--log_samples",

@@ -1,4 +1,4 @@
-"""`vau-plugin score PREDICTIONS --annotations CSV --task qa|tag|cls [--missing skip|wrong] [--duplicates first|last] [--json]`.
+"""Scoring of prediction files made elsewhere: what `vau-plugin score` (`vau_plugin.commands.score`) reports.
 
 Scores prediction files made elsewhere (read by `vau_plugin.predictions`) with the plugin's own parser
 (`vau_plugin.parsing`) and metrics (`vau_plugin.task_metrics`), exactly as the lmms-eval tasks

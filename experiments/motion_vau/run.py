@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from vau_plugin.benches.order import TIERS
+from vau_plugin.budget import lmms_budget_args
 from vau_plugin.learning import moving_mean
 from vau_plugin.lmms.docs import bench_environment
 from vau_plugin.runners import check_scored, log_history, run_lmms_eval, task_samples
@@ -262,8 +263,7 @@ def lmms_model_args(checkpoint: Path, variant: str, config: dict) -> str:
     training (fps, frame cap, pixel budget) and prompting as the variant trained."""
     video = config["video"]
     args = [
-        f"pretrained={checkpoint}", "device=cpu", "device_map=cpu", f"fps={video['video_fps']}",
-        f"max_num_frames={video['video_maxlen']}", f"min_pixels={video['video_min_pixels']}", f"max_pixels={video['video_max_pixels']}",
+        f"pretrained={checkpoint}", "device=cpu", "device_map=cpu", lmms_budget_args(video),
     ]  # fmt: skip
     if variant == "fixed":
         args += ["motion_prompt=true", f"motion_m={config['motion']['m']}", f"motion_n={config['motion']['n']}", f"motion_fill={config['motion']['fill']}"]
