@@ -12,7 +12,8 @@ from vau_plugin.data.reader import PathLike
 from vau_plugin.data.schema import TASKS, VAURecord
 from vau_plugin.data.validate import VideoFindings
 from vau_plugin.progress import Progress
-from vau_plugin.video import VideoError, VideoInfo, display_rotation, plan_sample, probe
+from vau_plugin.sampling import VideoError, VideoInfo, plan_sample
+from vau_plugin.video import display_rotation, probe
 
 # The units a visual token covers in each model family the lmms-eval wrappers serve: a budget is written in 28-px
 # units and scaled for 32-px ones (`VideoBudget.for_image_factor`), which rounds frames to other sizes.

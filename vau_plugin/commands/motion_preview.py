@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Exit status 0 when the image is written, 1 with one message on stderr otherwise."""
     from vau_plugin.motion_preview import run_motion_preview
-    from vau_plugin.video import VideoError
+    from vau_plugin.sampling import VideoError
 
     try:
         path = run_motion_preview(args.video, args.out, frames=args.frames, m=args.m, n=args.n, fill=args.fill)
