@@ -119,6 +119,25 @@ def test_experiment_settings_agree(task, order_bench, tiny_model_dir, evaluators
     assert float(evaluated["second_per_grid_ts"][0]) == pytest.approx(1.0)
 
 
+GRPO_VS_SFT = json.loads((REPO / "experiments/grpo_vs_sft/config.json").read_text())
+
+
+def test_answer_only_prompt_style_agrees_with_vau_bench_qa_answer(tmp_path, tiny_model_dir, evaluators, monkeypatch):
+    # experiments/grpo_vs_sft trains `prepare --prompt-style answer` rows and tests with vau_bench_qa_answer
+    root = tmp_path / "order"
+    make_order_bench(root, **{**GRPO_VS_SFT["bench"], "n_train": 0, "n_val": 0, "n_test": 2})
+    prepare_dataset(root / "test.csv", root / "videos", root / "lf", tasks=("qa",), split="test", prompt_style="answer")
+    row = json.loads((root / "lf" / "sft_qa.json").read_text())[0]
+    assert row["messages"][1]["content"] == f"<answer>{row['answer']}</answer>"
+    video = GRPO_VS_SFT["video"]
+    train_ids, train_video = llamafactory_inputs(tiny_model_dir, row, video)
+    model = evaluators(fps=video["video_fps"], max_num_frames=video["video_maxlen"],
+                       min_pixels=video["video_min_pixels"], max_pixels=video["video_max_pixels"])  # fmt: skip
+    evaluated = lmms_eval_inputs(model, "vau_bench_qa_answer", row["video_id"], monkeypatch, root)
+    assert_same(evaluated, train_ids, train_video)
+    assert "<answer> </answer> tags" in model.processor.tokenizer.decode(train_ids)
+
+
 def paper_keys(task: str, image_factor: int = 28) -> dict:
     """LLaMA-Factory keys that reproduce the paper's evaluation budget of `task` (README: train as you evaluate), in
     the units of a model whose visual token is image_factor² px. The processor's own floor (VAU-R1: 256·28²) is the

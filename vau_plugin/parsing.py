@@ -574,6 +574,24 @@ def is_well_formatted(text: object, *, require_glue: bool = False) -> bool:
     return match is not None and _checked(_to_seconds(match.group(1)), _to_seconds(match.group(2))) is not None
 
 
+_ANSWER_ONLY_FORMAT = re.compile(r"\s*<answer>" + _PLAIN_CONTENT + r"</answer>\s*")
+
+
+def is_answer_only(text: object) -> bool:
+    """is_answer_only(text) -> bool: the answer-only layout of `vau-plugin prepare --prompt-style answer`.
+
+    The stripped text must be exactly ``<answer>…</answer>``, lower-case tags as in `is_well_formatted`, with no
+    think or answer tag (in any case) inside; the content may be empty (the accuracy parsers judge it).
+
+    Example:
+        >>> is_answer_only("<answer>B</answer>"), is_answer_only("<think>.</think><answer>B</answer>")
+        (True, False)
+    """
+    if not isinstance(text, str) or len(text) > MAX_SCAN_CHARS:
+        return False  # an answer-only completion is a few tokens; a longer text is not one
+    return _ANSWER_ONLY_FORMAT.fullmatch(text) is not None
+
+
 # ---------------------------------------------------------------------------------------------------
 # Reasoning (description + analysis in one reply)
 # ---------------------------------------------------------------------------------------------------

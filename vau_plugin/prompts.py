@@ -39,6 +39,10 @@ _QA_THINK_TAIL = """            When the user asks a question, you should first 
             """
 _QA_NO_THINK_TAIL = """            Please only output one option letter (A, B, C, or D). Please do not output other words.
             """
+# Not VAU-R1's: the answer-only layout (`<answer>X</answer>`, no reasoning) that `vau-plugin prepare --prompt-style
+# answer` trains and `vau_bench_qa_answer` evaluates; the CLS prompt without think asks for that layout already.
+_QA_ANSWER_TAIL = """            Please output only the option letter (A, B, C, or D) within the <answer> </answer> tags, for example: <answer>A</answer>.
+            """
 
 TAG_THINK_QUESTION = (
     "Is there any anomaly in the video? If yes, please answer 'Anomaly' and present the precise anomaly time period. "
@@ -87,14 +91,17 @@ def _fill(template: str, question: str, options: str) -> str:
     return template.replace("[QUESTION]", question).replace("[OPTION]", options)
 
 
-def qa_prompt(question: str, options: Sequence[str], *, think: bool = False) -> str:
-    """The VAU-R1 multiple-choice prompt for a question and its four options."""
+def qa_prompt(question: str, options: Sequence[str], *, think: bool = False, answer_only: bool = False) -> str:
+    """The VAU-R1 multiple-choice prompt for a question and its four options; `answer_only` asks for the letter
+    in ``<answer> </answer>`` tags and nothing else (not with `think`)."""
     if len(options) != 4:
         raise ValueError(f"a VAU-Bench question has 4 options, got {len(options)}")
+    if think and answer_only:
+        raise ValueError("the qa prompt asks either for reasoning (think) or for the answer only, not both")
     head = _QA_HEAD.format(
         question=question, option_a=options[0], option_b=options[1], option_c=options[2], option_d=options[3]
     )
-    return head + (_QA_THINK_TAIL if think else _QA_NO_THINK_TAIL)
+    return head + (_QA_THINK_TAIL if think else _QA_ANSWER_TAIL if answer_only else _QA_NO_THINK_TAIL)
 
 
 def tag_prompt(*, think: bool = False) -> str:
@@ -114,12 +121,26 @@ def reason_prompt() -> str:
     return REASON_SINGLE_TURN_PROMPT
 
 
-def eval_prompt(task: str, *, think: bool = False, question: Optional[str] = None, options: Optional[Sequence[str]] = None) -> str:
-    """The evaluation prompt of one VAU-Bench task ("qa", "tag", "cls" or "reason")."""
+# The tasks whose evaluation prompt can ask for the answer alone, as ``<answer>X</answer>`` (no reasoning).
+ANSWER_ONLY_TASKS: tuple[str, ...] = ("qa", "cls")
+
+
+def eval_prompt(
+    task: str,
+    *,
+    think: bool = False,
+    answer_only: bool = False,
+    question: Optional[str] = None,
+    options: Optional[Sequence[str]] = None,
+) -> str:
+    """The evaluation prompt of one VAU-Bench task ("qa", "tag", "cls" or "reason"); `answer_only` (qa, cls; not
+    with `think`): the answer alone in ``<answer> </answer>`` tags."""
+    if answer_only and (think or task not in ANSWER_ONLY_TASKS):
+        raise ValueError(f"an answer-only prompt exists for {', '.join(ANSWER_ONLY_TASKS)} without think; got {task!r}, think={think}")
     if task == "qa":
         if question is None or options is None:
             raise ValueError("the qa prompt needs a question and four options")
-        return qa_prompt(question, options, think=think)
+        return qa_prompt(question, options, think=think, answer_only=answer_only)
     if task == "tag":
         return tag_prompt(think=think)
     if task == "cls":

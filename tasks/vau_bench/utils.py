@@ -54,8 +54,13 @@ def _think(lmms_eval_specific_kwargs):
     return bool((lmms_eval_specific_kwargs or {}).get("think", False))
 
 
+def _answer_only(lmms_eval_specific_kwargs):
+    return bool((lmms_eval_specific_kwargs or {}).get("answer_only", False))
+
+
 def qa_doc_to_text(doc, lmms_eval_specific_kwargs=None):
-    return prompts.qa_prompt(doc["question"], doc["options"], think=_think(lmms_eval_specific_kwargs))
+    kwargs = lmms_eval_specific_kwargs
+    return prompts.qa_prompt(doc["question"], doc["options"], think=_think(kwargs), answer_only=_answer_only(kwargs))
 
 
 def tag_doc_to_text(doc, lmms_eval_specific_kwargs=None):

@@ -27,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=prepare.PROMPT_STYLES,
         default="train",
         help="train: VAU-R1's training prompts, text before the video (default); eval: the lmms-eval _think task "
-        "prompts, video first (train on exactly what vau_bench_*_think evaluates)",
+        "prompts, video first (train on exactly what vau_bench_*_think evaluates); answer: the answer alone in <answer> "
+        "tags, no reasoning, video first (what vau_bench_qa_answer and vau_bench_cls evaluate; --tasks qa,cls)",
     )
     parser.add_argument(
         "--format",

@@ -5,12 +5,14 @@ Writes, into the output directory:
 - ``grpo_{task}.json`` for task in qa, tag, cls and ``grpo_mixed.json`` (all tasks): sharegpt rows
   ``{"messages": [user, assistant], "videos": [path], "task", "answer", "span", "video_id"}``. The user turn is
   the VAU-R1 training prompt followed by LLaMA-Factory's ``<video>`` placeholder (``--prompt-style eval``: the
-  placeholder, then the prompt of the lmms-eval ``_think`` task); the assistant turn is the
+  placeholder, then the prompt of the lmms-eval ``_think`` task; ``--prompt-style answer``: the placeholder, then
+  the prompt of ``vau_bench_qa_answer`` / ``vau_bench_cls``, qa and cls only); the assistant turn is the
   reference answer in the VAU-R1 layout (GRPO ignores it, SFT can learn from it). ``task``/``answer``/``span``
   are the ground truth the rewards (`vau_plugin.rewards`) read: the answer letter (qa), "Anomaly"/"Normal"
   (tag), the class (cls); the span in seconds for tag rows, [-1.0, -1.0] for a normal video, null otherwise.
 - ``sft_{task}.json`` / ``sft_mixed.json``: the same prompts, rows whose annotation has a Reasoning, with the
-  reasoning as ``<think>`` content: ``<think>{Reasoning}</think><answer>{answer}</answer>[<glue>[s, e]</glue>]``.
+  reasoning as ``<think>`` content: ``<think>{Reasoning}</think><answer>{answer}</answer>[<glue>[s, e]</glue>]``
+  (``--prompt-style answer``: every row, target ``<answer>{answer}</answer>``).
 - ``dataset_info.json``: one entry per file, named ``vau_r1_{task}`` (GRPO) and ``vau_r1_sft_{task}`` (SFT), so a
   recipe says ``dataset: vau_r1_mixed`` and ``dataset_dir: DIR``.
 
@@ -54,7 +56,7 @@ from vau_plugin.data.sources import load_records
 from vau_plugin.data.targets import TARGET_TASKS, target
 from vau_plugin.data.videos import VIDEO_SEARCH_SOURCE, resolve_videos
 from vau_plugin.frameworks.easyr1_reward import encode_ground_truth
-from vau_plugin.prompts import eval_prompt, train_prompt
+from vau_plugin.prompts import ANSWER_ONLY_TASKS, eval_prompt, train_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,9 @@ TRAIN_TASKS: tuple[str, ...] = TARGET_TASKS  # every task with a ground truth to
 # "train": VAU-R1's GRPO/SFT prompts, question text before the video (as VAU-R1 trains).
 # "eval": the prompts of the lmms-eval `vau_bench_*_think` tasks, video before the text (the token layout
 # lmms-eval's qwen2_5_vl builds), so that a model trained from scratch sees at test time what it was trained on.
-PROMPT_STYLES: tuple[str, ...] = ("train", "eval")
+# "answer": the prompts of `vau_bench_qa_answer` / `vau_bench_cls` (video first, the answer alone in <answer> tags,
+# no reasoning; qa and cls only): SFT targets are `<answer>X</answer>`, and every annotated row has one.
+PROMPT_STYLES: tuple[str, ...] = ("train", "eval", "answer")
 MIXED = "mixed"
 # The frameworks `prepare` writes for (see the module docstring); the first is the default.
 FORMATS: tuple[str, ...] = ("llamafactory", "easyr1", "swift")
@@ -156,21 +160,25 @@ def user_turn(record: VAURecord, task: str, prompt_style: str = "train") -> str:
         return train_prompt(task, question=record.question, options=record.options) + VIDEO_PLACEHOLDER
     # the evaluation's chat template labels the video where the task's budget says so (VAU-R1's QA: add_vision_id)
     label = "Video 1: " if budget_for(task).add_vision_id else ""
-    return label + VIDEO_PLACEHOLDER + eval_prompt(task, think=True, question=record.question, options=record.options)
+    answer_only = prompt_style == "answer"
+    prompt = eval_prompt(task, think=not answer_only, answer_only=answer_only, question=record.question, options=record.options)
+    return label + VIDEO_PLACEHOLDER + prompt
 
 
 def build_row(
     record: VAURecord, task: str, video_path: str, *, sft: bool, prompt_style: str = "train"
 ) -> Optional[dict[str, Any]]:
     """build_row(record, task, video_path, *, sft, prompt_style="train") -> one sharegpt row, or None when the
-    record does not fit (task not usable; for SFT also no Reasoning)."""
+    record does not fit (task not usable; for SFT in a reasoning style also no Reasoning: the answer style's SFT
+    target is the answer alone)."""
     truth = ground_truth(record, task)
-    if truth is None or (sft and not record.reasoning):
+    reasoning = prompt_style != "answer"
+    if truth is None or (sft and reasoning and not record.reasoning):
         return None
     return {
         "messages": [
             {"role": "user", "content": user_turn(record, task, prompt_style)},
-            {"role": "assistant", "content": target_text(truth, record.reasoning if sft else None)},
+            {"role": "assistant", "content": target_text(truth, record.reasoning if sft and reasoning else None)},
         ],
         "videos": [video_path],
         **truth,
@@ -372,6 +380,11 @@ def prepare_dataset(
     """
     tasks = parse_tasks(tasks)
     check_prompt_style(prompt_style)  # before any file is read
+    if prompt_style == "answer" and set(tasks) - set(ANSWER_ONLY_TASKS):
+        raise ValueError(
+            f"prompt style 'answer' asks for the answer alone, which exists for {', '.join(ANSWER_ONLY_TASKS)}; "
+            f"got tasks {', '.join(tasks)} (pass --tasks {','.join(t for t in tasks if t in ANSWER_ONLY_TASKS) or 'qa'})"
+        )
     check_format(fmt)
     out_dir = Path(out)
     variants = (False, True) if sft and fmt != "easyr1" else (False,)
