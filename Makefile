@@ -10,7 +10,8 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile
 BENCH_ARGS ?=
 
-.PHONY: demo test test-fast install clean bench experiment experiment-quick experiment-sweep experiment-small gpu-check
+.PHONY: demo test test-fast install clean bench experiment experiment-curve experiment-sweep experiment-quick experiment-motion \
+	experiment-motion-sweep experiment-motion-small experiment-motion-quick gpu-check
 
 install: $(STAMP)
 
@@ -37,19 +38,35 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
-# Motion prompts x GRPO x the matched extra-SFT control on the order bench (issue 13); see experiments/motion_vau/README.md.
+# GRPO against matched SFT with a random-reward control and a pre-registered rule (issue 27); see experiments/grpo_vs_sft/README.md.
 experiment: $(STAMP)
+	$(BIN)/python experiments/grpo_vs_sft/run.py
+
+# The SFT curve on val that chooses how long SFT runs before the arms start.
+experiment-curve: $(STAMP)
+	$(BIN)/python experiments/grpo_vs_sft/run.py --curve
+
+# The learning rates of the GRPO and extra-SFT arms, chosen on val.
+experiment-sweep: $(STAMP)
+	$(BIN)/python experiments/grpo_vs_sft/run.py --sweep
+
+experiment-quick: $(STAMP)
+	$(BIN)/python experiments/grpo_vs_sft/run.py --quick
+
+# The earlier protocol: motion prompts x GRPO x the matched extra-SFT control on the order bench (issue 13); see
+# experiments/motion_vau/README.md.
+experiment-motion: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py
 
-# The optimisation sweep on the order bench's val split that chose the experiment's Adam beta2 and learning rates.
-experiment-sweep: $(STAMP)
+# The optimisation sweep on the order bench's val split that chose that experiment's Adam beta2 and learning rates.
+experiment-motion-sweep: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --sweep
 
 # The same protocol on the order bench's harder tier (a 14-px square), with the settings swept on the large tier.
-experiment-small: $(STAMP)
+experiment-motion-small: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --tier small
 
-experiment-quick: $(STAMP)
+experiment-motion-quick: $(STAMP)
 	$(BIN)/python experiments/motion_vau/run.py --quick
 
 # The GPU path (bf16 training and lmms-eval on CUDA, a GRPO step against bare TRL, peak memory); needs a GPU.

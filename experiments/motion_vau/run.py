@@ -20,9 +20,9 @@ Chance and majority come from the annotations.
 `--sweep` picks the optimisation on the val split, never the test split: SFT for each Adam beta2, then from the
 best SFT checkpoint GRPO for each learning rate and the extra SFT for each learning rate (seed and variant from
 the config's "sweep" block); it writes sweep.md / sweep.json and says which values are best. The config holds
-the values `make experiment` uses; README records the sweep that chose them.
+the values `make experiment-motion` uses; README records the sweep that chose them.
 
-`--tier small` (`make experiment-small`) runs the same protocol, with the settings the sweep chose on the config's
+`--tier small` (`make experiment-motion-small`) runs the same protocol, with the settings the sweep chose on the config's
 tier, on the harder tier of the bench (a 14-px square, a quarter of a video token) into results/full_small/.
 
 Everything goes under results/<run>/ (git-ignored): summary.json (every number, timings), results.md (mean ± std

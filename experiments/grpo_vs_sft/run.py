@@ -1,0 +1,454 @@
+"""GRPO against matched SFT from a converged SFT checkpoint, with a random-reward noise control (issue 27).
+
+    python experiments/grpo_vs_sft/run.py [--quick] [--seeds 0,1,2] [--curve] [--sweep] [--report]
+                                          [--config experiments/grpo_vs_sft/config.json] [--out DIR]
+
+The question, the rule and the protocol are in README.md, written before the main run. In short, on the order
+bench (`vau-plugin make-order-bench`, QA only, answer-only prompts: `prepare --prompt-style answer` to train,
+lmms-eval `vau_bench_qa_answer` to test), for each seed, from a random-initialised tiny Qwen2.5-VL:
+
+  1. SFT for config["sft"]["max_steps"] steps (chosen with --curve so that more SFT gains about nothing on val);
+  2. from that checkpoint, three arms of config["steps"] steps each, checkpoints every config["save_every"]:
+     grpo (reward `gated_accuracy`: right answer in exactly `<answer>X</answer>`), grpo_random (reward
+     `random_reward`: the noise control, same settings), more_sft (supervised steps with their own tuned lr);
+  3. lmms-eval on the test split: greedy for the SFT checkpoint and the last 3 checkpoints of each arm, sampled
+     at T = 1 for the SFT checkpoint and each arm's last one.
+
+`--curve` trains one long SFT run (seed config["curve"]["seed"]) and evaluates its checkpoints on val;
+`--sweep` runs the arms from the SFT checkpoint of the sweep seed for each learning rate of config["sweep"] on val.
+Neither reads the test split. `--report` rewrites results.md from summary.json.
+
+Every stage's output folder is named by a digest of the settings that decide it, so a changed setting never
+reuses an old result, and a stopped run continues where it stopped. Subprocesses get the thread count of
+config["threads"] (OMP/MKL), which the numbers depend on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import random
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_CONFIG = HERE / "config.json"
+DEFAULT_RESULTS = HERE / "results"
+ARMS = ("grpo", "grpo_random", "more_sft")
+REWARDS = {"grpo": "grpo_vs_sft_rewards:gated_accuracy", "grpo_random": "grpo_vs_sft_rewards:random_reward"}
+EVAL_TASK = "vau_bench_qa_answer"
+SFT_RECIPE = "vau_r1_sft_tiny.yaml"
+GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
+LAST_CHECKPOINTS = 3  # greedy accuracy is averaged over an arm's last 3 saved checkpoints (it flips between neighbours)
+
+
+def _motion_vau():
+    """The motion-prompt experiment's runner, for the helpers both experiments share (bench, model, timer, logs)."""
+    spec = importlib.util.spec_from_file_location("motion_vau_run", HERE.parent / "motion_vau" / "run.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+shared = _motion_vau()
+merge, Timer, ensure_bench, ensure_model, split_clips = shared.merge, shared.Timer, shared.ensure_bench, shared.ensure_model, shared.split_clips
+
+
+# ------------------------------------------------------------------------------------------------ config
+
+
+def load_config(path: Path, quick: bool) -> dict:
+    """load_config(path, quick) -> the settings, with the `quick` block applied when `quick`."""
+    return shared.load_config(path, quick)
+
+
+def digest(value: Any) -> str:
+    """digest(value) -> 10 hex digits naming a folder by the settings that decide its contents."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def set_process_env(config: dict, seed: int) -> None:
+    """Pin what the subprocesses' numbers depend on: the thread count (reductions sum in another order with another
+    count), this folder on PYTHONPATH (the reward module) and the random reward's seed."""
+    threads = str(config["threads"])
+    os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, GRPO_VS_SFT_SEED=str(seed))
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(HERE) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *paths])
+
+
+# ------------------------------------------------------------------------------------------------ training
+
+
+def stage_keys(config: dict, kind: str, start: Path, data: Path, seed: int, settings: dict[str, Any]) -> dict[str, Any]:
+    """stage_keys(config, "sft" | "grpo" | "grpo_random" | "more_sft", start, data, seed, settings) -> the recipe
+    keys of one stage: the start checkpoint, the answer-only QA rows (SFT targets for SFT stages, ground truth
+    for GRPO), video budget, what trains (config["finetune"]), then `settings` (steps, lr, ...)."""
+    from vau_plugin.llamafactory.prepare import dataset_name
+
+    grpo = {**config["grpo"], "reward_funcs": REWARDS[kind], "reward_weights": "[1.0]"} if kind in REWARDS else {}
+    return {
+        "model_name_or_path": start, "dataset_dir": data, "dataset": dataset_name("qa", sft=kind not in REWARDS),
+        "max_samples": 100000, "seed": seed, "template": "qwen2_vl_vau", **config["video"], **config["finetune"], **grpo, **settings,
+    }  # fmt: skip
+
+
+def train(kind: str, keys: dict[str, Any], out: Path) -> Path:
+    """train(kind, recipe keys, out) -> out after `llamafactory-cli train` (skipped when out holds a finished
+    model); every saved checkpoint gets the processor files, so that lmms-eval can load it."""
+    from vau_plugin.recipes import recipe_path
+
+    from vau_plugin.runners import train_once
+
+    recipe = GRPO_RECIPE if kind in REWARDS else SFT_RECIPE
+    train_once(recipe_path(recipe), out, {**keys, "output_dir": out})
+    for checkpoint in checkpoints(out):
+        for item in out.iterdir():
+            if item.is_file() and item.suffix in (".json", ".jinja", ".txt") and not (checkpoint / item.name).exists():
+                shutil.copy2(item, checkpoint / item.name)
+    return out
+
+
+def checkpoints(out: Path) -> list[Path]:
+    """checkpoints(output folder) -> its checkpoint-N folders by step."""
+    return sorted((p for p in out.glob("checkpoint-*") if p.is_dir()), key=lambda p: int(p.name.split("-")[1]))
+
+
+def arm_settings(config: dict, arm: str, lr: float | None = None) -> dict[str, Any]:
+    """arm_settings(config, arm, lr=None) -> the step count, checkpointing and lr of one arm: every arm runs
+    config["steps"] steps and saves every config["save_every"] (the last LAST_CHECKPOINTS kept); GRPO arms take
+    config["grpo"] (added by `stage_keys`), more_sft its own block (batch, lr, schedule); `lr` overrides (the sweep)."""
+    settings = {"max_steps": config["steps"], "save_steps": config["save_every"], "save_total_limit": LAST_CHECKPOINTS}
+    if arm not in REWARDS:
+        settings.update(config["more_sft"])
+    if lr is not None:
+        settings["learning_rate"] = lr
+    return settings
+
+
+def sft_settings(config: dict, steps: int, save_every: int) -> dict[str, Any]:
+    """sft_settings(config, steps, save_every) -> the keys of the SFT from scratch."""
+    return {**config["sft"], "max_steps": steps, "save_steps": save_every, "save_total_limit": 100}
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(checkpoint: Path, config: dict, bench: Path, out: Path, split: str, *, sampled: bool = False) -> dict[str, Any]:
+    """evaluate(checkpoint, config, bench, out, split, *, sampled=False) -> {"accuracy", "accuracy_<type>",
+    "clips": {video: 0/1}}: lmms-eval `vau_bench_qa_answer` on `split`, greedy or sampled at T = 1; cached in
+    out/metrics.json. Raises when another number of clips than the split holds was scored."""
+    from vau_plugin.budget import lmms_budget_args
+    from vau_plugin.lmms.docs import bench_environment
+    from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
+
+    cached = out / "metrics.json"
+    if cached.is_file():
+        return json.loads(cached.read_text(encoding="utf-8"))
+    gen = f"max_new_tokens={config['eval']['max_new_tokens']}" + (",temperature=1.0,do_sample=True" if sampled else "")
+    args = [
+        "--model", "vau_qwen2_5_vl",
+        "--model_args", ",".join([f"pretrained={checkpoint}", "device=cpu", "device_map=cpu", lmms_budget_args(config["video"])]),
+        "--tasks", EVAL_TASK, "--gen_kwargs", gen, "--log_samples", "--seed", "0", "--batch_size", str(config["eval"]["batch_size"]),
+    ]  # fmt: skip
+    run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))
+    clips = split_clips(bench, split)
+    scores = {}
+    for sample in task_samples(out, EVAL_TASK):
+        record = sample.get("accuracy")
+        if isinstance(record, dict) and record.get("video") in clips:
+            scores[record["video"]] = float(record["score"])
+    check_scored(len(scores), len(clips), f"the {split} split ({EVAL_TASK})", out)
+    metrics: dict[str, Any] = {"accuracy": 100.0 * statistics.fmean(scores.values())}
+    for qtype in sorted({c["question_type"] for c in clips.values()}):
+        values = [s for v, s in scores.items() if clips[v]["question_type"] == qtype]
+        metrics[f"accuracy_{qtype}"] = 100.0 * statistics.fmean(values)
+    metrics["clips"] = scores
+    cached.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+    return metrics
+
+
+def letter_probability(checkpoint: Path, config: dict, bench: Path, out: Path, split: str) -> dict[str, Any]:
+    """letter_probability(checkpoint, config, bench, out, split) -> {"p_correct", "clips"}: the probability of the
+    right option under the forced answer layout (`letter_probability.py`, a subprocess with the pinned threads);
+    cached in out."""
+    import subprocess
+
+    if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(HERE / "letter_probability.py"), str(checkpoint), str(bench), split, str(out), "--video", json.dumps(config["video"])]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"letter_probability.py failed on {checkpoint} (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def mean_over(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
+    """mean_over(evaluations of several checkpoints) -> the same keys, each metric and each clip's score averaged."""
+    keys = [k for k in evaluations[0] if k != "clips"]
+    merged: dict[str, Any] = {k: statistics.fmean(e[k] for e in evaluations) for k in keys}
+    merged["clips"] = {v: statistics.fmean(e["clips"][v] for e in evaluations) for v in evaluations[0]["clips"]}
+    return merged
+
+
+# ------------------------------------------------------------------------------------------------ statistics
+
+
+def mcnemar_exact(b: int, c: int) -> float:
+    """mcnemar_exact(b, c) -> the two-sided exact McNemar p-value for b pairs where only the first is right and c
+    where only the second is (a binomial test of min(b, c) in b + c draws at 1/2); 1.0 without discordant pairs."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2.0 * tail)
+
+
+def bootstrap_ci(differences: dict[str, list[float]], *, draws: int = 10000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """bootstrap_ci({clip: [difference per seed]}, draws, seed, level) -> the percentile interval of the mean
+    difference (percentage points), resampling clips with all their seeds (the same clips are tested in every
+    seed, so they are the unit that varies)."""
+    rng = random.Random(seed)
+    rows = [statistics.fmean(v) for v in differences.values()]
+    means = sorted(100.0 * statistics.fmean(rng.choices(rows, k=len(rows))) for _ in range(draws))
+    low = means[int((1 - level) / 2 * draws)]
+    high = means[min(draws - 1, int((1 + level) / 2 * draws))]
+    return low, high
+
+
+def paired(first: list[dict[str, float]], second: list[dict[str, float]]) -> dict[str, Any]:
+    """paired(per-seed clip scores of A, of B) -> {"mean" (A − B, points), "ci95", "b", "c", "p"}: McNemar on the
+    binary outcomes (scores rounded: 1 right, 0 wrong) pooled over seeds, the mean and bootstrap interval on the
+    scores as given (averages over checkpoints allowed)."""
+    differences: dict[str, list[float]] = {}
+    b = c = 0
+    for one, two in zip(first, second, strict=True):
+        for video in one:
+            differences.setdefault(video, []).append(one[video] - two[video])
+            right_a, right_b = one[video] >= 0.5, two[video] >= 0.5
+            b += right_a and not right_b
+            c += right_b and not right_a
+    mean = 100.0 * statistics.fmean(d for values in differences.values() for d in values)
+    return {"mean": mean, "ci95": bootstrap_ci(differences), "b": b, "c": c, "p": mcnemar_exact(b, c)}
+
+
+def verdict(rule: dict[str, float], primary: dict[str, Any], random_minus_sft: float, reward_rise: float) -> str:
+    """verdict(rule, primary comparison, random arm − SFT (points), GRPO's sampled training accuracy rise) -> the
+    README's pre-registered decision: "void" (the random arm moved more than rule["random_band"] points: noise
+    dominates, lower the lr), "helps", "falsified" (checks pass and the CI excludes a gain above
+    rule["min_gain"]) or "inconclusive"."""
+    if abs(random_minus_sft) > rule["random_band"]:
+        return "void"
+    checks = reward_rise > 0
+    if checks and primary["mean"] > 0 and primary["p"] < rule["alpha"]:
+        return "helps"
+    if checks and primary["ci95"][1] < rule["min_gain"]:
+        return "falsified"
+    return "inconclusive"
+
+
+def reward_rise(grpo_dir: Path, key: str = "rewards/gated_accuracy/mean", window: int = 5) -> float:
+    """reward_rise(GRPO output folder) -> the mean of `key` over the last `window` logged steps minus the first:
+    whether GRPO's sampled training accuracy rose."""
+    from vau_plugin.runners import log_history
+
+    values = [e[key] for e in log_history(grpo_dir) if key in e]
+    if not values:
+        return float("nan")
+    return statistics.fmean(values[-window:]) - statistics.fmean(values[:window])
+
+
+# ------------------------------------------------------------------------------------------------ stages
+
+
+def inputs(config: dict, results: Path, timer: Timer) -> tuple[Path, Path]:
+    """inputs(config, results, timer) -> (bench root, answer-only QA dataset folder of its train split)."""
+    from vau_plugin.llamafactory.prepare import prepare_dataset
+
+    bench = timer.run("bench", ensure_bench, results, config["bench"])
+    data = bench / "lf_data_answer_qa"
+    if not (data / "dataset_info.json").is_file():
+        prepare_dataset(bench / "train.csv", bench / "videos", data, tasks=["qa"], split="train", prompt_style="answer")
+    return bench, data
+
+
+def sft_checkpoint(config: dict, results: Path, seed: int, data: Path, timer: Timer) -> Path:
+    """sft_checkpoint(config, results, seed, data, timer) -> the SFT-from-scratch output folder of `seed`."""
+    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
+    settings = sft_settings(config, config["sft"]["max_steps"], config["sft"]["max_steps"])
+    keys = stage_keys(config, "sft", model, data, seed, settings)
+    out = results / "sft" / f"seed{seed}_{digest([keys, config['bench'], config['threads']])}"
+    return timer.run(f"seed{seed} sft", train, "sft", keys, out)
+
+
+def run_arm(config: dict, arm: str, start: Path, data: Path, seed: int, where: Path, timer: Timer, lr: float | None = None) -> Path:
+    """run_arm(...) -> the output folder of one arm trained from `start` (named by its settings' digest)."""
+    keys = stage_keys(config, arm, start, data, seed, arm_settings(config, arm, lr))
+    out = where / f"{arm}_{digest([keys, config['threads']])}"
+    return timer.run(f"seed{seed} {arm}" + (f" lr {lr:g}" if lr else ""), train, arm, keys, out)
+
+
+def arm_results(config: dict, out: Path, bench: Path, split: str, timer: Timer, *, sampled: bool) -> dict[str, Any]:
+    """arm_results(...) -> {"greedy": mean over the last checkpoints, "greedy_each": [...], "sampled": ...}."""
+    kept = checkpoints(out)[-LAST_CHECKPOINTS:] or [out]
+    each = [timer.run(f"eval {c.parent.name}/{c.name}", evaluate, c, config, bench, c / f"eval_{split}", split) for c in kept]
+    result: dict[str, Any] = {"greedy": mean_over(each), "greedy_each": [e["accuracy"] for e in each]}
+    if sampled:
+        result["sampled"] = timer.run(f"eval sampled {out.name}", evaluate, kept[-1], config, bench, kept[-1] / f"eval_{split}_T1", split, sampled=True)
+        result["p_correct"] = timer.run(f"p(correct) {out.name}", letter_probability, kept[-1], config, bench, kept[-1] / f"p_correct_{split}.json", split)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ the three commands
+
+
+def run_curve(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
+    """--curve: one long SFT (config["curve"]) evaluated on val at every checkpoint: where more SFT stops paying."""
+    curve = config["curve"]
+    seed = curve["seed"]
+    set_process_env(config, seed)
+    bench, data = inputs(config, results, timer)
+    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
+    keys = stage_keys(config, "sft", model, data, seed, sft_settings(config, curve["steps"], curve["save_every"]))
+    out = timer.run("curve sft", train, "sft", keys, results / "curve" / digest([keys, config["bench"], config["threads"]]))
+    points = []
+    for checkpoint in checkpoints(out):
+        metrics = timer.run(f"eval {checkpoint.name}", evaluate, checkpoint, config, bench, checkpoint / "eval_val", "val")
+        points.append({"step": int(checkpoint.name.split("-")[1]), **{k: v for k, v in metrics.items() if k != "clips"}})
+    lines = ["| SFT step | val QA acc | " + " | ".join(k for k in points[0] if k.startswith("accuracy_")) + " |"]
+    lines.append("|---" * (len(points[0])) + "|")
+    lines += [f"| {p['step']} | {p['accuracy']:.1f} | " + " | ".join(f"{p[k]:.1f}" for k in p if k.startswith("accuracy_")) + " |" for p in points]
+    return {"points": points, "table": "\n".join(lines), "folder": str(out)}
+
+
+def run_sweep(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
+    """--sweep: from the sweep seed's SFT checkpoint, each arm at each lr of config["sweep"] (the random arm at
+    each GRPO lr too), greedy on val over the last checkpoints; says which lr is best and whether it lies inside."""
+    seed = config["sweep"]["seed"]
+    set_process_env(config, seed)
+    bench, data = inputs(config, results, timer)
+    start = sft_checkpoint(config, results, seed, data, timer)
+    base = timer.run("eval sft (val)", evaluate, start, config, bench, start / "eval_val", "val")["accuracy"]
+    rows = []
+    for arm, grid in (("grpo", "grpo_learning_rate"), ("grpo_random", "grpo_learning_rate"), ("more_sft", "more_sft_learning_rate")):
+        for lr in config["sweep"][grid]:
+            out = run_arm(config, arm, start, data, seed, results / "sweep", timer, lr)
+            greedy = arm_results(config, out, bench, "val", timer, sampled=False)["greedy"]["accuracy"]
+            rows.append({"arm": arm, "lr": lr, "val_accuracy": greedy, "minus_sft": greedy - base})
+    best = {}
+    for arm, grid in (("grpo", "grpo_learning_rate"), ("more_sft", "more_sft_learning_rate")):
+        chosen = max((r for r in rows if r["arm"] == arm), key=lambda r: r["val_accuracy"])
+        values = sorted(config["sweep"][grid])
+        best[arm] = {"lr": chosen["lr"], "inside": values[0] < chosen["lr"] < values[-1] or len(values) == 1}
+    lines = [f"SFT checkpoint (seed {seed}): val QA {base:.1f}", "", "| arm | lr | val QA (last 3 checkpoints) | − SFT |", "|---|---|---|---|"]
+    lines += [f"| {r['arm']} | {r['lr']:g} | {r['val_accuracy']:.1f} | {r['minus_sft']:+.1f} |" for r in rows]
+    lines += [""] + [f"- {arm}: best lr {b['lr']:g} ({'inside' if b['inside'] else 'at the edge of'} the grid)" for arm, b in best.items()]
+    return {"sft_val": base, "rows": rows, "best": best, "table": "\n".join(lines)}
+
+
+def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dict[str, Any]:
+    """The main run: per seed, SFT, the three arms, the test evaluations; then the paired statistics and verdict."""
+    runs = []
+    for seed in seeds:
+        set_process_env(config, seed)
+        bench, data = inputs(config, results, timer)
+        start = sft_checkpoint(config, results, seed, data, timer)
+        where = results / "main" / f"seed{seed}"
+        run: dict[str, Any] = {"seed": seed, "sft": {"greedy": timer.run(f"seed{seed} eval sft", evaluate, start, config, bench, start / "eval_test", "test")}}
+        run["sft"]["sampled"] = timer.run(f"seed{seed} eval sft T1", evaluate, start, config, bench, start / "eval_test_T1", "test", sampled=True)
+        run["sft"]["p_correct"] = timer.run(f"seed{seed} p(correct) sft", letter_probability, start, config, bench, start / "p_correct_test.json", "test")
+        for arm in ARMS:
+            out = run_arm(config, arm, start, data, seed, where, timer)
+            run[arm] = arm_results(config, out, bench, "test", timer, sampled=arm != "grpo_random")
+            if arm == "grpo":
+                run["reward_rise"] = reward_rise(out)
+        runs.append(run)
+    return summarise(config, runs)
+
+
+def summarise(config: dict, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """summarise(config, runs) -> the table rows, the primary comparison, the checks and the verdict."""
+    def clips(arm: str, kind: str = "greedy") -> list[dict[str, float]]:
+        return [r[arm][kind]["clips"] for r in runs]
+
+    primary = paired(clips("grpo"), clips("more_sft"))
+    random_minus_sft = paired(clips("grpo_random"), clips("sft"))["mean"]
+    rise = statistics.fmean(r["reward_rise"] for r in runs)
+    decision = verdict(config["rule"], primary, random_minus_sft, rise)
+    table = []
+    for arm in ("sft", *ARMS):
+        row: dict[str, Any] = {"arm": arm}
+        for key in [k for k in runs[0][arm]["greedy"] if k != "clips"]:
+            row[key] = statistics.fmean(r[arm]["greedy"][key] for r in runs)
+        if "sampled" in runs[0][arm]:
+            row["sampled_accuracy"] = statistics.fmean(r[arm]["sampled"]["accuracy"] for r in runs)
+            row["p_correct"] = statistics.fmean(r[arm]["p_correct"]["p_correct"] for r in runs)
+        table.append(row)
+    secondary = {"sampled": paired(clips("grpo", "sampled"), clips("more_sft", "sampled")),
+                 "p_correct": paired(clips("grpo", "p_correct"), clips("more_sft", "p_correct"))}  # fmt: skip
+    return {"runs": runs, "table": table, "primary": primary, "secondary": secondary, "grpo_vs_sft": paired(clips("grpo"), clips("sft")),
+            "random_minus_sft": random_minus_sft, "reward_rise": rise, "verdict": decision}  # fmt: skip
+
+
+def report(summary: dict[str, Any]) -> str:
+    """report(summary) -> markdown: the table (test split, mean over seeds), the comparison and the verdict."""
+    keys = [k for k in summary["table"][0] if k not in ("arm",)]
+    lines = ["| arm | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    lines += [f"| {row['arm']} | " + " | ".join(f"{row[k]:.1f}" if k in row else "–" for k in keys) + " |" for row in summary["table"]]
+    p = summary["primary"]
+    lines += ["", f"GRPO − more SFT (greedy test QA, last {LAST_CHECKPOINTS} checkpoints, pooled over seeds): {p['mean']:+.1f} points, "
+              f"95 % CI [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]; McNemar (last checkpoints' rounding) b={p['b']}, c={p['c']}, p={p['p']:.3g}",
+              f"random-reward GRPO − SFT: {summary['random_minus_sft']:+.1f} points; GRPO's training accuracy rise: {summary['reward_rise']:+.3f}",
+              *(f"GRPO − more SFT, {name} (last checkpoint): {c['mean']:+.1f} points, 95 % CI [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]"
+                for name, c in summary["secondary"].items()),
+              f"verdict: {summary['verdict']}"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, 1 seed: the pipeline in a few minutes")
+    parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
+    parser.add_argument("--curve", action="store_true", help="the SFT curve on val (results/curve/)")
+    parser.add_argument("--sweep", action="store_true", help="the learning-rate sweep of the arms on val (results/sweep/)")
+    parser.add_argument("--report", action="store_true", help="print results.md again from summary.json")
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/grpo_vs_sft/results)")
+    args = parser.parse_args(argv)
+    config = load_config(args.config, args.quick)
+    results = (args.out / "quick" if args.quick else args.out).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    name = "curve" if args.curve else "sweep" if args.sweep else "main"
+    if args.report:
+        summary = json.loads((results / "summary.json").read_text(encoding="utf-8"))
+        print(report(summary))
+        return 0
+    timer = Timer(results / f"timings_{name}.json")
+    started = time.monotonic()
+    if args.curve:
+        outcome = run_curve(config, results, timer)
+    elif args.sweep:
+        outcome = run_sweep(config, results, timer)
+    else:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(config["seeds"])
+        outcome = run_main(config, results, seeds, timer)
+        outcome["table_md"] = report(outcome)
+    outcome.update(config=config, seconds=round(time.monotonic() - started, 1))
+    (results / f"{'summary' if name == 'main' else name}.json").write_text(json.dumps(outcome, indent=1, default=str) + "\n", encoding="utf-8")
+    text = outcome.get("table") if name != "main" else outcome["table_md"]
+    (results / f"{'results' if name == 'main' else name}.md").write_text(text + "\n", encoding="utf-8")
+    print(text)
+    print(f"{name}: {outcome['seconds']:.0f} s; {results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
