@@ -111,7 +111,7 @@ def test_quick_config_keeps_the_arms_valid(run):
     assert quick["grpo"]["learning_rate"] == full["grpo"]["learning_rate"] and quick["rule"] == full["rule"]
     for config in (quick, full):
         assert config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"] == 0
-        assert config["steps"] >= run.LAST_CHECKPOINTS * config["save_every"]  # three checkpoints to average
+    assert full["steps"] >= run.LAST_CHECKPOINTS * full["save_every"]  # three checkpoints to average (quick: two)
     bench = full["bench"]
     assert bench["n_test"] >= 300 and len(full["seeds"]) >= 3  # the minimum
 
@@ -225,7 +225,7 @@ def test_quick_run_trains_every_arm_and_applies_the_rule(tmp_path):
     assert summary["verdict"] in ("helps", "falsified", "void", "inconclusive")
     run = summary["runs"][0]
     for arm in ("grpo", "grpo_random", "more_sft"):
-        assert len(run[arm]["greedy_each"]) == 3  # the last three checkpoints, each evaluated
+        assert len(run[arm]["greedy_each"]) == 2  # the checkpoints of steps 1 and 2 (of at most the last three), each evaluated
         assert set(run[arm]["greedy"]["clips"]) == set(run["sft"]["greedy"]["clips"])  # the same 6 test clips
     assert len(run["sft"]["greedy"]["clips"]) == 6
     assert "sampled" in run["grpo"] and "sampled" in run["more_sft"] and "sampled" not in run["grpo_random"]
