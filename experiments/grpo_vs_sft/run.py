@@ -330,24 +330,32 @@ def run_curve(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
 
 
 def run_sweep(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
-    """--sweep: from the sweep seed's SFT checkpoint, each arm at each lr of config["sweep"] (the random arm at
-    each GRPO lr too), greedy on val over the last checkpoints; says which lr is best and whether it lies inside."""
+    """--sweep: from the sweep seed's SFT checkpoint, GRPO and the extra SFT at each lr of config["sweep"], then the
+    random-reward arm at GRPO's best lr (or at each lr of config["sweep"]["random_learning_rate"]), greedy on val over the last checkpoints; says which lr is best, whether it
+    lies inside its grid, and how far the random arm moved from SFT."""
     seed = config["sweep"]["seed"]
     set_process_env(config, seed)
     bench, data = inputs(config, results, timer)
     start = sft_checkpoint(config, results, seed, data, timer)
     base = timer.run("eval sft (val)", evaluate, start, config, bench, start / "eval_val", "val")["accuracy"]
     rows = []
-    for arm, grid in (("grpo", "grpo_learning_rate"), ("grpo_random", "grpo_learning_rate"), ("more_sft", "more_sft_learning_rate")):
-        for lr in config["sweep"][grid]:
-            out = run_arm(config, arm, start, data, seed, results / "sweep", timer, lr)
-            greedy = arm_results(config, out, bench, "val", timer, sampled=False)["greedy"]["accuracy"]
-            rows.append({"arm": arm, "lr": lr, "val_accuracy": greedy, "minus_sft": greedy - base})
+
+    def one(arm: str, lr: float) -> None:
+        out = run_arm(config, arm, start, data, seed, results / "sweep", timer, lr)
+        greedy = arm_results(config, out, bench, "val", timer, sampled=False)["greedy"]["accuracy"]
+        rows.append({"arm": arm, "lr": lr, "val_accuracy": greedy, "minus_sft": greedy - base})
+
+    for lr in config["sweep"]["grpo_learning_rate"]:
+        one("grpo", lr)
+    for lr in config["sweep"]["more_sft_learning_rate"]:
+        one("more_sft", lr)
     best = {}
     for arm, grid in (("grpo", "grpo_learning_rate"), ("more_sft", "more_sft_learning_rate")):
         chosen = max((r for r in rows if r["arm"] == arm), key=lambda r: r["val_accuracy"])
         values = sorted(config["sweep"][grid])
         best[arm] = {"lr": chosen["lr"], "inside": values[0] < chosen["lr"] < values[-1] or len(values) == 1}
+    for lr in config["sweep"].get("random_learning_rate") or [best["grpo"]["lr"]]:
+        one("grpo_random", lr)  # the noise control at the lr GRPO would use (and, when listed, at others)
     lines = [f"SFT checkpoint (seed {seed}): val QA {base:.1f}", "", "| arm | lr | val QA (last 3 checkpoints) | − SFT |", "|---|---|---|---|"]
     lines += [f"| {r['arm']} | {r['lr']:g} | {r['val_accuracy']:.1f} | {r['minus_sft']:+.1f} |" for r in rows]
     lines += [""] + [f"- {arm}: best lr {b['lr']:g} ({'inside' if b['inside'] else 'at the edge of'} the grid)" for arm, b in best.items()]
