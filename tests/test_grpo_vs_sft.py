@@ -111,9 +111,18 @@ def test_quick_config_keeps_the_arms_valid(run):
     assert quick["grpo"]["learning_rate"] == full["grpo"]["learning_rate"] and quick["rule"] == full["rule"]
     for config in (quick, full):
         assert config["grpo"]["per_device_train_batch_size"] % config["grpo"]["num_generations"] == 0
-    assert full["steps"] >= run.LAST_CHECKPOINTS * full["save_every"]  # three checkpoints to average (quick: two)
+    assert full["steps"] >= run.LAST_CHECKPOINTS * full["save_every"]  # three checkpoints to average (quick: one)
     bench = full["bench"]
     assert bench["n_test"] >= 300 and len(full["seeds"]) >= 3  # the minimum
+
+
+def test_mean_over_averages_each_metric_and_each_clip(run):
+    first = {"accuracy": 50.0, "accuracy_moves": 100.0, "clips": {"a": 1.0, "b": 0.0}}
+    second = {"accuracy": 0.0, "accuracy_moves": 0.0, "clips": {"a": 0.0, "b": 0.0}}
+    third = {"accuracy": 100.0, "accuracy_moves": 50.0, "clips": {"a": 1.0, "b": 1.0}}
+    merged = run.mean_over([first, second, third])
+    assert merged["accuracy"] == pytest.approx(50.0) and merged["accuracy_moves"] == pytest.approx(50.0)
+    assert merged["clips"] == pytest.approx({"a": 2 / 3, "b": 1 / 3})
 
 
 def test_digest_changes_with_any_setting(run):
@@ -225,7 +234,7 @@ def test_quick_run_trains_every_arm_and_applies_the_rule(tmp_path):
     assert summary["verdict"] in ("helps", "falsified", "void", "inconclusive")
     run = summary["runs"][0]
     for arm in ("grpo", "grpo_random", "more_sft"):
-        assert len(run[arm]["greedy_each"]) == 2  # the checkpoints of steps 1 and 2 (of at most the last three), each evaluated
+        assert len(run[arm]["greedy_each"]) == 1  # quick saves one checkpoint an arm (averaging: test_mean_over)
         assert set(run[arm]["greedy"]["clips"]) == set(run["sft"]["greedy"]["clips"])  # the same 6 test clips
     assert len(run["sft"]["greedy"]["clips"]) == 6
     assert "sampled" in run["grpo"] and "sampled" in run["more_sft"] and "sampled" not in run["grpo_random"]
