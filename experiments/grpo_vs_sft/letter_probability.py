@@ -22,15 +22,14 @@ TASK = "vau_bench_qa_answer"
 LETTERS = "ABCD"
 
 
-def answer_log_likelihood(model, text: str, videos: list, answer: str) -> float:
-    """answer_log_likelihood(wrapper, prompt text, decoded videos, answer) -> the sum of the log-probabilities of
-    `answer`'s tokens after the prompt (teacher-forced; the prompt's own tokens are not counted)."""
+def answer_log_likelihood(model, text: str, videos: list, prompt_ids, answer: str) -> float:
+    """answer_log_likelihood(wrapper, prompt text, decoded videos, the prompt's token ids, answer) -> the sum of the
+    log-probabilities of `answer`'s tokens after the prompt (teacher-forced; the prompt's own tokens not counted)."""
     import torch
 
-    prompt = model.inputs([text], videos)
     full = model.inputs([text + answer], videos)
-    start = prompt["input_ids"].shape[1]
-    if not torch.equal(full["input_ids"][0, :start], prompt["input_ids"][0]):
+    start = prompt_ids.shape[0]
+    if not torch.equal(full["input_ids"][0, :start], prompt_ids):
         raise RuntimeError(f"the answer {answer!r} changes the prompt's last tokens; cannot score it after the prompt")
     with torch.no_grad():
         logits = model.model(**full.to(model.device)).logits[0].float()
@@ -56,7 +55,8 @@ def letter_probabilities(checkpoint: Path, bench: Path, split: str, video: dict)
     clips = {}
     for doc in task.test_docs():
         text, videos = model.prepare(doc, ChatMessages(messages=task.doc_to_messages(doc)))
-        scores = {x: answer_log_likelihood(model, text, videos, f"<answer>{x}</answer>") for x in LETTERS}
+        prompt_ids = model.inputs([text], videos)["input_ids"][0]
+        scores = {x: answer_log_likelihood(model, text, videos, prompt_ids, f"<answer>{x}</answer>") for x in LETTERS}
         top = max(scores.values())
         total = sum(math.exp(s - top) for s in scores.values())
         clips[doc["video"]] = math.exp(scores[doc["answer"]] - top) / total

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import random
-import shutil
 import statistics
 import sys
 import time
@@ -65,9 +64,7 @@ merge, Timer, ensure_bench, ensure_model, split_clips = shared.merge, shared.Tim
 # ------------------------------------------------------------------------------------------------ config
 
 
-def load_config(path: Path, quick: bool) -> dict:
-    """load_config(path, quick) -> the settings, with the `quick` block applied when `quick`."""
-    return shared.load_config(path, quick)
+load_config = shared.load_config  # (path, quick) -> the settings, with the `quick` block applied when `quick`
 
 
 def digest(value: Any) -> str:
@@ -103,18 +100,14 @@ def stage_keys(config: dict, kind: str, start: Path, data: Path, seed: int, sett
 
 def train(kind: str, keys: dict[str, Any], out: Path) -> Path:
     """train(kind, recipe keys, out) -> out after `llamafactory-cli train` (skipped when out holds a finished
-    model); every saved checkpoint gets the processor files, so that lmms-eval can load it."""
+    model). Its checkpoint-N folders hold the processor too (LLaMA-Factory's SFT callback, the Trainer's save of
+    the processing class for GRPO), so lmms-eval loads any of them."""
     from vau_plugin.recipes import recipe_path
 
     from vau_plugin.runners import train_once
 
     recipe = GRPO_RECIPE if kind in REWARDS else SFT_RECIPE
-    train_once(recipe_path(recipe), out, {**keys, "output_dir": out})
-    for checkpoint in checkpoints(out):
-        for item in out.iterdir():
-            if item.is_file() and item.suffix in (".json", ".jinja", ".txt") and not (checkpoint / item.name).exists():
-                shutil.copy2(item, checkpoint / item.name)
-    return out
+    return train_once(recipe_path(recipe), out, {**keys, "output_dir": out})
 
 
 def checkpoints(out: Path) -> list[Path]:
