@@ -64,6 +64,21 @@ class GRPOTrainingArguments(LFTrainingArguments, GRPOConfig):
         },
     )
 
+    vision_once_per_group: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "Run the vision tower once per distinct video in each forward (generation, reference, loss) and "
+            "give its embeddings to the group's copies; same log-probs and gradients (vau_plugin.llamafactory.group_reuse)."
+        },
+    )
+    prefill_once_per_group: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "In generation, prefill each distinct prompt once and copy its KV cache to the group's rows "
+            "(dynamic cache only; off with a cache_implementation)."
+        },
+    )
+
     def __post_init__(self) -> None:
         if isinstance(self.reward_funcs, (list, tuple)):
             self.reward_funcs = ",".join(str(name) for name in self.reward_funcs)

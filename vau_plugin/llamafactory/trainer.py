@@ -16,6 +16,10 @@ What differs from TRL (everything else — loss types, KL/beta, clipping, reward
   holds, is logged once and replaced by another training sample (chosen deterministically from the broken one,
   so all ranks agree): the run goes on with the same step count. `skipped_samples` is logged per step.
 - Generation never emits visual placeholder tokens (a sampled `<|video_pad|>` would break the next forward).
+- Work a group shares is done once (`group_reuse`; recipe keys `vision_once_per_group`, `prefill_once_per_group`,
+  both on by default): the vision tower encodes each distinct video once per forward, and generation prefills each
+  distinct prompt once and copies its KV cache to the group's rows. Log-probs and completions are unchanged
+  (bit-identical log-probs; vision-side gradients equal to float32 rounding, summed in another order).
 - Under DeepSpeed the optimizer loses its empty parameter groups before the scheduler is made from it
   (`drop_empty_param_groups`): LoRA's empty no-decay group otherwise stops the run at its first step.
 
@@ -35,6 +39,7 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import entropy_from_logits, pad, selective_log_softmax
 
 from vau_plugin.llamafactory.args import IMAGE_ONLY_SWITCHES
+from vau_plugin.llamafactory.group_reuse import group_index, prefill_once, shared_video_features, video_sources
 
 logger = logging.getLogger(__name__)
 
@@ -226,13 +231,24 @@ class VideoGRPOTrainer(GRPOTrainer):
             ) as unwrapped_model,
             torch.no_grad(),
         ):
-            sequences = unwrapped_model.generate(
-                input_ids=prompt_ids,
-                attention_mask=prompt_mask,
-                generation_config=self.generation_config,
-                disable_compile=True,
-                **self._collate_mm_inputs(per_row),
-            )
+            firsts, index = group_index([(id(mm), tuple(row["prompt_ids"])) for mm, row in zip(per_row, rows)])
+            if self._prefill_once() and len(firsts) < len(rows):
+                # the distinct prompts' KV cache, copied to their rows; generate decodes from there
+                inputs = prefill_once(unwrapped_model, prompt_ids, prompt_mask, index, firsts,
+                                      self._collate_mm_inputs([per_row[i] for i in firsts]),
+                                      "logits_to_keep" in self.model_kwarg_keys)  # fmt: skip
+                sources = None
+            else:
+                inputs = self._collate_mm_inputs(per_row)
+                sources = video_sources(per_row) if self.args.vision_once_per_group else None
+            with shared_video_features(unwrapped_model, sources):
+                sequences = unwrapped_model.generate(
+                    input_ids=prompt_ids,
+                    attention_mask=prompt_mask,
+                    generation_config=self.generation_config,
+                    disable_compile=True,
+                    **inputs,
+                )
         completion_ids = sequences[:, prompt_ids.size(1) :]
         is_eos = completion_ids == self.eos_token_id
         eos_idx = torch.full((is_eos.size(0),), is_eos.size(1), dtype=torch.long, device=device)
@@ -241,6 +257,10 @@ class VideoGRPOTrainer(GRPOTrainer):
         keep = positions <= eos_idx.unsqueeze(1)
         completions = [c[m].tolist() for c, m in zip(completion_ids, keep)]
         return [list(row["prompt_ids"]) for row in rows], completions, None, {MM_INPUTS: per_row}
+
+    def _prefill_once(self) -> bool:
+        """prefill_once_per_group applies: asked for, and generate keeps its default dynamic KV cache."""
+        return bool(self.args.prefill_once_per_group) and not getattr(self.generation_config, "cache_implementation", None)
 
     # ---------------------------------------------------------------------------------------------- log-probs
 
@@ -294,7 +314,9 @@ class VideoGRPOTrainer(GRPOTrainer):
             }
             if "logits_to_keep" in self.model_kwarg_keys:
                 model_inputs["logits_to_keep"] = logits_to_keep + 1  # the last logit is dropped below
-            logits = model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
+            sources = video_sources(mm_inputs[start:end]) if self.args.vision_once_per_group else None
+            with shared_video_features(self.accelerator.unwrap_model(model), sources):
+                logits = model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
             all_logps.append(selective_log_softmax(logits, chunk_ids[:, -logits_to_keep:]))
             if compute_entropy:
                 with torch.no_grad():

@@ -1,0 +1,143 @@
+"""Work a GRPO group shares, done once: the video through the vision tower, the prompt's prefill in generation.
+
+GRPO repeats each prompt (a video and a question) `num_generations` times. The trainer's per-sample visual
+inputs are one dict object per distinct prompt (the G copies of a row share the dict its media cache built), so
+identity says which samples are copies. Two reuses, each exact where it is on (tests/test_group_reuse.py):
+
+- `shared_video_features(model, sources)`: during one forward, the model's `get_video_features` runs the vision
+  tower on each distinct video once and hands the same embeddings to every copy (the embeddings are repeated, so
+  gradients from all copies add up in the one encoding). Everything else in the forward is the model's own code:
+  position ids, the placeholder checks, the learnable motion prompt's pre-hook (which still sees every copy's
+  pixels, so its regulariser is the same), Qwen3-VL's deepstack features (repeated per copy too).
+- `prefill_once`: generation prefills the distinct prompts (all but their last token), copies the KV cache and the
+  rope offsets to every row of the batch, and lets `generate` decode from there: the first step processes each row's
+  last prompt token, as a full prefill would have, and the rest of decoding is unchanged.
+
+Both keep the number of vision-tower calls per forward (one), so DeepSpeed ZeRO-3 ranks stay in step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from vau_plugin.motion_model import base_model
+
+VIDEO_GRID = "video_grid_thw"
+
+
+def group_index(keys: Sequence[Any]) -> tuple[list[int], list[int]]:
+    """group_index(keys) -> (firsts, index): `firsts` the positions of each distinct key's first occurrence (in
+    order), `index[i]` the position in `firsts` of keys[i]'s key. E.g. ["a", "a", "b", "a"] -> ([0, 2], [0, 0, 1, 0])."""
+    where: dict[Any, int] = {}
+    firsts: list[int] = []
+    index: list[int] = []
+    for i, key in enumerate(keys):
+        if key not in where:
+            where[key] = len(firsts)
+            firsts.append(i)
+        index.append(where[key])
+    return firsts, index
+
+
+def video_sources(per_sample: Sequence[dict[str, torch.Tensor]]) -> Optional[list[int]]:
+    """video_sources(per-sample visual inputs) -> for each video of the collated batch (samples in order, each
+    sample's videos in order), the position of the first video with the same inputs; None when no video repeats.
+
+    Samples are copies when they hold the same dict object (the trainer's media cache gives the G copies of a
+    prompt one dict)."""
+    firsts, index = group_index([id(sample) for sample in per_sample])
+    if len(firsts) == len(per_sample):
+        return None
+    counts = [len(sample[VIDEO_GRID]) if VIDEO_GRID in sample else 0 for sample in per_sample]
+    starts = [sum(counts[:i]) for i in range(len(counts))]
+    sources: list[int] = []
+    for i, count in enumerate(counts):
+        first = firsts[index[i]]
+        sources.extend(starts[first] + k for k in range(count))
+    return sources if sources and len(set(sources)) < len(sources) else None
+
+
+def vision_model(model: nn.Module) -> Optional[nn.Module]:
+    """The module whose forward calls `self.get_video_features` (Qwen2/2.5/3-VL's inner model), under PEFT too;
+    None for a model without one."""
+    hf_model = base_model(model)
+    for candidate in (getattr(hf_model, "model", None), hf_model):
+        if isinstance(candidate, nn.Module) and hasattr(candidate, "visual") and hasattr(candidate, "language_model"):
+            if callable(getattr(type(candidate), "get_video_features", None)):
+                return candidate
+    return None
+
+
+def _deduplicated(original: Any, sources: list[int]):
+    """A `get_video_features(pixel_values_videos, video_grid_thw)` that encodes each distinct video once."""
+
+    def get_video_features(pixel_values_videos: torch.Tensor, video_grid_thw: Optional[torch.Tensor] = None):
+        if video_grid_thw is None or len(sources) != len(video_grid_thw):  # not the batch this plan is for
+            return original(pixel_values_videos, video_grid_thw)
+        rows = video_grid_thw.prod(-1).tolist()  # patch rows of each video in pixel_values_videos
+        starts = [sum(rows[:i]) for i in range(len(rows))]
+        keep = sorted(set(sources))
+        pixels = torch.cat([pixel_values_videos[starts[v] : starts[v] + rows[v]] for v in keep])
+        encoded = original(pixels, video_grid_thw[keep])
+        position = {video: k for k, video in enumerate(keep)}
+        pick = [position[source] for source in sources]
+        if isinstance(encoded[0], (tuple, list)):  # Qwen3-VL: (per-video embeddings, deepstack layers)
+            embeds, deepstack = encoded
+            sizes = [e.shape[0] for e in embeds]
+            deepstack = [torch.cat([layer.split(sizes)[p] for p in pick]) for layer in deepstack]
+            return tuple(embeds[p] for p in pick), deepstack
+        return tuple(encoded[p] for p in pick)
+
+    return get_video_features
+
+
+@contextlib.contextmanager
+def shared_video_features(model: nn.Module, sources: Optional[list[int]]) -> Iterator[None]:
+    """Within the block, forwards of `model` encode each distinct video of `sources` (see `video_sources`) once.
+    A no-op for None or a model without a vision tower."""
+    inner = vision_model(model) if sources else None
+    if inner is None:
+        yield
+        return
+    inner.get_video_features = _deduplicated(inner.get_video_features, sources)
+    try:
+        yield
+    finally:
+        del inner.get_video_features  # the class's method again
+
+
+def prefill_once(
+    model: nn.Module,
+    prompt_ids: torch.Tensor,
+    prompt_mask: torch.Tensor,
+    index: list[int],
+    firsts: list[int],
+    mm_inputs: dict[str, torch.Tensor],
+    accepts_logits_to_keep: bool,
+) -> dict[str, Any]:
+    """prefill_once(model, prompt_ids, prompt_mask, index, firsts, distinct rows' visual inputs, ...) -> the
+    keyword arguments that make `model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, **them)` decode
+    from a KV cache built once per distinct prompt.
+
+    `firsts` are the rows to prefill (one per distinct prompt), `index[i]` the distinct prompt of row i. The prefill
+    covers all but the last prompt token, so that generate's first step computes every row's first logits itself;
+    the cache and the rope offsets (Qwen's multimodal positions, kept on the inner model between steps) are then
+    indexed out to all rows. The prompts are left-padded, so the last token is always a real one."""
+    rows = torch.tensor(firsts, device=prompt_ids.device)
+    expand = torch.tensor(index, device=prompt_ids.device)
+    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep else {}
+    output = model(
+        input_ids=prompt_ids[rows, :-1], attention_mask=prompt_mask[rows, :-1], use_cache=True, **mm_inputs, **kwargs
+    )
+    cache = output.past_key_values
+    cache.reorder_cache(expand)  # index_select on the batch dimension of every layer
+    inner = vision_model(model)
+    deltas = getattr(inner, "rope_deltas", None)
+    if deltas is not None:
+        inner.rope_deltas = deltas.index_select(0, expand.to(deltas.device))
+    return {"past_key_values": cache}
