@@ -78,6 +78,14 @@ class GRPOTrainingArguments(LFTrainingArguments, GRPOConfig):
             "(dynamic cache only; off with a cache_implementation)."
         },
     )
+    prompt_once_per_group: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "In the log-prob forwards, forward each distinct prompt once and the completions on its KV cache "
+            "(gradients through the cache); log-probs equal to float32 rounding. Applies without gradient checkpointing "
+            "(its layers drop the cache); with it, vision_once_per_group still applies."
+        },
+    )
 
     def __post_init__(self) -> None:
         if isinstance(self.reward_funcs, (list, tuple)):

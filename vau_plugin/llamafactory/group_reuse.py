@@ -141,3 +141,44 @@ def prefill_once(
     if deltas is not None:
         inner.rope_deltas = deltas.index_select(0, expand.to(deltas.device))
     return {"past_key_values": cache}
+
+
+def prompt_once_logits(
+    model: nn.Module,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    logits_to_keep: int,
+    index: list[int],
+    firsts: list[int],
+    mm_inputs: dict[str, torch.Tensor],
+    accepts_logits_to_keep: bool,
+) -> torch.Tensor:
+    """prompt_once_logits(model, input_ids, attention_mask, logits_to_keep, index, firsts, distinct rows' visual
+    inputs, ...) -> the logits that predict the last `logits_to_keep` tokens of each row, [rows, logits_to_keep,
+    vocab], as `model(input_ids, attention_mask, **visual).logits[:, :-1][:, -logits_to_keep:]` gives them, with each
+    distinct prompt (`firsts`; `index[i]` is row i's) forwarded once.
+
+    The prompt forward builds a KV cache (with gradients) for the distinct prompts; the cache is indexed out to every
+    row and the completions are forwarded on it with explicit positions (a Qwen-VL row's text positions continue
+    from its prompt's multimodal rope offset). Gradients reach the prompt's tokens, the video and the vision tower
+    through the cache. Needs the cache inside the decoder layers: not with gradient checkpointing in training mode
+    (transformers turns the cache off there); the caller checks."""
+    prompt_length = input_ids.size(1) - logits_to_keep
+    rows = torch.tensor(firsts, device=input_ids.device)
+    expand = torch.tensor(index, device=input_ids.device)
+    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep else {}
+    prompt = model(input_ids=input_ids[rows, :prompt_length], attention_mask=attention_mask[rows, :prompt_length],
+                   use_cache=True, **mm_inputs, **kwargs)  # fmt: skip
+    cache = prompt.past_key_values
+    cache.reorder_cache(expand)
+    first_logits = prompt.logits[:, -1:, :].index_select(0, expand)  # predicts each row's first completion token
+    positions = torch.arange(prompt_length, input_ids.size(1), device=input_ids.device).expand(input_ids.size(0), -1)
+    inner = vision_model(model)
+    deltas = getattr(inner, "rope_deltas", None) if inner is not None else None
+    if deltas is not None:  # Qwen-VL: text positions after the prompt = cache position + the row's rope offset
+        positions = (positions + deltas.index_select(0, expand.to(deltas.device)).to(positions.device)).unsqueeze(0)
+        positions = positions.expand(3, -1, -1)
+    completion = model(input_ids=input_ids[:, prompt_length:], attention_mask=attention_mask, position_ids=positions,
+                       past_key_values=cache, use_cache=True,
+                       cache_position=torch.arange(prompt_length, input_ids.size(1), device=input_ids.device))  # fmt: skip
+    return torch.cat([first_logits, completion.logits[:, :-1, :]], dim=1)

@@ -39,7 +39,13 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import entropy_from_logits, pad, selective_log_softmax
 
 from vau_plugin.llamafactory.args import IMAGE_ONLY_SWITCHES
-from vau_plugin.llamafactory.group_reuse import group_index, prefill_once, shared_video_features, video_sources
+from vau_plugin.llamafactory.group_reuse import (
+    group_index,
+    prefill_once,
+    prompt_once_logits,
+    shared_video_features,
+    video_sources,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -231,9 +237,10 @@ class VideoGRPOTrainer(GRPOTrainer):
             ) as unwrapped_model,
             torch.no_grad(),
         ):
-            firsts, index = group_index([(id(mm), tuple(row["prompt_ids"])) for mm, row in zip(per_row, rows)])
-            if self._prefill_once() and len(firsts) < len(rows):
-                # the distinct prompts' KV cache, copied to their rows; generate decodes from there
+            if self._prefill_once():
+                # the distinct prompts' KV cache, copied to their rows; generate decodes from there. Taken whether or
+                # not this batch repeats a prompt, so that every ZeRO-3 rank makes the same forward calls.
+                firsts, index = group_index([(id(mm), tuple(row["prompt_ids"])) for mm, row in zip(per_row, rows)])
                 inputs = prefill_once(unwrapped_model, prompt_ids, prompt_mask, index, firsts,
                                       self._collate_mm_inputs([per_row[i] for i in firsts]),
                                       "logits_to_keep" in self.model_kwarg_keys)  # fmt: skip
@@ -261,6 +268,15 @@ class VideoGRPOTrainer(GRPOTrainer):
     def _prefill_once(self) -> bool:
         """prefill_once_per_group applies: asked for, and generate keeps its default dynamic KV cache."""
         return bool(self.args.prefill_once_per_group) and not getattr(self.generation_config, "cache_implementation", None)
+
+    def _prompt_once(self, unwrapped_model) -> bool:
+        """prompt_once_per_group applies to a forward of this model: asked for, and no gradient checkpointing in
+        training mode (its layers drop the KV cache the completions are forwarded on). Taken whether or not the chunk
+        repeats a prompt, so that every ZeRO-3 rank makes the same forward calls."""
+        if not self.args.prompt_once_per_group:
+            return False
+        checkpointing = getattr(unwrapped_model, "is_gradient_checkpointing", False)
+        return not (checkpointing and unwrapped_model.training)
 
     # ---------------------------------------------------------------------------------------------- log-probs
 
@@ -314,9 +330,18 @@ class VideoGRPOTrainer(GRPOTrainer):
             }
             if "logits_to_keep" in self.model_kwarg_keys:
                 model_inputs["logits_to_keep"] = logits_to_keep + 1  # the last logit is dropped below
-            sources = video_sources(mm_inputs[start:end]) if self.args.vision_once_per_group else None
-            with shared_video_features(self.accelerator.unwrap_model(model), sources):
-                logits = model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
+            unwrapped = self.accelerator.unwrap_model(model)
+            if self._prompt_once(unwrapped):
+                chunk_mm = mm_inputs[start:end]
+                prompts = chunk_ids[:, : chunk_ids.size(1) - logits_to_keep]
+                firsts, index = group_index([(id(mm), tuple(p.tolist())) for mm, p in zip(chunk_mm, prompts)])
+                logits = prompt_once_logits(model, chunk_ids, attention_mask[start:end], logits_to_keep, index, firsts,
+                                            self._collate_mm_inputs([chunk_mm[i] for i in firsts]),
+                                            "logits_to_keep" in self.model_kwarg_keys) / self.temperature  # fmt: skip
+            else:
+                sources = video_sources(mm_inputs[start:end]) if self.args.vision_once_per_group else None
+                with shared_video_features(unwrapped, sources):
+                    logits = model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
             all_logps.append(selective_log_softmax(logits, chunk_ids[:, -logits_to_keep:]))
             if compute_entropy:
                 with torch.no_grad():
