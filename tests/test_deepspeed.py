@@ -70,10 +70,20 @@ def test_grpo_zero3_two_processes_trains_the_motion_layer_saves_it_in_every_chec
     run stopped after checkpoint-2 resumes there and ends where the uninterrupted run ended."""
     ws = grpo_workspace
     out = tmp_path / "z3"
-    keys = dict(deepspeed="recipes/ds_z3_config.json", reward_funcs=TEST_REWARDS, max_steps=3, learning_rate=1e-3, **MOTION)
+    # without gradient checkpointing every group reuse applies (vision once, prefill once, prompt once per group)
+    keys = dict(deepspeed="recipes/ds_z3_config.json", reward_funcs=TEST_REWARDS, max_steps=3, learning_rate=1e-3,
+                disable_gradient_checkpointing="true", **MOTION)  # fmt: skip
     _train(ws, "vau_r1_grpo_tiny.yaml", out, **keys)
 
     first = _state(out)
+    # the first step without the reuse: the same completions (rewards), the same loss and gradient norm to rounding
+    plain = tmp_path / "z3_plain"
+    _train(ws, "vau_r1_grpo_tiny.yaml", plain, **dict(keys, max_steps=1, save_steps=10), vision_once_per_group="false",
+           prefill_once_per_group="false", prompt_once_per_group="false")  # fmt: skip
+    reused, unreused = first["log_history"][0], _state(plain)["log_history"][0]
+    assert {k: v for k, v in reused.items() if k.startswith("rewards/")} == {k: v for k, v in unreused.items() if k.startswith("rewards/")}
+    assert reused["loss"] == pytest.approx(unreused["loss"], abs=LOSS_ATOL)
+    assert reused["grad_norm"] == pytest.approx(unreused["grad_norm"], rel=1e-4)
     assert first["global_step"] == 3
     saved = []
     for step in (1, 2, 3):
