@@ -3,7 +3,8 @@
 
 Settings: the tiny random Qwen2.5-VL (full fine-tuning, so both load a reference model for beta 0.04), one prompt
 a step with G completions (G = 4, the paper's, and 8) of up to 32 new tokens, the recipe's other settings
-(recipes/vau_r1_grpo_tiny.yaml: lr 1e-5, seed 42, gradient checkpointing as LLaMA-Factory sets it: on), the plugin's
+(recipes/vau_r1_grpo_tiny.yaml: lr 1e-5, seed 42), gradient checkpointing on (LLaMA-Factory's default; the prompt
+reuse does not apply) and off (every reuse applies), the same for every runner, the plugin's
 three rewards, and a 10-s 320x240 H.264 clip per prompt at the paper's evaluation budgets (`vau_plugin.budget`):
 - QA: 1 fps, 128·28² to 768·28² pixels a frame (inference_qa_qwen.py);
 - TAG: 2 fps, 256·28² to 768·28² pixels a frame (inference_tag_qwen.py).
@@ -186,7 +187,7 @@ def _timed(run, device: str, plugin: bool) -> dict:
 
 
 def run_plugin(model: Path, data: Path, out: Path, steps: int, generations: int, budget: str, reuse: bool,
-               device: str = "cpu") -> dict:  # fmt: skip
+               checkpointing: bool, device: str = "cpu") -> dict:  # fmt: skip
     """The plugin stage through LLaMA-Factory's run_exp; returns step times and the timer split."""
     from llamafactory.train.tuner import run_exp
 
@@ -194,7 +195,9 @@ def run_plugin(model: Path, data: Path, out: Path, steps: int, generations: int,
 
     args = {**recipe_settings(steps, generations), **llamafactory_keys(budget_for(budget)), "dataset": f"bench_{budget}",
             "model_name_or_path": str(model), "dataset_dir": str(data), "output_dir": str(out), "bf16": device == "cuda",
-            "vision_once_per_group": reuse, "prefill_once_per_group": reuse}  # fmt: skip
+            "disable_gradient_checkpointing": not checkpointing,
+            "vision_once_per_group": reuse, "prefill_once_per_group": reuse, "prompt_once_per_group": reuse,
+            "cutoff_len": 8192}  # fmt: skip  (a TAG-budget prompt is longer than the recipe's 1024)
     return _timed(lambda callback: run_exp(args=args, callbacks=[callback]), device, plugin=True)
 
 
@@ -219,7 +222,8 @@ def trl_rows(data: Path, budget: str) -> list[dict]:
     return out
 
 
-def run_trl(model: Path, data: Path, out: Path, steps: int, generations: int, budget: str, device: str = "cpu") -> dict:
+def run_trl(model: Path, data: Path, out: Path, steps: int, generations: int, budget: str, checkpointing: bool,
+            device: str = "cpu") -> dict:  # fmt: skip
     """A bare TRL GRPOTrainer with the recipe's settings on the same rows (images)."""
     from datasets import Dataset
     from transformers import AutoProcessor
@@ -229,18 +233,24 @@ def run_trl(model: Path, data: Path, out: Path, steps: int, generations: int, bu
 
     settings = recipe_settings(steps, generations)
     dataset = Dataset.from_list(trl_rows(data, budget))
+    processor = AutoProcessor.from_pretrained(model)
+    # TRL samples visual placeholder tokens too, and a sampled <|image_pad|> ends the run in the next forward
+    # ("Image features and image tokens do not match"); the plugin suppresses them, so bare TRL gets the same
+    placeholders = ["<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>"]
+    suppress = [processor.tokenizer.convert_tokens_to_ids(token) for token in placeholders]
     config = GRPOConfig(
         output_dir=str(out), max_steps=steps, per_device_train_batch_size=settings["per_device_train_batch_size"],
         gradient_accumulation_steps=settings["gradient_accumulation_steps"], learning_rate=settings["learning_rate"],
         num_generations=settings["num_generations"], beta=settings["beta"], loss_type=settings["loss_type"],
         max_completion_length=settings["max_completion_length"], temperature=settings["temperature"],
         seed=settings["seed"], bf16=device == "cuda", logging_steps=1, save_strategy="no", report_to="none",
-        max_prompt_length=None, use_cpu=device == "cpu", gradient_checkpointing=True,
+        max_prompt_length=None, use_cpu=device == "cpu", gradient_checkpointing=checkpointing,
+        generation_kwargs={"suppress_tokens": suppress},
     )  # fmt: skip
 
     def run(callback) -> None:
         trainer = GRPOTrainer(model=str(model), reward_funcs=[format_reward, accuracy_reward, tiou_reward], args=config,
-                              train_dataset=dataset, processing_class=AutoProcessor.from_pretrained(model),
+                              train_dataset=dataset, processing_class=processor,
                               callbacks=[callback])  # fmt: skip
         trainer.train()
 
@@ -283,9 +293,10 @@ def summarise(name: str, runs: list[dict], **setting) -> dict:
             "split_s": dict(split), "share": shares}  # fmt: skip
 
 
-def ratio_line(budget: str, generations: int, row: dict) -> str:
-    """`GRPO step vs bare TRL, QA budget, G=8: 0.42x (median 0.45x)`."""
-    return (f"GRPO step vs bare TRL, {budget.upper()} budget, G={generations}: {row['overhead_ratio']:.2f}x "
+def ratio_line(row: dict) -> str:
+    """`GRPO step vs bare TRL, QA budget, G=8, checkpointing on: 0.42x (median 0.45x)`."""
+    return (f"GRPO step vs bare TRL, {row['budget'].upper()} budget, G={row['generations']}, checkpointing "
+            f"{'on' if row['gradient_checkpointing'] else 'off'}: {row['overhead_ratio']:.2f}x "
             f"(median {row['overhead_ratio_median']:.2f}x){'' if 'reuse' in row['runner'] else ', group reuse off'}")
 
 
@@ -296,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="alternating runs of each runner (default 2; quick 1)")
     parser.add_argument("--budgets", default=None, help="comma-separated: qa,tag (default both; quick qa)")
     parser.add_argument("--generations", default=None, help="comma-separated G (default 4,8; quick 4)")
+    parser.add_argument("--checkpointing", default=None,
+                        help="comma-separated on,off: gradient checkpointing for every runner (default both; quick on)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="cpu (float32) or cuda (bf16, GPU 0)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     args = parser.parse_args(argv)
@@ -303,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (1 if args.quick else 2)
     budgets = (args.budgets or ("qa" if args.quick else "qa,tag")).split(",")
     generations = [int(g) for g in (args.generations or ("4" if args.quick else "4,8")).split(",")]
+    checkpointing = [c == "on" for c in (args.checkpointing or ("on" if args.quick else "on,off")).split(",")]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
@@ -314,31 +328,35 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         model = make_tiny_model(root / "tiny_model", seed=0)
         data = make_data(root)
-        for budget in budgets:
-            for g in generations:
-                runs: dict[str, list] = {name: [] for name in RUNNERS}
-                for index in range(rounds):  # alternate, so that a noisy neighbour hits every runner
-                    where = root / f"{budget}_g{g}_{index}"
-                    runs[TRL_RUNNER].append(run_trl(model, data, where / "trl", steps, g, budget, args.device))
-                    runs[PLAIN_RUNNER].append(run_plugin(model, data, where / "plain", steps, g, budget, False, args.device))
-                    runs[REUSE_RUNNER].append(run_plugin(model, data, where / "reuse", steps, g, budget, True, args.device))
-                summaries = [summarise(name, runs[name], budget=budget, generations=g) for name in RUNNERS]
-                for row in summaries[1:]:
-                    row["overhead_ratio"] = row["best_step_s"] / summaries[0]["best_step_s"]
-                    row["overhead_ratio_median"] = row["median_step_s"] / summaries[0]["median_step_s"]
-                rows += summaries
-                lines += [ratio_line(budget, g, summaries[2]), ratio_line(budget, g, summaries[1])]
+        for ckpt in checkpointing:
+            for budget in budgets:
+                for g in generations:
+                    runs: dict[str, list] = {name: [] for name in RUNNERS}
+                    for index in range(rounds):  # alternate, so that a noisy neighbour hits every runner
+                        where = root / f"{budget}_g{g}_{ckpt}_{index}"
+                        runs[TRL_RUNNER].append(run_trl(model, data, where / "trl", steps, g, budget, ckpt, args.device))
+                        for name, reuse in ((PLAIN_RUNNER, False), (REUSE_RUNNER, True)):
+                            runs[name].append(run_plugin(model, data, where / name.split()[-2], steps, g, budget, reuse,
+                                                         ckpt, args.device))  # fmt: skip
+                    summaries = [summarise(name, runs[name], budget=budget, generations=g, gradient_checkpointing=ckpt)
+                                 for name in RUNNERS]  # fmt: skip
+                    for row in summaries[1:]:
+                        row["overhead_ratio"] = row["best_step_s"] / summaries[0]["best_step_s"]
+                        row["overhead_ratio_median"] = row["median_step_s"] / summaries[0]["median_step_s"]
+                    rows += summaries
+                    lines += [ratio_line(summaries[2]), ratio_line(summaries[1])]
     where = "GPU, bf16" if args.device == "cuda" else "CPU, float32"
     print(f"\nGRPO step on the tiny Qwen2.5-VL ({where}), one prompt a step, {COMPLETION_TOKENS} new tokens, "
           f"{rounds} x {steps} steps per runner, steps after the first")  # fmt: skip
     categories = sorted({k for row in rows for k in row["share"]}, key=lambda c: (c == "other", c))
-    header = (f"{'runner':<42}{'budget':>7}{'G':>3}{'best s':>8}{'median s':>10}{'x TRL':>7}"
+    header = (f"{'runner':<42}{'budget':>7}{'G':>3}{'ckpt':>5}{'best s':>8}{'median s':>10}{'x TRL':>7}"
               + "".join(f"{c.split(' ')[0]:>12}" for c in categories))  # fmt: skip
     print(header)
     print("-" * len(header))
     for row in rows:
         ratio = f"{row['overhead_ratio']:.2f}" if "overhead_ratio" in row else "1.00"
-        print(f"{row['runner']:<42}{row['budget']:>7}{row['generations']:>3}{row['best_step_s']:>8.2f}"
+        print(f"{row['runner']:<42}{row['budget']:>7}{row['generations']:>3}{'on' if row['gradient_checkpointing'] else 'off':>5}"
+              f"{row['best_step_s']:>8.2f}"
               f"{row['median_step_s']:>10.2f}{ratio:>7}" + "".join(f"{row['share'].get(c, 0):>12.0%}" for c in categories))  # fmt: skip
     print("(vision and prefill are parts of generation and the log-prob forwards, not beside them)")
     print("\n".join(lines))

@@ -118,7 +118,8 @@ def test_the_grpo_step_comparison_reads_what_bench_grpo_writes(tmp_path):
     script = Path(__file__).resolve().parents[1] / "bench" / "grpo.py"
     passed, detail, data = gpu_check.check_grpo_bench(script, tmp_path, ("--quick", "--steps", "2", "--device", "cpu"))
     assert passed, data.get("log_tail")
-    assert detail.startswith("QA G=4: best step: bare TRL GRPOTrainer ") and "plugin stage grpo + group reuse" in detail
-    assert "GRPO step vs bare TRL, QA budget, G=4: " in detail and "(median " in detail
+    assert detail.startswith("QA G=4 checkpointing on: best step: bare TRL GRPOTrainer ")
+    assert "plugin stage grpo + group reuse" in detail
+    assert "GRPO step vs bare TRL, QA budget, G=4, checkpointing on: " in detail and "(median " in detail
     assert "vision " in detail and "prefill " in detail and "log-prob forwards " in detail  # where the time goes
     assert len(data["overhead_ratios"]) == 1 and data["overhead_ratios"][0] > 0

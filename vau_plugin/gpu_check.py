@@ -358,12 +358,13 @@ def check_grpo_bench(script: Path, out: Path, args: tuple[str, ...] = GRPO_BENCH
         return False, f"exit {proc.returncode} (log {out / 'grpo_bench.log'})", {"log_tail": tail}
     result = json.loads(target.read_text(encoding="utf-8"))
     parts = []
-    for setting in dict.fromkeys((row["budget"], row["generations"]) for row in result["rows"]):
-        rows = [row for row in result["rows"] if (row["budget"], row["generations"]) == setting]
+    key = ("budget", "generations", "gradient_checkpointing")
+    for setting in dict.fromkeys(tuple(row[k] for k in key) for row in result["rows"]):
+        rows = [row for row in result["rows"] if tuple(row[k] for k in key) == setting]
         steps = ", ".join(f"{row['runner'].split(' (')[0]} {row['best_step_s'] * 1000:.0f} ms" for row in rows)
         splits = "; ".join(f"{row['runner'].split(' (')[0]}: " + ", ".join(
             f"{key} {row['share'][key]:.0%}" for key in GRPO_SPLIT if key in row["share"]) for row in rows[1:])  # fmt: skip
-        parts.append(f"{setting[0].upper()} G={setting[1]}: best step: {steps} [{splits}]")
+        parts.append(f"{setting[0].upper()} G={setting[1]} checkpointing {'on' if setting[2] else 'off'}: best step: {steps} [{splits}]")
     detail = " | ".join(parts + result["lines"])
     return True, detail, {"overhead_ratios": result["overhead_ratios"], "rows": result["rows"], "lines": result["lines"]}
 
