@@ -109,6 +109,11 @@ SIGNATURES = [
     ("openai:OpenAI.__init__", ["self"], ["api_key", "base_url", "timeout", "max_retries", "http_client"]),
     ("openai.resources.chat.completions:Completions.create", ["self"],
      ["model", "messages", "temperature", "stream", "extra_headers"]),
+    # --- transformers: what the GRPO group reuse (vau_plugin.llamafactory.group_reuse) calls or replaces per forward
+    *[(f"transformers.models.{module}.modeling_{module}:{name}.get_video_features",
+       ["self", "pixel_values_videos", "video_grid_thw"], [])
+      for module, name in (("qwen2_5_vl", "Qwen2_5_VLModel"), ("qwen2_vl", "Qwen2VLModel"), ("qwen3_vl", "Qwen3VLModel"))],
+    ("transformers.cache_utils:DynamicCache.reorder_cache", ["self", "beam_idx"], []),
 ]
 
 # (upstream dataclass, fields the plugin reads, sets or passes)
@@ -207,6 +212,18 @@ SOURCES = [
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.processor\s*=", "the wrapper uses processor"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.use_cache\s*=", "the wrapper uses use_cache"),
     ("lmms_eval.models.simple.qwen2_5_vl:Qwen2_5_VL.__init__", r"self\.device_map\s*=", "the wrapper uses device_map"),
+] + [
+    # the group reuse replaces the instance's get_video_features during a forward, and copies rope_deltas to a batch
+    (f"transformers.models.{module}.modeling_{module}:{name}.forward", pattern, why)
+    for module, name in (("qwen2_5_vl", "Qwen2_5_VLModel"), ("qwen2_vl", "Qwen2VLModel"), ("qwen3_vl", "Qwen3VLModel"))
+    for pattern, why in (
+        (r"= self\.get_video_features\(pixel_values_videos, video_grid_thw\)",
+         "the inner model encodes videos through self.get_video_features (vision_once_per_group replaces it)"),
+        (r"self\.rope_deltas = rope_deltas",
+         "the inner model keeps the prefill's rope offsets for decoding (prefill_once_per_group copies them to rows)"),
+        (r"cache_position\[0\] \+ self\.rope_deltas",
+         "decoding and a forward on a cache place text at cache position + rope offset (prompt_once_per_group too)"),
+    )
 ] + [
     # the wrappers run each family's __init__ with the module global `Accelerator` read as a one-process view
     (f"lmms_eval.models.simple.{module}:{name}.__init__", pattern,
