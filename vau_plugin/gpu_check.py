@@ -363,7 +363,7 @@ def check_grpo_bench(script: Path, out: Path, args: tuple[str, ...] = GRPO_BENCH
         rows = [row for row in result["rows"] if tuple(row[k] for k in key) == setting]
         steps = ", ".join(f"{row['runner'].split(' (')[0]} {row['best_step_s'] * 1000:.0f} ms" for row in rows)
         splits = "; ".join(f"{row['runner'].split(' (')[0]}: " + ", ".join(
-            f"{key} {row['share'][key]:.0%}" for key in GRPO_SPLIT if key in row["share"]) for row in rows[1:])  # fmt: skip
+            f"{part} {row['share'][part]:.0%}" for part in GRPO_SPLIT if part in row["share"]) for row in rows[1:])  # fmt: skip
         parts.append(f"{setting[0].upper()} G={setting[1]} checkpointing {'on' if setting[2] else 'off'}: best step: {steps} [{splits}]")
     detail = " | ".join(parts + result["lines"])
     return True, detail, {"overhead_ratios": result["overhead_ratios"], "rows": result["rows"], "lines": result["lines"]}

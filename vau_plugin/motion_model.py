@@ -135,7 +135,7 @@ def base_model(model: nn.Module) -> nn.Module:
     return get_base() if callable(get_base) else model
 
 
-def _inner_vl_model(model: nn.Module) -> nn.Module:
+def inner_vl_model(model: nn.Module) -> nn.Module:
     """The module whose forward takes `pixel_values_videos` and owns the vision encoder `visual`."""
     for candidate in (getattr(model, "model", None), model):
         if isinstance(candidate, nn.Module) and hasattr(candidate, "visual") and hasattr(candidate, "get_video_features"):
@@ -180,7 +180,7 @@ def attach_motion_prompt(
     hf_model = base_model(model)
     motion = get_motion_prompt(hf_model)
     if motion is None:
-        inner = _inner_vl_model(hf_model)
+        inner = inner_vl_model(hf_model)
         if weights:
             saved = read_settings(weights)
             m, n, fill = saved["m"], saved["n"], saved.get("fill", fill)

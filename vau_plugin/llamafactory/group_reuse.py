@@ -1,8 +1,9 @@
-"""Work a GRPO group shares, done once: the video through the vision tower, the prompt's prefill in generation.
+"""Work a GRPO group shares, done once: the video through the vision tower, the prompt's prefill in generation, the
+prompt's forward in the log-prob passes.
 
 GRPO repeats each prompt (a video and a question) `num_generations` times. The trainer's per-sample visual
 inputs are one dict object per distinct prompt (the G copies of a row share the dict its media cache built), so
-identity says which samples are copies. Two reuses, each exact where it is on (tests/test_group_reuse.py):
+identity says which samples are copies. Three reuses, each exact where it is on (tests/test_group_reuse.py):
 
 - `shared_video_features(model, sources)`: during one forward, the model's `get_video_features` runs the vision
   tower on each distinct video once and hands the same embeddings to every copy (the embeddings are repeated, so
@@ -12,8 +13,10 @@ identity says which samples are copies. Two reuses, each exact where it is on (t
 - `prefill_once`: generation prefills the distinct prompts (all but their last token), copies the KV cache and the
   rope offsets to every row of the batch, and lets `generate` decode from there: the first step processes each row's
   last prompt token, as a full prefill would have, and the rest of decoding is unchanged.
+- `prompt_once_logits`: a log-prob forward runs the distinct prompts with a KV cache (gradients flow through it) and
+  the completions of every row on the copied cache.
 
-Both keep the number of vision-tower calls per forward (one), so DeepSpeed ZeRO-3 ranks stay in step.
+Each keeps the number of vision-tower calls per forward at one, so DeepSpeed ZeRO-3 ranks stay in step.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from vau_plugin.motion_model import base_model
+from vau_plugin.motion_model import base_model, inner_vl_model
 
 VIDEO_GRID = "video_grid_thw"
 
@@ -63,14 +66,12 @@ def video_sources(per_sample: Sequence[dict[str, torch.Tensor]]) -> Optional[lis
 
 
 def vision_model(model: nn.Module) -> Optional[nn.Module]:
-    """The module whose forward calls `self.get_video_features` (Qwen2/2.5/3-VL's inner model), under PEFT too;
-    None for a model without one."""
-    hf_model = base_model(model)
-    for candidate in (getattr(hf_model, "model", None), hf_model):
-        if isinstance(candidate, nn.Module) and hasattr(candidate, "visual") and hasattr(candidate, "language_model"):
-            if callable(getattr(type(candidate), "get_video_features", None)):
-                return candidate
-    return None
+    """The module whose forward calls `self.get_video_features` (Qwen2/2.5/3-VL's inner model, found as the motion
+    prompt finds it), under PEFT too; None for a model without one."""
+    try:
+        return inner_vl_model(base_model(model))
+    except TypeError:
+        return None
 
 
 def _deduplicated(original: Any, sources: list[int]):
@@ -111,6 +112,23 @@ def shared_video_features(model: nn.Module, sources: Optional[list[int]]) -> Ite
         del inner.get_video_features  # the class's method again
 
 
+def _distinct_prompt_cache(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, index: list[int],
+                           firsts: list[int], mm_inputs: dict[str, torch.Tensor], accepts_logits_to_keep: bool):
+    """Forward the distinct prompts (rows `firsts` of `ids` / `mask`) with a KV cache and the last position's logits,
+    then index the cache and the inner model's rope offsets (Qwen's multimodal positions) out to every row (`index[i]`
+    is row i's prompt). -> (the forward's output, the row index tensor, the rows' rope offsets or None)."""
+    rows = torch.tensor(firsts, device=ids.device)
+    expand = torch.tensor(index, device=ids.device)
+    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep else {}
+    output = model(input_ids=ids[rows], attention_mask=mask[rows], use_cache=True, **mm_inputs, **kwargs)
+    output.past_key_values.reorder_cache(expand)  # index_select on the batch dimension of every layer
+    inner = vision_model(model)
+    deltas = getattr(inner, "rope_deltas", None) if inner is not None else None
+    if deltas is not None:
+        deltas = inner.rope_deltas = deltas.index_select(0, expand.to(deltas.device))
+    return output, expand, deltas
+
+
 def prefill_once(
     model: nn.Module,
     prompt_ids: torch.Tensor,
@@ -126,21 +144,11 @@ def prefill_once(
 
     `firsts` are the rows to prefill (one per distinct prompt), `index[i]` the distinct prompt of row i. The prefill
     covers all but the last prompt token, so that generate's first step computes every row's first logits itself;
-    the cache and the rope offsets (Qwen's multimodal positions, kept on the inner model between steps) are then
-    indexed out to all rows. The prompts are left-padded, so the last token is always a real one."""
-    rows = torch.tensor(firsts, device=prompt_ids.device)
-    expand = torch.tensor(index, device=prompt_ids.device)
-    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep else {}
-    output = model(
-        input_ids=prompt_ids[rows, :-1], attention_mask=prompt_mask[rows, :-1], use_cache=True, **mm_inputs, **kwargs
-    )
-    cache = output.past_key_values
-    cache.reorder_cache(expand)  # index_select on the batch dimension of every layer
-    inner = vision_model(model)
-    deltas = getattr(inner, "rope_deltas", None)
-    if deltas is not None:
-        inner.rope_deltas = deltas.index_select(0, expand.to(deltas.device))
-    return {"past_key_values": cache}
+    the cache and the rope offsets (kept on the inner model between decoding steps) are then indexed out to all rows.
+    The prompts are left-padded, so the last token is always a real one."""
+    output, _, _ = _distinct_prompt_cache(model, prompt_ids[:, :-1], prompt_mask[:, :-1], index, firsts, mm_inputs,
+                                          accepts_logits_to_keep)  # fmt: skip
+    return {"past_key_values": output.past_key_values}
 
 
 def prompt_once_logits(
@@ -164,21 +172,13 @@ def prompt_once_logits(
     through the cache. Needs the cache inside the decoder layers: not with gradient checkpointing in training mode
     (transformers turns the cache off there); the caller checks."""
     prompt_length = input_ids.size(1) - logits_to_keep
-    rows = torch.tensor(firsts, device=input_ids.device)
-    expand = torch.tensor(index, device=input_ids.device)
-    kwargs = {"logits_to_keep": 1} if accepts_logits_to_keep else {}
-    prompt = model(input_ids=input_ids[rows, :prompt_length], attention_mask=attention_mask[rows, :prompt_length],
-                   use_cache=True, **mm_inputs, **kwargs)  # fmt: skip
-    cache = prompt.past_key_values
-    cache.reorder_cache(expand)
+    prompt, expand, deltas = _distinct_prompt_cache(model, input_ids[:, :prompt_length], attention_mask[:, :prompt_length],
+                                                    index, firsts, mm_inputs, accepts_logits_to_keep)  # fmt: skip
     first_logits = prompt.logits[:, -1:, :].index_select(0, expand)  # predicts each row's first completion token
-    positions = torch.arange(prompt_length, input_ids.size(1), device=input_ids.device).expand(input_ids.size(0), -1)
-    inner = vision_model(model)
-    deltas = getattr(inner, "rope_deltas", None) if inner is not None else None
+    cache_positions = torch.arange(prompt_length, input_ids.size(1), device=input_ids.device)
+    positions = cache_positions.expand(input_ids.size(0), -1)
     if deltas is not None:  # Qwen-VL: text positions after the prompt = cache position + the row's rope offset
-        positions = (positions + deltas.index_select(0, expand.to(deltas.device)).to(positions.device)).unsqueeze(0)
-        positions = positions.expand(3, -1, -1)
+        positions = (positions + deltas.to(positions.device)).unsqueeze(0).expand(3, -1, -1)
     completion = model(input_ids=input_ids[:, prompt_length:], attention_mask=attention_mask, position_ids=positions,
-                       past_key_values=cache, use_cache=True,
-                       cache_position=torch.arange(prompt_length, input_ids.size(1), device=input_ids.device))  # fmt: skip
+                       past_key_values=prompt.past_key_values, use_cache=True, cache_position=cache_positions)  # fmt: skip
     return torch.cat([first_logits, completion.logits[:, :-1, :]], dim=1)

@@ -17,9 +17,11 @@ What differs from TRL (everything else — loss types, KL/beta, clipping, reward
   so all ranks agree): the run goes on with the same step count. `skipped_samples` is logged per step.
 - Generation never emits visual placeholder tokens (a sampled `<|video_pad|>` would break the next forward).
 - Work a group shares is done once (`group_reuse`; recipe keys `vision_once_per_group`, `prefill_once_per_group`,
-  both on by default): the vision tower encodes each distinct video once per forward, and generation prefills each
-  distinct prompt once and copies its KV cache to the group's rows. Log-probs and completions are unchanged
-  (bit-identical log-probs; vision-side gradients equal to float32 rounding, summed in another order).
+  `prompt_once_per_group`, all on by default): the vision tower encodes each distinct video once per forward,
+  generation prefills each distinct prompt once and copies its KV cache to the group's rows, and without gradient
+  checkpointing the log-prob forwards run each distinct prompt once and the completions on its cache. Completions are
+  unchanged; log-probs are bit-identical with the vision reuse (vision-side gradients equal to float32 rounding,
+  summed in another order) and equal to float32 rounding with the prompt reuse.
 - Under DeepSpeed the optimizer loses its empty parameter groups before the scheduler is made from it
   (`drop_empty_param_groups`): LoRA's empty no-decay group otherwise stops the run at its first step.
 
@@ -301,6 +303,26 @@ class VideoGRPOTrainer(GRPOTrainer):
             return 0.0
         return reg / self.current_gradient_accumulation_steps
 
+    def _chunk_logits(self, model, chunk_ids, chunk_mask, chunk_mm, logits_to_keep: int) -> torch.Tensor:
+        """The temperature-scaled logits that predict a chunk's last `logits_to_keep` tokens: each distinct prompt
+        forwarded once (`prompt_once_per_group`, where it applies), else one forward of every row with each distinct
+        video encoded once (`vision_once_per_group`)."""
+        accepts_logits_to_keep = "logits_to_keep" in self.model_kwarg_keys
+        unwrapped = self.accelerator.unwrap_model(model)
+        if self._prompt_once(unwrapped):
+            prompts = chunk_ids[:, : chunk_ids.size(1) - logits_to_keep]
+            firsts, index = group_index([(id(mm), tuple(p.tolist())) for mm, p in zip(chunk_mm, prompts)])
+            logits = prompt_once_logits(model, chunk_ids, chunk_mask, logits_to_keep, index, firsts,
+                                        self._collate_mm_inputs([chunk_mm[i] for i in firsts]), accepts_logits_to_keep)  # fmt: skip
+            return logits / self.temperature
+        model_inputs = {"input_ids": chunk_ids, "attention_mask": chunk_mask, "use_cache": False,
+                        **self._collate_mm_inputs(chunk_mm)}  # fmt: skip
+        if accepts_logits_to_keep:
+            model_inputs["logits_to_keep"] = logits_to_keep + 1  # the last logit is dropped below
+        sources = video_sources(chunk_mm) if self.args.vision_once_per_group else None
+        with shared_video_features(unwrapped, sources):
+            return model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
+
     def _get_per_token_logps_and_entropies(
         self,
         model,
@@ -322,26 +344,7 @@ class VideoGRPOTrainer(GRPOTrainer):
         for start in range(0, input_ids.size(0), batch_size):
             end = start + batch_size
             chunk_ids = input_ids[start:end]
-            model_inputs = {
-                "input_ids": chunk_ids,
-                "attention_mask": attention_mask[start:end],
-                "use_cache": False,
-                **self._collate_mm_inputs(mm_inputs[start:end]),
-            }
-            if "logits_to_keep" in self.model_kwarg_keys:
-                model_inputs["logits_to_keep"] = logits_to_keep + 1  # the last logit is dropped below
-            unwrapped = self.accelerator.unwrap_model(model)
-            if self._prompt_once(unwrapped):
-                chunk_mm = mm_inputs[start:end]
-                prompts = chunk_ids[:, : chunk_ids.size(1) - logits_to_keep]
-                firsts, index = group_index([(id(mm), tuple(p.tolist())) for mm, p in zip(chunk_mm, prompts)])
-                logits = prompt_once_logits(model, chunk_ids, attention_mask[start:end], logits_to_keep, index, firsts,
-                                            self._collate_mm_inputs([chunk_mm[i] for i in firsts]),
-                                            "logits_to_keep" in self.model_kwarg_keys) / self.temperature  # fmt: skip
-            else:
-                sources = video_sources(mm_inputs[start:end]) if self.args.vision_once_per_group else None
-                with shared_video_features(unwrapped, sources):
-                    logits = model(**model_inputs).logits[:, :-1, :][:, -logits_to_keep:, :] / self.temperature
+            logits = self._chunk_logits(model, chunk_ids, attention_mask[start:end], mm_inputs[start:end], logits_to_keep)
             all_logps.append(selective_log_softmax(logits, chunk_ids[:, -logits_to_keep:]))
             if compute_entropy:
                 with torch.no_grad():
