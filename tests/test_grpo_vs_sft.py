@@ -86,6 +86,39 @@ def test_the_rule_decides_as_the_readme_says(run):
     assert run.verdict(rule, null, random_minus_sft=0.5, reward_rise=float("nan")) == "inconclusive"
 
 
+def _evaluation(scores: dict[str, float]) -> dict:
+    return {"accuracy": 100.0 * sum(scores.values()) / len(scores), "clips": scores}
+
+
+def test_the_heldout_split_is_judged_by_the_same_rule_on_its_own_clips(run):
+    config = run.load_config(run.DEFAULT_CONFIG, quick=False)
+    test_clips, held_clips = [f"t{i}" for i in range(40)], [f"h{i}" for i in range(40)]
+    # On test the arms tie; on the held-out clips GRPO is right on 20 more than extra SFT, the random arm on as many
+    # as SFT.
+    test = {arm: _evaluation(dict.fromkeys(test_clips, 1.0)) for arm in ("sft", *run.ARMS)}
+    held = {arm: _evaluation({c: float(i < 10) for i, c in enumerate(held_clips)}) for arm in ("sft", "grpo_random", "more_sft")}
+    held["grpo"] = _evaluation({c: float(i < 30) for i, c in enumerate(held_clips)})
+    runs = []
+    for seed in (0, 1):
+        one = {"seed": seed, "reward_rise": 0.05, **{arm: {"greedy": test[arm], "heldout": held[arm]} for arm in test}}
+        for arm in ("sft", "grpo", "more_sft"):
+            one[arm].update(sampled=test[arm], p_correct={"p_correct": 0.5, "clips": dict.fromkeys(test_clips, 0.5)})
+        runs.append(one)
+    summary = run.summarise(config, runs)
+    assert summary["primary"]["mean"] == 0.0 and summary["verdict"] == "falsified"  # test: a tie, the CI below +2
+    heldout = summary["heldout"]
+    assert heldout["primary"]["mean"] == pytest.approx(50.0) and (heldout["primary"]["b"], heldout["primary"]["c"]) == (40, 0)
+    assert heldout["random_minus_sft"] == 0.0 and heldout["verdict"] == "helps"
+    assert [row["arm"] for row in heldout["table"]] == ["sft", *run.ARMS] and heldout["table"][1]["accuracy"] == 75.0
+    text = run.report(summary)
+    assert "verdict: falsified" in text and "verdict (held-out): helps" in text
+    runs_without = [{k: v for k, v in r.items()} for r in runs]
+    for one in runs_without:
+        for arm in ("sft", *run.ARMS):
+            one[arm] = {k: v for k, v in one[arm].items() if k != "heldout"}
+    assert "heldout" not in run.summarise(config, runs_without) and "held-out" not in run.report(run.summarise(config, runs_without))
+
+
 # ------------------------------------------------------------------------------------------------ what each arm trains
 
 
@@ -237,11 +270,15 @@ def test_quick_run_trains_every_arm_and_applies_the_rule(tmp_path):
         assert len(run[arm]["greedy_each"]) == 1  # quick saves one checkpoint an arm (averaging: test_mean_over)
         assert set(run[arm]["greedy"]["clips"]) == set(run["sft"]["greedy"]["clips"])  # the same 6 test clips
     assert len(run["sft"]["greedy"]["clips"]) == 6
+    for arm in ("sft", "grpo", "grpo_random", "more_sft"):  # the held-out offsets: 6 other clips, the same checkpoints
+        assert len(run[arm]["heldout"]["clips"]) == 6 and not set(run[arm]["heldout"]["clips"]) & set(run["sft"]["greedy"]["clips"])
+    assert summary["heldout"]["verdict"] in ("helps", "falsified", "void", "inconclusive")
     assert "sampled" in run["grpo"] and "sampled" in run["more_sft"] and "sampled" not in run["grpo_random"]
     for arm in ("sft", "grpo", "more_sft"):  # the forced-layout probability of the right option, per clip
         p = run[arm]["p_correct"]
         assert set(p["clips"]) == set(run["sft"]["greedy"]["clips"]) and all(0.0 <= v <= 1.0 for v in p["clips"].values())
     assert not math.isnan(run["reward_rise"])
     assert "verdict:" in (results / "results.md").read_text() and "verdict:" in result.stdout
+    assert "verdict (held-out):" in (results / "results.md").read_text()
     timings = json.loads((results / "timings_main.json").read_text())
     assert {"seed0 grpo", "seed0 grpo_random", "seed0 more_sft", "seed0 sft"} <= {t["stage"] for t in timings}

@@ -19,7 +19,9 @@ from vau_plugin.benches.order import (
     QUESTIONS,
     SPLITS,
     answer_letters,
+    heldout_offsets,
     make_order_bench,
+    midpoint_band,
     path_length,
     render_order_clip,
 )
@@ -167,6 +169,45 @@ def test_prepare_reads_the_train_split_into_short_sft_targets(bench, tmp_path):
     assert summary.rows["vau_r1_sft_qa"] == COUNTS["train"]
     target = json.loads((tmp_path / "lf" / "sft_qa.json").read_text(encoding="utf-8"))[0]["messages"][1]["content"]
     assert target.startswith("<think>The square moves") and len(target) < 120
+
+
+def test_the_heldout_split_puts_every_path_on_an_offset_no_other_split_uses(bench, tmp_path):
+    held = make(tmp_path / "held", n_heldout=6)
+    for split in SPLITS:  # the other splits are the same bytes with or without the held-out split
+        assert held.csvs[split].read_bytes() == bench.csvs[split].read_bytes()
+    assert held.counts["heldout"] == {"direction": 2, "moves": 2, "start": 2}
+    assert "heldout" not in bench.csvs and not (bench.root / "heldout.csv").exists()
+    assert "never seen in training" in held.readme.read_text(encoding="utf-8")
+    lo, hi = midpoint_band(56, 28)
+    rows = {r["Video Name"]: r for r in read_rows(held.csvs["heldout"])}
+    assert len(rows) == 6 and all(load_records(held.csvs["heldout"], split="heldout")[i].usable_qa for i in range(6))
+    seen_across, held_across = set(), set()
+    for clip in clips(held):
+        heldout = clip["split"] == "heldout"
+        assert clip.get("heldout_offset", False) is heldout
+        rendered = render_order_clip(clip["question_type"], clip["correct_option"], clip["clip_seed"], size=56, heldout=heldout)
+        assert sha256_hex(rendered.frames.tobytes()) == clip["frames_sha256"]
+        position = rendered.positions[0]
+        if clip["direction"] is None:  # still: where a moving square would be, so one coordinate is off the band
+            assert not heldout or any(not lo <= x <= hi for x in position)
+            continue
+        axis = {"Left": 0, "Right": 0, "Up": 1, "Down": 1}[clip["direction"]]
+        across = int(position[1 - axis])
+        (held_across if heldout else seen_across).add(across)
+        assert (across in heldout_offsets(56, 28)) is heldout
+    assert held_across and seen_across and not held_across & seen_across
+    # Over many seeds the held-out offsets cover both sides of the band, and the question still has its answer.
+    offsets = {int(render_order_clip("direction", "A", s, size=56, heldout=True).positions[0][1]) for s in range(60)}
+    assert min(offsets) < lo and max(offsets) > hi and offsets <= set(heldout_offsets(56, 28).tolist())
+
+
+def test_the_heldout_split_needs_room_outside_the_band(tmp_path):
+    assert len(heldout_offsets(56, 28)) == 24 and len(heldout_offsets(112, 14)) > 0
+    with pytest.raises(ValueError, match="n_heldout"):
+        make_order_bench(tmp_path / "bad", n_train=1, n_val=0, n_test=0, n_heldout=-1)
+    assert not (tmp_path / "bad").exists()
+    assert main(["make-order-bench", str(tmp_path / "cli"), "--train", "0", "--val", "0", "--test", "0", "--heldout", "3"]) == 0
+    assert len(read_rows(tmp_path / "cli" / "heldout.csv")) == 3
 
 
 def test_cli_refuses_a_bad_tier_and_writes_the_small_one(tmp_path, capsys):

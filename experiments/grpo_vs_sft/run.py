@@ -12,7 +12,9 @@ lmms-eval `vau_bench_qa_answer` to test), for each seed, from a random-initialis
      grpo (reward `gated_accuracy`: right answer in exactly `<answer>X</answer>`), grpo_random (reward
      `random_reward`: the noise control, same settings), more_sft (supervised steps with their own tuned lr);
   3. lmms-eval on the test split: greedy for the SFT checkpoint and the last 3 checkpoints of each arm, sampled
-     at T = 1 for the SFT checkpoint and each arm's last one.
+     at T = 1 for the SFT checkpoint and each arm's last one;
+  4. when the bench has a held-out split (config["bench"]["n_heldout"]: paths on offsets no training clip uses),
+     greedy on it too, for the same checkpoints: the held-out-factor comparison, judged by the same rule.
 
 `--curve` trains one long SFT run (seed config["curve"]["seed"]) and evaluates its checkpoints on val;
 `--sweep` runs the arms from the SFT checkpoint of the sweep seed for each learning rate of config["sweep"] on val.
@@ -47,6 +49,7 @@ EVAL_TASK = "vau_bench_qa_answer"
 SFT_RECIPE = "vau_r1_sft_tiny.yaml"
 GRPO_RECIPE = "vau_r1_grpo_tiny.yaml"
 LAST_CHECKPOINTS = 3  # greedy accuracy is averaged over an arm's last 3 saved checkpoints (it flips between neighbours)
+HELDOUT = "heldout"  # the order bench's split of held-out path offsets (vau_plugin.benches.order.HELDOUT_SPLIT)
 
 
 def _motion_vau():
@@ -344,10 +347,12 @@ def run_sweep(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
         one("more_sft", lr)
     best = {}
     for arm, grid in (("grpo", "grpo_learning_rate"), ("more_sft", "more_sft_learning_rate")):
+        if not config["sweep"][grid]:
+            continue  # an empty grid: this arm's lr is not swept again (the config's value stands)
         chosen = max((r for r in rows if r["arm"] == arm), key=lambda r: r["val_accuracy"])
         values = sorted(config["sweep"][grid])
         best[arm] = {"lr": chosen["lr"], "inside": values[0] < chosen["lr"] < values[-1] or len(values) == 1}
-    for lr in config["sweep"].get("random_learning_rate") or [best["grpo"]["lr"]]:
+    for lr in config["sweep"].get("random_learning_rate") or [best.get("grpo", {}).get("lr", config["grpo"]["learning_rate"])]:
         one("grpo_random", lr)  # the noise control at the lr GRPO would use (and, when listed, at others)
     lines = [f"SFT checkpoint (seed {seed}): val QA {base:.1f}", "", "| arm | lr | val QA (last 3 checkpoints) | − SFT |", "|---|---|---|---|"]
     lines += [f"| {r['arm']} | {r['lr']:g} | {r['val_accuracy']:.1f} | {r['minus_sft']:+.1f} |" for r in rows]
@@ -366,9 +371,13 @@ def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dic
         run: dict[str, Any] = {"seed": seed, "sft": {"greedy": timer.run(f"seed{seed} eval sft", evaluate, start, config, bench, start / "eval_test", "test")}}
         run["sft"]["sampled"] = timer.run(f"seed{seed} eval sft T1", evaluate, start, config, bench, start / "eval_test_T1", "test", sampled=True)
         run["sft"]["p_correct"] = timer.run(f"seed{seed} p(correct) sft", letter_probability, start, config, bench, start / "p_correct_test.json", "test")
+        if config["bench"].get("n_heldout"):
+            run["sft"][HELDOUT] = timer.run(f"seed{seed} eval sft {HELDOUT}", evaluate, start, config, bench, start / f"eval_{HELDOUT}", HELDOUT)
         for arm in ARMS:
             out = run_arm(config, arm, start, data, seed, where, timer)
             run[arm] = arm_results(config, out, bench, "test", timer, sampled=arm != "grpo_random")
+            if config["bench"].get("n_heldout"):
+                run[arm][HELDOUT] = arm_results(config, out, bench, HELDOUT, timer, sampled=False)["greedy"]
             if arm == "grpo":
                 run["reward_rise"] = reward_rise(out)
         runs.append(run)
@@ -376,7 +385,9 @@ def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dic
 
 
 def summarise(config: dict, runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """summarise(config, runs) -> the table rows, the primary comparison, the checks and the verdict."""
+    """summarise(config, runs) -> the table rows, the primary comparison, the checks and the verdict; with a
+    held-out split, the same under "heldout" (its table, comparison, random arm and verdict; the reward rise is
+    the training's, shared)."""
     def clips(arm: str, kind: str = "greedy") -> list[dict[str, float]]:
         return [r[arm][kind]["clips"] for r in runs]
 
@@ -384,26 +395,45 @@ def summarise(config: dict, runs: list[dict[str, Any]]) -> dict[str, Any]:
     random_minus_sft = paired(clips("grpo_random"), clips("sft"))["mean"]
     rise = statistics.fmean(r["reward_rise"] for r in runs)
     decision = verdict(config["rule"], primary, random_minus_sft, rise)
-    table = []
-    for arm in ("sft", *ARMS):
-        row: dict[str, Any] = {"arm": arm}
-        for key in [k for k in runs[0][arm]["greedy"] if k != "clips"]:
-            row[key] = statistics.fmean(r[arm]["greedy"][key] for r in runs)
+    table = greedy_table(runs, "greedy")
+    for arm, row in zip(("sft", *ARMS), table, strict=True):
         if "sampled" in runs[0][arm]:
             row["sampled_accuracy"] = statistics.fmean(r[arm]["sampled"]["accuracy"] for r in runs)
             row["p_correct"] = statistics.fmean(r[arm]["p_correct"]["p_correct"] for r in runs)
-        table.append(row)
     secondary = {"sampled": paired(clips("grpo", "sampled"), clips("more_sft", "sampled")),
                  "p_correct": paired(clips("grpo", "p_correct"), clips("more_sft", "p_correct"))}  # fmt: skip
-    return {"runs": runs, "table": table, "primary": primary, "secondary": secondary, "grpo_vs_sft": paired(clips("grpo"), clips("sft")),
-            "random_minus_sft": random_minus_sft, "reward_rise": rise, "verdict": decision}  # fmt: skip
+    summary = {"runs": runs, "table": table, "primary": primary, "secondary": secondary, "grpo_vs_sft": paired(clips("grpo"), clips("sft")),
+               "random_minus_sft": random_minus_sft, "reward_rise": rise, "verdict": decision}  # fmt: skip
+    if HELDOUT in runs[0]["sft"]:
+        held = paired(clips("grpo", HELDOUT), clips("more_sft", HELDOUT))
+        held_random = paired(clips("grpo_random", HELDOUT), clips("sft", HELDOUT))["mean"]
+        summary[HELDOUT] = {"table": greedy_table(runs, HELDOUT), "primary": held, "grpo_vs_sft": paired(clips("grpo", HELDOUT), clips("sft", HELDOUT)),
+                            "random_minus_sft": held_random, "verdict": verdict(config["rule"], held, held_random, rise)}  # fmt: skip
+    return summary
+
+
+def greedy_table(runs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """greedy_table(runs, "greedy" | "heldout") -> a row per arm (SFT first): each greedy metric, mean over seeds."""
+    rows = []
+    for arm in ("sft", *ARMS):
+        row: dict[str, Any] = {"arm": arm}
+        for key in [k for k in runs[0][arm][kind] if k != "clips"]:
+            row[key] = statistics.fmean(r[arm][kind][key] for r in runs)
+        rows.append(row)
+    return rows
+
+
+def markdown_table(table: list[dict[str, Any]]) -> list[str]:
+    """markdown_table(rows of greedy_table) -> the lines of a markdown table, "–" where an arm lacks a metric."""
+    keys = [k for k in table[0] if k not in ("arm",)]
+    lines = ["| arm | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    return lines + [f"| {row['arm']} | " + " | ".join(f"{row[k]:.1f}" if k in row else "–" for k in keys) + " |" for row in table]
 
 
 def report(summary: dict[str, Any]) -> str:
-    """report(summary) -> markdown: the table (test split, mean over seeds), the comparison and the verdict."""
-    keys = [k for k in summary["table"][0] if k not in ("arm",)]
-    lines = ["| arm | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    lines += [f"| {row['arm']} | " + " | ".join(f"{row[k]:.1f}" if k in row else "–" for k in keys) + " |" for row in summary["table"]]
+    """report(summary) -> markdown: the table (test split, mean over seeds), the comparison and the verdict; then
+    the same for the held-out split when there is one."""
+    lines = markdown_table(summary["table"])
     p = summary["primary"]
     lines += ["", f"GRPO − more SFT (greedy test QA, last {LAST_CHECKPOINTS} checkpoints, pooled over seeds): {p['mean']:+.1f} points, "
               f"95 % CI [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]; McNemar (last checkpoints' rounding) b={p['b']}, c={p['c']}, p={p['p']:.3g}",
@@ -411,6 +441,15 @@ def report(summary: dict[str, Any]) -> str:
               *(f"GRPO − more SFT, {name} (last checkpoint): {c['mean']:+.1f} points, 95 % CI [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]"
                 for name, c in summary["secondary"].items()),
               f"verdict: {summary['verdict']}"]  # fmt: skip
+    if HELDOUT in summary:
+        held = summary[HELDOUT]
+        h = held["primary"]
+        lines += ["", f"Held-out path offsets (split {HELDOUT}, greedy, last {LAST_CHECKPOINTS} checkpoints, mean over seeds):", "",
+                  *markdown_table(held["table"]), "",
+                  f"GRPO − more SFT (held-out): {h['mean']:+.1f} points, 95 % CI [{h['ci95'][0]:+.1f}, {h['ci95'][1]:+.1f}]; "
+                  f"McNemar b={h['b']}, c={h['c']}, p={h['p']:.3g}",
+                  f"random-reward GRPO − SFT (held-out): {held['random_minus_sft']:+.1f} points; GRPO's training accuracy rise: {summary['reward_rise']:+.3f}",
+                  f"verdict (held-out): {held['verdict']}"]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -15,6 +15,12 @@ Every clip is a dark grey frame (value 40, fresh Gaussian noise of std 8 in ever
   drawn uniformly over the frame times inside the window; still before, after it moving at constant speed over
   the same path length to the last frame. One frame shows where the square is, not when it left.
 
+Held-out path offsets (`n_heldout`, split "heldout"): in train, val and test both coordinates of the path's
+midpoint come from the same central band (the positions from which a path of `path_length` fits either way). In
+the held-out split the coordinate across the motion comes from the positions outside that band (the square runs
+along a line nearer an edge, or sits there when still), which no clip of the other splits uses: the same
+questions and answers on a factor never seen in training (`heldout_offsets`).
+
 Why a square of at least one video token: the tiny Qwen2.5-VL sees frames of at most ~112x112 px, where one
 merged video token covers 28x28 px and two consecutive frames. The motion bench's objects were ~2 px wide at that
 resolution, which no model could read. Tier "large" draws a 28-px square (one token), tier "small" a 14-px one.
@@ -31,6 +37,7 @@ Layout written by `make_order_bench(out)`::
     out/train.csv, out/val.csv, out/test.csv
                                           VAU-Bench columns; val is for hyper-parameter sweeps, test is held out
                                           (lmms-eval: VAU_BENCH_ROOT=out VAU_BENCH_SPLITS=test)
+    out/heldout.csv                       only with n_heldout > 0: clips on held-out path offsets
     out/manifest.json                     per clip: question type, answer, direction, start, square side, seeds,
                                           hashes of the raw frames and the mp4
     out/README.md                         what this is and how it was generated
@@ -59,6 +66,7 @@ from vau_plugin.data.schema import LETTERS, NORMAL_CLASS, OPTION_COLUMNS
 GENERATOR = "vau_plugin.data.order_bench"
 GENERATOR_VERSION = 1
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+HELDOUT_SPLIT = "heldout"  # written only when n_heldout > 0, after the others (their clips do not change)
 LMMS_SPLIT = "test"
 TIERS: dict[str, int] = {"large": 28, "small": 14}  # square side in px: one merged video token, a quarter of one
 TOKEN_PX = 28
@@ -137,12 +145,30 @@ def answer_letters(question_type: str) -> tuple[str, ...]:
     return LETTERS[:2] if question_type == MOVES else LETTERS
 
 
-def _path(rng: np.random.Generator, direction: str, n_frames: int, start_frame: int, size: int, side: int) -> np.ndarray:
-    """Positions [T, 2] of a square still up to `start_frame`, then moving `path_length(size)` px in `direction`
-    at constant speed to the last frame. The midpoint is drawn before, and independently of, the direction."""
+def midpoint_band(size: int, side: int) -> tuple[int, int]:
+    """midpoint_band(size, side) -> [lo, hi] (inclusive): the positions of the path's midpoint, on either
+    coordinate, in train, val and test: those from which `path_length(size)` px fit both ways inside the frame."""
     length = path_length(size)
-    middle = rng.integers(length // 2, size - side - length // 2, size=2, endpoint=True)
+    return length // 2, size - side - length // 2
+
+
+def heldout_offsets(size: int, side: int) -> np.ndarray:
+    """heldout_offsets(size, side) -> the positions across the motion used only by the held-out split: every
+    top-left coordinate that keeps the square inside the frame and lies outside `midpoint_band`."""
+    lo, hi = midpoint_band(size, side)
+    return np.array([x for x in range(size - side + 1) if not lo <= x <= hi])
+
+
+def _path(rng: np.random.Generator, direction: str, n_frames: int, start_frame: int, size: int, side: int,
+          heldout: bool = False) -> np.ndarray:  # fmt: skip
+    """Positions [T, 2] of a square still up to `start_frame`, then moving `path_length(size)` px in `direction`
+    at constant speed to the last frame. The midpoint is drawn before, and independently of, the direction;
+    `heldout` then redraws its coordinate across the motion from `heldout_offsets`."""
+    length = path_length(size)
+    middle = rng.integers(*midpoint_band(size, side), size=2, endpoint=True)
     axis, sign = _STEPS[direction]
+    if heldout:
+        middle[1 - axis] = rng.choice(heldout_offsets(size, side))
     travelled = np.zeros(n_frames)
     travelled[start_frame:] = np.linspace(0.0, length, n_frames - start_frame)
     positions = np.repeat(middle[None, :], n_frames, axis=0)
@@ -151,11 +177,15 @@ def _path(rng: np.random.Generator, direction: str, n_frames: int, start_frame: 
 
 
 def render_order_clip(question_type: str, letter: str, seed: int, *, tier: str = "large", size: int = 112,
-                      fps: float = 2.0, seconds: float = 8.0) -> OrderClip:  # fmt: skip
-    """render_order_clip(question_type, letter, seed, *, tier="large", size=112, fps=2.0, seconds=8.0) -> OrderClip.
+                      fps: float = 2.0, seconds: float = 8.0, heldout: bool = False) -> OrderClip:  # fmt: skip
+    """render_order_clip(question_type, letter, seed, *, tier="large", size=112, fps=2.0, seconds=8.0,
+    heldout=False) -> OrderClip.
 
-    The clip whose answer to `question_type` is `letter`, all its randomness from `seed` (a pure function)."""
+    The clip whose answer to `question_type` is `letter`, all its randomness from `seed` (a pure function);
+    `heldout` puts its path on a held-out offset (module doc)."""
     spec = check_settings(tier, size, fps, seconds)
+    if heldout and not len(heldout_offsets(size, TIERS[tier])):
+        raise ValueError(f"order bench: a {size}-px frame leaves no held-out path offsets for the {tier} tier's square")
     if letter not in answer_letters(question_type):
         raise ValueError(f"order bench: a {question_type!r} answer must be one of {', '.join(answer_letters(question_type))}, got {letter!r}")
     side, n_frames = TIERS[tier], spec.n_frames
@@ -165,7 +195,7 @@ def render_order_clip(question_type: str, letter: str, seed: int, *, tier: str =
     if question_type == START:
         lo, hi = start_windows(spec)[LETTERS.index(letter)]
         start_frame = int(rng.choice([f for f in range(n_frames) if lo <= f / spec.fps < hi]))
-    positions = _path(rng, direction, n_frames, start_frame, size, side)
+    positions = _path(rng, direction, n_frames, start_frame, size, side, heldout)
     if question_type == MOVES and letter == "B":
         # Where a moving square would be at a random frame: one frame cannot tell still from moving.
         positions = np.repeat(positions[rng.integers(n_frames)][None, :], n_frames, axis=0)
@@ -202,6 +232,12 @@ def annotation_row(name: str, question_type: str, letter: str, clip: OrderClip, 
 
 
 def _readme_text(seed: int, tier: str, spec: ClipSpec, counts: dict[str, dict[str, int]]) -> str:
+    heldout = ""
+    if HELDOUT_SPLIT in counts:
+        lo, hi = midpoint_band(spec.width, TIERS[tier])
+        heldout = (f"\n`{HELDOUT_SPLIT}.csv` asks the same questions of clips whose path runs off the band every other split "
+                   f"uses: across the motion the square's top-left is outside {lo}-{hi} px, a factor never seen in "
+                   f"training (`VAU_BENCH_SPLITS={HELDOUT_SPLIT}`).")
     table = "\n".join(f"| {split} | " + " | ".join(str(c[t]) for t in QUESTION_TYPES) + " |" for split, c in counts.items())
     questions = "\n".join(
         f"- {t}: \"{QUESTIONS[t]}\" " + "; ".join(f"{letter}. {text}" for letter, text in zip(LETTERS, options(t, spec)))
@@ -220,7 +256,7 @@ Questions (answers balanced per type; "moves" only A or B):
 
 Moving clips are "{MOVING_CLASS}" with the motion span (start, last frame), still clips "{NORMAL_CLASS}" 0.0/0.0.
 `val.csv` is for hyper-parameter sweeps; `test.csv` is held out
-(lmms-eval: `VAU_BENCH_ROOT=<this folder> VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT=<this folder>/videos`).
+(lmms-eval: `VAU_BENCH_ROOT=<this folder> VAU_BENCH_SPLITS={LMMS_SPLIT} VAU_BENCH_VIDEO_ROOT=<this folder>/videos`).{heldout}
 `manifest.json` records each clip's question type, answer, direction, start, seed and hashes.
 
 | split | {' | '.join(QUESTION_TYPES)} |
@@ -230,21 +266,26 @@ Moving clips are "{MOVING_CLASS}" with the motion span (start, last frame), stil
 
 
 def make_order_bench(out: str | Path, *, tier: str = "large", n_train: int = 300, n_val: int = 100, n_test: int = 200,
-                     seed: int = 0, size: int = 112, fps: float = 2.0, seconds: float = 8.0,
+                     n_heldout: int = 0, seed: int = 0, size: int = 112, fps: float = 2.0, seconds: float = 8.0,
                      overwrite: bool = False) -> BenchSummary:  # fmt: skip
-    """make_order_bench(out, *, tier="large", n_train=300, n_val=100, n_test=200, seed=0, size=112, fps=2.0,
-    seconds=8.0, overwrite=False) -> BenchSummary.
+    """make_order_bench(out, *, tier="large", n_train=300, n_val=100, n_test=200, n_heldout=0, seed=0, size=112,
+    fps=2.0, seconds=8.0, overwrite=False) -> BenchSummary.
 
-    Writes the layout of the module doc. In each split the question types go round-robin (direction, moves,
+    Writes the layout of the module doc (the held-out split only when n_heldout > 0; the other splits are the same
+    either way). In each split the question types go round-robin (direction, moves,
     start, ...) and within each type the answer letters are balanced in a seeded order. Refuses a folder that
     holds files unless `overwrite`; ValueError names a bad argument. Summary counts: split -> question type -> clips."""
     spec = check_settings(tier, size, fps, seconds)
-    sizes = dict(zip(SPLITS, (n_train, n_val, n_test), strict=True))
+    sizes = dict(zip((*SPLITS, HELDOUT_SPLIT), (n_train, n_val, n_test, n_heldout), strict=True))
     for split, n in sizes.items():
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"order bench: n_{split} must be a non-negative integer, got {n!r}")
     if sum(sizes.values()) == 0:
-        raise ValueError("order bench: n_train, n_val and n_test are all 0; need at least one clip")
+        raise ValueError("order bench: n_train, n_val, n_test and n_heldout are all 0; need at least one clip")
+    if n_heldout and not len(heldout_offsets(size, TIERS[tier])):
+        raise ValueError(f"order bench: n_heldout needs a frame wider than {size} px for the {tier} tier (no held-out path offsets)")
+    if not n_heldout:
+        del sizes[HELDOUT_SPLIT]
     if not isinstance(seed, int) or seed < 0:
         raise ValueError(f"order bench: seed must be a non-negative integer, got {seed!r}")
 
@@ -252,15 +293,17 @@ def make_order_bench(out: str | Path, *, tier: str = "large", n_train: int = 300
         rng = np.random.default_rng([seed, split_index, 13 << 20])  # a salt apart from the other benches'
         types = [QUESTION_TYPES[i % len(QUESTION_TYPES)] for i in range(len(names))]
         letters = {t: iter(shuffled_cycle(answer_letters(t), types.count(t), rng)) for t in QUESTION_TYPES}
+        heldout = split == HELDOUT_SPLIT
         for index, (name, question_type) in enumerate(zip(names, types, strict=True)):
             letter = next(letters[question_type])
             cseed = clip_seed(seed, split_index + 32, index)
-            clip = render_order_clip(question_type, letter, cseed, tier=tier, size=size, fps=fps, seconds=seconds)
+            clip = render_order_clip(question_type, letter, cseed, tier=tier, size=size, fps=fps, seconds=seconds, heldout=heldout)
             entry = {
                 "question_type": question_type, "correct_option": letter,
                 "answer": options(question_type, spec)[LETTERS.index(letter)], "direction": clip.direction,
                 "start_s": None if clip.start_frame is None else spec.seconds_at(clip.start_frame),
                 "start_frame": clip.start_frame, "square_side": clip.side, "seed": seed, "clip_seed": cseed,
+                **({"heldout_offset": True} if heldout else {}),
             }  # fmt: skip
             yield BenchClip(clip.frames, annotation_row(name, question_type, letter, clip, spec), entry, counts=(question_type,))
 
