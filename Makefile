@@ -10,7 +10,7 @@ TEST_WORKERS ?= 2
 PYTEST_ARGS ?= -n $(TEST_WORKERS) --dist loadfile
 BENCH_ARGS ?=
 
-.PHONY: demo test test-fast install clean bench experiment experiment-curve experiment-sweep experiment-quick experiment-motion \
+.PHONY: demo test test-fast install clean bench experiment experiment-curve experiment-sweep experiment-quick experiment-motion-prompts experiment-motion \
 	experiment-motion-sweep experiment-motion-small experiment-motion-quick gpu-check
 
 install: $(STAMP)
@@ -49,6 +49,10 @@ experiment-curve: $(STAMP)
 # The learning rates of the GRPO and extra-SFT arms, chosen on val.
 experiment-sweep: $(STAMP)
 	$(BIN)/python experiments/grpo_vs_sft/run.py --sweep
+
+# The motion prompts' own question on the same protocol: SFT with a learnable motion prompt against SFT without.
+experiment-motion-prompts: $(STAMP)
+	$(BIN)/python experiments/grpo_vs_sft/run.py --motion
 
 experiment-quick: $(STAMP)
 	$(BIN)/python experiments/grpo_vs_sft/run.py --quick

@@ -119,6 +119,24 @@ def test_the_heldout_split_is_judged_by_the_same_rule_on_its_own_clips(run):
     assert "heldout" not in run.summarise(config, runs_without) and "held-out" not in run.report(run.summarise(config, runs_without))
 
 
+def test_the_motion_rule_judges_each_variant_against_none_with_bonferroni(run):
+    rule = {"alpha": 0.05, "random_band": 3.0, "min_gain": 2.0}
+    assert run.motion_verdict(rule, {"mean": 3.0, "p": 0.03, "ci95": (0.5, 5.5)}, 1) == "helps"
+    assert run.motion_verdict(rule, {"mean": 3.0, "p": 0.03, "ci95": (0.5, 5.5)}, 2) == "inconclusive"  # 0.03 > 0.05 / 2
+    assert run.motion_verdict(rule, {"mean": -3.0, "p": 0.001, "ci95": (-5.0, -1.0)}, 1) == "falsified"
+    assert run.motion_verdict(rule, {"mean": 0.5, "p": 0.7, "ci95": (-3.0, 4.0)}, 1) == "inconclusive"
+    config = {**run.load_config(run.DEFAULT_CONFIG, quick=False), "rule": rule}
+    config["motion"] = {**config["motion"], "variants": ["learnable"]}
+    clips = [f"t{i}" for i in range(30)]
+    none = {"test": _evaluation({c: float(i < 15) for i, c in enumerate(clips)})}
+    learnable = {"test": _evaluation({c: float(i < 27) for i, c in enumerate(clips)})}  # right on 12 more clips
+    summary = run.motion_summary(config, [{"seed": 0, "none": none, "learnable": learnable}])
+    part = summary["test"]
+    assert part["comparisons"]["learnable"]["mean"] == pytest.approx(40.0) and part["verdicts"]["learnable"] == "helps"
+    assert [row["variant"] for row in part["table"]] == ["none", "learnable"] and "heldout" not in summary
+    assert "verdict (test, learnable): helps" in run.motion_report(summary)
+
+
 # ------------------------------------------------------------------------------------------------ what each arm trains
 
 
@@ -282,3 +300,16 @@ def test_quick_run_trains_every_arm_and_applies_the_rule(tmp_path):
     assert "verdict (held-out):" in (results / "results.md").read_text()
     timings = json.loads((results / "timings_main.json").read_text())
     assert {"seed0 grpo", "seed0 grpo_random", "seed0 more_sft", "seed0 sft"} <= {t["stage"] for t in timings}
+    # The motion prompts' own run: the same SFT with a learnable motion prompt, against the SFT above (reused).
+    motion = subprocess.run([sys.executable, str(EXPERIMENT / "run.py"), "--quick", "--motion", "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert motion.returncode == 0, motion.stdout[-3000:] + motion.stderr[-3000:]
+    motion_summary = json.loads((results / "motion.json").read_text())
+    stages = {t["stage"] for t in json.loads((results / "timings_motion.json").read_text())}
+    assert "seed0 sft learnable" in stages and "seed0 sft" in stages  # the none SFT comes from the main run's folder
+    trained = next((results / "motion").glob("seed0_learnable_*"))
+    assert json.loads((trained / "motion_prompt.json").read_text())  # the learnt motion prompt, used by the evaluation
+    for split in ("test", "heldout"):
+        assert motion_summary[split]["verdicts"]["learnable"] in ("helps", "falsified", "inconclusive")
+        assert motion_summary["runs"][0]["none"][split]["clips"] == run["sft"]["greedy" if split == "test" else "heldout"]["clips"]
+    assert "verdict (heldout, learnable)" in (results / "motion.md").read_text()

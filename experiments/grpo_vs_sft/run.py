@@ -1,6 +1,6 @@
 """GRPO against matched SFT from a converged SFT checkpoint, with a random-reward noise control (issue 27).
 
-    python experiments/grpo_vs_sft/run.py [--quick] [--seeds 0,1,2] [--curve] [--sweep] [--report]
+    python experiments/grpo_vs_sft/run.py [--quick] [--seeds 0,1,2] [--curve] [--sweep] [--motion] [--report]
                                           [--config experiments/grpo_vs_sft/config.json] [--out DIR]
 
 The question, the rule and the protocol are in README.md, written before the main run. In short, on the order
@@ -15,6 +15,10 @@ lmms-eval `vau_bench_qa_answer` to test), for each seed, from a random-initialis
      at T = 1 for the SFT checkpoint and each arm's last one;
   4. when the bench has a held-out split (config["bench"]["n_heldout"]: paths on offsets no training clip uses),
      greedy on it too, for the same checkpoints: the held-out-factor comparison, judged by the same rule.
+
+`--motion` is the motion prompts' own question (issue 27 item 7): per seed, the same SFT with each motion-prompt
+variant of config["motion"]["variants"], against the SFT without (the main run's, shared), greedy on test and the
+held-out split, judged by its own rule (README).
 
 `--curve` trains one long SFT run (seed config["curve"]["seed"]) and evaluates its checkpoints on val;
 `--sweep` runs the arms from the SFT checkpoint of the sweep seed for each learning rate of config["sweep"] on val.
@@ -62,6 +66,7 @@ def _motion_vau():
 
 shared = _motion_vau()
 merge, Timer, ensure_bench, ensure_model, split_clips = shared.merge, shared.Timer, shared.ensure_bench, shared.ensure_model, shared.split_clips
+motion_keys, lmms_model_args = shared.motion_keys, shared.lmms_model_args  # a motion-prompt variant's recipe keys, lmms-eval args
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -138,11 +143,11 @@ def sft_settings(config: dict, steps: int, save_every: int) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
-def evaluate(checkpoint: Path, config: dict, bench: Path, out: Path, split: str, *, sampled: bool = False) -> dict[str, Any]:
-    """evaluate(checkpoint, config, bench, out, split, *, sampled=False) -> {"accuracy", "accuracy_<type>",
-    "clips": {video: 0/1}}: lmms-eval `vau_bench_qa_answer` on `split`, greedy or sampled at T = 1; cached in
-    out/metrics.json. Raises when another number of clips than the split holds was scored."""
-    from vau_plugin.budget import lmms_budget_args
+def evaluate(checkpoint: Path, config: dict, bench: Path, out: Path, split: str, *, sampled: bool = False, variant: str = "none") -> dict[str, Any]:
+    """evaluate(checkpoint, config, bench, out, split, *, sampled=False, variant="none") -> {"accuracy",
+    "accuracy_<type>", "clips": {video: 0/1}}: lmms-eval `vau_bench_qa_answer` on `split`, greedy or sampled at
+    T = 1, with the motion prompt `variant` trained with (none, fixed, learnable); cached in out/metrics.json.
+    Raises when another number of clips than the split holds was scored."""
     from vau_plugin.lmms.docs import bench_environment
     from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
 
@@ -152,7 +157,7 @@ def evaluate(checkpoint: Path, config: dict, bench: Path, out: Path, split: str,
     gen = f"max_new_tokens={config['eval']['max_new_tokens']}" + (",temperature=1.0,do_sample=True" if sampled else "")
     args = [
         "--model", "vau_qwen2_5_vl",
-        "--model_args", ",".join([f"pretrained={checkpoint}", "device=cpu", "device_map=cpu", lmms_budget_args(config["video"])]),
+        "--model_args", lmms_model_args(checkpoint, variant, config),
         "--tasks", EVAL_TASK, "--gen_kwargs", gen, "--log_samples", "--seed", "0", "--batch_size", str(config["eval"]["batch_size"]),
     ]  # fmt: skip
     run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))
@@ -384,6 +389,78 @@ def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dic
     return summarise(config, runs)
 
 
+def motion_sft(config: dict, results: Path, seed: int, data: Path, variant: str, timer: Timer) -> Path:
+    """motion_sft(config, results, seed, data, variant, timer) -> the SFT-from-scratch output folder of `seed`
+    trained with the motion prompt `variant` (fixed or learnable; config["motion"]): the main run's SFT but for
+    the template and motion keys."""
+    model = timer.run(f"seed{seed} model", ensure_model, results, seed)
+    settings = sft_settings(config, config["sft"]["max_steps"], config["sft"]["max_steps"])
+    keys = {**stage_keys(config, "sft", model, data, seed, settings), **motion_keys(variant, config["motion"], None)}
+    out = results / "motion" / f"seed{seed}_{variant}_{digest([keys, config['bench'], config['threads']])}"
+    return timer.run(f"seed{seed} sft {variant}", train, "sft", keys, out)
+
+
+def motion_verdict(rule: dict[str, float], comparison: dict[str, Any], n_variants: int) -> str:
+    """motion_verdict(rule, variant − none comparison, number of variants judged) -> the README's motion rule:
+    "helps" (mean > 0 and McNemar p below rule["alpha"] / n_variants, Bonferroni over the variants),
+    "falsified" (the 95 % interval's upper end below rule["min_gain"]) or "inconclusive"."""
+    if comparison["mean"] > 0 and comparison["p"] < rule["alpha"] / n_variants:
+        return "helps"
+    if comparison["ci95"][1] < rule["min_gain"]:
+        return "falsified"
+    return "inconclusive"
+
+
+def run_motion(config: dict, results: Path, seeds: list[int], timer: Timer) -> dict[str, Any]:
+    """--motion: per seed the SFT without motion prompts (the main run's) and with each variant, greedy on test
+    (and the held-out split); per variant the paired difference to none, pooled over seeds, and its verdict."""
+    variants = list(config["motion"]["variants"])
+    splits = ["test", *([HELDOUT] if config["bench"].get("n_heldout") else [])]
+    runs = []
+    for seed in seeds:
+        set_process_env(config, seed)
+        bench, data = inputs(config, results, timer)
+        checkpoints_by_variant = {"none": sft_checkpoint(config, results, seed, data, timer)}
+        for variant in variants:
+            checkpoints_by_variant[variant] = motion_sft(config, results, seed, data, variant, timer)
+        run: dict[str, Any] = {"seed": seed}
+        for variant, checkpoint in checkpoints_by_variant.items():
+            run[variant] = {split: timer.run(f"seed{seed} eval sft {variant} {split}", evaluate, checkpoint, config, bench,
+                                             checkpoint / f"eval_{split}", split, variant=variant) for split in splits}  # fmt: skip
+        runs.append(run)
+    return motion_summary(config, runs)
+
+
+def motion_summary(config: dict, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """motion_summary(config, runs of run_motion) -> {"runs", "variants", <split>: {"table", "comparisons",
+    "verdicts"}} for each split the runs were evaluated on."""
+    variants = list(config["motion"]["variants"])
+    summary: dict[str, Any] = {"runs": runs, "variants": variants}
+    for split in runs[0]["none"]:
+        table = [{"variant": v, **{k: statistics.fmean(r[v][split][k] for r in runs) for k in runs[0][v][split] if k != "clips"}} for v in ("none", *variants)]
+        comparisons = {v: paired([r[v][split]["clips"] for r in runs], [r["none"][split]["clips"] for r in runs]) for v in variants}
+        verdicts = {v: motion_verdict(config["rule"], c, len(variants)) for v, c in comparisons.items()}
+        summary[split] = {"table": table, "comparisons": comparisons, "verdicts": verdicts}
+    return summary
+
+
+def motion_report(summary: dict[str, Any]) -> str:
+    """motion_report(summary of run_motion) -> markdown: per split, the SFT table by variant and each variant's
+    paired difference to none with its verdict."""
+    lines = []
+    for split in [s for s in ("test", HELDOUT) if s in summary]:
+        part = summary[split]
+        keys = [k for k in part["table"][0] if k != "variant"]
+        lines += [f"SFT with and without motion prompts, greedy {split} QA (mean over seeds):", "",
+                  "| variant | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
+                  *(f"| {row['variant']} | " + " | ".join(f"{row[k]:.1f}" for k in keys) + " |" for row in part["table"]), ""]  # fmt: skip
+        for variant, c in part["comparisons"].items():
+            lines.append(f"{variant} − none ({split}): {c['mean']:+.1f} points, 95 % CI [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}]; "
+                         f"McNemar b={c['b']}, c={c['c']}, p={c['p']:.3g}; verdict ({split}, {variant}): {part['verdicts'][variant]}")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
 def summarise(config: dict, runs: list[dict[str, Any]]) -> dict[str, Any]:
     """summarise(config, runs) -> the table rows, the primary comparison, the checks and the verdict; with a
     held-out split, the same under "heldout" (its table, comparison, random arm and verdict; the reward rise is
@@ -459,6 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", help="comma-separated seeds (default: the config's)")
     parser.add_argument("--curve", action="store_true", help="the SFT curve on val (results/curve/)")
     parser.add_argument("--sweep", action="store_true", help="the learning-rate sweep of the arms on val (results/sweep/)")
+    parser.add_argument("--motion", action="store_true", help="the motion prompts' own run: SFT with each variant against none (results/motion.md)")
     parser.add_argument("--report", action="store_true", help="print results.md again from summary.json")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--out", type=Path, default=DEFAULT_RESULTS, help="results folder (default experiments/grpo_vs_sft/results)")
@@ -466,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_config(args.config, args.quick)
     results = (args.out / "quick" if args.quick else args.out).resolve()
     results.mkdir(parents=True, exist_ok=True)
-    name = "curve" if args.curve else "sweep" if args.sweep else "main"
+    name = "curve" if args.curve else "sweep" if args.sweep else "motion" if args.motion else "main"
     if args.report:
         summary = json.loads((results / "summary.json").read_text(encoding="utf-8"))
         print(report(summary))
@@ -479,8 +557,12 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run_sweep(config, results, timer)
     else:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(config["seeds"])
-        outcome = run_main(config, results, seeds, timer)
-        outcome["table_md"] = report(outcome)
+        if args.motion:
+            outcome = run_motion(config, results, seeds, timer)
+            outcome["table"] = motion_report(outcome)
+        else:
+            outcome = run_main(config, results, seeds, timer)
+            outcome["table_md"] = report(outcome)
     outcome.update(config=config, seconds=round(time.monotonic() - started, 1))
     (results / f"{'summary' if name == 'main' else name}.json").write_text(json.dumps(outcome, indent=1, default=str) + "\n", encoding="utf-8")
     text = outcome.get("table") if name != "main" else outcome["table_md"]
