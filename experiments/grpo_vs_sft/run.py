@@ -148,33 +148,50 @@ def evaluate(checkpoint: Path, config: dict, bench: Path, out: Path, split: str,
     "accuracy_<type>", "clips": {video: 0/1}}: lmms-eval `vau_bench_qa_answer` on `split`, greedy or sampled at
     T = 1, with the motion prompt `variant` trained with (none, fixed, learnable); cached in out/metrics.json.
     Raises when another number of clips than the split holds was scored."""
+    return evaluate_splits(checkpoint, config, bench, {split: out}, sampled=sampled, variant=variant)[split]
+
+
+def evaluate_splits(checkpoint: Path, config: dict, bench: Path, outs: dict[str, Path], *, sampled: bool = False, variant: str = "none") -> dict[str, dict[str, Any]]:
+    """evaluate_splits(checkpoint, config, bench, {split: out folder}, ...) -> {split: metrics as `evaluate`}: one
+    lmms-eval call over all the splits (one model load instead of one a split), each split's clips scored apart
+    and cached in its own out/metrics.json; the call's log and samples go to the first folder, with "+<split>"
+    appended for each further split."""
     from vau_plugin.lmms.docs import bench_environment
     from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
 
-    cached = out / "metrics.json"
-    if cached.is_file():
-        return json.loads(cached.read_text(encoding="utf-8"))
+    cached = {split: out / "metrics.json" for split, out in outs.items()}
+    if all(path.is_file() for path in cached.values()):
+        return {split: json.loads(path.read_text(encoding="utf-8")) for split, path in cached.items()}
+    first, *rest = outs
+    where = Path("+".join([str(outs[first]), *rest]))
     gen = f"max_new_tokens={config['eval']['max_new_tokens']}" + (",temperature=1.0,do_sample=True" if sampled else "")
     args = [
         "--model", "vau_qwen2_5_vl",
         "--model_args", lmms_model_args(checkpoint, variant, config),
         "--tasks", EVAL_TASK, "--gen_kwargs", gen, "--log_samples", "--seed", "0", "--batch_size", str(config["eval"]["batch_size"]),
     ]  # fmt: skip
-    run_lmms_eval(args, out, bench_environment(bench, bench / "videos", split))
-    clips = split_clips(bench, split)
-    scores = {}
-    for sample in task_samples(out, EVAL_TASK):
-        record = sample.get("accuracy")
-        if isinstance(record, dict) and record.get("video") in clips:
-            scores[record["video"]] = float(record["score"])
-    check_scored(len(scores), len(clips), f"the {split} split ({EVAL_TASK})", out)
-    metrics: dict[str, Any] = {"accuracy": 100.0 * statistics.fmean(scores.values())}
-    for qtype in sorted({c["question_type"] for c in clips.values()}):
-        values = [s for v, s in scores.items() if clips[v]["question_type"] == qtype]
-        metrics[f"accuracy_{qtype}"] = 100.0 * statistics.fmean(values)
-    metrics["clips"] = scores
-    cached.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
-    return metrics
+    run_lmms_eval(args, where, bench_environment(bench, bench / "videos", ",".join(outs)))
+    samples = [sample.get("accuracy") for sample in task_samples(where, EVAL_TASK)]
+    results = {}
+    for split, path in cached.items():
+        clips = split_clips(bench, split)
+        scores = {r["video"]: float(r["score"]) for r in samples if isinstance(r, dict) and r.get("video") in clips}
+        check_scored(len(scores), len(clips), f"the {split} split ({EVAL_TASK})", where)
+        metrics: dict[str, Any] = {"accuracy": 100.0 * statistics.fmean(scores.values())}
+        for qtype in sorted({c["question_type"] for c in clips.values()}):
+            values = [s for v, s in scores.items() if clips[v]["question_type"] == qtype]
+            metrics[f"accuracy_{qtype}"] = 100.0 * statistics.fmean(values)
+        metrics["clips"] = scores
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(metrics, indent=1) + "\n", encoding="utf-8")
+        results[split] = metrics
+    return results
+
+
+def greedy_splits(config: dict) -> list[str]:
+    """greedy_splits(config) -> the splits the main and motion runs score greedily: test, and the held-out offsets
+    when the bench has them (in one lmms-eval call, for every checkpoint alike)."""
+    return ["test", *([HELDOUT] if config["bench"].get("n_heldout") else [])]
 
 
 def letter_probability(checkpoint: Path, config: dict, bench: Path, out: Path, split: str) -> dict[str, Any]:
@@ -297,11 +314,16 @@ def run_arm(config: dict, arm: str, start: Path, data: Path, seed: int, where: P
     return timer.run(f"seed{seed} {arm}" + (f" lr {lr:g}" if lr else ""), train, arm, keys, out)
 
 
-def arm_results(config: dict, out: Path, bench: Path, split: str, timer: Timer, *, sampled: bool) -> dict[str, Any]:
-    """arm_results(...) -> {"greedy": mean over the last checkpoints, "greedy_each": [...], "sampled": ...}."""
+def arm_results(config: dict, out: Path, bench: Path, splits: list[str], timer: Timer, *, sampled: bool) -> dict[str, Any]:
+    """arm_results(config, out, bench, splits, timer, *, sampled) -> {"greedy": the first split's metrics, mean
+    over the last checkpoints, "greedy_each": [accuracy of each], "heldout": the same mean on the held-out split
+    when listed, "sampled" and "p_correct" (last checkpoint, first split) when `sampled`}."""
     kept = checkpoints(out)[-LAST_CHECKPOINTS:] or [out]
-    each = [timer.run(f"eval {c.parent.name}/{c.name}", evaluate, c, config, bench, c / f"eval_{split}", split) for c in kept]
-    result: dict[str, Any] = {"greedy": mean_over(each), "greedy_each": [e["accuracy"] for e in each]}
+    split = splits[0]
+    each = [timer.run(f"eval {c.parent.name}/{c.name}", evaluate_splits, c, config, bench, {s: c / f"eval_{s}" for s in splits}) for c in kept]
+    result: dict[str, Any] = {"greedy": mean_over([e[split] for e in each]), "greedy_each": [e[split]["accuracy"] for e in each]}
+    if HELDOUT in splits:
+        result[HELDOUT] = mean_over([e[HELDOUT] for e in each])
     if sampled:
         result["sampled"] = timer.run(f"eval sampled {out.name}", evaluate, kept[-1], config, bench, kept[-1] / f"eval_{split}_T1", split, sampled=True)
         result["p_correct"] = timer.run(f"p(correct) {out.name}", letter_probability, kept[-1], config, bench, kept[-1] / f"p_correct_{split}.json", split)
@@ -343,7 +365,7 @@ def run_sweep(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
 
     def one(arm: str, lr: float) -> None:
         out = run_arm(config, arm, start, data, seed, results / "sweep", timer, lr)
-        greedy = arm_results(config, out, bench, "val", timer, sampled=False)["greedy"]["accuracy"]
+        greedy = arm_results(config, out, bench, ["val"], timer, sampled=False)["greedy"]["accuracy"]
         rows.append({"arm": arm, "lr": lr, "val_accuracy": greedy, "minus_sft": greedy - base})
 
     for lr in config["sweep"]["grpo_learning_rate"]:
@@ -373,16 +395,14 @@ def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dic
         bench, data = inputs(config, results, timer)
         start = sft_checkpoint(config, results, seed, data, timer)
         where = results / "main" / f"seed{seed}"
-        run: dict[str, Any] = {"seed": seed, "sft": {"greedy": timer.run(f"seed{seed} eval sft", evaluate, start, config, bench, start / "eval_test", "test")}}
+        splits = greedy_splits(config)
+        greedy = timer.run(f"seed{seed} eval sft", evaluate_splits, start, config, bench, {s: start / f"eval_{s}" for s in splits})
+        run: dict[str, Any] = {"seed": seed, "sft": {"greedy": greedy["test"], **({HELDOUT: greedy[HELDOUT]} if HELDOUT in greedy else {})}}
         run["sft"]["sampled"] = timer.run(f"seed{seed} eval sft T1", evaluate, start, config, bench, start / "eval_test_T1", "test", sampled=True)
         run["sft"]["p_correct"] = timer.run(f"seed{seed} p(correct) sft", letter_probability, start, config, bench, start / "p_correct_test.json", "test")
-        if config["bench"].get("n_heldout"):
-            run["sft"][HELDOUT] = timer.run(f"seed{seed} eval sft {HELDOUT}", evaluate, start, config, bench, start / f"eval_{HELDOUT}", HELDOUT)
         for arm in ARMS:
             out = run_arm(config, arm, start, data, seed, where, timer)
-            run[arm] = arm_results(config, out, bench, "test", timer, sampled=arm != "grpo_random")
-            if config["bench"].get("n_heldout"):
-                run[arm][HELDOUT] = arm_results(config, out, bench, HELDOUT, timer, sampled=False)["greedy"]
+            run[arm] = arm_results(config, out, bench, splits, timer, sampled=arm != "grpo_random")
             if arm == "grpo":
                 run["reward_rise"] = reward_rise(out)
         runs.append(run)
@@ -415,7 +435,7 @@ def run_motion(config: dict, results: Path, seeds: list[int], timer: Timer) -> d
     """--motion: per seed the SFT without motion prompts (the main run's) and with each variant, greedy on test
     (and the held-out split); per variant the paired difference to none, pooled over seeds, and its verdict."""
     variants = list(config["motion"]["variants"])
-    splits = ["test", *([HELDOUT] if config["bench"].get("n_heldout") else [])]
+    splits = greedy_splits(config)
     runs = []
     for seed in seeds:
         set_process_env(config, seed)
@@ -425,8 +445,8 @@ def run_motion(config: dict, results: Path, seeds: list[int], timer: Timer) -> d
             checkpoints_by_variant[variant] = motion_sft(config, results, seed, data, variant, timer)
         run: dict[str, Any] = {"seed": seed}
         for variant, checkpoint in checkpoints_by_variant.items():
-            run[variant] = {split: timer.run(f"seed{seed} eval sft {variant} {split}", evaluate, checkpoint, config, bench,
-                                             checkpoint / f"eval_{split}", split, variant=variant) for split in splits}  # fmt: skip
+            outs = {split: checkpoint / f"eval_{split}" for split in splits}  # the none SFT's: the main run's, cached
+            run[variant] = timer.run(f"seed{seed} eval sft {variant}", evaluate_splits, checkpoint, config, bench, outs, variant=variant)
         runs.append(run)
     return motion_summary(config, runs)
 
