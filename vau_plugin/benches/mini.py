@@ -139,9 +139,9 @@ Anomaly spans run from the last still frame before the event to the frame where 
 keeps burning to the end of the clip). Normal clips have times 0.0/0.0 as in the real benchmark.
 
 Determinism: the same seed and parameters give byte-identical CSVs and identical rendered frames
-(`frames_sha256` in the manifest hashes them before encoding). `file_sha256` hashes each mp4 as written;
-with libx264 the files are byte-identical only when the width is a multiple of {STABLE_WIDTH_MULTIPLE} px, as
-the default is.
+(`frames_sha256` in the manifest hashes them before encoding). `file_sha256` hashes each mp4 as written; the
+files repeat byte for byte too (at widths that are not a multiple of {STABLE_WIDTH_MULTIPLE} px the writer turns
+off libx264's macroblock tree, which is not deterministic there).
 """
 
 

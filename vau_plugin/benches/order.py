@@ -44,8 +44,9 @@ Layout written by `make_order_bench(out)`::
 
 Determinism: the question types go round-robin, the answers per type come from a generator seeded by (seed,
 split) and each clip is rendered by `render_order_clip` from its own seed (`writer.clip_seed`). The same
-arguments give byte-identical CSVs and README and identical raw frames; the mp4 bytes (and so their hashes in the
-manifest) are stable only for widths that are a multiple of 128 px (see `vau_plugin.benches.writer` on libx264).
+arguments give byte-identical CSVs and README, identical raw frames and identical mp4 bytes (and so manifest):
+at these widths (not multiples of 128 px) `vau_plugin.benches.writer` turns off libx264's macroblock tree, which
+otherwise encoded about half the clips differently each time (until 2026-12-06).
 """
 
 from __future__ import annotations
