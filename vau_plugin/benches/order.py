@@ -155,7 +155,8 @@ def midpoint_band(size: int, side: int) -> tuple[int, int]:
 
 def heldout_offsets(size: int, side: int) -> np.ndarray:
     """heldout_offsets(size, side) -> the positions across the motion used only by the held-out split: every
-    top-left coordinate that keeps the square inside the frame and lies outside `midpoint_band`."""
+    top-left coordinate that keeps the square inside the frame and lies outside `midpoint_band`. Never empty for
+    the sizes `check_settings` admits: the band leaves path_length(size) // 2 >= 1 positions on either side."""
     lo, hi = midpoint_band(size, side)
     return np.array([x for x in range(size - side + 1) if not lo <= x <= hi])
 
@@ -185,8 +186,6 @@ def render_order_clip(question_type: str, letter: str, seed: int, *, tier: str =
     The clip whose answer to `question_type` is `letter`, all its randomness from `seed` (a pure function);
     `heldout` puts its path on a held-out offset (module doc)."""
     spec = check_settings(tier, size, fps, seconds)
-    if heldout and not len(heldout_offsets(size, TIERS[tier])):
-        raise ValueError(f"order bench: a {size}-px frame leaves no held-out path offsets for the {tier} tier's square")
     if letter not in answer_letters(question_type):
         raise ValueError(f"order bench: a {question_type!r} answer must be one of {', '.join(answer_letters(question_type))}, got {letter!r}")
     side, n_frames = TIERS[tier], spec.n_frames
@@ -283,8 +282,6 @@ def make_order_bench(out: str | Path, *, tier: str = "large", n_train: int = 300
             raise ValueError(f"order bench: n_{split} must be a non-negative integer, got {n!r}")
     if sum(sizes.values()) == 0:
         raise ValueError("order bench: n_train, n_val, n_test and n_heldout are all 0; need at least one clip")
-    if n_heldout and not len(heldout_offsets(size, TIERS[tier])):
-        raise ValueError(f"order bench: n_heldout needs a frame wider than {size} px for the {tier} tier (no held-out path offsets)")
     if not n_heldout:
         del sizes[HELDOUT_SPLIT]
     if not isinstance(seed, int) or seed < 0:
