@@ -95,6 +95,9 @@ SIGNATURES = [
     ("lmms_eval.protocol:ChatMessages.extract_media", ["self"], []),
     ("lmms_eval.protocol:ChatMessages.to_hf_messages", ["self"], []),
     ("lmms_eval.tasks:TaskManager.initialize_tasks", ["self", "include_path", "include_defaults"], []),
+    # --- lmms-eval: the CLI in this process (runners.run_lmms_eval_in_process) and its task-index memo (lmms.entry)
+    ("lmms_eval.__main__:cli_evaluate", ["args"], []),
+    ("lmms_eval.tasks:TaskManager._get_task_and_group", ["self", "task_dir"], []),
     # --- lmms-eval: what lmms.entry.guard_exit_status wraps (a failed plugin run exits non-zero)
     ("lmms_eval.evaluator:simple_evaluate", ["model"], ["tasks", "cli_args", "evaluation_tracker", "verbosity"]),
     ("lmms_eval.tasks:TaskManager.__init__", ["self"], ["model_name"]),

@@ -8,7 +8,8 @@ Training: `train` runs a recipe with `key=value` overrides, `train_once` runs it
 kept); `log_history` / `reward_history` read a run's logged steps. The CLI is the one beside this interpreter, with
 its bin/ folder first on PATH (`cli_env`).
 
-Evaluation: a failed run of the plugin's tasks or models exits 1 with the plugin's message as its last line
+Evaluation: `run_lmms_eval` runs the `lmms-eval` CLI; `run_lmms_eval_in_process` runs the same CLI in this
+process, for a loop over many checkpoints (no start-up each time). A failed run of the plugin's tasks or models exits 1 with the plugin's message as its last line
 (`vau_plugin.lmms.entry.guard_exit_status`; lmms-eval 0.7.3 itself logs an error and exits 0), and a run counts as
 done only when its results file exists too; a mean over fewer clips than the split holds must not pass as the
 split's, so callers compare the samples scored with the rows expected (`check_scored`). Every lmms-eval run is
@@ -17,6 +18,7 @@ offline (no hub) with quiet tokenizers, whoever calls it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -24,7 +26,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 LOG_NAME = "lmms_eval.log"
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -141,6 +143,62 @@ def run_lmms_eval(args: list[str], out: Path, extra_env: Optional[dict[str, str]
     if proc.returncode != 0 or not found:
         raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}: {_failure(log, proc.returncode)}); see {log}")
     return json.loads(found[-1].read_text(encoding="utf-8"))
+
+
+def run_lmms_eval_in_process(args: list[str], out: Path, extra_env: Optional[dict[str, str]] = None) -> dict[str, Any]:
+    """run_lmms_eval_in_process(args, out, extra_env) -> what `run_lmms_eval` returns, with the same arguments,
+    environment, log (OUT/lmms_eval.log: this process's stdout and stderr, file descriptors 1 and 2, during the
+    call) and errors, but lmms-eval's CLI (`cli_evaluate`) run in this process: for a loop over many checkpoints,
+    where each subprocess would spend ~10 s of 2 cores importing lmms-eval and indexing its task YAMLs
+    (`vau_plugin.lmms.entry.memoize_task_index`). os.environ and sys.argv are restored afterwards; the torch
+    thread count is this process's (set it as the subprocesses' would be, e.g. `torch.set_num_threads`)."""
+    from lmms_eval.__main__ import cli_evaluate
+
+    from vau_plugin.lmms.entry import memoize_task_index
+
+    memoize_task_index()
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / LOG_NAME
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    os.environ.update({**OFFLINE_ENV, **(extra_env or {})})
+    sys.argv = [lmms_eval_tool(), *args, "--output_path", str(out)]
+    returncode = 0
+    try:
+        with open(log, "w", encoding="utf-8", buffering=1) as stream, _output_to(stream):
+            try:
+                cli_evaluate()
+            except SystemExit as stopped:  # how the plugin's guard ends a failed run: exit 1, its message last
+                if isinstance(stopped.code, str):
+                    print(stopped.code, flush=True)
+                returncode = stopped.code if isinstance(stopped.code, int) else 1
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    found = sorted(out.rglob("*_results.json"))
+    if returncode != 0 or not found:
+        raise RuntimeError(f"lmms-eval failed (exit {returncode}: {_failure(log, returncode)}); see {log}")
+    return json.loads(found[-1].read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def _output_to(stream: Any) -> Iterator[None]:
+    """Point sys.stdout, sys.stderr and file descriptors 1 and 2 (print, logging, loguru, tqdm, C libraries) at
+    `stream` (opened line-buffered, so its lines and the descriptors' keep their order) meanwhile."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(stream.fileno(), 1)
+        os.dup2(stream.fileno(), 2)
+        with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+            yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
 
 
 def task_samples(out: Path, task: str) -> list[dict[str, Any]]:

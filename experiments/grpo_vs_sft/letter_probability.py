@@ -22,20 +22,26 @@ TASK = "vau_bench_qa_answer"
 LETTERS = "ABCD"
 
 
-def answer_log_likelihood(model, text: str, videos: list, prompt_ids, answer: str) -> float:
-    """answer_log_likelihood(wrapper, prompt text, decoded videos, the prompt's token ids, answer) -> the sum of the
-    log-probabilities of `answer`'s tokens after the prompt (teacher-forced; the prompt's own tokens not counted)."""
+def answer_log_likelihoods(model, text: str, videos: list, prompt_ids, answers: list[str]) -> list[float]:
+    """answer_log_likelihoods(wrapper, prompt text, decoded videos, the prompt's token ids, answers) -> for each
+    answer, the sum of the log-probabilities of its tokens after the prompt (teacher-forced; the prompt's own tokens
+    not counted). One forward over the answers as a batch (left-padded: each row's answer is its last tokens);
+    the same sums as one forward per answer."""
     import torch
 
-    full = model.inputs([text + answer], videos)
-    start = prompt_ids.shape[0]
-    if not torch.equal(full["input_ids"][0, :start], prompt_ids):
-        raise RuntimeError(f"the answer {answer!r} changes the prompt's last tokens; cannot score it after the prompt")
+    full = model.inputs([text + answer for answer in answers], videos * len(answers))
+    ids, start = full["input_ids"], prompt_ids.shape[0]
     with torch.no_grad():
-        logits = model.model(**full.to(model.device)).logits[0].float()
-    targets = full["input_ids"][0, start:]
-    logprobs = torch.log_softmax(logits[start - 1 : -1], dim=-1)
-    return float(logprobs.gather(1, targets.unsqueeze(1).to(logprobs.device)).sum())
+        logits = model.model(**full.to(model.device)).logits.float()
+    sums = []
+    for row, answer in enumerate(answers):
+        pad = ids.shape[1] - int(full["attention_mask"][row].sum())
+        if not torch.equal(ids[row, pad : pad + start], prompt_ids):
+            raise RuntimeError(f"the answer {answer!r} changes the prompt's last tokens; cannot score it after the prompt")
+        targets = ids[row, pad + start :]
+        logprobs = torch.log_softmax(logits[row, pad + start - 1 : -1], dim=-1)
+        sums.append(float(logprobs.gather(1, targets.unsqueeze(1).to(logprobs.device)).sum()))
+    return sums
 
 
 def letter_probabilities(checkpoint: Path, bench: Path, split: str, video: dict) -> dict:
@@ -56,7 +62,7 @@ def letter_probabilities(checkpoint: Path, bench: Path, split: str, video: dict)
     for doc in task.test_docs():
         text, videos = model.prepare(doc, ChatMessages(messages=task.doc_to_messages(doc)))
         prompt_ids = model.inputs([text], videos)["input_ids"][0]
-        scores = {x: answer_log_likelihood(model, text, videos, prompt_ids, f"<answer>{x}</answer>") for x in LETTERS}
+        scores = dict(zip(LETTERS, answer_log_likelihoods(model, text, videos, prompt_ids, [f"<answer>{x}</answer>" for x in LETTERS])))
         top = max(scores.values())
         total = sum(math.exp(s - top) for s in scores.values())
         clips[doc["video"]] = math.exp(scores[doc["answer"]] - top) / total

@@ -80,11 +80,17 @@ def digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def set_process_env(config: dict, seed: int) -> None:
-    """Pin what the subprocesses' numbers depend on: the thread count (reductions sum in another order with another
-    count), this folder on PYTHONPATH (the reward module) and the random reward's seed."""
+def set_process_env(config: dict, seed: int, results: Path) -> None:
+    """Pin what the numbers depend on: the thread count of the subprocesses and of this process, which runs the
+    evaluations (reductions sum in another order with another count), this folder on PYTHONPATH (the reward
+    module) and the random reward's seed. Decoded frames are cached in results/frame_cache (`VAU_FRAME_CACHE`,
+    unless set): every stage reads the same clips again, and a hit returns the same frames without decoding."""
+    import torch
+
     threads = str(config["threads"])
     os.environ.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, GRPO_VS_SFT_SEED=str(seed))
+    os.environ.setdefault("VAU_FRAME_CACHE", str(results / "frame_cache"))
+    torch.set_num_threads(config["threads"])
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(HERE) not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), *paths])
@@ -155,9 +161,10 @@ def evaluate_splits(checkpoint: Path, config: dict, bench: Path, outs: dict[str,
     """evaluate_splits(checkpoint, config, bench, {split: out folder}, ...) -> {split: metrics as `evaluate`}: one
     lmms-eval call over all the splits (one model load instead of one a split), each split's clips scored apart
     and cached in its own out/metrics.json; the call's log and samples go to the first folder, with "+<split>"
-    appended for each further split."""
+    appended for each further split. lmms-eval's CLI runs in this process (`run_lmms_eval_in_process`: the same
+    samples as a subprocess, without ~10 s of start-up for each of the run's ~40 evaluations)."""
     from vau_plugin.lmms.docs import bench_environment
-    from vau_plugin.runners import check_scored, run_lmms_eval, task_samples
+    from vau_plugin.runners import check_scored, run_lmms_eval_in_process, task_samples
 
     cached = {split: out / "metrics.json" for split, out in outs.items()}
     if all(path.is_file() for path in cached.values()):
@@ -170,7 +177,7 @@ def evaluate_splits(checkpoint: Path, config: dict, bench: Path, outs: dict[str,
         "--model_args", lmms_model_args(checkpoint, variant, config),
         "--tasks", EVAL_TASK, "--gen_kwargs", gen, "--log_samples", "--seed", "0", "--batch_size", str(config["eval"]["batch_size"]),
     ]  # fmt: skip
-    run_lmms_eval(args, where, bench_environment(bench, bench / "videos", ",".join(outs)))
+    run_lmms_eval_in_process(args, where, bench_environment(bench, bench / "videos", ",".join(outs)))
     samples = [sample.get("accuracy") for sample in task_samples(where, EVAL_TASK)]
     results = {}
     for split, path in cached.items():
@@ -196,16 +203,20 @@ def greedy_splits(config: dict) -> list[str]:
 
 def letter_probability(checkpoint: Path, config: dict, bench: Path, out: Path, split: str) -> dict[str, Any]:
     """letter_probability(checkpoint, config, bench, out, split) -> {"p_correct", "clips"}: the probability of the
-    right option under the forced answer layout (`letter_probability.py`, a subprocess with the pinned threads);
-    cached in out."""
-    import subprocess
-
+    right option under the forced answer layout (`letter_probability.py`, run in this process with its pinned
+    threads; os.environ restored afterwards); cached in out."""
     if not out.is_file():
+        spec = importlib.util.spec_from_file_location("letter_probability", HERE / "letter_probability.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        saved = dict(os.environ)
+        try:
+            result = module.letter_probabilities(checkpoint, bench, split, config["video"])
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
         out.parent.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, str(HERE / "letter_probability.py"), str(checkpoint), str(bench), split, str(out), "--video", json.dumps(config["video"])]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise RuntimeError(f"letter_probability.py failed on {checkpoint} (exit {done.returncode}):\n{done.stderr[-3000:]}")
+        out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return json.loads(out.read_text(encoding="utf-8"))
 
 
@@ -337,7 +348,7 @@ def run_curve(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
     """--curve: one long SFT (config["curve"]) evaluated on val at every checkpoint: where more SFT stops paying."""
     curve = config["curve"]
     seed = curve["seed"]
-    set_process_env(config, seed)
+    set_process_env(config, seed, results)
     bench, data = inputs(config, results, timer)
     model = timer.run(f"seed{seed} model", ensure_model, results, seed)
     keys = stage_keys(config, "sft", model, data, seed, sft_settings(config, curve["steps"], curve["save_every"]))
@@ -357,7 +368,7 @@ def run_sweep(config: dict, results: Path, timer: Timer) -> dict[str, Any]:
     random-reward arm at GRPO's best lr (or at each lr of config["sweep"]["random_learning_rate"]), greedy on val over the last checkpoints; says which lr is best, whether it
     lies inside its grid, and how far the random arm moved from SFT."""
     seed = config["sweep"]["seed"]
-    set_process_env(config, seed)
+    set_process_env(config, seed, results)
     bench, data = inputs(config, results, timer)
     start = sft_checkpoint(config, results, seed, data, timer)
     base = timer.run("eval sft (val)", evaluate, start, config, bench, start / "eval_val", "val")["accuracy"]
@@ -391,7 +402,7 @@ def run_main(config: dict, results: Path, seeds: list[int], timer: Timer) -> dic
     """The main run: per seed, SFT, the three arms, the test evaluations; then the paired statistics and verdict."""
     runs = []
     for seed in seeds:
-        set_process_env(config, seed)
+        set_process_env(config, seed, results)
         bench, data = inputs(config, results, timer)
         start = sft_checkpoint(config, results, seed, data, timer)
         where = results / "main" / f"seed{seed}"
@@ -438,7 +449,7 @@ def run_motion(config: dict, results: Path, seeds: list[int], timer: Timer) -> d
     splits = greedy_splits(config)
     runs = []
     for seed in seeds:
-        set_process_env(config, seed)
+        set_process_env(config, seed, results)
         bench, data = inputs(config, results, timer)
         checkpoints_by_variant = {"none": sft_checkpoint(config, results, seed, data, timer)}
         for variant in variants:

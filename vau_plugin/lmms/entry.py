@@ -12,7 +12,8 @@ is still being imported (before `cli_evaluate` exists), so the exit status is gu
 `TaskManager`, after every module is loaded (`guard_exit_status()`, checked by `exit_status_guarded()`): for a run
 of a `vau_*` task or model, a failure becomes `RunStopped`, a `SystemExit` that passes through that `except
 Exception` and exits 1 with the plugin's message as the last line. Runs of other tasks and models are left as
-upstream runs them. These are the plugin's monkeypatches of lmms-eval (those of LLaMA-Factory are in
+upstream runs them. A process that runs many evaluations can also reuse its task index (`memoize_task_index()`,
+opt-in). These are the plugin's monkeypatches of lmms-eval (those of LLaMA-Factory are in
 `vau_plugin.llamafactory.patch`); each is idempotent and named in tests/test_upstream_contract.py.
 
 lmms-eval is imported inside the functions: importing it at module level would make `import
@@ -46,6 +47,7 @@ MODELS = {
     "vau_qwen3_vl": "vau_plugin.lmms.model.VAUQwen3_VL",
 }
 _PATCH_MARK = "_vau_plugin_task_dir"
+_INDEX_MEMO_MARK = "_vau_plugin_index_memo"  # set on the memoised TaskManager._get_task_and_group
 # The prefix of the plugin's task and model names: a run naming one is the plugin's, and its failures exit non-zero.
 PLUGIN_PREFIX = "vau_"
 _GUARD_MARK = "_vau_plugin_exit_guard"
@@ -93,6 +95,30 @@ def task_dir_registered() -> bool:
     from lmms_eval.tasks import TaskManager
 
     return bool(getattr(TaskManager.initialize_tasks, _PATCH_MARK, None))
+
+
+def memoize_task_index() -> None:
+    """Make every later `TaskManager` of this process reuse the index of a task folder it already read (the CLI
+    builds a new one per run, and indexing lmms-eval's ~3,300 task YAMLs takes ~3.5 s on 2 cores). For a process
+    that runs many evaluations (`vau_plugin.runners.run_lmms_eval_in_process`); a task YAML added or edited
+    afterwards is not seen by this process. Each call gets its own copy of the index. Safe to call many times."""
+    import copy
+
+    from lmms_eval.tasks import TaskManager
+
+    original = TaskManager._get_task_and_group
+    if getattr(original, _INDEX_MEMO_MARK, False):
+        return
+    indexed: dict[str, Any] = {}
+
+    @functools.wraps(original)
+    def _get_task_and_group(self: Any, task_dir: str) -> Any:
+        if task_dir not in indexed:
+            indexed[task_dir] = original(self, task_dir)
+        return copy.deepcopy(indexed[task_dir])
+
+    setattr(_get_task_and_group, _INDEX_MEMO_MARK, True)
+    TaskManager._get_task_and_group = _get_task_and_group
 
 
 # ----------------------------------------------------------------------------------------------- exit status
