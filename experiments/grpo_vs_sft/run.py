@@ -25,8 +25,10 @@ held-out split, judged by its own rule (README).
 Neither reads the test split. `--report` rewrites results.md from summary.json.
 
 Every stage's output folder is named by a digest of the settings that decide it, so a changed setting never
-reuses an old result, and a stopped run continues where it stopped. Subprocesses get the thread count of
-config["threads"] (OMP/MKL), which the numbers depend on.
+reuses an old result, and a stopped run continues where it stopped. Training runs `llamafactory-cli train` as a
+subprocess; the evaluations run lmms-eval's CLI in this process (`vau_plugin.runners.run_lmms_eval_in_process`: the
+same samples, without its start-up each time). Both get the thread count of config["threads"] (OMP/MKL and
+torch's), which the numbers depend on; decoded frames are cached in results/frame_cache.
 """
 
 from __future__ import annotations
