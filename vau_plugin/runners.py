@@ -152,27 +152,16 @@ def run_lmms_eval_in_process(args: list[str], out: Path, extra_env: Optional[dic
     where each subprocess would spend ~10 s of 2 cores importing lmms-eval and indexing its task YAMLs
     (`vau_plugin.lmms.entry.memoize_task_index`). os.environ and sys.argv are restored afterwards; the torch
     thread count is this process's (set it as the subprocesses' would be, e.g. `torch.set_num_threads`)."""
-    from lmms_eval.__main__ import cli_evaluate
+    from vau_plugin.lmms.entry import cli_in_process
 
-    from vau_plugin.lmms.entry import memoize_task_index
-
-    memoize_task_index()
     out.mkdir(parents=True, exist_ok=True)
     log = out / LOG_NAME
-    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_env = dict(os.environ)
     os.environ.update({**OFFLINE_ENV, **(extra_env or {})})
-    sys.argv = [lmms_eval_tool(), *args, "--output_path", str(out)]
-    returncode = 0
     try:
         with open(log, "w", encoding="utf-8", buffering=1) as stream, _output_to(stream):
-            try:
-                cli_evaluate()
-            except SystemExit as stopped:  # how the plugin's guard ends a failed run: exit 1, its message last
-                if isinstance(stopped.code, str):
-                    print(stopped.code, flush=True)
-                returncode = stopped.code if isinstance(stopped.code, int) else 1
+            returncode = cli_in_process([lmms_eval_tool(), *args, "--output_path", str(out)])
     finally:
-        sys.argv = saved_argv
         os.environ.clear()
         os.environ.update(saved_env)
     found = sorted(out.rglob("*_results.json"))

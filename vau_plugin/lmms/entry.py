@@ -121,6 +121,27 @@ def memoize_task_index() -> None:
     TaskManager._get_task_and_group = _get_task_and_group
 
 
+def cli_in_process(argv: list[str]) -> int:
+    """cli_in_process(argv) -> the exit status of lmms-eval's CLI (`cli_evaluate`) run in this process with sys.argv
+    = argv (restored afterwards) and the task index read once per process (`memoize_task_index`): 0, or the status
+    the run ended with (a failed plugin run: 1, the guard's message printed last, as the CLI would). For
+    `vau_plugin.runners.run_lmms_eval_in_process`, which sets the environment and the log."""
+    from lmms_eval.__main__ import cli_evaluate
+
+    memoize_task_index()
+    saved = sys.argv
+    sys.argv = list(argv)
+    try:
+        cli_evaluate()
+    except SystemExit as stopped:  # how the plugin's guard ends a failed run
+        if isinstance(stopped.code, str):
+            print(stopped.code, flush=True)
+        return 0 if stopped.code is None else stopped.code if isinstance(stopped.code, int) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------- exit status
 
 
