@@ -9,11 +9,11 @@ kept); `log_history` / `reward_history` read a run's logged steps. The CLI is th
 its bin/ folder first on PATH (`cli_env`).
 
 Evaluation: `run_lmms_eval` runs the `lmms-eval` CLI; `run_lmms_eval_in_process` runs the same CLI in this
-process, for a loop over many checkpoints (no start-up each time). A failed run of the plugin's tasks or models exits 1 with the plugin's message as its last line
-(`vau_plugin.lmms.entry.guard_exit_status`; lmms-eval 0.7.3 itself logs an error and exits 0), and a run counts as
-done only when its results file exists too; a mean over fewer clips than the split holds must not pass as the
-split's, so callers compare the samples scored with the rows expected (`check_scored`). Every lmms-eval run is
-offline (no hub) with quiet tokenizers, whoever calls it.
+process, for a loop over many checkpoints (no start-up each time). A failed run of the plugin's tasks or models
+exits 1 with the plugin's message as its last line (`vau_plugin.lmms.entry.guard_exit_status`; lmms-eval 0.7.3
+itself logs an error and exits 0), and a run counts as done only when its results file exists too (`_results`); a
+mean over fewer clips than the split holds must not pass as the split's, so callers compare the samples scored with
+the rows expected (`check_scored`). Every lmms-eval run is offline (no hub) with quiet tokenizers, whoever calls it.
 """
 
 from __future__ import annotations
@@ -139,10 +139,30 @@ def run_lmms_eval(args: list[str], out: Path, extra_env: Optional[dict[str, str]
     with open(log, "w", encoding="utf-8") as stream:
         proc = subprocess.run([lmms_eval_tool(), *args, "--output_path", str(out)], stdout=stream, stderr=subprocess.STDOUT,
                               env=env, check=False)  # fmt: skip
+    return _results(out, log, proc.returncode)
+
+
+def _results(out: Path, log: Path, returncode: int) -> dict[str, Any]:
+    """The results JSON of a finished lmms-eval run under `out`; a RuntimeError naming the exit code, what went wrong
+    (`_failure`) and the log when the run exited non-zero or wrote no results file (lmms-eval exits 0 on its own
+    errors)."""
     found = sorted(out.rglob("*_results.json"))
-    if proc.returncode != 0 or not found:
-        raise RuntimeError(f"lmms-eval failed (exit {proc.returncode}: {_failure(log, proc.returncode)}); see {log}")
+    if returncode != 0 or not found:
+        raise RuntimeError(f"lmms-eval failed (exit {returncode}: {_failure(log, returncode)}); see {log}")
     return json.loads(found[-1].read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def environment(updates: Optional[dict[str, str]] = None) -> Iterator[None]:
+    """os.environ with `updates` on top meanwhile, and exactly as before afterwards (whatever the code inside set,
+    changed or removed): for work run in this process that reads or sets variables a subprocess would keep to itself."""
+    saved = dict(os.environ)
+    os.environ.update(updates or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def run_lmms_eval_in_process(args: list[str], out: Path, extra_env: Optional[dict[str, str]] = None) -> dict[str, Any]:
@@ -156,18 +176,9 @@ def run_lmms_eval_in_process(args: list[str], out: Path, extra_env: Optional[dic
 
     out.mkdir(parents=True, exist_ok=True)
     log = out / LOG_NAME
-    saved_env = dict(os.environ)
-    os.environ.update({**OFFLINE_ENV, **(extra_env or {})})
-    try:
-        with open(log, "w", encoding="utf-8", buffering=1) as stream, _output_to(stream):
-            returncode = cli_in_process([lmms_eval_tool(), *args, "--output_path", str(out)])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved_env)
-    found = sorted(out.rglob("*_results.json"))
-    if returncode != 0 or not found:
-        raise RuntimeError(f"lmms-eval failed (exit {returncode}: {_failure(log, returncode)}); see {log}")
-    return json.loads(found[-1].read_text(encoding="utf-8"))
+    with environment({**OFFLINE_ENV, **(extra_env or {})}), open(log, "w", encoding="utf-8", buffering=1) as stream, _output_to(stream):
+        returncode = cli_in_process([lmms_eval_tool(), *args, "--output_path", str(out)])
+    return _results(out, log, returncode)
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ torch's), which the numbers depend on; decoded frames are cached in results/fram
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import importlib.util
 import json
@@ -203,20 +204,24 @@ def greedy_splits(config: dict) -> list[str]:
     return ["test", *([HELDOUT] if config["bench"].get("n_heldout") else [])]
 
 
+@functools.cache
+def _letter_probability_module():
+    """letter_probability.py, loaded once (a script beside this one, not a package module)."""
+    spec = importlib.util.spec_from_file_location("letter_probability", HERE / "letter_probability.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def letter_probability(checkpoint: Path, config: dict, bench: Path, out: Path, split: str) -> dict[str, Any]:
     """letter_probability(checkpoint, config, bench, out, split) -> {"p_correct", "clips"}: the probability of the
     right option under the forced answer layout (`letter_probability.py`, run in this process with its pinned
     threads; os.environ restored afterwards); cached in out."""
+    from vau_plugin.runners import environment
+
     if not out.is_file():
-        spec = importlib.util.spec_from_file_location("letter_probability", HERE / "letter_probability.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        saved = dict(os.environ)
-        try:
-            result = module.letter_probabilities(checkpoint, bench, split, config["video"])
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
+        with environment():  # it sets the bench's split variables for its task
+            result = _letter_probability_module().letter_probabilities(checkpoint, bench, split, config["video"])
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     return json.loads(out.read_text(encoding="utf-8"))
